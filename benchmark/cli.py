@@ -1,0 +1,161 @@
+"""The ``cirrbench`` command line. Every subcommand has ``--help``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+
+
+def _add_cohort_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="CirrMRI600+ root folder, or a manifest .csv")
+    parser.add_argument("--healthy", action="store_true", help="include the healthy volunteers (a fourth class, 'healthy')")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .problems import CHECKS
+    from .validate import validate
+
+    if args.list_checks:
+        for name, text in CHECKS.items():
+            print(f"{name:20s} {text}")
+        return 0
+    if args.path is None:
+        print("error: PATH is required (or --list-checks)", file=sys.stderr)
+        return 2
+    report = validate(args.path, include_healthy=args.healthy, skip=args.skip_check or (), jobs=args.jobs, use_cache=not args.no_cache, progress=not args.quiet)
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .cohort import load_cohort
+    from .info import count_table, format_info, summary
+
+    cohort = load_cohort(args.path, include_healthy=args.healthy)
+    if args.json:
+        payload = summary(cohort)
+        payload["counts"] = {f"{seq}/{split}": row.to_dict() for (seq, split), row in count_table(cohort).iterrows()}
+        print(json.dumps(payload, indent=2, default=int))
+    else:
+        print(format_info(cohort))
+    return 0
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from .phantom import NOTICE, PhantomConfig, write_phantom
+
+    config = PhantomConfig(patients=args.patients, seed=args.seed, healthy=args.healthy_subjects, scale=args.scale, jobs=args.jobs)
+    out = write_phantom(args.out, config, progress=not args.quiet)
+    print(f"wrote a phantom cohort of {args.patients} patients (seed {args.seed}) to {out}")
+    print(NOTICE)
+    return 0
+
+
+def _cmd_montage(args: argparse.Namespace) -> int:
+    from .cohort import load_cohort
+    from .montage import montage
+
+    cohort = load_cohort(args.path, include_healthy=args.healthy)
+    out = montage(cohort, args.out, per_stage=args.per_stage, title=args.title, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from .cohort import load_cohort, write_manifest
+
+    out = write_manifest(load_cohort(args.path, include_healthy=args.healthy), args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cirrbench",
+        description="Benchmark liver-cirrhosis staging on MRI: radiomics vs deep learning on identical patient-grouped splits.",
+    )
+    parser.add_argument("--version", action="version", version=f"cirrbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = commands.add_parser("data", help="cohort tools: validate, info, phantom, montage, manifest", description="Cohort tools.")
+    data_commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+
+    p = data_commands.add_parser(
+        "validate",
+        help="read every file and report every problem (exit 1 if any)",
+        description="Read every image, mask and metadata file; print one line per problem naming the file and the fix. Exit 0 when clean, 1 otherwise.",
+    )
+    p.add_argument("path", type=Path, nargs="?", help="CirrMRI600+ root folder, or a manifest .csv")
+    p.add_argument("--healthy", action="store_true", help="also check the healthy volunteers")
+    p.add_argument("--skip-check", action="append", metavar="CHECK", help="do not run this check (repeatable; 'all' skips every check); see --list-checks")
+    p.add_argument("--list-checks", action="store_true", help="list the checks and exit")
+    p.add_argument("--jobs", type=int, default=1, help="processes reading files in parallel (default 1)")
+    p.add_argument("--no-cache", action="store_true", help="re-read files even when unchanged since the last validation")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_validate)
+
+    p = data_commands.add_parser("info", help="counts per sequence x split x stage, pairing, geometry", description="Summarise a cohort.")
+    _add_cohort_options(p)
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=_cmd_info)
+
+    p = data_commands.add_parser(
+        "phantom",
+        help="write the synthetic phantom cohort in the CirrMRI600+ layout",
+        description="Generate a synthetic phantom cohort in exactly the CirrMRI600+ layout. It checks the suite's machinery, never clinical validity.",
+    )
+    p.add_argument("out", type=Path, help="output folder (must be empty or absent)")
+    p.add_argument("--patients", type=int, default=120, help="cirrhosis patients (default 120)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
+    p.add_argument("--healthy-subjects", type=int, default=None, help="healthy volunteers (default: about 16%% of patients)")
+    p.add_argument("--scale", type=float, default=1.0, help="grid scale; <1 gives smaller volumes with the same field of view (default 1)")
+    p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_phantom)
+
+    p = data_commands.add_parser("montage", help="PNG of the largest liver slice per stage and sequence", description="Draw a montage of liver slices per stage and sequence.")
+    _add_cohort_options(p)
+    p.add_argument("--out", type=Path, required=True, help="output image (.png or .pdf)")
+    p.add_argument("--per-stage", type=int, default=2, help="patients per stage (default 2)")
+    p.add_argument("--title", default=None, help="figure title")
+    p.add_argument("--seed", type=int, default=0, help="which patients are drawn")
+    p.set_defaults(func=_cmd_montage)
+
+    p = data_commands.add_parser("manifest", help="export the cohort index as a manifest CSV", description="Write the cohort index as a manifest CSV.")
+    _add_cohort_options(p)
+    p.add_argument("--out", type=Path, required=True, help="output .csv")
+    p.set_defaults(func=_cmd_manifest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    func = getattr(args, "func", None)
+    if func is None:
+        target = getattr(args, "command", None)
+        parser.parse_args([target, "--help"] if target else ["--help"])
+        return 2
+    try:
+        return int(func(args) or 0)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from .problems import CohortError
+
+        if isinstance(exc, CohortError):
+            print(str(exc), file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,432 @@
+"""The cohort index: one record per scan, from a CirrMRI600+ root or from a manifest CSV.
+
+Everything downstream (validation, splits, runners, metrics) sees only :class:`Cohort` and its
+:class:`ScanRecord` rows, never the folder layout, so any labelled cohort can be benchmarked.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from .labels import CIRRHOSIS_STAGES, STAGES_WITH_HEALTHY, LabelSet
+from .layout import OFFICIAL_SPLITS, SEQUENCES, CirrMRILayout, discover
+from .metadata import PatientRow, read_metadata_csv
+from .problems import FATAL_FOR_SCAN, CohortError, Problem
+
+HEALTHY_PREFIX = "H"  # healthy volunteer IDs overlap patient IDs; they are kept apart by a prefix
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """One scan of one patient. ``label`` indexes the cohort's :class:`LabelSet`."""
+
+    scan_id: str
+    patient_id: str
+    sequence: str
+    label: int
+    label_name: str
+    official_split: str | None
+    image: Path
+    mask: Path
+    age: float | None = None
+    sex: str | None = None
+
+
+INDEX_COLUMNS = [f for f in ScanRecord.__dataclass_fields__]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """An immutable, ordered index of scans plus the label set they use."""
+
+    records: tuple[ScanRecord, ...]
+    labels: LabelSet
+    source: str
+    problems: tuple[Problem, ...] = ()
+
+    def __post_init__(self) -> None:
+        ids = [r.scan_id for r in self.records]
+        if len(ids) != len(set(ids)):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"duplicate scan ids in cohort {self.source}: {dupes[:5]}")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    @property
+    def sequences(self) -> tuple[str, ...]:
+        present = {r.sequence for r in self.records}
+        return tuple(s for s in SEQUENCES if s in present) + tuple(sorted(present - set(SEQUENCES)))
+
+    @property
+    def patients(self) -> tuple[str, ...]:
+        return tuple(sorted({r.patient_id for r in self.records}, key=_natural_key))
+
+    def by_scan_id(self) -> dict[str, ScanRecord]:
+        return {r.scan_id: r for r in self.records}
+
+    def select(self, sequences: Iterable[str] | None = None, patients: Iterable[str] | None = None) -> "Cohort":
+        """A sub-cohort, keeping order, label set and source."""
+        seqs = set(sequences) if sequences is not None else None
+        pats = set(patients) if patients is not None else None
+        kept = tuple(
+            r for r in self.records if (seqs is None or r.sequence in seqs) and (pats is None or r.patient_id in pats)
+        )
+        return replace(self, records=kept)
+
+    def paired_patients(self) -> tuple[str, ...]:
+        """Patients that have a scan of every sequence present in the cohort."""
+        seqs_by_patient: dict[str, set[str]] = {}
+        for r in self.records:
+            seqs_by_patient.setdefault(r.patient_id, set()).add(r.sequence)
+        wanted = set(self.sequences)
+        return tuple(p for p in self.patients if seqs_by_patient[p] >= wanted)
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [asdict(r) for r in self.records]
+        frame = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+        frame["image"] = frame["image"].astype(str)
+        frame["mask"] = frame["mask"].astype(str)
+        return frame
+
+    def fingerprint(self) -> str:
+        """A hash of the index and of each file's size and modification time.
+
+        It changes when a label, split or file changes; it does not read image content (that is
+        what :mod:`benchmark.validate` does), so computing it is instant even for the full cohort.
+        """
+        digest = hashlib.sha256()
+        digest.update(json.dumps(self.labels.to_dict(), sort_keys=True).encode())
+        for r in self.records:
+            stats = []
+            for path in (r.image, r.mask):
+                try:
+                    st = path.stat()
+                    stats.append((st.st_size, st.st_mtime_ns))
+                except OSError:
+                    stats.append(None)
+            row = [r.scan_id, r.patient_id, r.sequence, r.label, r.official_split, r.age, r.sex, path_key(r.image), path_key(r.mask), stats]
+            digest.update(json.dumps(row, default=str).encode())
+        return digest.hexdigest()[:16]
+
+
+def path_key(path: Path) -> str:
+    """The last three path parts: stable when a cohort folder is moved, distinct within it."""
+    return "/".join(Path(path).parts[-3:])
+
+
+def _natural_key(value: str) -> tuple:
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)
+
+
+# --------------------------------------------------------------------------------------------
+# CirrMRI600+ root
+# --------------------------------------------------------------------------------------------
+
+
+def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple[list[ScanRecord], list[Problem], LabelSet]:
+    """Build records from a discovered layout; every structural problem is collected, none raised."""
+    problems: list[Problem] = []
+    labels = STAGES_WITH_HEALTHY if include_healthy else CIRRHOSIS_STAGES
+    stage_offset = 1 if include_healthy else 0
+
+    if all(files.folder is None for files in layout.sequences.values()):
+        problems.append(
+            Problem(
+                "missing-folder",
+                layout.root,
+                "neither Cirrhosis_T1_3D/ nor Cirrhosis_T2_3D/ was found",
+                "pass the folder into which the CirrMRI600+ archives were unzipped",
+            )
+        )
+
+    # Metadata: the per-sequence CSV where present, else the complete CSV.
+    complete_rows: dict[str, PatientRow] = {}
+    if layout.complete_csv is not None:
+        complete_rows, found = read_metadata_csv(layout.complete_csv)
+        problems.extend(found)
+    rows_by_sequence: dict[str, dict[str, PatientRow]] = {}
+    for sequence in SEQUENCES:
+        csv = layout.sequence_csv(sequence)
+        if csv is None:
+            rows_by_sequence[sequence] = complete_rows
+            continue
+        rows, found = read_metadata_csv(csv)
+        problems.extend(found)
+        rows_by_sequence[sequence] = rows
+        for pid, row in rows.items():
+            other = complete_rows.get(pid)
+            if other is not None and other.stage_code != row.stage_code:
+                problems.append(
+                    Problem(
+                        "stage-conflict",
+                        csv,
+                        f"patient {pid} has stage {row.stage_code} here but {other.stage_code} in {layout.complete_csv.name}",
+                        "the stage is per patient: make both files agree",
+                    )
+                )
+    if layout.metadata_dir is None:
+        problems.append(
+            Problem(
+                "metadata-missing",
+                layout.root,
+                "no metadata CSV found in Metadata/ or at the root",
+                "unzip the metadata archive next to the image folders (it holds T1_age_gender_evaluation.csv, ...)",
+            )
+        )
+
+    records: list[ScanRecord] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for sequence, files in layout.sequences.items():
+        if files.folder is None:
+            continue
+        for split in OFFICIAL_SPLITS:
+            images, masks = files.images[split], files.masks[split]
+            for folder_kind in ("images", "masks"):
+                if not (files.folder / f"{split}_{folder_kind}").is_dir():
+                    problems.append(
+                        Problem("missing-folder", files.folder / f"{split}_{folder_kind}", "folder not found", "check that the archive was fully unzipped")
+                    )
+            for stem in sorted(set(images) | set(masks), key=_natural_key):
+                image, mask = images.get(stem), masks.get(stem)
+                path = image or mask
+                if not stem.isdigit():
+                    problems.append(
+                        Problem("non-numeric-name", path, f"file name {path.name!r} is not a numeric patient ID", "rename it to <PatientID>.nii.gz as in the dataset")
+                    )
+                    continue
+                if mask is None:
+                    problems.append(
+                        Problem("missing-mask", image, "image has no mask", f"add {files.folder.name}/{split}_masks/{image.name} or remove the image")
+                    )
+                    continue
+                if image is None:
+                    problems.append(
+                        Problem("missing-image", mask, "mask has no image", f"add {files.folder.name}/{split}_images/{mask.name} or remove the mask")
+                    )
+                    continue
+                pid = str(int(stem))
+                if (sequence, pid) in seen:
+                    problems.append(
+                        Problem("duplicate-scan", image, f"patient {pid} also has a {sequence} scan at {seen[(sequence, pid)]}", "keep the scan in one split folder only")
+                    )
+                    continue
+                seen[(sequence, pid)] = image
+                row = rows_by_sequence[sequence].get(pid) or complete_rows.get(pid)
+                if row is None:
+                    problems.append(
+                        Problem("no-metadata", image, f"patient {pid} has no row in the {sequence} metadata CSV", "add the patient's row (Patient ID,Age,Gender,Radiological Evaluation)")
+                    )
+                    continue
+                label = row.stage_code - 1 + stage_offset
+                records.append(
+                    ScanRecord(
+                        scan_id=f"{sequence}-{pid}",
+                        patient_id=pid,
+                        sequence=sequence,
+                        label=label,
+                        label_name=labels.name(label),
+                        official_split=split,
+                        image=image,
+                        mask=mask,
+                        age=row.age,
+                        sex=row.sex,
+                    )
+                )
+
+    if include_healthy:
+        records.extend(_index_healthy(layout, problems))
+    return records, problems, labels
+
+
+def _index_healthy(layout: CirrMRILayout, problems: list[Problem]) -> list[ScanRecord]:
+    rows: dict[str, PatientRow] = {}
+    if layout.healthy_csv is not None:
+        rows, found = read_metadata_csv(layout.healthy_csv, healthy=True)
+        problems.extend(found)
+    if not layout.healthy:
+        problems.append(Problem("missing-folder", layout.root / "Healthy_subjects", "healthy subjects were requested but not found", "unzip Healthy_subjects/ or drop --healthy"))
+    records = []
+    for sequence, files in layout.healthy.items():
+        images, masks = files.images["none"], files.masks["none"]
+        for stem in sorted(set(images) | set(masks), key=_natural_key):
+            image, mask = images.get(stem), masks.get(stem)
+            if image is None or mask is None:
+                check = "missing-mask" if mask is None else "missing-image"
+                problems.append(Problem(check, image or mask, f"healthy subject {stem} lacks its {'mask' if mask is None else 'image'}", "add the missing file"))
+                continue
+            row = rows.get(str(int(stem))) if stem.isdigit() else None
+            pid = f"{HEALTHY_PREFIX}{stem}"
+            records.append(
+                ScanRecord(
+                    scan_id=f"{sequence}-{pid}",
+                    patient_id=pid,
+                    sequence=sequence,
+                    label=0,
+                    label_name="healthy",
+                    official_split=None,
+                    image=image,
+                    mask=mask,
+                    age=row.age if row else None,
+                    sex=row.sex if row else None,
+                )
+            )
+    return records
+
+
+def load_cirrmri(root: str | Path, include_healthy: bool = False, strict: bool = False) -> Cohort:
+    """Index a CirrMRI600+ root (either unzipped form).
+
+    Scans that cannot be indexed (no mask, no metadata, ...) are left out and listed in
+    ``Cohort.problems``; with ``strict=True`` any problem raises :class:`CohortError` instead.
+    """
+    layout = discover(root)
+    records, problems, labels = index_cirrmri(layout, include_healthy)
+    if strict and problems:
+        raise CohortError(problems, f"cannot index {layout.root}")
+    if not records:
+        raise CohortError(problems or [Problem("missing-folder", layout.root, "no scans found", "check the path")], f"no usable scan under {layout.root}")
+    records.sort(key=lambda r: (SEQUENCES.index(r.sequence), _natural_key(r.patient_id)))
+    return Cohort(tuple(records), labels, source=str(layout.root), problems=tuple(problems))
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest CSV
+# --------------------------------------------------------------------------------------------
+
+MANIFEST_REQUIRED = ("scan_id", "patient_id", "sequence", "label", "image", "mask")
+MANIFEST_OPTIONAL = ("split", "age", "sex")
+
+
+def _manifest_labels(names: Sequence[str], labels: Sequence[str] | None, ordinal: bool | None) -> LabelSet:
+    if labels is not None:
+        return LabelSet(tuple(labels), ordinal=bool(ordinal))
+    present = set(names)
+    if present <= set(CIRRHOSIS_STAGES.names):
+        return CIRRHOSIS_STAGES if ordinal is None else LabelSet(CIRRHOSIS_STAGES.names, ordinal)
+    return LabelSet(tuple(sorted(present)), ordinal=bool(ordinal))
+
+
+def load_manifest(
+    path: str | Path,
+    labels: Sequence[str] | None = None,
+    ordinal: bool | None = None,
+    strict: bool = False,
+) -> Cohort:
+    """Index any labelled cohort from a CSV (one row per scan); relative paths are relative to the CSV.
+
+    ``label`` holds class names. Their order and ordinality come from ``labels``/``ordinal`` when
+    given; otherwise a subset of mild/moderate/severe gives the cirrhosis stages (ordinal) and any
+    other set is taken in sorted order as nominal.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: manifest not found")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in MANIFEST_REQUIRED if c not in frame.columns]
+    if missing:
+        raise CohortError(
+            [Problem("manifest-columns", path, f"missing column(s) {missing}", f"required: {', '.join(MANIFEST_REQUIRED)}; optional: {', '.join(MANIFEST_OPTIONAL)}")]
+        )
+    problems: list[Problem] = []
+    label_set = _manifest_labels([n for n in frame["label"] if n], labels, ordinal)
+    records: list[ScanRecord] = []
+    for line, row in enumerate(frame.to_dict("records"), start=2):
+        empty = [c for c in MANIFEST_REQUIRED if not str(row[c]).strip()]
+        if empty:
+            problems.append(Problem("manifest-value", path, f"line {line}: empty {empty}", "fill every required column"))
+            continue
+        if row["label"] not in label_set.names:
+            problems.append(Problem("manifest-value", path, f"line {line}: label {row['label']!r} not in {label_set.names}", "fix the label or pass the label list"))
+            continue
+        image = (path.parent / row["image"]).resolve() if not Path(row["image"]).is_absolute() else Path(row["image"])
+        mask = (path.parent / row["mask"]).resolve() if not Path(row["mask"]).is_absolute() else Path(row["mask"])
+        absent = [p for p in (image, mask) if not p.is_file()]
+        for p in absent:
+            problems.append(Problem("missing-file", p, f"named on line {line} of {path.name} but does not exist", "fix the path (relative paths are relative to the manifest)"))
+        if absent:
+            continue
+        split = str(row.get("split", "")).strip() or None
+        if split is not None and split not in OFFICIAL_SPLITS:
+            problems.append(Problem("manifest-value", path, f"line {line}: split {split!r}", f"use one of {', '.join(OFFICIAL_SPLITS)} or leave it empty"))
+            split = None
+        age_text = str(row.get("age", "")).strip()
+        try:
+            age = float(age_text) if age_text else None
+        except ValueError:
+            problems.append(Problem("manifest-value", path, f"line {line}: age {age_text!r} is not a number", "fix or leave it empty"))
+            age = None
+        sex = str(row.get("sex", "")).strip().upper()[:1] or None
+        label = label_set.index(row["label"])
+        records.append(
+            ScanRecord(
+                scan_id=str(row["scan_id"]).strip(),
+                patient_id=str(row["patient_id"]).strip(),
+                sequence=str(row["sequence"]).strip(),
+                label=label,
+                label_name=label_set.name(label),
+                official_split=split,
+                image=image,
+                mask=mask,
+                age=age,
+                sex=sex,
+            )
+        )
+    ids = [r.scan_id for r in records]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(Problem("manifest-value", path, f"scan_id {dup!r} appears more than once", "scan ids must be unique"))
+    records = list({r.scan_id: r for r in records}.values())
+    if strict and problems:
+        raise CohortError(problems, f"cannot index {path}")
+    if not records:
+        raise CohortError(problems, f"no usable scan in {path}")
+    return Cohort(tuple(records), label_set, source=str(path), problems=tuple(problems))
+
+
+def load_cohort(path: str | Path, include_healthy: bool = False, **manifest_options) -> Cohort:
+    """A folder is read as a CirrMRI600+ root, a ``.csv`` file as a manifest."""
+    path = Path(path).expanduser()
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return load_manifest(path, **manifest_options)
+    if path.is_dir():
+        return load_cirrmri(path, include_healthy=include_healthy)
+    raise FileNotFoundError(f"{path}: neither a CirrMRI600+ folder nor a manifest .csv")
+
+
+def write_manifest(cohort: Cohort, path: str | Path) -> Path:
+    """Write a cohort as a manifest CSV (absolute paths), e.g. to benchmark a subset elsewhere."""
+    frame = cohort.to_frame()
+    out = frame.rename(columns={"label_name": "label", "official_split": "split"})[
+        ["scan_id", "patient_id", "sequence", "label", "image", "mask", "split", "age", "sex"]
+    ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False)
+    return path
+
+
+def warn_problems(cohort: Cohort) -> None:
+    """Emit the loader's structural problems as one warning (the validator reports them too)."""
+    if cohort.problems:
+        warnings.warn(f"{len(cohort.problems)} scan(s) or rows were left out of {cohort.source}; run `cirrbench data validate` for the list", stacklevel=2)
+
+
+__all__ = [
+    "Cohort",
+    "ScanRecord",
+    "load_cirrmri",
+    "load_manifest",
+    "load_cohort",
+    "write_manifest",
+    "FATAL_FOR_SCAN",
+]
