@@ -131,7 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cohort_options(p)
     p.add_argument("--out", type=Path, required=True, help="output .csv")
     p.set_defaults(func=_cmd_manifest)
+    p = commands.add_parser(
+        "reproduce",
+        help="what ./run_all.sh runs: cohort, validation, experiments, every table and figure",
+        description="Regenerate every table and figure. Without --data (or $CIRRBENCH_DATA) the synthetic phantom is generated once into the cache and used.",
+    )
+    p.add_argument("--data", type=Path, default=None, help="CirrMRI600+ root or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)")
+    p.add_argument("--profile", default="cpu", help="experiment profile: cpu (default) or paper")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--phantom-patients", type=int, default=120, help="phantom size when no data is given (default 120)")
+    p.add_argument("--phantom-seed", type=int, default=0, help="phantom seed (default 0)")
+    p.add_argument("--phantom-scale", type=float, default=1.0, help="phantom grid scale (default 1)")
+    p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; listed in the output)")
+    p.set_defaults(func=_cmd_reproduce)
     return parser
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import main_from_args
+
+    return main_from_args(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

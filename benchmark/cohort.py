@@ -406,7 +406,7 @@ def load_cohort(path: str | Path, include_healthy: bool = False, **manifest_opti
 def write_manifest(cohort: Cohort, path: str | Path) -> Path:
     """Write a cohort as a manifest CSV (absolute paths), e.g. to benchmark a subset elsewhere."""
     frame = cohort.to_frame()
-    out = frame.rename(columns={"label_name": "label", "official_split": "split"})[
+    out = frame.drop(columns=["label"]).rename(columns={"label_name": "label", "official_split": "split"})[
         ["scan_id", "patient_id", "sequence", "label", "image", "mask", "split", "age", "sex"]
     ]
     path = Path(path)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 from joblib import Parallel, delayed
@@ -68,28 +69,49 @@ def _cache_key(record: ScanRecord, tolerance: Tolerance) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _read(path: Path, problems: list[Problem]) -> sitk.Image | None:
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+def _read_voxels(path: Path, problems: list[Problem]) -> np.ndarray | None:
+    """Raw voxels through nibabel, which decompresses the whole stream.
+
+    SimpleITK is not used here on purpose: it reads a truncated ``.nii.gz`` without complaint and
+    silently replaces NaN and infinite voxels by 0, which would hide exactly what we look for.
+    """
     try:
-        return sitk.ReadImage(str(path))
-    except Exception as exc:  # SimpleITK raises RuntimeError with ITK's message
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        problems.append(Problem("unreadable", path, f"cannot be read as NIfTI ({reason[:160]})", "re-download or re-extract this file; a truncated .nii.gz often means an interrupted unzip"))
+        return np.asanyarray(nib.load(str(path)).dataobj)
+    except Exception as exc:  # nibabel raises EOFError, ImageFileError, zlib.error, ...
+        problems.append(Problem("unreadable", path, f"cannot be read as NIfTI ({_reason(exc)})", "re-download or re-extract this file; a truncated .nii.gz usually means an interrupted download or unzip"))
+        return None
+
+
+def _read_geometry(path: Path, problems: list[Problem]) -> sitk.ImageFileReader | None:
+    """Header geometry as ITK (and so PyRadiomics and MONAI's ITK reader) interprets it."""
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        return reader
+    except Exception as exc:
+        problems.append(Problem("unreadable", path, f"header cannot be read by ITK ({_reason(exc)})", "re-download or re-extract this file"))
         return None
 
 
 def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> list[Problem]:
     """Every file-level check for one image/mask pair."""
     problems: list[Problem] = []
-    image = _read(record.image, problems)
-    mask = _read(record.mask, problems)
-    if image is not None:
-        voxels = sitk.GetArrayViewFromImage(image)
-        if np.issubdtype(voxels.dtype, np.floating):
-            bad = int(np.count_nonzero(~np.isfinite(voxels)))
-            if bad:
-                problems.append(Problem("non-finite", record.image, f"{bad} NaN or infinite voxel(s)", "fix the conversion that produced this file (NaN usually comes from a division by zero)"))
-    if mask is not None:
-        values = np.unique(sitk.GetArrayViewFromImage(mask))
+    voxels = _read_voxels(record.image, problems)
+    mask_voxels = _read_voxels(record.mask, problems)
+    image = _read_geometry(record.image, problems) if voxels is not None else None
+    mask = _read_geometry(record.mask, problems) if mask_voxels is not None else None
+    if voxels is not None and np.issubdtype(voxels.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(voxels)))
+        if bad:
+            problems.append(Problem("non-finite", record.image, f"{bad} NaN or infinite voxel(s)", "fix the conversion that produced this file (NaN usually comes from a division by zero)"))
+    if mask_voxels is not None:
+        values = np.unique(mask_voxels)
         extra = [v for v in values.tolist() if v not in (0, 1)]
         if extra:
             shown = ", ".join(f"{v:g}" for v in extra[:5])

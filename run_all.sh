@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerate every table and figure of the benchmark (see README.md).
+#
+#   ./run_all.sh [--data ROOT] [--profile cpu|paper] [--jobs N] [--out DIR] [...]
+#   ./run_all.sh --test [PYTEST ARGS]     set up, then run the whole test suite
+#   ./run_all.sh --setup                  only create/refresh .venv
+#   ./run_all.sh --help
+#
+# Set-up is automatic and idempotent: .venv is created when missing and refreshed when
+# pyproject.toml or scripts/bootstrap.sh change (scripts/bootstrap.sh explains the install order).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+export CIRRBENCH_CACHE="${CIRRBENCH_CACHE:-$ROOT/.cache}"
+
+usage() {
+  cat <<'USAGE'
+Usage: ./run_all.sh [OPTIONS]
+
+Regenerates every table and figure of the benchmark into results/ (or --out).
+Without --data it generates the synthetic phantom cohort once into .cache/ and uses it.
+
+Options (passed to `cirrbench reproduce`):
+  --data ROOT          CirrMRI600+ root folder or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)
+  --profile NAME       cpu (default; fits a 2-core CPU) or paper (seed-paper settings, for a GPU)
+  --jobs N             parallel processes (default 1)
+  --out DIR            results folder (default results/)
+  --phantom-patients N phantom size when no data is given (default 120)
+  --phantom-seed S     phantom seed (default 0)
+  --skip-check CHECK   proceed without a validation check (repeatable; listed in the output)
+
+Other modes:
+  --test [ARGS]        set up, then run the test suite (python -m pytest ARGS)
+  --setup              only create or refresh .venv
+  -h, --help           this help
+
+Environment:
+  CIRRBENCH_DATA       default for --data
+  CIRRBENCH_CACHE      cache folder (default .cache/ in this checkout)
+  CIRRBENCH_TORCH_SPEC torch requirement installed first (default torch==2.13.0)
+USAGE
+}
+
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+esac
+
+bash "$ROOT/scripts/bootstrap.sh"
+PY="$ROOT/.venv/bin/python"
+
+case "${1:-}" in
+  --setup) exit 0 ;;
+  --test) shift; exec "$PY" -m pytest "$@" ;;
+esac
+exec "$PY" -m benchmark reproduce "$@"

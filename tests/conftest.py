@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny phantoms generated once per test session, copied per test when mutated."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark.phantom import PhantomConfig, write_phantom
+
+TINY = PhantomConfig(patients=12, seed=7, healthy=2, scale=0.4, sub_slices=1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's cache from tests."""
+    monkeypatch.setenv("CIRRBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_phantom(tmp_path_factory) -> Path:
+    """A read-only 12-patient phantom (with 2 healthy volunteers). Copy it before changing it."""
+    return write_phantom(tmp_path_factory.mktemp("phantom") / "cohort", TINY, progress=False)
+
+
+@pytest.fixture
+def phantom_copy(tiny_phantom, tmp_path) -> Path:
+    target = tmp_path / "cohort"
+    shutil.copytree(tiny_phantom, target)
+    return target
