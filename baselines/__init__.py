@@ -1,1 +1,1 @@
-"""baselines"""
+"""Radiomics baselines: PyRadiomics features with XGBoost and classical learners."""

@@ -132,6 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output .csv")
     p.set_defaults(func=_cmd_manifest)
     p = commands.add_parser(
+        "run",
+        help="run an experiment config: every runner x variant x input x split x seed",
+        description="Run the job grid of an experiment config (a YAML file, or the name of a shipped one: tiny, cpu, paper). Finished jobs are reused; failed jobs are recorded in <out>/failures and retried next time.",
+    )
+    p.add_argument("config", help="experiment YAML file or shipped config name")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.add_argument("--data", type=Path, default=None, help="cohort (CirrMRI600+ root or manifest .csv); overrides the config and $CIRRBENCH_DATA")
+    p.add_argument("--jobs", type=int, default=1, help="jobs run in parallel with joblib (default 1); results identical to serial")
+    p.add_argument("--force", action="store_true", help="rerun selected jobs even when finished")
+    p.add_argument("--only", metavar="GLOB", default=None, help="run only jobs whose label runner:variant:input:split:seed matches, e.g. 'majority:*:T1W:*'")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 (default: the config's, else auto)")
+    p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = commands.add_parser("report", help="rebuild every table and figure from prediction files alone", description="Rebuild tables, figures and metric files of a results folder from its prediction files.")
+    p.add_argument("results", type=Path, help="results folder written by `cirrbench run`")
+    p.set_defaults(func=_cmd_report)
+
+    p = commands.add_parser("runners", help="list registered runners, their parameters and variants", description="List every registered runner (built in and from the cirrbench.runners entry point).")
+    p.set_defaults(func=_cmd_runners)
+
+    p = commands.add_parser(
         "reproduce",
         help="what ./run_all.sh runs: cohort, validation, experiments, every table and figure",
         description="Regenerate every table and figure. Without --data (or $CIRRBENCH_DATA) the synthetic phantom is generated once into the cache and used.",
@@ -146,6 +169,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; listed in the output)")
     p.set_defaults(func=_cmd_reproduce)
     return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .experiment import load_experiment
+    from .run import RunOptions, run_experiment
+
+    experiment = load_experiment(args.config)
+    options = RunOptions(out=args.out, data=args.data, jobs=args.jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet)
+    summary, report = run_experiment(experiment, options)
+    if report is not None:
+        print()
+        print(report.main_markdown())
+        print(f"tables: {args.out / 'tables'}   figures: {args.out / 'figures'}   manifest: {args.out / 'manifest.json'}")
+    return 0 if summary.ok else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    report = build_report(args.results)
+    print(report.main_markdown())
+    print(f"{len(report.files)} files written under {args.results}")
+    return 0
+
+
+def _cmd_runners(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .runner import available_runners
+
+    for name, cls in available_runners().items():
+        print(f"{name}  ({cls.family}; inputs: {cls.sequences})  {cls.description}")
+        for f in dataclasses.fields(cls.Params):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            print(f"    {f.name} = {default!r}")
+        if cls.variants:
+            print(f"    variants: {', '.join(cls.variant_names())}")
+    return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
@@ -165,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cohort import Cohort
 from .info import format_info
 from .montage import montage
-from .paths import cache_dir
-from .phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
+from .phantom import NOTICE
+from .run import phantom_root
 from .problems import CohortError
 from .validate import validate
 
@@ -34,19 +33,6 @@ class ReproduceOptions:
     phantom_seed: int = 0
     phantom_scale: float = 1.0
     skip_checks: tuple[str, ...] = ()
-
-
-def phantom_root(patients: int, seed: int, scale: float, jobs: int = 1) -> Path:
-    """The cached default cohort, generated once (atomically) and reused by later runs."""
-    name = f"phantom-v{PHANTOM_VERSION}-n{patients}-s{seed}" + (f"-x{scale:g}" if scale != 1.0 else "")
-    root = cache_dir("phantoms") / name
-    if (root / "PHANTOM.json").is_file():
-        return root
-    staging = root.with_name(root.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    write_phantom(staging, PhantomConfig(patients=patients, seed=seed, scale=scale, jobs=jobs))
-    staging.rename(root)
-    return root
 
 
 def resolve_data(options: ReproduceOptions) -> tuple[Path, bool]:

@@ -1,0 +1,245 @@
+"""Running jobs: cached by key, written atomically, failures recorded and never cached.
+
+Layout under the results folder::
+
+    predictions/<key>/predictions.csv   per-scan probabilities (+ slices.csv where given)
+    predictions/<key>/job.json          the job, duration, versions; written last = the job is done
+    failures/<key>.json                 traceback of the last failed attempt (removed on success)
+
+A job directory appears only by an atomic rename of a finished temporary directory, so killing
+the process at any moment loses no finished job and leaves no half-written one behind.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cohort import Cohort
+from .experiment import BOTH, Job
+from .paths import cache_dir
+from .provenance import package_versions
+from .runner import RunContext, ScanSet, get_runner
+from .splits import SplitSet
+
+log = logging.getLogger("cirrbench")
+
+PREDICTIONS = "predictions"
+FAILURES = "failures"
+PARTIAL = ".partial-"
+
+
+@dataclass
+class JobData:
+    train: ScanSet
+    valid: ScanSet
+    test: ScanSet  # with labels; hidden before the runner sees it
+
+
+@dataclass
+class RunSummary:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # label -> last line of the error
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def format(self) -> str:
+        lines = [f"jobs: {len(self.ran)} ran, {len(self.skipped)} already done, {len(self.failed)} failed"]
+        for label, error in self.failed.items():
+            lines.append(f"  FAILED {label}: {error}")
+        if self.failed:
+            lines.append("  tracebacks: <results>/failures/<key>.json; failed jobs are retried on the next run")
+        return "\n".join(lines)
+
+
+def job_dir(out: Path, job: Job) -> Path:
+    return out / PREDICTIONS / job.key
+
+
+def is_done(out: Path, job: Job) -> bool:
+    return (job_dir(out, job) / "job.json").is_file()
+
+
+def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobData:
+    split = split_sets[job.protocol].by_id()[job.split_id]
+    wanted = None if job.sequence == BOTH else {job.sequence}
+    parts: dict[str, list] = {"train": [], "valid": [], "test": []}
+    for record in cohort.records:
+        if wanted is not None and record.sequence not in wanted:
+            continue
+        role = split.roles.get(record.patient_id)
+        if role in parts:
+            parts[role].append(record)
+    sets = {role: ScanSet(tuple(records), cohort.labels) for role, records in parts.items()}
+    return JobData(sets["train"], sets["valid"], sets["test"])
+
+
+def _predictions_frame(job: Job, data: JobData, predictions) -> pd.DataFrame:
+    labels = data.test.labels
+    probs = predictions.scan_probabilities.loc[data.test.scan_ids]
+    frame = pd.DataFrame(
+        {
+            "scan_id": [r.scan_id for r in data.test],
+            "patient_id": [r.patient_id for r in data.test],
+            "sequence": [r.sequence for r in data.test],
+            "true_label": [r.label for r in data.test],
+        }
+    )
+    for name in labels.names:
+        frame[f"prob_{name}"] = probs[name].to_numpy(dtype=float)
+    frame["pred_label"] = np.argmax(probs.to_numpy(dtype=float), axis=1)
+    frame["runner"] = job.runner
+    frame["variant"] = job.variant
+    frame["input"] = job.sequence
+    frame["protocol"] = job.protocol
+    frame["split_id"] = job.split_id
+    frame["seed_index"] = job.seed_index
+    frame["seed"] = job.seed
+    return frame
+
+
+def _write_atomically(target: Path, files: dict[str, str]) -> None:
+    """Write files into a temporary sibling folder, then rename it into place in one step."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f"{PARTIAL}{target.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    for name, text in files.items():  # job.json last: its presence marks a complete job
+        with open(staging / name, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    if target.exists():  # another worker finished the same job first
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    os.replace(staging, target)
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False) -> tuple[str, float, str | None]:
+    """Fit, predict, check, write. Returns (label, seconds, error or None); never raises."""
+    started = time.time()
+    try:
+        cls = get_runner(job.runner)
+        params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
+        runner = cls(params)
+        context = RunContext(
+            seed=job.seed,
+            device=_resolve_device(device),
+            cache_dir=cache_dir("runners", job.runner),
+            logger=logging.getLogger(f"cirrbench.runner.{job.runner}"),
+            show_progress=show_progress,
+        )
+        np.random.seed(job.seed % (2**32))  # for third-party code that uses the global state
+        runner.fit(data.train, data.valid, context)
+        test = data.test.hide_labels()
+        predictions = runner.predict(test)
+        predictions.validate(test)
+        frame = _predictions_frame(job, data, predictions)
+        duration = time.time() - started
+        files = {"predictions.csv": frame.to_csv(index=False)}
+        if predictions.slice_probabilities is not None:
+            files["slices.csv"] = predictions.slice_probabilities.to_csv(index=False)
+        counts = {f"n_{role}": len({r.patient_id for r in part}) for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))}
+        record = {**job.to_dict(), **counts, "labels": data.test.labels.to_dict(), "status": "ok", "started": started, "duration_s": round(duration, 3), "versions": package_versions(), "device": context.device}
+        files["job.json"] = json.dumps(record, indent=2, default=str)
+        _write_atomically(job_dir(out, job), files)
+        failure = out / FAILURES / f"{job.key}.json"
+        failure.unlink(missing_ok=True)
+        return job.label, duration, None
+    except Exception as exc:  # recorded, never cached, does not stop the other jobs
+        duration = time.time() - started
+        failures = out / FAILURES
+        failures.mkdir(parents=True, exist_ok=True)
+        payload = {**job.to_dict(), "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "duration_s": round(duration, 3)}
+        tmp = failures / f"{job.key}.json.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(payload, indent=2, default=str))
+        os.replace(tmp, failures / f"{job.key}.json")
+        return job.label, duration, f"{type(exc).__name__}: {exc}"
+
+
+def clean_partials(out: Path) -> None:
+    folder = out / PREDICTIONS
+    if folder.is_dir():
+        for stale in folder.glob(f"{PARTIAL}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def run_jobs(
+    jobs: list[Job],
+    cohort: Cohort,
+    split_sets: dict[str, SplitSet],
+    out: Path,
+    n_jobs: int = 1,
+    force: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+) -> RunSummary:
+    """Run every job not yet done (all selected ones with ``force``), serially or with joblib."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    clean_partials(out)
+    summary = RunSummary()
+    todo = []
+    for job in jobs:
+        if is_done(out, job) and not force:
+            summary.skipped.append(job.label)
+        else:
+            if force and is_done(out, job):
+                shutil.rmtree(job_dir(out, job))
+            todo.append(job)
+    bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
+    tasks = (delayed(run_job)(job, job_data(job, cohort, split_sets), out, device, progress and n_jobs == 1) for job in todo)
+    for label, seconds, error in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+        summary.durations[label] = seconds
+        if error is None:
+            summary.ran.append(label)
+        else:
+            summary.failed[label] = error
+            log.error("job %s failed: %s", label, error)
+        bar.update()
+    bar.close()
+    return summary
+
+
+def load_predictions(out: Path) -> tuple[pd.DataFrame, list[dict]]:
+    """Every finished job's predictions, concatenated, and the job records."""
+    frames, records = [], []
+    folder = Path(out) / PREDICTIONS
+    for job_json in sorted(folder.glob("*/job.json")) if folder.is_dir() else []:
+        if job_json.parent.name.startswith(PARTIAL):
+            continue
+        frames.append(pd.read_csv(job_json.parent / "predictions.csv", dtype={"scan_id": str, "patient_id": str}))
+        records.append(json.loads(job_json.read_text()))
+    if not frames:
+        return pd.DataFrame(), []
+    return pd.concat(frames, ignore_index=True), records
+
+
+def load_slice_predictions(out: Path, job_key: str) -> pd.DataFrame | None:
+    path = Path(out) / PREDICTIONS / job_key / "slices.csv"
+    return pd.read_csv(path, dtype={"scan_id": str}) if path.is_file() else None

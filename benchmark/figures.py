@@ -1,0 +1,138 @@
+"""Figures (PNG and PDF) from prediction rows and summaries: confusion grid, per-stage ROC, forest plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from .labels import LabelSet  # noqa: E402
+from .metrics import METRIC_NAMES, confusion, probability_columns  # noqa: E402
+from .tables import INPUT_ORDER  # noqa: E402
+
+
+def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix in ("png", "pdf"):
+        path = path_stem.with_suffix(f".{suffix}")
+        fig.savefig(path, dpi=130, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _title(base: str, banner: str | None) -> str:
+    return f"{banner}\n{base}" if banner else base
+
+
+def confusion_grid(frame: pd.DataFrame, labels: LabelSet, protocol: str, level: str, out: Path, banner: str | None = None) -> list[Path]:
+    """Rows: runners; columns: inputs. Cells: counts summed over splits/seeds, coloured by row share."""
+    part = frame[(frame["protocol"] == protocol) & (frame["variant"] == "default")]
+    runners = sorted(set(part["runner"]))
+    inputs = [i for i in INPUT_ORDER if i in set(part["input"])]
+    if not runners or not inputs:
+        return []
+    k = labels.n_classes
+    fig, axes = plt.subplots(len(runners), len(inputs), figsize=(2.9 * len(inputs) + 0.6, 2.6 * len(runners) + 0.8), squeeze=False)
+    cols = probability_columns(part, labels)
+    short = [n[:3] for n in labels.names]
+    for i, runner in enumerate(runners):
+        for j, column in enumerate(inputs):
+            ax = axes[i, j]
+            rows = part[(part["runner"] == runner) & (part["input"] == column)]
+            if rows.empty:
+                ax.axis("off")
+                continue
+            cm = confusion(rows["true_label"].to_numpy(), rows[cols].to_numpy().argmax(axis=1), k)
+            share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            for a in range(k):
+                for b in range(k):
+                    ax.text(b, a, f"{cm[a, b]}\n{share[a, b]:.0%}", ha="center", va="center", fontsize=7.5, color="white" if share[a, b] > 0.6 else "black")
+            ax.set_xticks(range(k), short, fontsize=8)
+            ax.set_yticks(range(k), short, fontsize=8)
+            if i == len(runners) - 1:
+                ax.set_xlabel("predicted", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{runner}\ntrue", fontsize=8)
+            if i == 0:
+                ax.set_title(column, fontsize=10)
+    fig.suptitle(_title(f"Confusion matrices ({level} level, {protocol}; counts over all test splits and seeds, colour = row share)", banner), fontsize=10)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def roc_per_stage(frame: pd.DataFrame, labels: LabelSet, protocol: str, level: str, out: Path, banner: str | None = None) -> list[Path]:
+    """One panel per (input, stage): one-vs-rest ROC of each runner, predictions pooled over splits."""
+    part = frame[(frame["protocol"] == protocol) & (frame["variant"] == "default")]
+    inputs = [i for i in INPUT_ORDER if i in set(part["input"])]
+    runners = sorted(set(part["runner"]))
+    if not inputs:
+        return []
+    fig, axes = plt.subplots(len(inputs), labels.n_classes, figsize=(3.2 * labels.n_classes, 3.0 * len(inputs) + 0.6), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for i, column in enumerate(inputs):
+        for k, name in enumerate(labels.names):
+            ax = axes[i, k]
+            ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+            for r, runner in enumerate(runners):
+                rows = part[(part["runner"] == runner) & (part["input"] == column)]
+                positive = rows["true_label"].to_numpy() == k
+                if rows.empty or positive.all() or not positive.any():
+                    continue
+                fpr, tpr, _ = roc_curve(positive, rows[f"prob_{name}"].to_numpy())
+                ax.plot(fpr, tpr, color=colours(r % 10), lw=1.2, label=runner)
+            ax.set_title(f"{column}: {name} vs rest", fontsize=9)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.01)
+            ax.set_aspect("equal")
+            if i == len(inputs) - 1:
+                ax.set_xlabel("1 - specificity", fontsize=8)
+            if k == 0:
+                ax.set_ylabel("sensitivity", fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(_title(f"Per-stage ROC ({level} level, {protocol}; pooled over test splits)", banner), fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return save(fig, out)
+
+
+def forest_plot(summary: pd.DataFrame, protocol: str, level: str, metric: str, out: Path, reference: str | None = None, banner: str | None = None) -> list[Path]:
+    """Point estimate and 95 % CI per runner, one panel per input; the reference value as a line."""
+    part = summary[(summary["protocol"] == protocol) & (summary["level"] == level) & (summary["variant"] == "default")]
+    inputs = [i for i in INPUT_ORDER if i in set(part["input"])]
+    if not inputs:
+        return []
+    runners = sorted(set(part["runner"]), key=lambda r: (r != reference, r))
+    fig, axes = plt.subplots(1, len(inputs), figsize=(3.6 * len(inputs), 0.42 * len(runners) + 1.6), squeeze=False, sharey=True)
+    for j, column in enumerate(inputs):
+        ax = axes[0, j]
+        for y, runner in enumerate(runners):
+            hit = part[(part["runner"] == runner) & (part["input"] == column)]
+            if hit.empty:
+                continue
+            r = hit.iloc[0]
+            colour = "0.5" if runner == reference else "C0"
+            if np.isfinite(r["low"]) and np.isfinite(r["high"]):
+                ax.plot([r["low"], r["high"]], [y, y], color=colour, lw=1.6)
+            ax.plot(r["value"], y, "o", color=colour, ms=5)
+            if runner == reference:
+                ax.axvline(r["value"], color="0.6", ls=":", lw=1)
+        ax.set_yticks(range(len(runners)), runners, fontsize=8)
+        ax.set_title(column, fontsize=10)
+        ax.set_xlabel(METRIC_NAMES.get(metric, metric), fontsize=8)
+        ax.grid(axis="x", color="0.92")
+        ax.invert_yaxis()
+        ax.tick_params(axis="x", labelsize=7)
+    ci = "bootstrap" if (part["ci"] == "bootstrap").all() else "corrected t"
+    fig.suptitle(_title(f"{METRIC_NAMES.get(metric, metric)} with 95 % CI ({ci}; {level} level, {protocol})", banner), fontsize=10)
+    fig.tight_layout()
+    return save(fig, out)

@@ -1,0 +1,128 @@
+"""``cirrbench report``: every table and figure, rebuilt from prediction files alone."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .execute import load_predictions, load_slice_predictions
+from .figures import confusion_grid, forest_plot, roc_per_stage
+from .labels import LabelSet
+from .scores import compare_to_reference, level_frames, per_split_metrics, summarise
+from .tables import Table, ablation_table, main_table, per_stage_table
+
+MANIFEST = "manifest.json"
+PHANTOM_BANNER = "SYNTHETIC PHANTOM - checks the machinery, not clinical validity"
+
+
+@dataclass
+class ReportSettings:
+    metric: str = "accuracy"
+    reference: str = "majority"
+    bootstrap: int = 2000
+    seed: int = 0
+    reported: list[dict] = field(default_factory=list)
+    families: dict[str, str] = field(default_factory=dict)
+    banner: str | None = None
+    job_keys: list[str] | None = None  # restrict to these jobs (the current experiment's)
+
+    @classmethod
+    def from_manifest(cls, out: Path) -> "ReportSettings":
+        path = out / MANIFEST
+        if not path.is_file():
+            return cls()
+        manifest = json.loads(path.read_text())
+        report = manifest.get("report", {})
+        return cls(
+            metric=report.get("metric", "accuracy"),
+            reference=report.get("reference", "majority"),
+            bootstrap=int(report.get("bootstrap", 2000)),
+            seed=int(report.get("seed", 0)),
+            reported=list(report.get("reported", [])),
+            families=dict(report.get("families", {})),
+            banner=PHANTOM_BANNER if manifest.get("cohort", {}).get("phantom") else None,
+            job_keys=[j["key"] for j in manifest.get("jobs", [])] or None,
+        )
+
+
+@dataclass
+class Report:
+    tables: list[Table]
+    files: list[Path]
+    summary: pd.DataFrame
+
+    def main_markdown(self) -> str:
+        mains = [t for t in self.tables if t.name.startswith("main_")]
+        return "\n".join(t.to_markdown() for t in mains)
+
+
+def build_report(out: str | Path, settings: ReportSettings | None = None) -> Report:
+    out = Path(out)
+    settings = settings or ReportSettings.from_manifest(out)
+    predictions, jobs = load_predictions(out)
+    if settings.job_keys is not None and not predictions.empty:
+        keep = set(settings.job_keys)
+        jobs = [j for j in jobs if j["key"] in keep]
+        labels_of = {(j["runner"], j["variant"], j["sequence"], j["split_id"], j["seed_index"]) for j in jobs}
+        mask = [tuple(x) in labels_of for x in predictions[["runner", "variant", "input", "split_id", "seed_index"]].itertuples(index=False)]
+        predictions = predictions[mask]
+    if predictions.empty:
+        raise FileNotFoundError(f"{out}: no finished job with predictions; run `cirrbench run CONFIG --out {out}` first")
+    label_dicts = {json.dumps(j["labels"], sort_keys=True) for j in jobs}
+    if len(label_dicts) != 1:
+        raise ValueError(f"{out}: jobs use different label sets; report them separately")
+    labels = LabelSet(tuple(jobs[0]["labels"]["names"]), jobs[0]["labels"]["ordinal"])
+    slices = {j["key"]: s for j in jobs if (s := load_slice_predictions(out, j["key"])) is not None}
+    frames = level_frames(predictions, slices, jobs, labels)
+
+    metric_tables, summaries, comparisons = [], [], []
+    for level, frame in (("patient", frames.patients), ("slice", frames.slices)):
+        if frame.empty:
+            continue
+        split_metrics = per_split_metrics(frame, labels, level)
+        metric_tables.append(split_metrics)
+        summaries.append(summarise(frame, split_metrics, jobs, labels, settings.metric, settings.bootstrap, settings.seed, level))
+        comparisons.append(compare_to_reference(frame, split_metrics, jobs, settings.reference, settings.metric, level))
+    split_metrics = pd.concat(metric_tables, ignore_index=True)
+    summary = pd.concat(summaries, ignore_index=True)
+    comparison = pd.concat(comparisons, ignore_index=True)
+
+    files: list[Path] = []
+    metrics_dir = out / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("per_split", split_metrics), ("summary", summary), ("comparisons", comparison)):
+        path = metrics_dir / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        files.append(path)
+
+    families = {**{j["runner"]: "" for j in jobs}, **settings.families}
+    tables: list[Table] = []
+    order = {"official": 0, "paired": 1, "cv": 2, "file": 3}
+    protocols = sorted(set(summary["protocol"]), key=lambda p: (order.get(p, 9), p))
+    for protocol in protocols:
+        for level in ("patient", "slice"):
+            table = main_table(summary, comparison, protocol, level, settings.metric, settings.reference, settings.reported, families, f"main_{protocol}_{level}")
+            if table is not None:
+                tables.append(table)
+        table = per_stage_table(split_metrics, labels, protocol, "patient", f"per_stage_{protocol}")
+        if table is not None:
+            tables.append(table)
+        for runner in sorted(set(summary["runner"])):
+            for level in ("patient", "slice"):
+                table = ablation_table(summary, runner, protocol, level, settings.metric, f"ablation_{runner}_{protocol}_{level}")
+                if table is not None:
+                    tables.append(table)
+    tables_dir = out / "tables"
+    for table in tables:
+        if settings.banner:
+            table.notes = [f"{settings.banner}.", *[n for n in table.notes if not n.startswith(settings.banner)]]
+        files += table.write(tables_dir)
+
+    figures_dir = out / "figures"
+    for protocol in protocols:
+        files += confusion_grid(frames.patients, labels, protocol, "patient", figures_dir / f"confusion_{protocol}", settings.banner)
+        files += roc_per_stage(frames.patients, labels, protocol, "patient", figures_dir / f"roc_{protocol}", settings.banner)
+        files += forest_plot(summary, protocol, "patient", settings.metric, figures_dir / f"forest_{protocol}", settings.reference, settings.banner)
+    return Report(tables, files, summary)

@@ -1,0 +1,221 @@
+"""The runner contract: declared parameters, named variants, fit on train (+valid), predict on test.
+
+A runner is one class in one file, registered with :func:`register_runner` (or through the
+``cirrbench.runners`` entry-point group from another package). It never sees split files, test
+labels or tables: the harness hands it :class:`ScanSet` objects and turns what ``predict``
+returns into prediction files, metrics and tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .cohort import ScanRecord
+from .labels import LabelSet
+
+HIDDEN_LABEL = -1
+ENTRY_POINT_GROUP = "cirrbench.runners"
+
+
+@dataclass(frozen=True)
+class ScanSet:
+    """The scans a runner may look at, with the cohort's label set. Test sets carry no labels."""
+
+    records: tuple[ScanRecord, ...]
+    labels: LabelSet
+    has_labels: bool = True
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    @property
+    def y(self) -> np.ndarray:
+        if not self.has_labels:
+            raise PermissionError("test labels are hidden from runners")
+        return np.array([r.label for r in self.records], dtype=int)
+
+    @property
+    def scan_ids(self) -> list[str]:
+        return [r.scan_id for r in self.records]
+
+    @property
+    def sequences(self) -> tuple[str, ...]:
+        return tuple(sorted({r.sequence for r in self.records}))
+
+    def hide_labels(self) -> "ScanSet":
+        hidden = tuple(replace(r, label=HIDDEN_LABEL, label_name="") for r in self.records)
+        return ScanSet(hidden, self.labels, has_labels=False)
+
+
+@dataclass
+class Predictions:
+    """Per-scan class probabilities (rows sum to 1), optionally per-slice ones too.
+
+    ``scan_probabilities`` has one row per test scan, indexed by scan id, one column per class in
+    label-set order. ``slice_probabilities``, where given, has columns ``scan_id``, ``slice`` and
+    the same class columns.
+    """
+
+    scan_probabilities: pd.DataFrame
+    slice_probabilities: pd.DataFrame | None = None
+
+    def validate(self, test: ScanSet) -> None:
+        probs = self.scan_probabilities
+        names = list(test.labels.names)
+        if list(probs.columns) != names:
+            raise ValueError(f"prediction columns {list(probs.columns)} must be the class names {names} in order")
+        missing = set(test.scan_ids) - set(probs.index)
+        extra = set(probs.index) - set(test.scan_ids)
+        if missing or extra:
+            raise ValueError(f"predictions must cover exactly the test scans (missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]})")
+        values = probs.to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)) or (values < -1e-9).any() or not np.allclose(values.sum(axis=1), 1.0, atol=1e-5):
+            raise ValueError("probabilities must be finite, non-negative and sum to 1 per scan")
+        if self.slice_probabilities is not None:
+            cols = list(self.slice_probabilities.columns)
+            if cols[:2] != ["scan_id", "slice"] or cols[2:] != names:
+                raise ValueError(f"slice predictions need columns scan_id, slice, {', '.join(names)}")
+
+    @classmethod
+    def from_array(cls, scan_ids: Iterable[str], probabilities: np.ndarray, labels: LabelSet) -> "Predictions":
+        frame = pd.DataFrame(np.asarray(probabilities, dtype=float), index=list(scan_ids), columns=list(labels.names))
+        frame.index.name = "scan_id"
+        return cls(frame)
+
+
+@dataclass
+class RunContext:
+    """What the harness gives a runner for one job."""
+
+    seed: int
+    device: str = "cpu"
+    cache_dir: Path = Path(".cache")
+    threads: int = 1
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("cirrbench.runner"))
+    progress: Callable[..., Any] | None = None  # tqdm-like factory; None: no progress bars
+    show_progress: bool = False
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def bar(self, iterable=None, **kwargs):
+        """A progress bar over ``iterable`` (silent unless the harness enabled them)."""
+        from tqdm.auto import tqdm
+
+        factory = self.progress or tqdm
+        return factory(iterable, disable=not self.show_progress, leave=False, **kwargs)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For runners without parameters."""
+
+
+class Runner(ABC):
+    """Base class of every method compared by the benchmark.
+
+    Subclasses set ``name``, ``Params`` (a dataclass of declared parameters with defaults),
+    optionally ``variants`` (variant name -> parameter overrides, for ablations; the variant
+    ``default`` always exists) and ``sequences`` ("single" or "single+both": whether the runner can
+    take T1W and T2W scans of the same patients together).
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type] = NoParams
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    sequences: ClassVar[str] = "single"
+    description: ClassVar[str] = ""
+    family: ClassVar[str] = "other"  # reference | radiomics | deep | other: groups rows in tables
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    @classmethod
+    def make_params(cls, overrides: dict[str, Any] | None = None, variant: str = "default") -> Any:
+        """Defaults, then the variant's overrides, then the user's; unknown names are an error."""
+        if variant != "default" and variant not in cls.variants:
+            raise KeyError(f"runner {cls.name!r} has no variant {variant!r}; variants: default, {', '.join(cls.variants)}")
+        merged = {**cls.variants.get(variant, {}), **(overrides or {})}
+        known = {f.name for f in dataclasses.fields(cls.Params)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise TypeError(f"runner {cls.name!r} has no parameter(s) {unknown}; parameters: {sorted(known)}")
+        return cls.Params(**merged)
+
+    @classmethod
+    def variant_names(cls) -> list[str]:
+        return ["default", *[v for v in cls.variants if v != "default"]]
+
+    @abstractmethod
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "Runner":
+        """Learn from ``train``; ``valid`` may be used for early stopping or tuning only."""
+
+    @abstractmethod
+    def predict(self, test: ScanSet) -> Predictions:
+        """Probabilities for every scan of ``test`` (whose labels are hidden)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, type[Runner]] = {}
+_ENTRY_POINTS_LOADED = False
+BUILTIN_MODULES = ("benchmark.reference", "baselines", "models")
+
+
+def register_runner(cls: type[Runner]) -> type[Runner]:
+    """Class decorator: make a runner available by its ``name``."""
+    name = getattr(cls, "name", None)
+    if not name or not isinstance(name, str):
+        raise TypeError(f"{cls.__name__} needs a string class attribute 'name'")
+    if not dataclasses.is_dataclass(cls.Params):
+        raise TypeError(f"{cls.__name__}.Params must be a dataclass")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing is not cls and f"{existing.__module__}.{existing.__qualname__}" != f"{cls.__module__}.{cls.__qualname__}":
+        raise ValueError(f"runner name {name!r} is taken by {existing.__module__}.{existing.__qualname__}")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def _load_builtin_and_plugins() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plugin must not break the suite
+            logging.getLogger("cirrbench").warning("could not load runner plugin %s: %s", entry.value, exc)
+            continue
+        if isinstance(loaded, type) and issubclass(loaded, Runner):
+            register_runner(loaded)
+
+
+def get_runner(name: str) -> type[Runner]:
+    _load_builtin_and_plugins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown runner {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def available_runners() -> dict[str, type[Runner]]:
+    _load_builtin_and_plugins()
+    return dict(sorted(_REGISTRY.items()))
