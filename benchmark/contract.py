@@ -1,0 +1,49 @@
+"""``check_runner``: does a runner obey the contract? (the suite's ``check_estimator``)
+
+Runs the runner on a tiny cohort the way the harness does and checks what it returns. The test
+suite applies it to every registered runner; runner authors can call it on their own.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .cohort import Cohort
+from .runner import HIDDEN_LABEL, Predictions, RunContext, Runner, ScanSet
+from .splits import cv_splits
+
+
+def _sets(cohort: Cohort, sequences: set[str]) -> tuple[ScanSet, ScanSet, ScanSet]:
+    split = cv_splits(cohort, folds=3, repeats=1, seed=0).splits[0]
+    parts: dict[str, list] = {"train": [], "valid": [], "test": []}
+    for r in cohort.records:
+        if r.sequence in sequences:
+            parts[split.roles[r.patient_id]].append(r)
+    return tuple(ScanSet(tuple(parts[k]), cohort.labels) for k in ("train", "valid", "test"))  # type: ignore[return-value]
+
+
+def check_runner(cls: type[Runner], cohort: Cohort, params: dict | None = None, tmp_cache=None) -> None:
+    """Raise AssertionError (with the reason) unless ``cls`` obeys the runner contract on ``cohort``."""
+    assert isinstance(getattr(cls, "name", None), str) and cls.name, "a runner needs a string 'name'"
+    assert dataclasses.is_dataclass(cls.Params), "Params must be a dataclass"
+    for variant in cls.variant_names():
+        cls.make_params(params, variant)  # every variant resolves to valid parameters
+    sequence_sets = [{cohort.sequences[0]}]
+    if "both" in cls.sequences and len(cohort.sequences) > 1:
+        sequence_sets.append(set(cohort.sequences))
+    for sequences in sequence_sets:
+        train, valid, test = _sets(cohort, sequences)
+        hidden = test.hide_labels()
+        assert all(r.label == HIDDEN_LABEL for r in hidden), "test labels must be hidden"
+        outputs = []
+        for _ in range(2):
+            context = RunContext(seed=1234, cache_dir=tmp_cache or RunContext.cache_dir)
+            runner = cls(cls.make_params(params))
+            fitted = runner.fit(train, valid, context)
+            assert fitted is runner, "fit must return self"
+            predictions = runner.predict(hidden)
+            assert isinstance(predictions, Predictions), "predict must return Predictions"
+            predictions.validate(hidden)
+            outputs.append(predictions.scan_probabilities.loc[hidden.scan_ids].to_numpy())
+        assert np.allclose(outputs[0], outputs[1]), "two fits with the same seed must give the same predictions"

@@ -1,0 +1,208 @@
+"""The harness end to end on a tiny phantom: contract, registry, caching, failures, resume, report."""
+from __future__ import annotations
+
+import filecmp
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import runners_for_tests  # noqa: F401  (registers the misbehaving runners)
+from benchmark.cohort import load_cirrmri
+from benchmark.contract import check_runner
+from benchmark.experiment import ConfigError, parse_experiment
+from benchmark.report import build_report
+from benchmark.run import RunOptions, run_experiment
+from benchmark.runner import Runner, ScanSet, available_runners, register_runner
+import benchmark.runner as runner_module
+
+BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__module__.split(".")[0] in ("benchmark", "baselines", "models"))
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_registered_runner_obeys_the_contract(name, tiny_phantom, tmp_path):
+    check_runner(available_runners()[name], load_cirrmri(tiny_phantom), tmp_cache=tmp_path)
+
+
+def test_test_labels_are_hidden_from_runners(tiny_phantom):
+    cohort = load_cirrmri(tiny_phantom)
+    hidden = ScanSet(cohort.records, cohort.labels).hide_labels()
+    with pytest.raises(PermissionError):
+        hidden.y
+    assert {r.label_name for r in hidden} == {""}
+
+
+def test_entry_point_plugins_are_registered(monkeypatch):
+    class PluginRunner(runners_for_tests.FailingRunner):
+        name = "plugin-runner"
+
+    class FakeEntryPoint:
+        value = "somepkg:PluginRunner"
+
+        def load(self):
+            return PluginRunner
+
+    monkeypatch.setattr(runner_module, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else [])
+    monkeypatch.setattr(runner_module, "_ENTRY_POINTS_LOADED", False)
+    assert available_runners()["plugin-runner"] is PluginRunner
+    runner_module._REGISTRY.pop("plugin-runner")
+
+
+def test_duplicate_runner_names_are_refused():
+    class Other(runners_for_tests.FailingRunner):
+        name = "majority"
+
+    with pytest.raises(ValueError, match="taken"):
+        register_runner(Other)
+
+
+def experiment(root: Path, **overrides) -> dict:
+    raw = {
+        "name": "test",
+        "data": {"root": str(root)},
+        "sequences": ["T1W", "T2W", "both"],
+        "protocols": ["official", {"name": "cv", "folds": 3, "repeats": 1}],
+        "runners": ["majority", "stratified-random"],
+        "metrics": {"bootstrap": 200},
+    }
+    raw.update(overrides)
+    return raw
+
+
+def run(raw: dict, out: Path, **options):
+    return run_experiment(parse_experiment(raw, "test.yaml"), RunOptions(out=out, progress=False, **options))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"colour": 1}, "unknown key"),
+        ({"runners": ["nope"]}, "unknown runner"),
+        ({"runners": [{"name": "majority", "variants": ["tiny"]}]}, "no variant"),
+        ({"runners": [{"name": "majority", "params": {"depth": 3}}]}, "no parameter"),
+        ({"sequences": ["T3W"]}, "sequence"),
+    ],
+)
+def test_config_errors_name_the_key(tiny_phantom, change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_experiment(experiment(tiny_phantom, **change), "bad.yaml")
+
+
+def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    summary, report = run(experiment(tiny_phantom), out)
+    assert summary.ok and len(summary.ran) == 2 * (2 + 3 * 3)  # official: T1W, T2W; cv: 3 folds x 3 inputs
+    for name in ("main_official_patient", "main_cv_patient", "per_stage_official", "per_stage_cv"):
+        for suffix in ("md", "tex", "csv"):
+            assert (out / "tables" / f"{name}.{suffix}").is_file()
+    for name in ("confusion", "roc", "forest"):
+        for protocol in ("official", "cv"):
+            for suffix in ("png", "pdf"):
+                assert (out / "figures" / f"{name}_{protocol}.{suffix}").stat().st_size > 1000
+    main = pd.read_csv(out / "tables" / "main_cv_patient.csv")
+    assert list(main["Method"]) == ["majority", "stratified-random"]
+    assert list(main.columns) == ["kind", "Method", "T1W", "T2W", "both"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["cohort"]["fingerprint"] and manifest["splits"]["cv"] and manifest["versions"]["numpy"]
+    assert all(j["done"] and j["duration_s"] is not None for j in manifest["jobs"])
+    predictions = pd.read_csv(next((out / "predictions").glob("*/predictions.csv")))
+    for column in ("scan_id", "patient_id", "sequence", "true_label", "prob_mild", "prob_moderate", "prob_severe", "pred_label", "runner", "variant", "split_id", "seed"):
+        assert column in predictions.columns
+
+    again, _ = run(experiment(tiny_phantom), out)
+    assert again.ran == [] and len(again.skipped) == len(summary.ran)
+
+
+def test_report_rebuilds_identical_tables_from_predictions(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    run(experiment(tiny_phantom), out)
+    first = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
+    for path in (out / "tables").iterdir():
+        path.unlink()
+    build_report(out)
+    second = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
+    assert first == second
+
+
+def test_failing_runner_is_recorded_not_cached_and_does_not_stop_others(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    raw = experiment(tiny_phantom, runners=["majority", "test-failing"], sequences=["T1W"], protocols=["official"])
+    summary, report = run(raw, out)
+    assert not summary.ok
+    assert summary.ran == ["majority:default:T1W:official-T1W:s0"]
+    assert list(summary.failed) == ["test-failing:default:T1W:official-T1W:s0"]
+    (failure,) = (out / "failures").glob("*.json")
+    record = json.loads(failure.read_text())
+    assert "this runner always fails" in record["traceback"]
+    assert report is not None  # the finished job is still reported
+    again, _ = run(raw, out)
+    assert list(again.failed) == ["test-failing:default:T1W:official-T1W:s0"]  # retried, not cached
+    assert again.ran == []
+
+
+def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
+    import yaml
+
+    from benchmark.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(experiment(tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"])))
+    assert main(["run", str(config), "--out", str(tmp_path / "r"), "-q"]) == 1
+
+
+def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_path):
+    import yaml
+
+    out = tmp_path / "results"
+    counter = tmp_path / "fits.txt"
+    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}], sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
+    config = tmp_path / "kill.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '-q'])"
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert killed.returncode == 137, killed.stderr
+    finished = sorted(p.parent.name for p in (out / "predictions").glob("*/job.json"))
+    assert len(finished) == 2  # the first two fits completed before the kill
+    summary, report = run(raw, out)
+    assert summary.ok and len(summary.skipped) == 2 and len(summary.ran) == 4
+    assert not list((out / "predictions").glob(".partial-*"))
+    for folder in (out / "predictions").iterdir():
+        assert (folder / "job.json").is_file() and (folder / "predictions.csv").is_file()
+    assert report is not None
+
+
+def test_parallel_and_serial_runs_give_identical_predictions(tiny_phantom, tmp_path):
+    raw = experiment(tiny_phantom, sequences=["T1W"])
+    run(raw, tmp_path / "serial")
+    run(raw, tmp_path / "parallel", jobs=2)
+    serial = sorted((tmp_path / "serial" / "predictions").glob("*/predictions.csv"))
+    assert serial
+    for path in serial:
+        twin = tmp_path / "parallel" / "predictions" / path.parent.name / "predictions.csv"
+        assert filecmp.cmp(path, twin, shallow=False)
+
+
+def test_only_and_force_select_jobs(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    raw = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"])
+    summary, _ = run(raw, out, only="majority:*")
+    assert summary.ran == ["majority:default:T1W:official-T1W:s0"]
+    summary, _ = run(raw, out)
+    assert summary.ran == ["stratified-random:default:T1W:official-T1W:s0"]
+    summary, _ = run(raw, out, only="majority:*", force=True)
+    assert summary.ran == ["majority:default:T1W:official-T1W:s0"]
+
+
+def test_invalid_cohort_stops_the_run_before_any_job(phantom_copy, tmp_path):
+    from benchmark.problems import CohortError
+
+    mask = sorted((phantom_copy / "Cirrhosis_T1_3D" / "train_masks").glob("*.nii.gz"))[0]
+    mask.unlink()
+    with pytest.raises(CohortError, match="missing-mask"):
+        run(experiment(phantom_copy), tmp_path / "results")
+    assert not (tmp_path / "results" / "predictions").exists()
+    summary, _ = run(experiment(phantom_copy, sequences=["T1W"], protocols=["official"]), tmp_path / "results", skip_checks=("missing-mask",))
+    assert summary.ok
