@@ -154,10 +154,10 @@ def per_stage_table(split_metrics: pd.DataFrame, labels, protocol: str, level: s
         means = group.mean(numeric_only=True)
         row = [runner, column]
         for kind in ("recall", "specificity", "f1"):
-            row += [f"{means[f'{kind}_{n}']:.3f}" for n in labels.names]
+            row += [f"{means[f'{kind}_{n}']:.3f}" if np.isfinite(means[f"{kind}_{n}"]) else "—" for n in labels.names]
         rows.append(row)
     rows.sort(key=lambda r: (r[0], INPUT_ORDER.index(r[1]) if r[1] in INPUT_ORDER else 9))
-    notes = [f"Per-stage one-vs-rest metrics at {level} level, protocol {protocol}, averaged over splits and seeds."]
+    notes = [f"Per-stage one-vs-rest metrics at {level} level, protocol {protocol}, averaged over splits and seeds; — where a stage is absent from a test set."]
     return Table(name, f"Per-stage recall, specificity and F1 ({level} level, {protocol} protocol)", header, rows, [], notes)
 
 

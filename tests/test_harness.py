@@ -206,3 +206,26 @@ def test_invalid_cohort_stops_the_run_before_any_job(phantom_copy, tmp_path):
     assert not (tmp_path / "results" / "predictions").exists()
     summary, _ = run(experiment(phantom_copy, sequences=["T1W"], protocols=["official"]), tmp_path / "results", skip_checks=("missing-mask",))
     assert summary.ok
+
+
+def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    reported = [{"method": "VGG-19", "source": "seed paper, arXiv:2502.18225", "input": "T1W", "protocol": "official", "level": "slice", "metric": "accuracy", "value": 0.728}]
+    raw = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=["majority", {"name": "test-slices", "variants": "all"}], reported=reported)
+    summary, report = run(raw, out)
+    assert summary.ok
+    slice_table = (out / "tables" / "main_official_slice.md").read_text()
+    assert "test-slices" in slice_table
+    # the reported row sits in its own block, after the measured rows, and is labelled
+    lines = slice_table.splitlines()
+    marker = next(i for i, line in enumerate(lines) if "reported, not rerun" in line)
+    assert any("VGG-19" in line and "0.728" in line for line in lines[marker:])
+    assert not any("VGG-19" in line for line in lines[:marker])
+    assert "VGG-19" not in (out / "tables" / "main_official_patient.md").read_text()  # patient-level table: not comparable
+    csv = pd.read_csv(out / "tables" / "main_official_slice.csv")
+    assert list(csv["kind"]) == ["measured", "reported, not rerun"]  # majority has no slices
+    ablation = pd.read_csv(out / "tables" / "ablation_test-slices_official_patient.csv")
+    assert list(ablation["Variant"]) == ["default", "blunt", "one-slice"]
+    assert ablation.loc[0, "Δ T1W"] != ablation.loc[0, "Δ T1W"]  # no delta for the default row (NaN)
+    tex = (out / "tables" / "main_official_slice.tex").read_text()
+    assert "\\toprule" in tex and "\\emph{reported, not rerun}" in tex
