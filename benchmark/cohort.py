@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -32,8 +32,8 @@ class ScanRecord:
     label: int
     label_name: str
     official_split: str | None
-    image: Path
-    mask: Path
+    image: Path | None  # None in a feature-table cohort (features computed elsewhere)
+    mask: Path | None
     age: float | None = None
     sex: str | None = None
 
@@ -43,12 +43,17 @@ INDEX_COLUMNS = [f for f in ScanRecord.__dataclass_fields__]
 
 @dataclass(frozen=True)
 class Cohort:
-    """An immutable, ordered index of scans plus the label set they use."""
+    """An immutable, ordered index of scans plus the label set they use.
+
+    ``features`` is set for a feature-table cohort (radiomics computed elsewhere): one row per
+    scan id, feature columns only. Image cohorts have no table: runners read the images.
+    """
 
     records: tuple[ScanRecord, ...]
     labels: LabelSet
     source: str
     problems: tuple[Problem, ...] = ()
+    features: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         ids = [r.scan_id for r in self.records]
@@ -81,7 +86,8 @@ class Cohort:
         kept = tuple(
             r for r in self.records if (seqs is None or r.sequence in seqs) and (pats is None or r.patient_id in pats)
         )
-        return replace(self, records=kept)
+        features = self.features.loc[[r.scan_id for r in kept]] if self.features is not None else None
+        return replace(self, records=kept, features=features)
 
     def paired_patients(self) -> tuple[str, ...]:
         """Patients that have a scan of every sequence present in the cohort."""
@@ -94,8 +100,8 @@ class Cohort:
     def to_frame(self) -> pd.DataFrame:
         rows = [asdict(r) for r in self.records]
         frame = pd.DataFrame(rows, columns=INDEX_COLUMNS)
-        frame["image"] = frame["image"].astype(str)
-        frame["mask"] = frame["mask"].astype(str)
+        frame["image"] = frame["image"].map(lambda p: str(p) if p is not None else "")
+        frame["mask"] = frame["mask"].map(lambda p: str(p) if p is not None else "")
         return frame
 
     def fingerprint(self) -> str:
@@ -110,18 +116,21 @@ class Cohort:
             stats = []
             for path in (r.image, r.mask):
                 try:
-                    st = path.stat()
+                    st = path.stat()  # type: ignore[union-attr]
                     stats.append((st.st_size, st.st_mtime_ns))
-                except OSError:
+                except (OSError, AttributeError):
                     stats.append(None)
             row = [r.scan_id, r.patient_id, r.sequence, r.label, r.official_split, r.age, r.sex, path_key(r.image), path_key(r.mask), stats]
             digest.update(json.dumps(row, default=str).encode())
+        if self.features is not None:
+            digest.update(pd.util.hash_pandas_object(self.features, index=True).to_numpy().tobytes())
+            digest.update(json.dumps(list(self.features.columns)).encode())
         return digest.hexdigest()[:16]
 
 
-def path_key(path: Path) -> str:
+def path_key(path: Path | None) -> str:
     """The last three path parts: stable when a cohort folder is moved, distinct within it."""
-    return "/".join(Path(path).parts[-3:])
+    return "/".join(Path(path).parts[-3:]) if path is not None else ""
 
 
 def _natural_key(value: str) -> tuple:
@@ -307,7 +316,7 @@ MANIFEST_REQUIRED = ("scan_id", "patient_id", "sequence", "label", "image", "mas
 MANIFEST_OPTIONAL = ("split", "age", "sex")
 
 
-def _manifest_labels(names: Sequence[str], labels: Sequence[str] | None, ordinal: bool | None) -> LabelSet:
+def manifest_labels(names: Sequence[str], labels: Sequence[str] | None, ordinal: bool | None) -> LabelSet:
     if labels is not None:
         return LabelSet(tuple(labels), ordinal=bool(ordinal))
     present = set(names)
@@ -339,7 +348,7 @@ def load_manifest(
             [Problem("manifest-columns", path, f"missing column(s) {missing}", f"required: {', '.join(MANIFEST_REQUIRED)}; optional: {', '.join(MANIFEST_OPTIONAL)}")]
         )
     problems: list[Problem] = []
-    label_set = _manifest_labels([n for n in frame["label"] if n], labels, ordinal)
+    label_set = manifest_labels([n for n in frame["label"] if n], labels, ordinal)
     records: list[ScanRecord] = []
     for line, row in enumerate(frame.to_dict("records"), start=2):
         empty = [c for c in MANIFEST_REQUIRED if not str(row[c]).strip()]
@@ -394,13 +403,24 @@ def load_manifest(
 
 
 def load_cohort(path: str | Path, include_healthy: bool = False, **manifest_options) -> Cohort:
-    """A folder is read as a CirrMRI600+ root, a ``.csv`` file as a manifest."""
+    """A folder is read as a CirrMRI600+ root; a ``.csv`` as a manifest (it has an ``image``
+    column) or else as a feature table (see :mod:`benchmark.feature_table`)."""
     path = Path(path).expanduser()
     if path.is_file() and path.suffix.lower() == ".csv":
+        if is_feature_table(path):
+            from .feature_table import load_feature_table
+
+            return load_feature_table(path, **manifest_options)
         return load_manifest(path, **manifest_options)
     if path.is_dir():
         return load_cirrmri(path, include_healthy=include_healthy)
     raise FileNotFoundError(f"{path}: neither a CirrMRI600+ folder nor a manifest .csv")
+
+
+def is_feature_table(path: Path) -> bool:
+    """A CSV without an ``image`` column is a feature table, with one it is a manifest."""
+    header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+    return "image" not in {c.strip() for c in header}
 
 
 def write_manifest(cohort: Cohort, path: str | Path) -> Path:

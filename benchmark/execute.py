@@ -82,7 +82,10 @@ def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobDa
         role = split.roles.get(record.patient_id)
         if role in parts:
             parts[role].append(record)
-    sets = {role: ScanSet(tuple(records), cohort.labels) for role, records in parts.items()}
+    def features(records: list) -> "pd.DataFrame | None":
+        return cohort.features.loc[[r.scan_id for r in records]] if cohort.features is not None else None
+
+    sets = {role: ScanSet(tuple(records), cohort.labels, features=features(records)) for role, records in parts.items()}
     return JobData(sets["train"], sets["valid"], sets["test"])
 
 
@@ -162,6 +165,8 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
         files = {"predictions.csv": frame.to_csv(index=False)}
         if predictions.slice_probabilities is not None:
             files["slices.csv"] = predictions.slice_probabilities.to_csv(index=False)
+        for name, extra in predictions.extras.items():
+            files[f"extra_{name}.csv"] = extra.to_csv(index=False)
         counts = {f"n_{role}": len({r.patient_id for r in part}) for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))}
         record = {**job.to_dict(), **counts, "labels": data.test.labels.to_dict(), "status": "ok", "started": started, "duration_s": round(duration, 3), "versions": package_versions(), "device": context.device}
         files["job.json"] = json.dumps(record, indent=2, default=str)
@@ -185,6 +190,20 @@ def clean_partials(out: Path) -> None:
     if folder.is_dir():
         for stale in folder.glob(f"{PARTIAL}*"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, progress: bool) -> None:
+    """Call each runner's label-free ``prepare`` once per distinct parameter set, on every scan."""
+    seen: set[str] = set()
+    scans = ScanSet(cohort.records, cohort.labels, features=cohort.features).hide_labels()
+    for job in jobs:
+        marker = json.dumps([job.runner, job.params], sort_keys=True, default=str)
+        if marker in seen:
+            continue
+        seen.add(marker)
+        cls = get_runner(job.runner)
+        context = RunContext(seed=0, device=_resolve_device(device), cache_dir=cache_dir("runners", job.runner), threads=threads, show_progress=progress)
+        cls.prepare(scans, cls.make_params(job.params), context)
 
 
 def run_jobs(
@@ -212,6 +231,7 @@ def run_jobs(
             if force and is_done(out, job):
                 shutil.rmtree(job_dir(out, job))
             todo.append(job)
+    prepare_runners(todo, cohort, n_jobs, device, progress)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
     tasks = (delayed(run_job)(job, job_data(job, cohort, split_sets), out, device, progress and n_jobs == 1) for job in todo)
     for label, seconds, error in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):

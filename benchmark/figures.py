@@ -136,3 +136,29 @@ def forest_plot(summary: pd.DataFrame, protocol: str, level: str, metric: str, o
     fig.suptitle(_title(f"{METRIC_NAMES.get(metric, metric)} with 95 % CI ({ci}; {level} level, {protocol})", banner), fontsize=10)
     fig.tight_layout()
     return save(fig, out)
+
+
+def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path, top: int = 15, banner: str | None = None) -> list[Path]:
+    """Bar chart of the most important features per input (mean over splits; error bar = SD over splits)."""
+    inputs = [i for i in INPUT_ORDER if i in set(importance["input"])]
+    if not inputs:
+        return []
+    fig, axes = plt.subplots(1, len(inputs), figsize=(5.2 * len(inputs), 0.28 * top + 1.6), squeeze=False)
+    for j, column in enumerate(inputs):
+        ax = axes[0, j]
+        part = importance[importance["input"] == column].head(top)
+        y = np.arange(len(part))
+        ax.barh(y, part["permutation_mean"], xerr=part["permutation_sd"].fillna(0), color="C0", alpha=0.85, error_kw={"lw": 0.8})
+        ax.set_yticks(y, [_short_feature(f) for f in part["feature"]], fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.set_xlabel("drop in validation accuracy when permuted", fontsize=8)
+        ax.set_title(column, fontsize=10)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.suptitle(_title(f"{runner}: top {top} features by permutation importance ({protocol}; mean over splits)", banner), fontsize=10)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def _short_feature(name: str) -> str:
+    return name.replace("log-sigma-", "LoG ").replace("-mm-3D", "mm").replace("wavelet-", "wav ")

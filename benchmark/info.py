@@ -28,11 +28,14 @@ def geometry_table(cohort: Cohort) -> pd.DataFrame:
     for sequence in cohort.sequences:
         spacings, sizes = [], []
         for record in cohort.records:
-            if record.sequence != sequence:
+            if record.sequence != sequence or record.image is None:
                 continue
             header = read_header(record.image)
             spacings.append(header.GetSpacing())
             sizes.append(header.GetSize())
+        if not sizes:
+            rows.append({"sequence": sequence, "scans": 0, "note": "feature table: no images"})
+            continue
         spacing = np.array(spacings)
         slices = np.array([s[2] for s in sizes])
         common, count = Counter(sizes).most_common(1)[0]

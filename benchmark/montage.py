@@ -23,7 +23,10 @@ def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | No
     sequences = cohort.sequences
     by_patient: dict[str, dict[str, object]] = {}
     for r in cohort.records:
-        by_patient.setdefault(r.patient_id, {})[r.sequence] = r
+        if r.image is not None:
+            by_patient.setdefault(r.patient_id, {})[r.sequence] = r
+    if not by_patient:
+        raise ValueError(f"{cohort.source}: no images to draw (a feature table has none)")
     names = cohort.labels.names
     fig, axes = plt.subplots(
         len(names), per_stage * len(sequences), figsize=(2.6 * per_stage * len(sequences), 2.4 * len(names)), squeeze=False

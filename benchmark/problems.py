@@ -30,6 +30,7 @@ CHECKS: dict[str, str] = {
     "manifest-columns": "a manifest CSV lacks required columns",
     "manifest-value": "a manifest cell is empty or invalid",
     "missing-file": "a file named in a manifest does not exist",
+    "feature-table": "a feature table with missing columns, duplicate scans or non-numeric features",
 }
 
 #: Problems after which a scan cannot be used at all: the loader leaves such scans out.

@@ -5,10 +5,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .execute import load_predictions, load_slice_predictions
-from .figures import confusion_grid, forest_plot, roc_per_stage
+from .figures import confusion_grid, forest_plot, roc_per_stage, top_features
 from .labels import LabelSet
 from .scores import compare_to_reference, level_frames, per_split_metrics, summarise
 from .tables import Table, ablation_table, main_table, per_stage_table
@@ -125,4 +126,49 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         files += confusion_grid(frames.patients, labels, protocol, "patient", figures_dir / f"confusion_{protocol}", settings.banner)
         files += roc_per_stage(frames.patients, labels, protocol, "patient", figures_dir / f"roc_{protocol}", settings.banner)
         files += forest_plot(summary, protocol, "patient", settings.metric, figures_dir / f"forest_{protocol}", settings.reference, settings.banner)
+    files += _importance_outputs(out, jobs, settings.banner)
     return Report(tables, files, summary)
+
+
+def _importance_outputs(out: Path, jobs: list[dict], banner: str | None) -> list[Path]:
+    """Aggregate ``extra_feature_importance.csv`` of default-variant jobs: a table and a figure per runner and protocol."""
+    parts = []
+    for job in jobs:
+        path = out / "predictions" / job["key"] / "extra_feature_importance.csv"
+        if job["variant"] != "default" or not path.is_file():
+            continue
+        frame = pd.read_csv(path)
+        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = job["runner"], job["protocol"], job["sequence"], job["split_id"]
+        parts.append(frame)
+    if not parts:
+        return []
+    allrows = pd.concat(parts, ignore_index=True)
+    files = []
+    for (runner, protocol), part in allrows.groupby(["runner", "protocol"], sort=True):
+        rows = []
+        for column, sub in part.groupby("input"):
+            # A feature that did not reach the classifier in a split has importance 0 there.
+            wide = sub.pivot_table(index="feature", columns="split_id", values="permutation_mean", aggfunc="mean")
+            wide = wide.reindex(columns=sorted(sub["split_id"].unique())).fillna(0.0)
+            gains = sub.pivot_table(index="feature", columns="split_id", values="gain", aggfunc="mean").reindex(index=wide.index)
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "input": column,
+                        "feature": wide.index,
+                        "permutation_mean": wide.mean(axis=1).to_numpy(),
+                        "permutation_sd": wide.std(axis=1, ddof=1).to_numpy() if wide.shape[1] > 1 else np.nan,
+                        "gain_mean": gains.fillna(0.0).mean(axis=1).to_numpy(),
+                        "selected_in": sub.groupby("feature")["split_id"].nunique().reindex(wide.index).to_numpy(),
+                        "splits": wide.shape[1],
+                    }
+                )
+            )
+        table = pd.concat(rows, ignore_index=True)
+        table = table.sort_values(["input", "permutation_mean", "selected_in"], ascending=[True, False, False])
+        path = out / "tables" / f"top_features_{runner}_{protocol}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+        files.append(path)
+        files += top_features(table, runner, protocol, out / "figures" / f"top_features_{runner}_{protocol}", banner=banner)
+    return files

@@ -57,7 +57,8 @@ def resolve_data(experiment: Experiment, options: RunOptions) -> tuple[Path, boo
     """(cohort path, is_phantom): --data, then $CIRRBENCH_DATA, then the config's root, else its phantom."""
     explicit = options.data or (Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else None) or experiment.data.get("root")
     if explicit:
-        return Path(explicit).expanduser(), False
+        path = Path(explicit).expanduser()
+        return path, (path / "PHANTOM.json").is_file()
     phantom = experiment.data.get("phantom") or {}
     root = phantom_root(int(phantom.get("patients", 120)), int(phantom.get("seed", 0)), float(phantom.get("scale", 1.0)), options.jobs, options.progress)
     return root, True

@@ -32,6 +32,7 @@ class ScanSet:
     records: tuple[ScanRecord, ...]
     labels: LabelSet
     has_labels: bool = True
+    features: pd.DataFrame | None = field(default=None, compare=False, repr=False)  # feature-table cohorts only
 
     def __len__(self) -> int:
         return len(self.records)
@@ -53,9 +54,14 @@ class ScanSet:
     def sequences(self) -> tuple[str, ...]:
         return tuple(sorted({r.sequence for r in self.records}))
 
+    @property
+    def groups(self) -> np.ndarray:
+        """Patient ids, for patient-grouped inner cross-validation."""
+        return np.array([r.patient_id for r in self.records])
+
     def hide_labels(self) -> "ScanSet":
         hidden = tuple(replace(r, label=HIDDEN_LABEL, label_name="") for r in self.records)
-        return ScanSet(hidden, self.labels, has_labels=False)
+        return ScanSet(hidden, self.labels, has_labels=False, features=self.features)
 
 
 @dataclass
@@ -69,6 +75,7 @@ class Predictions:
 
     scan_probabilities: pd.DataFrame
     slice_probabilities: pd.DataFrame | None = None
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as <name>.csv next to the predictions
 
     def validate(self, test: ScanSet) -> None:
         probs = self.scan_probabilities
@@ -82,6 +89,9 @@ class Predictions:
         values = probs.to_numpy(dtype=float)
         if not np.all(np.isfinite(values)) or (values < -1e-9).any() or not np.allclose(values.sum(axis=1), 1.0, atol=1e-5):
             raise ValueError("probabilities must be finite, non-negative and sum to 1 per scan")
+        for name in self.extras:
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"extra output name {name!r} must be alphanumeric with underscores")
         if self.slice_probabilities is not None:
             cols = list(self.slice_probabilities.columns)
             if cols[:2] != ["scan_id", "slice"] or cols[2:] != names:
@@ -156,6 +166,15 @@ class Runner(ABC):
     @classmethod
     def variant_names(cls) -> list[str]:
         return ["default", *[v for v in cls.variants if v != "default"]]
+
+    @classmethod
+    def prepare(cls, scans: ScanSet, params: Any, context: RunContext) -> None:
+        """Optional: label-free work shared by all jobs (feature extraction, slice caches).
+
+        Called once per parameter set before the jobs run, with every scan of the cohort and no
+        labels, with ``context.threads`` processes available. Jobs must not depend on it having
+        run: it only warms caches.
+        """
 
     @abstractmethod
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "Runner":

@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 from joblib import Parallel, delayed
 
-from .cohort import Cohort, ScanRecord, load_cirrmri, load_manifest
+from .cohort import Cohort, ScanRecord, load_cirrmri, load_cohort
 from .layout import PAIRED_CSV, discover
 from .metadata import read_metadata_csv
 from .paths import cache_dir
@@ -181,7 +181,7 @@ def validate(
     problems: list[Problem] = []
     try:
         if path.is_file():
-            cohort = load_manifest(path, **(manifest_options or {}))
+            cohort = load_cohort(path, **(manifest_options or {}))
         else:
             cohort = load_cirrmri(path, include_healthy=include_healthy)
             problems.extend(_extra_metadata_problems(path))
@@ -190,8 +190,9 @@ def validate(
         return ValidationReport(str(path), 0, [p for p in exc.problems if p.check not in skipped], skipped)
     file_checks = set(CHECKS) - set(skipped)
     if file_checks & {"unreadable", "non-finite", "size-mismatch", "spacing-mismatch", "origin-mismatch", "direction-mismatch", "mask-values", "empty-mask"}:
-        tasks = (delayed(_check_cached)(r, tolerance, use_cache) for r in cohort.records)
-        bar = tqdm(total=len(cohort), desc="validating scans", unit="scan", disable=not progress)
+        with_files = [r for r in cohort.records if r.image is not None and r.mask is not None]
+        tasks = (delayed(_check_cached)(r, tolerance, use_cache) for r in with_files)
+        bar = tqdm(total=len(with_files), desc="validating scans", unit="scan", disable=not progress)
         for found in Parallel(n_jobs=jobs, return_as="generator")(tasks):
             problems.extend(found)
             bar.update()

@@ -1,0 +1,209 @@
+"""PyRadiomics feature extraction: parameter files, per-scan content cache, parallel over scans.
+
+The cache key of a scan is the SHA-256 of the image file, of the mask file, of the effective
+parameters and the PyRadiomics version: a rerun extracts nothing, and changing any of them
+invalidates exactly what it should. Scans are extracted in separate processes (SimpleITK limited
+to one thread in each, so processes do not oversubscribe the cores).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+import yaml
+
+from benchmark.cohort import ScanRecord
+from benchmark.paths import cache_dir
+
+PARAMS_DIR = Path(__file__).parent / "params"
+log = logging.getLogger("cirrbench.features")
+
+
+def shipped_params() -> list[str]:
+    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
+
+
+def resolve_params_file(name_or_file: str | Path) -> Path:
+    """A shipped name (``default``, ``mri``) or a path to the user's own parameter file."""
+    candidate = Path(name_or_file).expanduser()
+    if candidate.is_file():
+        return candidate
+    shipped = PARAMS_DIR / f"{name_or_file}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise FileNotFoundError(f"{name_or_file}: no such parameter file (shipped: {', '.join(shipped_params())})")
+
+
+def load_params(name_or_file: str | Path, spacing: Sequence[float] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The effective PyRadiomics parameters: the file (safe-loaded), then spacing and setting overrides."""
+    with resolve_params_file(name_or_file).open() as handle:
+        params = yaml.safe_load(handle) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{name_or_file}: a PyRadiomics parameter file is a mapping (imageType, featureClass, setting)")
+    params = copy.deepcopy(params)
+    params.setdefault("setting", {})
+    if spacing is not None:
+        params["setting"]["resampledPixelSpacing"] = [float(s) for s in spacing]
+    for key, value in (overrides or {}).items():
+        params["setting"][key] = value
+    return params
+
+
+def params_digest(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def pyradiomics_version() -> str:
+    from importlib.metadata import version
+
+    return version("pyradiomics")
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def memo_digest(path: Path) -> str:
+    """File digest, memoised in-process on (path, size, mtime) so repeated jobs hash each file once."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(path)
+    return _DIGESTS[key]
+
+
+def scan_key(image: Path, mask: Path, digest: str, version: str) -> str:
+    payload = json.dumps([memo_digest(image), memo_digest(mask), digest, version])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def extract_one(image: str, mask: str, params: dict[str, Any]) -> dict[str, float]:
+    """Features of one scan exactly as PyRadiomics computes them for these parameters."""
+    import radiomics
+    import SimpleITK as sitk
+    from radiomics import featureextractor
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    radiomics.setVerbosity(logging.ERROR)
+    extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
+    result = extractor.execute(image, mask)
+    return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+
+
+@dataclass
+class FeatureFailure:
+    scan_id: str
+    image: Path | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.image}: feature extraction failed ({self.reason}) -> check the image and mask with `cirrbench data validate`"
+
+
+@dataclass
+class FeatureResult:
+    table: pd.DataFrame  # index scan_id; feature columns in PyRadiomics order
+    failures: list[FeatureFailure] = field(default_factory=list)
+    extracted: int = 0
+    cached: int = 0
+
+
+_MEMO: dict[str, dict[str, float]] = {}
+
+
+def _cache_path(key: str) -> Path:
+    return cache_dir("features", key[:2]) / f"{key}.json"
+
+
+def _read_cache(key: str) -> dict[str, float] | None:
+    if key in _MEMO:
+        return _MEMO[key]
+    path = _cache_path(key)
+    if path.is_file():
+        values = json.loads(path.read_text())
+        _MEMO[key] = values
+        return values
+    return None
+
+
+def _write_cache(key: str, values: dict[str, float]) -> None:
+    path = _cache_path(key)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(values))
+    tmp.replace(path)
+    _MEMO[key] = values
+
+
+def _extract_safely(image: str, mask: str, params: dict[str, Any]) -> tuple[dict[str, float] | None, str | None]:
+    try:
+        return extract_one(image, mask, params), None
+    except Exception as exc:  # reported per scan; the others go on
+        return None, f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+
+
+def extract_features(
+    records: Iterable[ScanRecord],
+    params: dict[str, Any],
+    jobs: int = 1,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> FeatureResult:
+    """Features for every record (cached where possible), extracting the rest in ``jobs`` processes."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    records = list(records)
+    missing_images = [r for r in records if r.image is None or r.mask is None]
+    if missing_images:
+        raise ValueError(f"{len(missing_images)} scan(s) have no image (a feature-table cohort?); features cannot be extracted")
+    version = pyradiomics_version()
+    digest = params_digest(params)
+    keys = {r.scan_id: scan_key(r.image, r.mask, digest, version) for r in records}  # type: ignore[arg-type]
+    values: dict[str, dict[str, float]] = {}
+    todo = []
+    for r in records:
+        hit = _read_cache(keys[r.scan_id]) if use_cache else None
+        if hit is not None:
+            values[r.scan_id] = hit
+        else:
+            todo.append(r)
+    failures: list[FeatureFailure] = []
+    if todo:
+        tasks = (delayed(_extract_safely)(str(r.image), str(r.mask), params) for r in todo)
+        bar = tqdm(total=len(todo), desc="radiomics features", unit="scan", disable=not progress)
+        outputs = Parallel(n_jobs=jobs, return_as="generator")(tasks)
+        for record, (features, error) in zip(todo, outputs):
+            if error is not None:
+                failures.append(FeatureFailure(record.scan_id, record.image, error))
+                log.error("%s", failures[-1])
+            else:
+                values[record.scan_id] = features
+                _write_cache(keys[record.scan_id], features)
+            bar.update()
+        bar.close()
+    ordered = [r.scan_id for r in records if r.scan_id in values]
+    table = pd.DataFrame([values[s] for s in ordered], index=pd.Index(ordered, name="scan_id"))
+    return FeatureResult(table, failures, extracted=len(todo) - len(failures), cached=len(records) - len(todo))
+
+
+def feature_table_frame(records: Sequence[ScanRecord], table: pd.DataFrame) -> pd.DataFrame:
+    """The CLI's output: scan id, patient id, sequence, then every feature column."""
+    by_id = {r.scan_id: r for r in records}
+    meta = pd.DataFrame(
+        {"scan_id": table.index, "patient_id": [by_id[s].patient_id for s in table.index], "sequence": [by_id[s].sequence for s in table.index]}
+    )
+    return pd.concat([meta, table.reset_index(drop=True)], axis=1)

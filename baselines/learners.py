@@ -1,0 +1,76 @@
+"""The radiomics learners, one runner each: XGBoost (default), logistic regression, SVM (RBF), random forest."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC
+
+from benchmark.runner import register_runner
+
+from .radiomics_runner import RadiomicsRunner
+
+
+@register_runner
+class XGBoostRunner(RadiomicsRunner):
+    """Gradient-boosted trees (xgboost-cpu by default; the same API with the GPU build)."""
+
+    name = "radiomics-xgboost"
+    description = "PyRadiomics features + XGBoost, tuned by inner patient-grouped CV"
+    search_space = {
+        "clf__n_estimators": [100, 200, 400],
+        "clf__max_depth": [2, 3, 4],
+        "clf__learning_rate": [0.03, 0.1],
+        "clf__subsample": [0.7, 1.0],
+        "clf__colsample_bytree": [0.3, 0.6],
+        "clf__min_child_weight": [1, 3],
+    }
+
+    def make_classifier(self, seed: int, threads: int):
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(tree_method="hist", n_jobs=max(1, threads), random_state=seed % (2**31), eval_metric="mlogloss", verbosity=0)
+
+    def _gain(self, names: list[str]) -> dict[str, float]:
+        booster = self.model_.named_steps["clf"].get_booster()
+        scores = booster.get_score(importance_type="gain")
+        return {names[int(key[1:])]: float(value) for key, value in scores.items() if key.startswith("f") and key[1:].isdigit()}
+
+
+@register_runner
+class LogisticRegressionRunner(RadiomicsRunner):
+    name = "radiomics-logreg"
+    description = "PyRadiomics features + L2 logistic regression, tuned by inner patient-grouped CV"
+    search_space = {"clf__C": [0.001, 0.01, 0.1, 1.0, 10.0]}
+
+    def make_classifier(self, seed: int, threads: int):
+        return LogisticRegression(max_iter=5000, random_state=seed % (2**31))
+
+
+@register_runner
+class SVMRunner(RadiomicsRunner):
+    name = "radiomics-svm"
+    description = "PyRadiomics features + RBF support-vector machine (Platt probabilities)"
+    search_space = {"clf__C": [0.1, 1.0, 10.0, 100.0], "clf__gamma": ["scale", 0.001, 0.01, 0.1]}
+
+    def make_classifier(self, seed: int, threads: int):
+        return SVC(kernel="rbf", probability=True, random_state=seed % (2**31))
+
+
+@register_runner
+class RandomForestRunner(RadiomicsRunner):
+    name = "radiomics-rf"
+    description = "PyRadiomics features + random forest"
+    search_space = {
+        "clf__n_estimators": [200, 500],
+        "clf__max_depth": [None, 4, 8],
+        "clf__min_samples_leaf": [1, 3, 5],
+        "clf__max_features": ["sqrt", 0.3],
+    }
+
+    def make_classifier(self, seed: int, threads: int):
+        return RandomForestClassifier(random_state=seed % (2**31), n_jobs=max(1, threads))
+
+    def _gain(self, names: list[str]) -> dict[str, float]:
+        importances = self.model_.named_steps["clf"].feature_importances_
+        return {n: float(v) for n, v in zip(names, np.asarray(importances))}
