@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
@@ -26,7 +27,7 @@ class XGBoostRunner(RadiomicsRunner):
         "clf__min_child_weight": [1, 3],
     }
 
-    def make_classifier(self, seed: int, threads: int):
+    def make_classifier(self, seed: int, threads: int, min_class_count: int):
         from xgboost import XGBClassifier
 
         return XGBClassifier(tree_method="hist", n_jobs=max(1, threads), random_state=seed % (2**31), eval_metric="mlogloss", verbosity=0)
@@ -43,18 +44,20 @@ class LogisticRegressionRunner(RadiomicsRunner):
     description = "PyRadiomics features + L2 logistic regression, tuned by inner patient-grouped CV"
     search_space = {"clf__C": [0.001, 0.01, 0.1, 1.0, 10.0]}
 
-    def make_classifier(self, seed: int, threads: int):
+    def make_classifier(self, seed: int, threads: int, min_class_count: int):
         return LogisticRegression(max_iter=5000, random_state=seed % (2**31))
 
 
 @register_runner
 class SVMRunner(RadiomicsRunner):
     name = "radiomics-svm"
-    description = "PyRadiomics features + RBF support-vector machine (Platt probabilities)"
-    search_space = {"clf__C": [0.1, 1.0, 10.0, 100.0], "clf__gamma": ["scale", 0.001, 0.01, 0.1]}
+    description = "PyRadiomics features + RBF support-vector machine (sigmoid-calibrated probabilities)"
+    search_space = {"clf__estimator__C": [0.1, 1.0, 10.0, 100.0], "clf__estimator__gamma": ["scale", 0.001, 0.01, 0.1]}
 
-    def make_classifier(self, seed: int, threads: int):
-        return SVC(kernel="rbf", probability=True, random_state=seed % (2**31))
+    def make_classifier(self, seed: int, threads: int, min_class_count: int):
+        # SVC(probability=True) is deprecated in scikit-learn 1.9 in favour of this.
+        folds = int(max(2, min(3, min_class_count * (self.params.inner_folds - 1) // max(1, self.params.inner_folds))))
+        return CalibratedClassifierCV(SVC(kernel="rbf", random_state=seed % (2**31)), method="sigmoid", cv=folds, ensemble=False)
 
 
 @register_runner
@@ -68,7 +71,7 @@ class RandomForestRunner(RadiomicsRunner):
         "clf__max_features": ["sqrt", 0.3],
     }
 
-    def make_classifier(self, seed: int, threads: int):
+    def make_classifier(self, seed: int, threads: int, min_class_count: int):
         return RandomForestClassifier(random_state=seed % (2**31), n_jobs=max(1, threads))
 
     def _gain(self, names: list[str]) -> dict[str, float]:

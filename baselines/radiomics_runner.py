@@ -54,8 +54,10 @@ class RadiomicsRunner(Runner):
     sequences = "single+both"
     family = "radiomics"
     search_space: ClassVar[dict[str, list]] = {}
+    smoke_params = {"extraction": "default", "tuning_iterations": 0, "permutation_repeats": 1, "select_k": 10}
 
-    def make_classifier(self, seed: int, threads: int):  # pragma: no cover - abstract
+    def make_classifier(self, seed: int, threads: int, min_class_count: int):  # pragma: no cover - abstract
+        """The classifier; ``min_class_count`` (smallest class in the training part) bounds internal CV."""
         raise NotImplementedError
 
     # ---- features -------------------------------------------------------------------------
@@ -98,7 +100,8 @@ class RadiomicsRunner(Runner):
         y = train.y
         self.classes_ = np.unique(y)
         y_encoded = np.searchsorted(self.classes_, y)
-        pipeline = build_pipeline(self.make_classifier(context.seed, context.threads), self.params.correlation_threshold, self.params.select_k)
+        min_count = int(np.bincount(y_encoded).min())
+        pipeline = build_pipeline(self.make_classifier(context.seed, context.threads, min_count), self.params.correlation_threshold, self.params.select_k)
         fit_params = {"clf__sample_weight": compute_sample_weight("balanced", y_encoded)} if self.params.class_weight else {}
         space = {k: v for k, v in self.search_space.items()}
         if self.params.select_k is not None:

@@ -131,6 +131,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cohort_options(p)
     p.add_argument("--out", type=Path, required=True, help="output .csv")
     p.set_defaults(func=_cmd_manifest)
+    features = commands.add_parser("features", help="radiomics features: extract with PyRadiomics, import a PyRadiomics batch CSV", description="Radiomics feature tables.")
+    feature_commands = features.add_subparsers(dest="features_command", metavar="FEATURES_COMMAND")
+    p = feature_commands.add_parser(
+        "extract",
+        help="PyRadiomics features of every scan (cached, parallel)",
+        description="Extract PyRadiomics features of every scan: one row per scan (scan_id, patient_id, sequence, features as PyRadiomics names them). Cached per scan on image, mask, parameters and PyRadiomics version.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="CirrMRI600+ root or manifest .csv")
+    p.add_argument("--params", default="mri", help="shipped parameter file (default, mri) or a path to your own (default: mri)")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"), default=None, help="override resampledPixelSpacing (mm)")
+    p.add_argument("--out", type=Path, required=True, help="output CSV")
+    p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--no-cache", action="store_true", help="extract again even when cached")
+    p.add_argument("--healthy", action="store_true", help="include the healthy volunteers")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_features_extract)
+    p = feature_commands.add_parser(
+        "import",
+        help="turn PyRadiomics batch output + a metadata CSV into a feature table any radiomics runner can use",
+        description="Join PyRadiomics batch output (one row per scan, an Image column or an ID column) to a CirrMRI600+ metadata CSV, giving a feature table usable as --data.",
+    )
+    p.add_argument("batch", type=Path, help="PyRadiomics batch output CSV")
+    p.add_argument("--metadata", type=Path, required=True, help="metadata CSV with Patient ID,Age,Gender,Radiological Evaluation")
+    p.add_argument("--out", type=Path, required=True, help="output feature table CSV")
+    p.add_argument("--id-column", default=None, help="column with the patient ID (default: taken from the Image file name)")
+    p.add_argument("--sequence", choices=["T1W", "T2W"], default=None, help="sequence of every row (default: from the Cirrhosis_T1_3D/T2 folder in the Image path)")
+    p.set_defaults(func=_cmd_features_import)
+
     p = commands.add_parser(
         "run",
         help="run an experiment config: every runner x variant x input x split x seed",
@@ -169,6 +197,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; listed in the output)")
     p.set_defaults(func=_cmd_reproduce)
     return parser
+
+
+def _cmd_features_extract(args: argparse.Namespace) -> int:
+    from baselines.features import extract_features, feature_table_frame, load_params
+
+    from .cohort import load_cohort
+
+    cohort = load_cohort(args.data, include_healthy=args.healthy)
+    result = extract_features(cohort.records, load_params(args.params, spacing=args.spacing), jobs=args.jobs, use_cache=not args.no_cache, progress=not args.quiet)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    feature_table_frame(cohort.records, result.table).to_csv(args.out, index=False)
+    print(f"wrote {args.out}: {len(result.table)} scans x {result.table.shape[1]} features ({result.extracted} extracted, {result.cached} from cache)")
+    for failure in result.failures:
+        print(f"FAILED {failure}")
+    return 1 if result.failures else 0
+
+
+def _cmd_features_import(args: argparse.Namespace) -> int:
+    from .feature_table import import_pyradiomics_batch
+
+    out = import_pyradiomics_batch(args.batch, args.metadata, args.out, id_column=args.id_column, sequence=args.sequence)
+    print(f"wrote {out}; use it as --data (or data: root: in a config) with any radiomics runner")
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

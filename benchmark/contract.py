@@ -11,20 +11,30 @@ import numpy as np
 
 from .cohort import Cohort
 from .runner import HIDDEN_LABEL, Predictions, RunContext, Runner, ScanSet
-from .splits import cv_splits
+from sklearn.model_selection import train_test_split
 
 
 def _sets(cohort: Cohort, sequences: set[str]) -> tuple[ScanSet, ScanSet, ScanSet]:
-    split = cv_splits(cohort, folds=3, repeats=1, seed=0).splits[0]
+    """A stratified 60/15/25 patient split (large training part: tiny cohorts stay usable)."""
+    labels = {r.patient_id: r.label for r in cohort.records}
+    patients = sorted(labels)
+    y = [labels[p] for p in patients]
+    rest, test = train_test_split(patients, test_size=0.25, stratify=y, random_state=0)
+    train, valid = train_test_split(rest, test_size=max(len(set(y)), int(0.15 * len(patients))), stratify=[labels[p] for p in rest], random_state=0)
+    roles = {**{p: "train" for p in train}, **{p: "valid" for p in valid}, **{p: "test" for p in test}}
     parts: dict[str, list] = {"train": [], "valid": [], "test": []}
     for r in cohort.records:
         if r.sequence in sequences:
-            parts[split.roles[r.patient_id]].append(r)
+            parts[roles[r.patient_id]].append(r)
     return tuple(ScanSet(tuple(parts[k]), cohort.labels) for k in ("train", "valid", "test"))  # type: ignore[return-value]
 
 
 def check_runner(cls: type[Runner], cohort: Cohort, params: dict | None = None, tmp_cache=None) -> None:
-    """Raise AssertionError (with the reason) unless ``cls`` obeys the runner contract on ``cohort``."""
+    """Raise AssertionError (with the reason) unless ``cls`` obeys the runner contract on ``cohort``.
+
+    ``params`` defaults to the runner's ``smoke_params``.
+    """
+    params = dict(cls.smoke_params) if params is None else params
     assert isinstance(getattr(cls, "name", None), str) and cls.name, "a runner needs a string 'name'"
     assert dataclasses.is_dataclass(cls.Params), "Params must be a dataclass"
     for variant in cls.variant_names():

@@ -146,6 +146,8 @@ class Runner(ABC):
     variants: ClassVar[dict[str, dict[str, Any]]] = {}
     sequences: ClassVar[str] = "single"
     description: ClassVar[str] = ""
+    #: Parameter overrides that make a run on a tiny cohort take seconds (contract checks, smoke tests).
+    smoke_params: ClassVar[dict[str, Any]] = {}
     family: ClassVar[str] = "other"  # reference | radiomics | deep | other: groups rows in tables
 
     def __init__(self, params: Any = None) -> None:

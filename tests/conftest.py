@@ -28,3 +28,10 @@ def phantom_copy(tiny_phantom, tmp_path) -> Path:
     target = tmp_path / "cohort"
     shutil.copytree(tiny_phantom, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def contract_phantom(tmp_path_factory) -> Path:
+    """24 patients on small grids: enough per class for learners that cross-validate internally."""
+    config = PhantomConfig(patients=24, seed=3, healthy=0, scale=0.3, sub_slices=1)
+    return write_phantom(tmp_path_factory.mktemp("contract") / "cohort", config, progress=False)

@@ -23,8 +23,8 @@ BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__modu
 
 
 @pytest.mark.parametrize("name", BUILTIN)
-def test_every_registered_runner_obeys_the_contract(name, tiny_phantom, tmp_path):
-    check_runner(available_runners()[name], load_cirrmri(tiny_phantom), tmp_cache=tmp_path)
+def test_every_registered_runner_obeys_the_contract(name, contract_phantom, tmp_path):
+    check_runner(available_runners()[name], load_cirrmri(contract_phantom), tmp_cache=tmp_path)
 
 
 def test_test_labels_are_hidden_from_runners(tiny_phantom):
