@@ -93,12 +93,11 @@ def scan_key(image: Path, mask: Path, digest: str, version: str) -> str:
 
 def extract_one(image: str, mask: str, params: dict[str, Any]) -> dict[str, float]:
     """Features of one scan exactly as PyRadiomics computes them for these parameters."""
-    import radiomics
     import SimpleITK as sitk
     from radiomics import featureextractor
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    radiomics.setVerbosity(logging.ERROR)
+    quiet_radiomics()
     extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
     result = extractor.execute(image, mask)
     return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
@@ -155,6 +154,41 @@ def _extract_safely(image: str, mask: str, params: dict[str, Any]) -> tuple[dict
         return None, f"{type(exc).__name__}: {str(exc).strip()[:200]}"
 
 
+def quiet_radiomics() -> None:
+    """PyRadiomics sets its logger to INFO on import; keep only errors (the suite reports failures itself)."""
+    import radiomics
+
+    radiomics.setVerbosity(logging.ERROR)
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+
+
+def _import_radiomics() -> None:
+    """Import PyRadiomics before forking workers, so each worker starts with it loaded."""
+    from radiomics import featureextractor  # noqa: F401
+
+    quiet_radiomics()
+
+
+def _run_in_processes(tasks: list[tuple], jobs: int):
+    """Results of ``_extract_safely`` in task order, from ``jobs`` worker processes.
+
+    Workers are forked where the platform allows: they inherit the imported libraries, so they
+    start in ~0.5 s instead of ~3 s for fresh interpreters (joblib's loky), which is most of the
+    parallel overhead on a cohort that takes a minute.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if jobs == 1:
+        for task in tasks:
+            yield _extract_safely(*task)
+        return
+    jobs = (os.cpu_count() or 1) if jobs < 1 else jobs
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        yield from pool.map(_extract_safely, *zip(*tasks))
+
+
 def extract_features(
     records: Iterable[ScanRecord],
     params: dict[str, Any],
@@ -163,7 +197,6 @@ def extract_features(
     progress: bool = True,
 ) -> FeatureResult:
     """Features for every record (cached where possible), extracting the rest in ``jobs`` processes."""
-    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     records = list(records)
@@ -183,10 +216,12 @@ def extract_features(
             todo.append(r)
     failures: list[FeatureFailure] = []
     if todo:
-        tasks = (delayed(_extract_safely)(str(r.image), str(r.mask), params) for r in todo)
+        _import_radiomics()
+        # Largest files first: the last tasks are then the short ones, so no core idles at the end.
+        todo.sort(key=lambda r: -(r.image.stat().st_size + r.mask.stat().st_size))  # type: ignore[union-attr]
+        tasks = [(str(r.image), str(r.mask), params) for r in todo]
         bar = tqdm(total=len(todo), desc="radiomics features", unit="scan", disable=not progress)
-        outputs = Parallel(n_jobs=jobs, return_as="generator")(tasks)
-        for record, (features, error) in zip(todo, outputs):
+        for record, (features, error) in zip(todo, _run_in_processes(tasks, jobs)):
             if error is not None:
                 failures.append(FeatureFailure(record.scan_id, record.image, error))
                 log.error("%s", failures[-1])

@@ -182,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("runners", help="list registered runners, their parameters and variants", description="List every registered runner (built in and from the cirrbench.runners entry point).")
     p.set_defaults(func=_cmd_runners)
 
+    perf = commands.add_parser("perf", help="measure the suite's speed (JSON + plot under results/perf/)", description="Performance measurements on phantoms; each writes JSON and a PNG.")
+    perf_commands = perf.add_subparsers(dest="perf_command", metavar="PERF_COMMAND")
+    p = perf_commands.add_parser("extraction", help="sequential PyRadiomics loop vs parallel extraction vs warm cache", description="Time feature extraction: a plain sequential PyRadiomics loop, the suite's parallel extraction with a cold cache, and a warm rerun.")
+    p.add_argument("--data", type=Path, default=None, help="cohort (default: the 120-patient phantom in the cache)")
+    p.add_argument("--scans", type=int, default=48, help="scans to extract (default 48)")
+    p.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--params", default="mri", help="parameter file (default mri)")
+    p.add_argument("--out", type=Path, default=Path("results/perf"), help="output folder (default results/perf)")
+    p.set_defaults(func=_cmd_perf_extraction)
+
     p = commands.add_parser(
         "reproduce",
         help="what ./run_all.sh runs: cohort, validation, experiments, every table and figure",
@@ -219,6 +229,16 @@ def _cmd_features_import(args: argparse.Namespace) -> int:
 
     out = import_pyradiomics_batch(args.batch, args.metadata, args.out, id_column=args.id_column, sequence=args.sequence)
     print(f"wrote {out}; use it as --data (or data: root: in a config) with any radiomics runner")
+    return 0
+
+
+def _cmd_perf_extraction(args: argparse.Namespace) -> int:
+    from .perf import extraction_benchmark
+    from .run import phantom_root
+
+    root = args.data or phantom_root(120, 0, jobs=args.jobs)
+    result = extraction_benchmark(root, args.out, scans=args.scans, jobs=args.jobs, params_name=args.params)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -270,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("radiomics").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     func = getattr(args, "func", None)
     if func is None:
         target = getattr(args, "command", None)
