@@ -197,14 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="what ./run_all.sh runs: cohort, validation, experiments, every table and figure",
         description="Regenerate every table and figure. Without --data (or $CIRRBENCH_DATA) the synthetic phantom is generated once into the cache and used.",
     )
-    p.add_argument("--data", type=Path, default=None, help="CirrMRI600+ root or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)")
-    p.add_argument("--profile", default="cpu", help="experiment profile: cpu (default) or paper")
+    p.add_argument("--data", type=Path, default=None, help="CirrMRI600+ root, manifest or feature-table .csv (default: $CIRRBENCH_DATA, else the profile's phantom)")
+    p.add_argument("--profile", default="cpu", help="cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU), tiny, or a YAML file")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
-    p.add_argument("--phantom-patients", type=int, default=120, help="phantom size when no data is given (default 120)")
-    p.add_argument("--phantom-seed", type=int, default=0, help="phantom seed (default 0)")
-    p.add_argument("--phantom-scale", type=float, default=1.0, help="phantom grid scale (default 1)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1); results identical to serial")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda (default: the profile's)")
+    p.add_argument("--force", action="store_true", help="rerun every job even when finished")
     p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; listed in the output)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_reproduce)
     return parser
 

@@ -209,4 +209,5 @@ def build_jobs(experiment: Experiment, split_sets: dict[str, SplitSet], cohort_f
                             job = Job(spec.name, variant, params, sequence, protocol.name, split.split_id, split.content_hash(), seed_index, seed, cohort_fingerprint)
                             if only is None or fnmatch.fnmatch(job.label, only):
                                 jobs.append(job)
-    return jobs
+    unique = {job.key: job for job in jobs}  # a runner listed twice (e.g. variants under one protocol) runs once
+    return list(unique.values())

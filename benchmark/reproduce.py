@@ -1,82 +1,79 @@
-"""What ``./run_all.sh`` runs: cohort -> validation -> experiments -> reports, in one place.
+"""What ``./run_all.sh`` runs: a profile's experiment, every table and figure, and where they are.
 
 The shell script only prepares the environment; everything a user sees comes from here, so the
 end-to-end test exercises exactly the code path of ``run_all.sh``.
 """
 from __future__ import annotations
 
-import logging
-import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cohort import Cohort
-from .info import format_info
+from .experiment import load_experiment
 from .montage import montage
-from .phantom import NOTICE
-from .run import phantom_root
 from .problems import CohortError
-from .validate import validate
-
-log = logging.getLogger("cirrbench")
-
-DATA_ENV = "CIRRBENCH_DATA"
+from .report import MANIFEST
+from .run import RunOptions, resolve_data, run_experiment
 
 
 @dataclass(frozen=True)
 class ReproduceOptions:
-    data: Path | None = None
     profile: str = "cpu"
+    data: Path | None = None
     out: Path = Path("results")
     jobs: int = 1
-    phantom_patients: int = 120
-    phantom_seed: int = 0
-    phantom_scale: float = 1.0
     skip_checks: tuple[str, ...] = ()
-
-
-def resolve_data(options: ReproduceOptions) -> tuple[Path, bool]:
-    """The cohort to use and whether it is the synthetic phantom."""
-    data = options.data or (Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else None)
-    if data is not None:
-        return data.expanduser(), False
-    return phantom_root(options.phantom_patients, options.phantom_seed, options.phantom_scale, options.jobs), True
+    force: bool = False
+    progress: bool = True
+    device: str | None = None
 
 
 def reproduce(options: ReproduceOptions) -> int:
-    data, is_phantom = resolve_data(options)
+    started = time.time()
+    experiment = load_experiment(options.profile)
+    run_options = RunOptions(out=options.out, data=options.data, jobs=options.jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress)
+    data, is_phantom = resolve_data(experiment, run_options)
     if is_phantom:
-        print(f"No --data given (nor ${DATA_ENV}): using the embedded synthetic phantom cohort at {data}")
-        print(f"  {NOTICE}")
-    else:
-        print(f"Using the cohort at {data}")
-    report = validate(data, skip=options.skip_checks, jobs=options.jobs)
-    print(report.format())
-    if not report.ok:
-        print("The cohort failed validation: fix the problems above, or pass --skip-check CHECK to proceed without a check.")
+        print(f"No --data given (nor $CIRRBENCH_DATA): using the embedded SYNTHETIC PHANTOM cohort ({data}).")
+        print("Its numbers check the machinery; they are not clinical evidence.\n")
+    print(f"profile: {experiment.name} ({experiment.source})")
+    summary, report = run_experiment(experiment, run_options)
+    if report is None:
+        print("no finished job: nothing to report")
         return 1
-    cohort: Cohort = report.cohort  # type: ignore[assignment]
+    from .cohort import load_cohort
+
+    figure = montage(load_cohort(data), options.out / "figures" / "cohort_montage.png", title=("SYNTHETIC PHANTOM - " if is_phantom else "") + "largest liver slice per stage") if not str(data).endswith(".csv") else None
     print()
-    print(format_info(cohort))
+    print(report.main_markdown())
     out = options.out
-    figure = montage(cohort, out / "figures" / "cohort_montage.png", title=("SYNTHETIC PHANTOM - " if is_phantom else "") + "largest liver slice per stage")
-    print(f"\ncohort montage: {figure}")
-    return 0
+    print("Where everything is:")
+    print(f"  tables (md, tex, csv):  {out / 'tables'}")
+    print(f"  figures (png, pdf):     {out / 'figures'}")
+    print(f"  metrics per split:      {out / 'metrics'}")
+    print(f"  predictions per job:    {out / 'predictions'}")
+    print(f"  split files:            {out / 'splits'}")
+    print(f"  provenance:             {out / MANIFEST}")
+    if figure is not None:
+        print(f"  cohort montage:         {figure}")
+    print(f"done in {time.time() - started:.0f} s; {summary.format().splitlines()[0]}")
+    return 0 if summary.ok else 1
 
 
 def main_from_args(args) -> int:
     options = ReproduceOptions(
-        data=args.data,
         profile=args.profile,
+        data=args.data,
         out=args.out,
         jobs=args.jobs,
-        phantom_patients=args.phantom_patients,
-        phantom_seed=args.phantom_seed,
-        phantom_scale=args.phantom_scale,
         skip_checks=tuple(args.skip_check or ()),
+        force=args.force,
+        progress=not args.quiet,
+        device=args.device,
     )
     try:
         return reproduce(options)
     except CohortError as exc:
         print(str(exc))
+        print("The cohort failed validation: fix the problems above, or pass --skip-check CHECK to proceed without a check.")
         return 1

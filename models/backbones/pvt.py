@@ -1,0 +1,91 @@
+"""PVTv2-B2 (Wang et al. 2022): overlapping patch embedding, spatial-reduction attention, Mix-FFN."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from . import Backbone, BackboneSpec, register_backbone
+
+
+class MixFFN(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.act = nn.GELU()
+
+    def forward(self, x: Tensor, h: int, w: int) -> Tensor:
+        x = self.fc1(x)
+        b, n, c = x.shape
+        x = self.dwconv(x.transpose(1, 2).reshape(b, c, h, w)).flatten(2).transpose(1, 2)
+        return self.fc2(self.act(x))
+
+
+class SRAttention(nn.Module):
+    """Multi-head attention whose keys and values come from a spatially reduced map (ratio ``sr``)."""
+
+    def __init__(self, dim: int, heads: int, sr: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.sr = nn.Conv2d(dim, dim, sr, sr) if sr > 1 else None
+        self.norm = nn.LayerNorm(dim) if sr > 1 else None
+
+    def forward(self, x: Tensor, h: int, w: int) -> Tensor:
+        b, n, c = x.shape
+        q = self.q(x).reshape(b, n, self.heads, c // self.heads).transpose(1, 2)
+        source = x
+        if self.sr is not None and h >= self.sr.stride[0] and w >= self.sr.stride[0]:
+            source = self.norm(self.sr(x.transpose(1, 2).reshape(b, c, h, w)).flatten(2).transpose(1, 2))
+        k, v = self.kv(source).reshape(b, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        out = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+class PVTBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, sr: int, mlp_ratio: int) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = SRAttention(dim, heads, sr)
+        self.ffn = MixFFN(dim, dim * mlp_ratio)
+
+    def forward(self, x: Tensor, h: int, w: int) -> Tensor:
+        x = x + self.attn(self.norm1(x), h, w)
+        return x + self.ffn(self.norm2(x), h, w)
+
+
+class PVTv2(Backbone):
+    def __init__(self, spec: BackboneSpec, dims=(64, 128, 320, 512), depths=(3, 4, 6, 3), heads=(1, 2, 5, 8), srs=(8, 4, 2, 1), ratios=(8, 8, 4, 4)) -> None:
+        super().__init__()
+        if spec.spatial_dims != 2:
+            raise ValueError("pvtv2 is 2D only")
+        heads = [max(1, int(round(h * min(1.0, spec.width * 2)))) for h in heads]
+        dims = [max(h * 8, int(round(d * spec.width / h / 8)) * h * 8) for d, h in zip(dims, heads)]
+        self.embeds, self.stages, self.norms = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        cin = spec.in_channels
+        for i, (d, n, h, sr, r) in enumerate(zip(dims, depths, heads, srs, ratios)):
+            k, s = (7, 4) if i == 0 else (3, 2)
+            self.embeds.append(nn.Conv2d(cin, d, k, s, k // 2))
+            self.stages.append(nn.ModuleList([PVTBlock(d, h, sr, r) for _ in range(n)]))
+            self.norms.append(nn.LayerNorm(d))
+            cin = d
+        self.out_channels = list(dims)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        features = []
+        for embed, blocks, norm in zip(self.embeds, self.stages, self.norms):
+            x = embed(x)
+            b, c, h, w = x.shape
+            tokens = x.flatten(2).transpose(1, 2)
+            for block in blocks:
+                tokens = block(tokens, h, w)
+            x = norm(tokens).transpose(1, 2).reshape(b, c, h, w)
+            features.append(x)
+        return features
+
+
+@register_backbone("pvtv2-b2")
+def pvtv2_b2(spec: BackboneSpec) -> Backbone:
+    return PVTv2(spec)

@@ -1,0 +1,40 @@
+"""VGG-19 (with batch norm) as a compact torch module; MONAI has no VGG."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from . import Backbone, BackboneSpec, register_backbone, scaled
+
+VGG19_STAGES = [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]]
+
+
+class VGG19(Backbone):
+    def __init__(self, spec: BackboneSpec) -> None:
+        super().__init__()
+        if spec.spatial_dims != 2:
+            raise ValueError("vgg19 is 2D only")
+        blocks, channels = [], spec.in_channels
+        for stage in VGG19_STAGES:
+            layers: list[nn.Module] = []
+            for c in stage:
+                out = scaled(c, spec.width)
+                layers += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+                channels = out
+            layers.append(nn.MaxPool2d(2))
+            blocks.append(nn.Sequential(*layers))
+        self.stem = blocks[0]
+        self.stages = nn.ModuleList(blocks[1:])
+        self.out_channels = [scaled(s[-1], spec.width) for s in VGG19_STAGES[1:]]
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        x = self.stem(x)
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features
+
+
+@register_backbone("vgg19")
+def vgg19(spec: BackboneSpec) -> Backbone:
+    return VGG19(spec)
