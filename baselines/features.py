@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from benchmark.cohort import ScanRecord
+from benchmark.hashing import memo_digest
 from benchmark.paths import cache_dir
 
 PARAMS_DIR = Path(__file__).parent / "params"
@@ -64,26 +65,6 @@ def pyradiomics_version() -> str:
     from importlib.metadata import version
 
     return version("pyradiomics")
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def memo_digest(path: Path) -> str:
-    """File digest, memoised in-process on (path, size, mtime) so repeated jobs hash each file once."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        _DIGESTS[key] = file_digest(path)
-    return _DIGESTS[key]
 
 
 def scan_key(image: Path, mask: Path, digest: str, version: str) -> str:

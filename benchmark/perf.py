@@ -35,6 +35,8 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
 
     import baselines.features as features
 
+    from .hashing import clear_memo
+
     features.quiet_radiomics()
     cohort = load_cirrmri(root)
     records = list(cohort.records[:scans])
@@ -51,12 +53,12 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
         os.environ["CIRRBENCH_CACHE"] = cache
         try:
             features._MEMO.clear()
-            features._DIGESTS.clear()
+            clear_memo()
             start = time.perf_counter()
             cold_result = features.extract_features(records, params, jobs=jobs, progress=False)
             cold = time.perf_counter() - start
             features._MEMO.clear()  # as in a new process: only the on-disk cache remains
-            features._DIGESTS.clear()
+            clear_memo()
             start = time.perf_counter()
             warm_result = features.extract_features(records, params, jobs=jobs, progress=False)
             warm = time.perf_counter() - start

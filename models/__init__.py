@@ -1,1 +1,5 @@
-"""Deep runners: 2D/2.5D backbones, the multi-scale sequence-attention model, 3D models."""
+"""Deep runners: 2D/2.5D backbones, the multi-scale sequence-attention model, 3D models.
+
+Importing the package registers its runners (cnn-<backbone>, msa, volumetric-3d).
+"""
+from . import runners  # noqa: F401  (registration)

@@ -1,0 +1,142 @@
+"""Deep-learning input: MONAI preprocessing of each scan, an on-disk slice cache, 2D/2.5D inputs.
+
+Each scan is loaded, brought to RAS orientation, resampled in-plane to ``spacing_mm`` (slice
+spacing kept), cropped to the liver's bounding box plus a margin, clipped to liver percentiles and
+z-scored inside the liver (optionally zeroing non-liver voxels), and resized in-plane to ``size``.
+The result is cached as a float16 ``.npy`` volume keyed on the files' content and these
+parameters, so training epochs read no NIfTI at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from benchmark.cohort import ScanRecord
+from benchmark.hashing import memo_digest
+from benchmark.paths import cache_dir
+
+CACHE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    spacing_mm: float = 1.5  # in-plane; slice spacing is kept
+    margin_mm: float = 10.0
+    size: int = 64  # in-plane pixels after resizing (the seed paper: 256)
+    clip_percentiles: tuple[float, float] = (0.5, 99.5)
+    mask_outside: bool = False  # zero the non-liver voxels
+    min_liver_fraction: float = 0.2  # a slice is kept when its liver area >= this x the largest
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _normalise_in_liver(data: dict, low: float, high: float, mask_outside: bool) -> dict:
+    image, mask = data["image"], data["mask"] > 0.5
+    liver = image[mask]
+    if liver.numel() == 0:
+        raise ValueError("empty liver mask after cropping")
+    lo, hi = np.percentile(liver.cpu().numpy(), [low, high])
+    image = image.clamp(float(lo), float(hi))
+    liver = image[mask]
+    image = (image - liver.mean()) / liver.std().clamp_min(1e-6)
+    if mask_outside:
+        image = image * mask
+    data["image"] = image
+    return data
+
+
+def preprocessing_transform(p: Preprocessing):
+    """The MONAI pipeline of one scan (dictionary transforms on keys image and mask)."""
+    from monai.transforms import Compose, CropForegroundd, EnsureChannelFirstd, Lambda, LoadImaged, Orientationd, Resized, Spacingd
+
+    keys = ["image", "mask"]
+    margin = int(round(p.margin_mm / p.spacing_mm))
+    return Compose(
+        [
+            LoadImaged(keys, image_only=True),
+            EnsureChannelFirstd(keys),
+            Orientationd(keys, axcodes="RAS"),
+            Spacingd(keys, pixdim=(p.spacing_mm, p.spacing_mm, -1.0), mode=("bilinear", "nearest")),
+            CropForegroundd(keys, source_key="mask", margin=(margin, margin, 0), allow_smaller=True),
+            Lambda(lambda d: _normalise_in_liver(d, *p.clip_percentiles, p.mask_outside)),
+            Resized(keys, spatial_size=(p.size, p.size, -1), mode=("bilinear", "nearest")),
+        ]
+    )
+
+
+@dataclass
+class ScanSlices:
+    """One preprocessed scan: all slices of the liver's extent and which ones are liver slices."""
+
+    volume: np.ndarray  # (Z, H, W) float16
+    selected: np.ndarray  # indices of liver slices used for training and prediction
+
+
+def _cache_paths(record: ScanRecord, p: Preprocessing) -> tuple[Path, Path]:
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, memo_digest(record.image), memo_digest(record.mask), p.key()]).encode()).hexdigest()  # type: ignore[arg-type]
+    folder = cache_dir("slices", p.key())
+    return folder / f"{key}.npy", folder / f"{key}.json"
+
+
+def preprocess_scan(record: ScanRecord, p: Preprocessing) -> ScanSlices:
+    """Preprocess (or read from the cache) one scan."""
+    if record.image is None or record.mask is None:
+        raise ValueError(f"{record.scan_id}: deep runners need images (a feature-table cohort has none)")
+    volume_path, meta_path = _cache_paths(record, p)
+    if volume_path.is_file() and meta_path.is_file():
+        return ScanSlices(np.load(volume_path, mmap_mode="r"), np.array(json.loads(meta_path.read_text())["selected"], dtype=int))
+    data = preprocessing_transform(p)({"image": str(record.image), "mask": str(record.mask)})
+    image = data["image"][0].numpy()  # (H, W, Z) after channel removal
+    mask = data["mask"][0].numpy() > 0.5
+    volume = np.moveaxis(image, -1, 0).astype(np.float16)  # (Z, H, W)
+    areas = np.moveaxis(mask, -1, 0).reshape(volume.shape[0], -1).sum(axis=1)
+    selected = np.flatnonzero(areas >= p.min_liver_fraction * areas.max())
+    tmp = volume_path.with_name(f"{volume_path.stem}.tmp-{os.getpid()}.npy")
+    np.save(tmp, volume)
+    tmp.replace(volume_path)
+    meta_path.write_text(json.dumps({"scan_id": record.scan_id, "selected": selected.tolist(), "shape": list(volume.shape)}))
+    return ScanSlices(np.load(volume_path, mmap_mode="r"), selected)
+
+
+def preprocess_all(records: Sequence[ScanRecord], p: Preprocessing, jobs: int = 1, progress: bool = False) -> dict[str, ScanSlices]:
+    """Every scan's slices; missing cache entries are computed in ``jobs`` processes first."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    missing = [r for r in records if not all(path.is_file() for path in _cache_paths(r, p))]
+    if missing:
+        tasks = (delayed(preprocess_scan)(r, p) for r in missing)
+        for _ in tqdm(Parallel(n_jobs=jobs, return_as="generator")(tasks), total=len(missing), desc="slice cache", unit="scan", disable=not progress):
+            pass
+    return {r.scan_id: preprocess_scan(r, p) for r in records}
+
+
+def stack_context(volume: np.ndarray, index: int, context: int) -> np.ndarray:
+    """Slice ``index`` with ``context`` neighbours on each side as channels (2.5D); edges repeat."""
+    picks = np.clip(np.arange(index - context, index + context + 1), 0, volume.shape[0] - 1)
+    return np.asarray(volume[picks], dtype=np.float32)
+
+
+def pick_slices(selected: np.ndarray, count: int | None, rng: np.random.Generator | None) -> np.ndarray:
+    """``count`` liver slices: random (training, with ``rng``) or evenly spaced (prediction)."""
+    if count is None or len(selected) <= count:
+        return selected
+    if rng is not None:
+        return np.sort(rng.choice(selected, size=count, replace=False))
+    return selected[np.linspace(0, len(selected) - 1, count).round().astype(int)]
+
+
+def augmentation(seed: int):
+    """The seed paper's training augmentation: flips (p 0.3) and rotation up to 10 degrees."""
+    from monai.transforms import Compose, RandFlip, RandRotate
+
+    transform = Compose([RandFlip(prob=0.3, spatial_axis=0), RandFlip(prob=0.3, spatial_axis=1), RandRotate(range_x=np.deg2rad(10.0), prob=1.0, keep_size=True, padding_mode="zeros")])
+    transform.set_random_state(seed=seed % (2**32))
+    return transform
