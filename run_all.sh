@@ -22,12 +22,15 @@ Without --data it generates the synthetic phantom cohort once into .cache/ and u
 
 Options (passed to `cirrbench reproduce`):
   --data ROOT          CirrMRI600+ root folder or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)
-  --profile NAME       cpu (default; fits a 2-core CPU) or paper (seed-paper settings, for a GPU)
+  --profile NAME       cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU),
+                       tiny (seconds; for trying it out), or a YAML file
   --jobs N             parallel processes (default 1)
   --out DIR            results folder (default results/)
-  --phantom-patients N phantom size when no data is given (default 120)
-  --phantom-seed S     phantom seed (default 0)
   --skip-check CHECK   proceed without a validation check (repeatable; listed in the output)
+  --dask ADDRESS       run jobs and feature extraction on a Dask cluster (shared results folder)
+  --device DEVICE      auto, cpu, cuda (default: the profile's)
+  --force              rerun every job even when finished
+  -q, --quiet          no progress bars
 
 Other modes:
   --test [ARGS]        set up, then run the test suite (python -m pytest ARGS)

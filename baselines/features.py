@@ -141,6 +141,7 @@ def quiet_radiomics() -> None:
 
     radiomics.setVerbosity(logging.ERROR)
     logging.getLogger("radiomics").setLevel(logging.ERROR)
+    logging.getLogger("pykwalify").setLevel(logging.ERROR)  # validates parameter files, logs at INFO
 
 
 def _import_radiomics() -> None:
@@ -176,8 +177,10 @@ def extract_features(
     jobs: int = 1,
     use_cache: bool = True,
     progress: bool = True,
+    executor=None,
 ) -> FeatureResult:
-    """Features for every record (cached where possible), extracting the rest in ``jobs`` processes."""
+    """Features for every record (cached where possible), extracting the rest in ``jobs`` processes,
+    or on ``executor`` (a Dask cluster) when given."""
     from tqdm.auto import tqdm
 
     records = list(records)
@@ -202,7 +205,8 @@ def extract_features(
         todo.sort(key=lambda r: -(r.image.stat().st_size + r.mask.stat().st_size))  # type: ignore[union-attr]
         tasks = [(str(r.image), str(r.mask), params) for r in todo]
         bar = tqdm(total=len(todo), desc="radiomics features", unit="scan", disable=not progress)
-        for record, (features, error) in zip(todo, _run_in_processes(tasks, jobs)):
+        results = executor.map_ordered(_extract_safely, tasks) if executor is not None else _run_in_processes(tasks, jobs)
+        for record, (features, error) in zip(todo, results):
             if error is not None:
                 failures.append(FeatureFailure(record.scan_id, record.image, error))
                 log.error("%s", failures[-1])

@@ -68,7 +68,10 @@ class RadiomicsRunner(Runner):
     @classmethod
     def prepare(cls, scans: ScanSet, params: RadiomicsParams, context: RunContext) -> None:
         if scans.features is None:
-            result = extract_features(scans.records, cls._extraction_params(params), jobs=max(1, context.threads), progress=context.show_progress)
+            from benchmark.executors import DaskExecutor
+
+            distributed = context.executor if isinstance(context.executor, DaskExecutor) else None
+            result = extract_features(scans.records, cls._extraction_params(params), jobs=max(1, context.threads), progress=context.show_progress, executor=distributed)
             for failure in result.failures:
                 context.logger.error("%s", failure)
 

@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun selected jobs even when finished")
     p.add_argument("--only", metavar="GLOB", default=None, help="run only jobs whose label runner:variant:input:split:seed matches, e.g. 'majority:*:T1W:*'")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 (default: the config's, else auto)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None, help="run jobs and feature extraction on this Dask scheduler (e.g. tcp://host:8786); the results folder must be shared with the workers")
     p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
@@ -192,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results/perf"), help="output folder (default results/perf)")
     p.set_defaults(func=_cmd_perf_extraction)
 
+    p = perf_commands.add_parser("training", help="deep training loop vs a bare torch loop on the same cached slices", description="Measure the suite's deep-training overhead and the share of step time spent waiting for data.")
+    p.add_argument("--data", type=Path, default=None, help="cohort (default: the 120-patient phantom in the cache)")
+    p.add_argument("--scans", type=int, default=60, help="T1W scans (default 60)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs timed (default 3)")
+    p.add_argument("--out", type=Path, default=Path("results/perf"), help="output folder (default results/perf)")
+    p.set_defaults(func=_cmd_perf_training)
+
+    p = perf_commands.add_parser("scaling", help="time and peak memory of extraction and one deep epoch at ~60, 200, 600 scans", description="Cost growth with cohort size (phantoms on small grids); fits the time exponent.")
+    p.add_argument("--out", type=Path, default=Path("results/perf"), help="output folder (default results/perf)")
+    p.set_defaults(func=_cmd_perf_scaling)
+
     p = commands.add_parser(
         "reproduce",
         help="what ./run_all.sh runs: cohort, validation, experiments, every table and figure",
@@ -202,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1); results identical to serial")
     p.add_argument("--device", default=None, help="auto, cpu, cuda (default: the profile's)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None, help="run on this Dask scheduler (the results folder and cache must be shared with the workers)")
     p.add_argument("--force", action="store_true", help="rerun every job even when finished")
     p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; listed in the output)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -242,12 +255,28 @@ def _cmd_perf_extraction(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_perf_training(args: argparse.Namespace) -> int:
+    from .perf import training_benchmark
+    from .run import phantom_root
+
+    root = args.data or phantom_root(120, 0, jobs=2)
+    print(json.dumps(training_benchmark(root, args.out, scans=args.scans, epochs=args.epochs), indent=2))
+    return 0
+
+
+def _cmd_perf_scaling(args: argparse.Namespace) -> int:
+    from .perf import scaling_benchmark
+
+    print(json.dumps(scaling_benchmark(args.out), indent=2))
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .experiment import load_experiment
     from .run import RunOptions, run_experiment
 
     experiment = load_experiment(args.config)
-    options = RunOptions(out=args.out, data=args.data, jobs=args.jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet)
+    options = RunOptions(out=args.out, data=args.data, jobs=args.jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet, dask=args.dask)
     summary, report = run_experiment(experiment, options)
     if report is not None:
         print()

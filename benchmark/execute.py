@@ -103,7 +103,7 @@ def _predictions_frame(job: Job, data: JobData, predictions) -> pd.DataFrame:
     for name in labels.names:
         frame[f"prob_{name}"] = probs[name].to_numpy(dtype=float)
     frame["pred_label"] = np.argmax(probs.to_numpy(dtype=float), axis=1)
-    frame["runner"] = job.runner
+    frame["runner"] = job.display
     frame["variant"] = job.variant
     frame["input"] = job.sequence
     frame["protocol"] = job.protocol
@@ -192,7 +192,7 @@ def clean_partials(out: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, progress: bool) -> None:
+def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, progress: bool, executor=None) -> None:
     """Call each runner's label-free ``prepare`` once per distinct parameter set, on every scan."""
     seen: set[str] = set()
     scans = ScanSet(cohort.records, cohort.labels, features=cohort.features).hide_labels()
@@ -202,7 +202,7 @@ def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, 
             continue
         seen.add(marker)
         cls = get_runner(job.runner)
-        context = RunContext(seed=0, device=_resolve_device(device), cache_dir=cache_dir("runners", job.runner), threads=threads, show_progress=progress)
+        context = RunContext(seed=0, device=_resolve_device(device), cache_dir=cache_dir("runners", job.runner), threads=threads, show_progress=progress, executor=executor)
         cls.prepare(scans, cls.make_params(job.params), context)
 
 
@@ -215,10 +215,13 @@ def run_jobs(
     force: bool = False,
     device: str = "auto",
     progress: bool = True,
+    executor=None,
 ) -> RunSummary:
-    """Run every job not yet done (all selected ones with ``force``), serially or with joblib."""
-    from joblib import Parallel, delayed
+    """Run every job not yet done (all selected ones with ``force``): locally with joblib, or on
+    the given executor (e.g. :class:`benchmark.executors.DaskExecutor`)."""
     from tqdm.auto import tqdm
+
+    from .executors import LocalExecutor
 
     out = Path(out)
     clean_partials(out)
@@ -231,10 +234,11 @@ def run_jobs(
             if force and is_done(out, job):
                 shutil.rmtree(job_dir(out, job))
             todo.append(job)
-    prepare_runners(todo, cohort, n_jobs, device, progress)
+    executor = executor or LocalExecutor(n_jobs)
+    prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
-    tasks = (delayed(run_job)(job, job_data(job, cohort, split_sets), out, device, progress and n_jobs == 1) for job in todo)
-    for label, seconds, error in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1) for job in todo]
+    for label, seconds, error in executor.map_unordered(run_job, tasks):
         summary.durations[label] = seconds
         if error is None:
             summary.ran.append(label)

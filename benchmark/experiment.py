@@ -26,6 +26,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class RunnerSpec:
     name: str
+    alias: str | None = None  # row name in tables when one runner appears with different parameters
     params: dict[str, Any] = field(default_factory=dict)
     variants: tuple[str, ...] = ("default",)
     protocols: tuple[str, ...] | None = None  # None: every protocol of the experiment
@@ -56,7 +57,7 @@ class Experiment:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-KNOWN_KEYS = {"name", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "device", "reported"}
+KNOWN_KEYS = {"name", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "device", "reported", "dask"}
 
 
 def _as_tuple(value: Any) -> tuple:
@@ -101,11 +102,11 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
                 cls.make_params(params, variant)
             except (KeyError, TypeError) as exc:
                 raise ConfigError(f"{source}: runner {item['name']!r}: {exc.args[0]}") from None
-        bad = sorted(set(item) - {"name", "params", "variants", "protocols", "sequences"})
+        bad = sorted(set(item) - {"name", "as", "params", "variants", "protocols", "sequences"})
         if bad:
             raise ConfigError(f"{source}: runner {item['name']!r}: unknown key(s) {bad}")
         runners.append(
-            RunnerSpec(item["name"], params, variants, _as_tuple(item.get("protocols")) or None, _as_tuple(item.get("sequences")) or None)
+            RunnerSpec(item["name"], item.get("as"), params, variants, _as_tuple(item.get("protocols")) or None, _as_tuple(item.get("sequences")) or None)
         )
     if not runners:
         raise ConfigError(f"{source}: no runners listed")
@@ -148,7 +149,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
 @dataclass(frozen=True)
 class Job:
-    runner: str
+    runner: str  # registry name
     variant: str
     params: dict[str, Any]
     sequence: str
@@ -158,16 +159,23 @@ class Job:
     seed_index: int
     seed: int
     cohort_fingerprint: str
+    alias: str = ""  # the name shown in tables; the registry name when empty
+
+    @property
+    def display(self) -> str:
+        return self.alias or self.runner
 
     @property
     def label(self) -> str:
-        return f"{self.runner}:{self.variant}:{self.sequence}:{self.split_id}:s{self.seed_index}"
+        return f"{self.display}:{self.variant}:{self.sequence}:{self.split_id}:s{self.seed_index}"
 
     @property
     def key(self) -> str:
-        """Hash of everything that determines the job's output."""
+        """Hash of everything that determines the job's output (and the row name it is filed under)."""
         payload = json.dumps(
-            [self.runner, self.variant, self.params, self.sequence, self.split_hash, self.cohort_fingerprint, self.seed], sort_keys=True, default=str
+            [self.runner, self.variant, self.params, self.sequence, self.split_hash, self.cohort_fingerprint, self.seed] + ([self.alias] if self.alias else []),
+            sort_keys=True,
+            default=str,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
@@ -206,8 +214,13 @@ def build_jobs(experiment: Experiment, split_sets: dict[str, SplitSet], cohort_f
                         params = dataclasses.asdict(cls.make_params(spec.params, variant))
                         for seed_index in range(experiment.n_seeds):
                             seed = derive_seed(experiment.seed, split.split_id, sequence, seed_index)
-                            job = Job(spec.name, variant, params, sequence, protocol.name, split.split_id, split.content_hash(), seed_index, seed, cohort_fingerprint)
+                            job = Job(spec.name, variant, params, sequence, protocol.name, split.split_id, split.content_hash(), seed_index, seed, cohort_fingerprint, spec.alias or "")
                             if only is None or fnmatch.fnmatch(job.label, only):
                                 jobs.append(job)
     unique = {job.key: job for job in jobs}  # a runner listed twice (e.g. variants under one protocol) runs once
+    seen: dict[tuple, dict] = {}
+    for job in unique.values():
+        row = (job.display, job.variant, job.sequence, job.split_id, job.seed_index)
+        if seen.setdefault(row, job.params) != job.params:
+            raise ConfigError(f"{experiment.source}: runner {job.display!r} variant {job.variant!r} appears with different parameters; give one of the entries a distinct name with 'as:'")
     return list(unique.values())

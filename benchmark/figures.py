@@ -146,16 +146,26 @@ def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path
     fig, axes = plt.subplots(1, len(inputs), figsize=(5.2 * len(inputs), 0.28 * top + 1.6), squeeze=False)
     for j, column in enumerate(inputs):
         ax = axes[0, j]
-        part = importance[importance["input"] == column].head(top)
+        rows = importance[importance["input"] == column]
+        if rows["permutation_mean"].notna().any():
+            value, error, xlabel = "permutation_mean", "permutation_sd", "drop in validation accuracy when permuted"
+        elif rows["gain_mean"].notna().any():
+            value, error, xlabel = "gain_mean", None, "model importance (gain / impurity)"
+        else:
+            ax.text(0.5, 0.5, "no importance available\n(validation part too small to permute)", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            ax.set_axis_off()
+            ax.set_title(column, fontsize=10)
+            continue
+        part = rows.sort_values(value, ascending=False).head(top)
         y = np.arange(len(part))
-        ax.barh(y, part["permutation_mean"], xerr=part["permutation_sd"].fillna(0), color="C0", alpha=0.85, error_kw={"lw": 0.8})
+        ax.barh(y, part[value], xerr=part[error].fillna(0) if error else None, color="C0", alpha=0.85, error_kw={"lw": 0.8})
         ax.set_yticks(y, [_short_feature(f) for f in part["feature"]], fontsize=7)
         ax.invert_yaxis()
         ax.axvline(0, color="0.5", lw=0.8)
-        ax.set_xlabel("drop in validation accuracy when permuted", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
         ax.set_title(column, fontsize=10)
         ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(_title(f"{runner}: top {top} features by permutation importance ({protocol}; mean over splits)", banner), fontsize=10)
+    fig.suptitle(_title(f"{runner}: top {top} features ({protocol}; mean over splits)", banner), fontsize=10)
     fig.tight_layout()
     return save(fig, out)
 

@@ -95,3 +95,175 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
     fig.savefig(out / "extraction.png", dpi=130)
     plt.close(fig)
     return result
+
+
+def training_benchmark(root: Path, out: Path, scans: int = 60, epochs: int = 3, backbone: str = "resnet18", width: float = 0.25, size: int = 64) -> dict:
+    """Throughput of the suite's training loop vs a bare torch loop on the same cached slices.
+
+    Both train the same slice classifier with the same batch shape (8 scans x 4 slices) and no
+    augmentation; the suite's loop also samples and stacks slices from the cache each step,
+    which is its data time. Threads: torch's default for this machine, the same for both.
+    """
+    import numpy as np
+    import torch
+
+    from models.data import Preprocessing, preprocess_all
+    from models.networks import SliceClassifier
+    from models.train import BagBuilder, TrainSettings, Unit, train
+
+    cohort = load_cirrmri(root)
+    records = [r for r in cohort.records if r.sequence == "T1W"][:scans]
+    prep = Preprocessing(size=size)
+    slices = preprocess_all(records, prep, jobs=2)
+    settings = TrainSettings(epochs=epochs, batch_size=8, slices_per_scan=4, max_slices=16, context=0, lr=1e-3, weight_decay=1e-5, scheduler="cosine",
+                             plateau_patience=5, early_stopping=epochs + 1, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=False, amp=False)
+    units = [Unit(r.scan_id, r.label, {"T1W": r.scan_id}) for r in records]
+    steps_per_epoch = int(np.ceil(len(units) / settings.batch_size))
+    slices_per_epoch = len(units) * settings.slices_per_scan
+
+    torch.manual_seed(0)
+    model = SliceClassifier(backbone, 1, 3, width)
+    builder = BagBuilder(slices, ("T1W",), settings, seed=0)
+    data_seconds = 0.0
+    original = builder.batch
+
+    def timed_batch(*args, **kwargs):
+        nonlocal data_seconds
+        start = time.perf_counter()
+        result = original(*args, **kwargs)
+        data_seconds += time.perf_counter() - start
+        return result
+
+    builder.batch = timed_batch  # type: ignore[method-assign]
+    train(model, builder, units[:8], [], 3, settings, torch.device("cpu"), seed=0)  # warm-up (allocations, kernels)
+    data_seconds = 0.0
+    start = time.perf_counter()
+    train(model, builder, units, [], 3, settings, torch.device("cpu"), seed=0)
+    suite = time.perf_counter() - start
+
+    # Bare loop: every liver slice preloaded as one tensor, random batches of the same shape.
+    pool = torch.from_numpy(np.concatenate([np.asarray(slices[r.scan_id].volume[slices[r.scan_id].selected], dtype=np.float32) for r in records]))[:, None]
+    labels = torch.from_numpy(np.concatenate([[r.label] * len(slices[r.scan_id].selected) for r in records]))
+    torch.manual_seed(0)
+    bare_model = SliceClassifier(backbone, 1, 3, width)
+    optimiser = torch.optim.AdamW(bare_model.parameters(), lr=1e-3, weight_decay=1e-5)
+    generator = torch.Generator().manual_seed(0)
+    batch = settings.batch_size * settings.slices_per_scan
+
+    def bare_step() -> None:
+        index = torch.randint(0, len(pool), (batch,), generator=generator)
+        x = pool[index].reshape(settings.batch_size, settings.slices_per_scan, 1, size, size)
+        _, logits = bare_model({"T1W": x}, {"T1W": torch.ones(x.shape[:2], dtype=torch.bool)})
+        loss = torch.nn.functional.cross_entropy(logits["T1W"].reshape(batch, -1), labels[index])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    bare_model.train()
+    for _ in range(2):
+        bare_step()
+    start = time.perf_counter()
+    for _ in range(epochs * steps_per_epoch):
+        bare_step()
+    bare = time.perf_counter() - start
+
+    result = {
+        "what": "deep training throughput: cirrbench training loop vs a bare torch loop on the same cached slices",
+        "cohort": str(root),
+        "scans": len(units),
+        "model": f"SliceClassifier({backbone}, width {width}), {size} px, batch 8 scans x 4 slices, no augmentation",
+        "torch_threads": torch.get_num_threads(),
+        "seconds": {"suite": round(suite, 2), "bare_loop": round(bare, 2), "suite_data": round(data_seconds, 2)},
+        "slices_per_second": {"suite": round(epochs * slices_per_epoch / suite, 1), "bare_loop": round(epochs * steps_per_epoch * batch / bare, 1)},
+        "overhead": round(suite / bare - 1.0, 3),
+        "data_wait_share": round(data_seconds / suite, 3),
+        "targets": {"overhead": "<= 0.10"},
+    }
+    result["meets_targets"] = result["overhead"] <= 0.10
+    _write(out, "training", result)
+    return result
+
+
+def _probe(kind: str, root: str) -> dict:
+    """One measurement in a fresh process (so peak memory is its own): extraction or one deep epoch."""
+    import resource
+
+    import numpy as np
+
+    cohort = load_cirrmri(root)
+    start = time.perf_counter()
+    if kind == "extraction":
+        import baselines.features as features
+
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["CIRRBENCH_CACHE"] = cache
+            result = features.extract_features(cohort.records, features.load_params("default"), jobs=2, progress=False)
+        assert not result.failures
+    else:
+        import torch
+
+        from models.data import Preprocessing, preprocess_all
+        from models.networks import SliceClassifier
+        from models.train import BagBuilder, TrainSettings, Unit, train
+
+        slices = preprocess_all(cohort.records, Preprocessing(size=64), jobs=2)
+        start = time.perf_counter()  # one epoch, the slice cache already built
+        settings = TrainSettings(epochs=1, batch_size=8, slices_per_scan=4, max_slices=16, context=0, lr=1e-3, weight_decay=1e-5, scheduler="cosine",
+                                 plateau_patience=5, early_stopping=2, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=True, amp=False)
+        torch.manual_seed(0)
+        model = SliceClassifier("resnet18", 1, 3, 0.25)
+        units = [Unit(r.scan_id, r.label, {r.sequence: r.scan_id}) for r in cohort.records]
+        train(model, BagBuilder(slices, cohort.sequences, settings, 0), units, [], 3, settings, torch.device("cpu"), seed=0)
+    seconds = time.perf_counter() - start
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"scans": len(cohort), "seconds": round(seconds, 2), "peak_rss_mb": round(float(np.max([own, children])), 1), "main_rss_mb": round(own, 1)}
+
+
+def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), scale: float = 0.5) -> dict:
+    """Wall time and peak memory of extraction and of one deep epoch as the cohort grows.
+
+    Phantoms of about 60, 200 and 600 scans (small grids, ``scale``) so the whole sweep takes a
+    few minutes; the exponent is the slope of log(time) against log(scans).
+    """
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from .run import phantom_root
+
+    rows = []
+    for n in patients:
+        root = phantom_root(n, 1, scale=scale, jobs=2, progress=False)
+        for kind in ("extraction", "epoch"):
+            code = f"import json; from benchmark.perf import _probe; print(json.dumps(_probe({kind!r}, {str(root)!r})))"
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "CIRRBENCH_CACHE": os.environ.get("CIRRBENCH_CACHE", "")} if os.environ.get("CIRRBENCH_CACHE") else None)
+            rows.append({"kind": kind, "patients": n, **json.loads(done.stdout.strip().splitlines()[-1])})
+    result: dict = {"what": "cost growth: wall time and peak memory vs cohort size", "phantom_scale": scale, "rows": rows, "fits": {}}
+    for kind in ("extraction", "epoch"):
+        part = [r for r in rows if r["kind"] == kind]
+        x = np.log([r["scans"] for r in part])
+        y = np.log([r["seconds"] for r in part])
+        exponent = float(np.polyfit(x, y, 1)[0])
+        memory = [r["peak_rss_mb"] for r in part]
+        result["fits"][kind] = {"time_exponent": round(exponent, 3), "peak_memory_ratio_max_over_min": round(max(memory) / min(memory), 3)}
+    result["targets"] = {"time_exponent": "<= 1.1", "peak_memory_ratio_max_over_min": "<= 1.2"}
+    result["meets_targets"] = all(f["time_exponent"] <= 1.1 and f["peak_memory_ratio_max_over_min"] <= 1.2 for f in result["fits"].values())
+    _write(out, "scaling", result)
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    for ax, key, label in ((axes[0], "seconds", "wall time (s)"), (axes[1], "peak_rss_mb", "peak memory (MB)")):
+        for kind, colour in (("extraction", "C0"), ("epoch", "C1")):
+            part = [r for r in rows if r["kind"] == kind]
+            ax.plot([r["scans"] for r in part], [r[key] for r in part], "o-", color=colour, label=f"{kind} (exponent {result['fits'][kind]['time_exponent']})" if key == "seconds" else kind)
+        ax.set_xscale("log")
+        ax.set_yscale("log" if key == "seconds" else "linear")
+        ax.set_xlabel("scans")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+        ax.grid(color="0.92")
+    fig.suptitle("Cost growth on phantoms (feature extraction with default parameters; one deep epoch)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "scaling.png", dpi=130)
+    plt.close(fig)
+    return result

@@ -66,7 +66,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     if settings.job_keys is not None and not predictions.empty:
         keep = set(settings.job_keys)
         jobs = [j for j in jobs if j["key"] in keep]
-        labels_of = {(j["runner"], j["variant"], j["sequence"], j["split_id"], j["seed_index"]) for j in jobs}
+        labels_of = {(j.get("alias") or j["runner"], j["variant"], j["sequence"], j["split_id"], j["seed_index"]) for j in jobs}
         mask = [tuple(x) in labels_of for x in predictions[["runner", "variant", "input", "split_id", "seed_index"]].itertuples(index=False)]
         predictions = predictions[mask]
     if predictions.empty:
@@ -98,7 +98,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         frame.to_csv(path, index=False)
         files.append(path)
 
-    families = {**{j["runner"]: "" for j in jobs}, **settings.families}
+    families = {**{(j.get("alias") or j["runner"]): "" for j in jobs}, **settings.families}
     tables: list[Table] = []
     order = {"official": 0, "paired": 1, "cv": 2, "file": 3}
     protocols = sorted(set(summary["protocol"]), key=lambda p: (order.get(p, 9), p))
@@ -138,7 +138,7 @@ def _importance_outputs(out: Path, jobs: list[dict], banner: str | None) -> list
         if job["variant"] != "default" or not path.is_file():
             continue
         frame = pd.read_csv(path)
-        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = job["runner"], job["protocol"], job["sequence"], job["split_id"]
+        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = job.get("alias") or job["runner"], job["protocol"], job["sequence"], job["split_id"]
         parts.append(frame)
     if not parts:
         return []
@@ -148,9 +148,14 @@ def _importance_outputs(out: Path, jobs: list[dict], banner: str | None) -> list
         rows = []
         for column, sub in part.groupby("input"):
             # A feature that did not reach the classifier in a split has importance 0 there.
-            wide = sub.pivot_table(index="feature", columns="split_id", values="permutation_mean", aggfunc="mean")
-            wide = wide.reindex(columns=sorted(sub["split_id"].unique())).fillna(0.0)
-            gains = sub.pivot_table(index="feature", columns="split_id", values="gain", aggfunc="mean").reindex(index=wide.index)
+            # NaN where the validation part was too small to permute: kept as NaN, never as 0.
+            kept = sub.pivot_table(index="feature", columns="split_id", values="permutation_mean", aggfunc="mean", dropna=False)
+            computed = sub.groupby("split_id")["permutation_mean"].apply(lambda v: v.notna().any())
+            wide = kept.reindex(columns=sorted(sub["split_id"].unique()))
+            for split_id in wide.columns:
+                if computed.get(split_id, False):
+                    wide[split_id] = wide[split_id].fillna(0.0)
+            gains = sub.pivot_table(index="feature", columns="split_id", values="gain", aggfunc="mean", dropna=False).reindex(index=wide.index)
             rows.append(
                 pd.DataFrame(
                     {
@@ -158,7 +163,7 @@ def _importance_outputs(out: Path, jobs: list[dict], banner: str | None) -> list
                         "feature": wide.index,
                         "permutation_mean": wide.mean(axis=1).to_numpy(),
                         "permutation_sd": wide.std(axis=1, ddof=1).to_numpy() if wide.shape[1] > 1 else np.nan,
-                        "gain_mean": gains.fillna(0.0).mean(axis=1).to_numpy(),
+                        "gain_mean": gains.mean(axis=1).to_numpy(),
                         "selected_in": sub.groupby("feature")["split_id"].nunique().reindex(wide.index).to_numpy(),
                         "splits": wide.shape[1],
                     }

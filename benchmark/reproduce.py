@@ -26,12 +26,13 @@ class ReproduceOptions:
     force: bool = False
     progress: bool = True
     device: str | None = None
+    dask: str | None = None
 
 
 def reproduce(options: ReproduceOptions) -> int:
     started = time.time()
     experiment = load_experiment(options.profile)
-    run_options = RunOptions(out=options.out, data=options.data, jobs=options.jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress)
+    run_options = RunOptions(out=options.out, data=options.data, jobs=options.jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress, dask=options.dask)
     data, is_phantom = resolve_data(experiment, run_options)
     if is_phantom:
         print(f"No --data given (nor $CIRRBENCH_DATA): using the embedded SYNTHETIC PHANTOM cohort ({data}).")
@@ -70,6 +71,7 @@ def main_from_args(args) -> int:
         force=args.force,
         progress=not args.quiet,
         device=args.device,
+        dask=args.dask,
     )
     try:
         return reproduce(options)

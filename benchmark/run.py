@@ -51,6 +51,7 @@ class RunOptions:
     skip_checks: tuple[str, ...] = ()
     device: str | None = None
     progress: bool = True
+    dask: str | None = None  # scheduler address: run jobs and feature extraction on that cluster
 
 
 def resolve_data(experiment: Experiment, options: RunOptions) -> tuple[Path, bool]:
@@ -88,7 +89,13 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> tuple[RunSumm
 
     jobs = build_jobs(experiment, split_sets, fingerprint, options.only)
     print(f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.sequences)} input(s) x splits x {experiment.n_seeds} seed(s)")
-    summary = run_jobs(jobs, cohort, split_sets, out, n_jobs=options.jobs, force=options.force, device=options.device or experiment.device, progress=options.progress)
+    from .executors import make_executor
+
+    executor = make_executor(options.jobs, options.dask or experiment.raw.get("dask"))
+    try:
+        summary = run_jobs(jobs, cohort, split_sets, out, n_jobs=options.jobs, force=options.force, device=options.device or experiment.device, progress=options.progress, executor=executor)
+    finally:
+        executor.close()
     print(summary.format())
 
     all_jobs = build_jobs(experiment, split_sets, fingerprint) if options.only else jobs
@@ -109,7 +116,7 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> tuple[RunSumm
             "bootstrap": experiment.bootstrap,
             "seed": experiment.seed,
             "reported": list(experiment.reported),
-            "families": {spec.name: get_runner(spec.name).family for spec in experiment.runners},
+            "families": {(spec.alias or spec.name): get_runner(spec.name).family for spec in experiment.runners},
         },
         "versions": package_versions(),
         "git_commit": git_commit(),

@@ -115,6 +115,7 @@ class RunContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("cirrbench.runner"))
     progress: Callable[..., Any] | None = None  # tqdm-like factory; None: no progress bars
     show_progress: bool = False
+    executor: Any = None  # for prepare(): where to fan out per-scan work (local processes or Dask)
 
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)

@@ -34,10 +34,10 @@ def level_frames(predictions: pd.DataFrame, slices_by_job: dict[str, pd.DataFram
         patient_parts.append(rows)
     for key, slices in slices_by_job.items():
         job = by_key[key]
-        part = predictions[(predictions["runner"] == job["runner"]) & (predictions["variant"] == job["variant"]) & (predictions["input"] == job["sequence"]) & (predictions["split_id"] == job["split_id"]) & (predictions["seed_index"] == job["seed_index"])]
+        part = predictions[(predictions["runner"] == (job.get("alias") or job["runner"])) & (predictions["variant"] == job["variant"]) & (predictions["input"] == job["sequence"]) & (predictions["split_id"] == job["split_id"]) & (predictions["seed_index"] == job["seed_index"])]
         rows = slice_level(slices, part, labels)
         for name in meta:
-            rows[name] = job["sequence"] if name == "input" else job[name]
+            rows[name] = job["sequence"] if name == "input" else (job.get("alias") or job["runner"]) if name == "runner" else job[name]
         slice_parts.append(rows[["patient_id", "scan_id", "slice", *cols, "true_label", *meta]])
     patients = pd.concat(patient_parts, ignore_index=True) if patient_parts else pd.DataFrame()
     slices = pd.concat(slice_parts, ignore_index=True) if slice_parts else pd.DataFrame()
@@ -62,20 +62,29 @@ def _test_fraction(jobs: list[dict], protocol: str) -> float:
 
 
 def _bootstrap_over_patients(part: pd.DataFrame, labels: LabelSet, metric: str, n_boot: int, seed: int) -> Estimate:
-    """Seed-averaged metric with a patient bootstrap shared across seed replicates."""
+    """Seed-averaged metric with a cluster bootstrap: patients are resampled, with all their rows.
+
+    At patient level a patient is one row; at slice level all of a patient's slices move together,
+    so the interval reflects the number of patients, not the (much larger) number of slices.
+    """
     cols = probability_columns(part, labels)
-    seeds = sorted(part["seed_index"].unique())
-    frames = [part[part["seed_index"] == s].sort_values("patient_id").reset_index(drop=True) for s in seeds]
-    n = len(frames[0])
     score = metric_function(metric, labels)
-    arrays = [(f["true_label"].to_numpy(), f[cols].to_numpy()) for f in frames]
+    patients = np.array(sorted(part["patient_id"].unique()))
+    frames = []
+    for _, frame in part.groupby("seed_index", sort=True):
+        rows = {p: idx.to_numpy() for p, idx in frame.reset_index(drop=True).groupby("patient_id").groups.items()}
+        frames.append((frame["true_label"].to_numpy(), frame[cols].to_numpy(), rows))
 
-    def value(index: np.ndarray) -> float:
-        return float(np.mean([score(y[index], p[index]) for y, p in arrays]))
+    def value(chosen: np.ndarray) -> float:
+        results = []
+        for y, p, rows in frames:
+            index = np.concatenate([rows[c] for c in chosen if c in rows])
+            results.append(score(y[index], p[index]))
+        return float(np.mean(results))
 
-    point = value(np.arange(n))
+    point = value(patients)
     rng = np.random.default_rng(seed)
-    draws = np.array([value(rng.integers(0, n, n)) for _ in range(n_boot)])
+    draws = np.array([value(rng.choice(patients, size=len(patients), replace=True)) for _ in range(n_boot)])
     draws = draws[np.isfinite(draws)]
     if len(draws) < n_boot // 2:
         return Estimate(point, float("nan"), float("nan"), "bootstrap")
@@ -114,6 +123,8 @@ def compare_to_reference(frame: pd.DataFrame, split_metrics: pd.DataFrame, jobs:
         if ref.empty:
             continue
         if part["split_id"].nunique() == 1:
+            if level != "patient":
+                continue  # McNemar needs one paired outcome per patient
             mine = frame[np.logical_and.reduce([frame[k] == v for k, v in group.items()]) & (frame["seed_index"] == 0)]
             theirs = frame[(frame["runner"] == reference) & (frame["variant"] == "default") & (frame["input"] == group["input"]) & (frame["protocol"] == group["protocol"]) & (frame["seed_index"] == 0)]
             merged = mine.merge(theirs, on="patient_id", suffixes=("", "_ref"))

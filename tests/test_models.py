@@ -1,0 +1,123 @@
+"""Deep models: every backbone and model runs forward and backward; pooling on hand-made inputs; overfitting."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.backbones import BackboneSpec, available_backbones, build_backbone
+from models.networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
+from models.pooling import GatedAttentionPooling, masked_mean
+from models.train import training_batches
+
+
+@pytest.mark.parametrize("name", available_backbones())
+@pytest.mark.parametrize("channels", [1, 3])  # 2D and 2.5D (one neighbour per side)
+def test_backbone_forward_backward(name, channels):
+    torch.manual_seed(0)
+    net = build_backbone(name, BackboneSpec(in_channels=channels, width=0.25))
+    x = torch.randn(2, channels, 32, 32, requires_grad=True)
+    features = net(x)
+    assert len(features) == 4 and [f.shape[1] for f in features] == net.out_channels
+    assert all(f.shape[-1] <= prev.shape[-1] for prev, f in zip(features, features[1:]))
+    sum(f.float().pow(2).mean() for f in features).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def _bags(sequences=("T1W", "T2W"), b=2, n=3, c=3, size=32):
+    x = {s: torch.randn(b, n, c, size, size) for s in sequences}
+    valid = {s: torch.ones(b, n, dtype=torch.bool) for s in sequences}
+    return x, valid
+
+
+@pytest.mark.parametrize("variant", [{}, {"multiscale": False}, {"attention": False}, {"pooling": "mean"}, {"clinical": True}])
+@pytest.mark.parametrize("sequences", [("T1W",), ("T1W", "T2W")])
+def test_sequence_attention_model_forward_backward(variant, sequences):
+    torch.manual_seed(0)
+    model = SequenceAttentionModel("resnet18", 3, 3, 0.25, sequences, dim=32, **variant)
+    x, valid = _bags(sequences)
+    valid[sequences[-1]][1] = False  # the second patient lacks the last sequence
+    scan_logits, slice_logits = model(x, valid, torch.rand(2, 2))
+    assert scan_logits.shape == (2, 3) and set(slice_logits) == set(sequences)
+    (scan_logits.sum() + sum(v.sum() for v in slice_logits.values())).backward()
+    assert torch.isfinite(scan_logits).all()
+
+
+def test_slice_classifier_scan_is_the_mean_of_slice_probabilities():
+    torch.manual_seed(0)
+    model = SliceClassifier("resnet18", 1, 3, 0.25).eval()
+    x, valid = _bags(("T1W",), b=1, n=4, c=1)
+    valid["T1W"][0, 3] = False
+    with torch.no_grad():
+        scan_logits, slice_logits = model(x, valid)
+    expected = torch.softmax(slice_logits["T1W"][0, :3], dim=-1).mean(dim=0)
+    assert torch.allclose(torch.exp(scan_logits[0]), expected, atol=1e-6)
+
+
+def test_volumetric_model_forward_backward():
+    model = VolumetricModel("resnet18", 3, 0.25)
+    x = {"T1W": torch.randn(2, 1, 16, 32, 32)}
+    logits, slices = model(x, {"T1W": torch.ones(2, 1, dtype=torch.bool)})
+    assert logits.shape == (2, 3) and slices == {}
+    logits.sum().backward()
+
+
+def test_gated_attention_pooling_on_hand_made_bags():
+    torch.manual_seed(0)
+    pool = GatedAttentionPooling(dim=4, hidden=8)
+    same = torch.ones(1, 5, 4) * torch.tensor([1.0, 2.0, 3.0, 4.0])
+    pooled, weights = pool(same, torch.ones(1, 5, dtype=torch.bool))
+    assert torch.allclose(weights, torch.full((1, 5), 0.2))  # identical instances: uniform weights
+    assert torch.allclose(pooled, same[:, 0])
+    h = torch.randn(2, 4, 4)
+    valid = torch.tensor([[True, True, False, False], [True, False, False, False]])
+    pooled, weights = pool(h, valid)
+    assert torch.all(weights[~valid] == 0) and torch.allclose(weights.sum(dim=1), torch.ones(2))
+    assert torch.allclose(pooled[1], h[1, 0])  # one valid instance carries the whole bag
+    with torch.no_grad():  # make instance 1 dominate: its score is far higher
+        pool.w.bias.zero_()
+    manual = torch.softmax(pool.w(torch.tanh(pool.V(h[0, :2])) * torch.sigmoid(pool.U(h[0, :2]))).squeeze(-1), dim=0)
+    assert torch.allclose(weights[0, :2], manual, atol=1e-6)
+
+
+def test_masked_mean():
+    values = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [4.0], [6.0]]])
+    valid = torch.tensor([[True, True, False], [True, True, True]])
+    assert torch.allclose(masked_mean(values, valid), torch.tensor([[2.0], [4.0]]))
+
+
+def test_a_tiny_batch_is_overfitted():
+    torch.manual_seed(0)
+    model = SliceClassifier("resnet18", 1, 3, 0.25)
+    x = {"T1W": torch.randn(6, 1, 1, 32, 32)}
+    valid = {"T1W": torch.ones(6, 1, dtype=torch.bool)}
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        _, slice_logits = model(x, valid)
+        loss = torch.nn.functional.cross_entropy(slice_logits["T1W"][:, 0], y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.2 * losses[0], losses[::8]
+
+
+def test_training_batches_never_leave_a_single_example():
+    batches = training_batches(np.arange(9), 4)
+    assert [len(b) for b in batches] == [4, 5]
+    assert sorted(np.concatenate(batches)) == list(range(9))
+
+
+def test_pretrained_weights_load_from_a_local_file(tmp_path):
+    from models.backbones import load_weights
+
+    source = build_backbone("resnet18", BackboneSpec(width=0.25))
+    path = tmp_path / "weights.pt"
+    torch.save(source.state_dict(), path)
+    target = build_backbone("resnet18", BackboneSpec(width=0.25))
+    assert load_weights(target, path) == []
+    for a, b in zip(source.state_dict().values(), target.state_dict().values()):
+        assert torch.equal(a, b)
