@@ -31,40 +31,40 @@ def _title(base: str, banner: str | None) -> str:
     return f"{banner}\n{base}" if banner else base
 
 
-def confusion_grid(frame: pd.DataFrame, labels: LabelSet, protocol: str, level: str, out: Path, banner: str | None = None) -> list[Path]:
-    """Rows: runners; columns: inputs. Cells: counts summed over splits/seeds, coloured by row share."""
+def confusion_grid(frame: pd.DataFrame, labels: LabelSet, protocol: str, level: str, out: Path, banner: str | None = None, order: list[str] | None = None) -> list[Path]:
+    """One panel per (runner, input), wrapped into rows: counts summed over splits/seeds, colour = row share."""
     part = frame[(frame["protocol"] == protocol) & (frame["variant"] == "default")]
-    runners = sorted(set(part["runner"]))
+    runners = [r for r in (order or sorted(set(part["runner"]))) if r in set(part["runner"])]
     inputs = [i for i in INPUT_ORDER if i in set(part["input"])]
-    if not runners or not inputs:
+    panels = [(r, i) for r in runners for i in inputs if not part[(part["runner"] == r) & (part["input"] == i)].empty]
+    if not panels:
         return []
+    per_row = len(inputs) * max(1, 6 // len(inputs))
+    n_rows = int(np.ceil(len(panels) / per_row))
     k = labels.n_classes
-    fig, axes = plt.subplots(len(runners), len(inputs), figsize=(2.9 * len(inputs) + 0.6, 2.6 * len(runners) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(n_rows, per_row, figsize=(2.3 * per_row, 2.5 * n_rows + 0.9), squeeze=False)
     cols = probability_columns(part, labels)
     short = [n[:3] for n in labels.names]
-    for i, runner in enumerate(runners):
-        for j, column in enumerate(inputs):
-            ax = axes[i, j]
-            rows = part[(part["runner"] == runner) & (part["input"] == column)]
-            if rows.empty:
-                ax.axis("off")
-                continue
-            cm = confusion(rows["true_label"].to_numpy(), rows[cols].to_numpy().argmax(axis=1), k)
-            share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-            for a in range(k):
-                for b in range(k):
-                    ax.text(b, a, f"{cm[a, b]}\n{share[a, b]:.0%}", ha="center", va="center", fontsize=7.5, color="white" if share[a, b] > 0.6 else "black")
-            ax.set_xticks(range(k), short, fontsize=8)
-            ax.set_yticks(range(k), short, fontsize=8)
-            if i == len(runners) - 1:
-                ax.set_xlabel("predicted", fontsize=8)
-            if j == 0:
-                ax.set_ylabel(f"{runner}\ntrue", fontsize=8)
-            if i == 0:
-                ax.set_title(column, fontsize=10)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for index, (runner, column) in enumerate(panels):
+        ax = axes.ravel()[index]
+        ax.axis("on")
+        rows = part[(part["runner"] == runner) & (part["input"] == column)]
+        cm = confusion(rows["true_label"].to_numpy(), rows[cols].to_numpy().argmax(axis=1), k)
+        share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for a in range(k):
+            for b in range(k):
+                ax.text(b, a, f"{cm[a, b]}\n{share[a, b]:.0%}", ha="center", va="center", fontsize=7, color="white" if share[a, b] > 0.6 else "black")
+        ax.set_xticks(range(k), short, fontsize=7)
+        ax.set_yticks(range(k), short, fontsize=7)
+        ax.set_title(f"{runner}\n{column}", fontsize=8)
+        if index % per_row == 0:
+            ax.set_ylabel("true", fontsize=7)
+        ax.set_xlabel("predicted", fontsize=7)
     fig.suptitle(_title(f"Confusion matrices ({level} level, {protocol}; counts over all test splits and seeds, colour = row share)", banner), fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if n_rows > 2 else 0.93))
     return save(fig, out)
 
 
@@ -105,13 +105,13 @@ def roc_per_stage(frame: pd.DataFrame, labels: LabelSet, protocol: str, level: s
     return save(fig, out)
 
 
-def forest_plot(summary: pd.DataFrame, protocol: str, level: str, metric: str, out: Path, reference: str | None = None, banner: str | None = None) -> list[Path]:
+def forest_plot(summary: pd.DataFrame, protocol: str, level: str, metric: str, out: Path, reference: str | None = None, banner: str | None = None, order: list[str] | None = None) -> list[Path]:
     """Point estimate and 95 % CI per runner, one panel per input; the reference value as a line."""
     part = summary[(summary["protocol"] == protocol) & (summary["level"] == level) & (summary["variant"] == "default")]
     inputs = [i for i in INPUT_ORDER if i in set(part["input"])]
     if not inputs:
         return []
-    runners = sorted(set(part["runner"]), key=lambda r: (r != reference, r))
+    runners = [r for r in (order or sorted(set(part["runner"]), key=lambda r: (r != reference, r))) if r in set(part["runner"])]
     fig, axes = plt.subplots(1, len(inputs), figsize=(3.6 * len(inputs), 0.42 * len(runners) + 1.6), squeeze=False, sharey=True)
     for j, column in enumerate(inputs):
         ax = axes[0, j]

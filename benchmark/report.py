@@ -122,10 +122,12 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         files += table.write(tables_dir)
 
     figures_dir = out / "figures"
+    family_rank = {"reference": 0, "radiomics": 1, "deep": 2}
+    order = sorted(set(summary["runner"]), key=lambda r: (r != settings.reference, family_rank.get(families.get(r, ""), 3), r))
     for protocol in protocols:
-        files += confusion_grid(frames.patients, labels, protocol, "patient", figures_dir / f"confusion_{protocol}", settings.banner)
+        files += confusion_grid(frames.patients, labels, protocol, "patient", figures_dir / f"confusion_{protocol}", settings.banner, order)
         files += roc_per_stage(frames.patients, labels, protocol, "patient", figures_dir / f"roc_{protocol}", settings.banner)
-        files += forest_plot(summary, protocol, "patient", settings.metric, figures_dir / f"forest_{protocol}", settings.reference, settings.banner)
+        files += forest_plot(summary, protocol, "patient", settings.metric, figures_dir / f"forest_{protocol}", settings.reference, settings.banner, order)
     files += _importance_outputs(out, jobs, settings.banner)
     return Report(tables, files, summary)
 
