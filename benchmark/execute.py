@@ -113,12 +113,14 @@ def _predictions_frame(job: Job, data: JobData, predictions) -> pd.DataFrame:
     return frame
 
 
-def _write_atomically(target: Path, files: dict[str, str]) -> None:
+def _write_atomically(target: Path, files: dict[str, str], binary: dict[str, bytes] | None = None) -> None:
     """Write files into a temporary sibling folder, then rename it into place in one step."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f"{PARTIAL}{target.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    for name, data in (binary or {}).items():
+        (staging / name).write_bytes(data)
     for name, text in files.items():  # job.json last: its presence marks a complete job
         with open(staging / name, "w") as handle:
             handle.write(text)
@@ -167,10 +169,17 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
             files["slices.csv"] = predictions.slice_probabilities.to_csv(index=False)
         for name, extra in predictions.extras.items():
             files[f"extra_{name}.csv"] = extra.to_csv(index=False)
+        binary = {}
+        if predictions.arrays:
+            import io
+
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **predictions.arrays)
+            binary["arrays.npz"] = buffer.getvalue()
         counts = {f"n_{role}": len({r.patient_id for r in part}) for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))}
         record = {**job.to_dict(), **counts, "labels": data.test.labels.to_dict(), "status": "ok", "started": started, "duration_s": round(duration, 3), "versions": package_versions(), "device": context.device}
         files["job.json"] = json.dumps(record, indent=2, default=str)
-        _write_atomically(job_dir(out, job), files)
+        _write_atomically(job_dir(out, job), files, binary)
         failure = out / FAILURES / f"{job.key}.json"
         failure.unlink(missing_ok=True)
         return job.label, duration, None

@@ -172,3 +172,34 @@ def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path
 
 def _short_feature(name: str) -> str:
     return name.replace("log-sigma-", "LoG ").replace("-mm-3D", "mm").replace("wavelet-", "wav ")
+
+
+def attention_maps(entries: list[dict], labels: LabelSet, title: str, out: Path, per_stage: int = 3, banner: str | None = None) -> list[Path]:
+    """Rows: true stages; each scan shows its most attended liver slice and the model's spatial
+    attention blended on it (MONAI's ``blend_images``). ``entries``: scan_id, input, true label,
+    predicted label, image (H, W) and map (H, W)."""
+    import torch
+    from monai.visualize import blend_images
+
+    if not entries:
+        return []
+    rows = labels.n_classes
+    fig, axes = plt.subplots(rows, 2 * per_stage, figsize=(1.9 * 2 * per_stage, 2.1 * rows + 0.8), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, name in enumerate(labels.names):
+        mine = [e for e in entries if e["true"] == k][:per_stage]
+        axes[k, 0].text(-0.15, 0.5, name, transform=axes[k, 0].transAxes, rotation=90, va="center", ha="right", fontsize=10)
+        for j, entry in enumerate(mine):
+            image = entry["image"]
+            lo, hi = np.percentile(image, [1, 99])
+            scaled = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
+            heat = entry["map"] / max(float(entry["map"].max()), 1e-6)
+            blended = blend_images(torch.from_numpy(scaled.T[None].copy()), torch.from_numpy(heat.T[None].copy()), alpha=0.45, cmap="inferno", rescale_arrays=False)
+            axes[k, 2 * j].imshow(scaled.T, cmap="gray")
+            axes[k, 2 * j].set_title(f"{entry['scan_id']} ({entry['input']})", fontsize=7)
+            axes[k, 2 * j + 1].imshow(np.moveaxis(np.asarray(blended), 0, -1))
+            axes[k, 2 * j + 1].set_title(f"predicted {labels.names[entry['pred']]}", fontsize=7)
+    fig.suptitle(_title(title, banner), fontsize=9)
+    fig.tight_layout()
+    return save(fig, out)

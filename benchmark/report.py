@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .execute import load_predictions, load_slice_predictions
-from .figures import confusion_grid, forest_plot, roc_per_stage, top_features
+from .figures import attention_maps, confusion_grid, forest_plot, roc_per_stage, top_features
 from .labels import LabelSet
 from .scores import compare_to_reference, level_frames, per_split_metrics, summarise
 from .tables import Table, ablation_table, main_table, per_stage_table
@@ -129,7 +129,35 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         files += roc_per_stage(frames.patients, labels, protocol, "patient", figures_dir / f"roc_{protocol}", settings.banner)
         files += forest_plot(summary, protocol, "patient", settings.metric, figures_dir / f"forest_{protocol}", settings.reference, settings.banner, order)
     files += _importance_outputs(out, jobs, settings.banner)
+    files += _attention_outputs(out, jobs, predictions, labels, settings.banner)
     return Report(tables, files, summary)
+
+
+def _attention_outputs(out: Path, jobs: list[dict], predictions: pd.DataFrame, labels: LabelSet, banner: str | None) -> list[Path]:
+    """A figure of saved attention maps per runner and protocol (default variant, first split per input)."""
+    by_group: dict[tuple[str, str], list[dict]] = {}
+    seen: set[tuple] = set()
+    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"])):
+        path = out / "predictions" / job["key"] / "arrays.npz"
+        runner = job.get("alias") or job["runner"]
+        group = (runner, job["protocol"], job["sequence"])
+        if job["variant"] != "default" or not path.is_file() or group in seen:
+            continue
+        seen.add(group)
+        arrays = np.load(path, allow_pickle=False)
+        if "attention_scan_ids" not in arrays:
+            continue
+        truth = predictions[(predictions["runner"] == runner) & (predictions["split_id"] == job["split_id"]) & (predictions["input"] == job["sequence"]) & (predictions["variant"] == "default")].set_index("scan_id")
+        for scan_id, image, heat in zip(arrays["attention_scan_ids"], arrays["attention_images"], arrays["attention_maps"]):
+            if scan_id in truth.index:
+                by_group.setdefault((runner, job["protocol"]), []).append(
+                    {"scan_id": str(scan_id), "input": job["sequence"], "true": int(truth.loc[scan_id, "true_label"]), "pred": int(truth.loc[scan_id, "pred_label"]), "image": image, "map": heat}
+                )
+    files = []
+    for (runner, protocol), entries in sorted(by_group.items()):
+        title = f"{runner}: spatial attention on the most attended liver slice ({protocol}, first test split), rows = true stage"
+        files += attention_maps(entries, labels, title, out / "figures" / f"attention_{runner}_{protocol}", banner=banner)
+    return files
 
 
 def _importance_outputs(out: Path, jobs: list[dict], banner: str | None) -> list[Path]:

@@ -75,7 +75,8 @@ class Predictions:
 
     scan_probabilities: pd.DataFrame
     slice_probabilities: pd.DataFrame | None = None
-    extras: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as <name>.csv next to the predictions
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as extra_<name>.csv next to the predictions
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # written together as arrays.npz (e.g. attention maps)
 
     def validate(self, test: ScanSet) -> None:
         probs = self.scan_probabilities

@@ -20,10 +20,15 @@ class SpatialAttention(nn.Module):
     def __init__(self, kernel: int = 7) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+        self.record = False  # keep the last attention map (for figures)
+        self.last_map: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         stats = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.conv(stats))
+        weights = torch.sigmoid(self.conv(stats))
+        if self.record:
+            self.last_map = weights.detach()
+        return x * weights
 
 
 class CBAM(nn.Module):

@@ -49,6 +49,7 @@ class DeepParams:
     attention: bool = True
     pooling: str = "attention"
     clinical: bool = False
+    attention_maps: int = 2  # sequence-attention model: test scans per predicted stage whose attention maps are saved
     depth: int = 32  # 3D model only: slices resampled to this depth
 
 
@@ -193,6 +194,49 @@ class SequenceAttentionRunner(DeepRunner):
         if self.params.pooling == "mean":
             return dataclasses.replace(settings, slice_loss=1.0, scan_loss=0.0)
         return settings
+
+    def predict(self, test: ScanSet) -> Predictions:
+        predictions = super().predict(test)
+        if self.params.attention and self.params.attention_maps > 0:
+            predictions.arrays.update(self._attention_maps(test, predictions))
+        return predictions
+
+    @torch.no_grad()
+    def _attention_maps(self, test: ScanSet, predictions: Predictions) -> dict[str, np.ndarray]:
+        """For a few test scans per predicted stage: the most attended slice and the spatial
+        attention of the shallowest refined stage, upsampled to the slice (no test label used)."""
+        from .attention import SpatialAttention
+
+        spatial = [m for m in self.model_.refine[0].modules() if isinstance(m, SpatialAttention)]
+        if not spatial:
+            return {}
+        predicted = predictions.scan_probabilities.to_numpy().argmax(axis=1)
+        chosen = [i for k in range(self.labels_.n_classes) for i in np.flatnonzero(predicted == k)[: self.params.attention_maps]]
+        builder = BagBuilder(self.slices_, self.sequences_, self.settings(), self.seed_)
+        images, maps, ids = [], [], []
+        spatial[0].record = True
+        try:
+            self.model_.eval()
+            for index in chosen:
+                record = test.records[index]
+                unit = Unit(record.scan_id, 0, {record.sequence: record.scan_id})
+                x, valid, clinical, picks = builder.batch([unit], training=False)
+                x, valid = {k: v.to(self.device_) for k, v in x.items()}, {k: v.to(self.device_) for k, v in valid.items()}
+                self.model_(x, valid, clinical.to(self.device_))
+                weights = self.model_.last_attention.get(record.sequence) if self.params.pooling == "attention" else None
+                best = int(weights[0, : int(valid[record.sequence][0].sum())].argmax()) if weights is not None else 0
+                # one more pass on that slice alone, so the recorded map is this slice's
+                self.model_.slice_descriptors(x[record.sequence][0, best : best + 1])
+                attention = torch.nn.functional.interpolate(spatial[0].last_map, size=x[record.sequence].shape[-2:], mode="bilinear", align_corners=False)
+                centre = x[record.sequence].shape[2] // 2
+                images.append(x[record.sequence][0, best, centre].cpu().numpy())
+                maps.append(attention[0, 0].cpu().numpy())
+                ids.append(record.scan_id)
+        finally:
+            spatial[0].record = False
+        if not ids:
+            return {}
+        return {"attention_images": np.stack(images).astype(np.float32), "attention_maps": np.stack(maps).astype(np.float32), "attention_scan_ids": np.array(ids)}
 
 
 @register_runner

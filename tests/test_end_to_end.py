@@ -32,7 +32,7 @@ def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
         for suffix in ("md", "tex", "csv"):
             assert (out / "tables" / f"{table}.{suffix}").stat().st_size > 100
         assert "SYNTHETIC PHANTOM" in (out / "tables" / f"{table}.md").read_text()
-    for figure in ("confusion_official", "roc_official", "forest_official", "top_features_radiomics-logreg_official"):
+    for figure in ("confusion_official", "roc_official", "forest_official", "top_features_radiomics-logreg_official", "attention_msa_official"):
         for suffix in ("png", "pdf"):
             assert (out / "figures" / f"{figure}.{suffix}").stat().st_size > 5000
     assert (out / "figures" / "cohort_montage.png").is_file()
