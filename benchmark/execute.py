@@ -266,7 +266,9 @@ def load_predictions(out: Path) -> tuple[pd.DataFrame, list[dict]]:
     for job_json in sorted(folder.glob("*/job.json")) if folder.is_dir() else []:
         if job_json.parent.name.startswith(PARTIAL):
             continue
-        frames.append(pd.read_csv(job_json.parent / "predictions.csv", dtype={"scan_id": str, "patient_id": str}))
+        frame = pd.read_csv(job_json.parent / "predictions.csv", dtype={"scan_id": str, "patient_id": str})
+        frame["job_key"] = job_json.parent.name
+        frames.append(frame)
         records.append(json.loads(job_json.read_text()))
     if not frames:
         return pd.DataFrame(), []

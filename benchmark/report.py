@@ -64,11 +64,10 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     settings = settings or ReportSettings.from_manifest(out)
     predictions, jobs = load_predictions(out)
     if settings.job_keys is not None and not predictions.empty:
+        # Only this experiment's jobs: folders of earlier configs (other keys) may share labels.
         keep = set(settings.job_keys)
         jobs = [j for j in jobs if j["key"] in keep]
-        labels_of = {(j.get("alias") or j["runner"], j["variant"], j["sequence"], j["split_id"], j["seed_index"]) for j in jobs}
-        mask = [tuple(x) in labels_of for x in predictions[["runner", "variant", "input", "split_id", "seed_index"]].itertuples(index=False)]
-        predictions = predictions[mask]
+        predictions = predictions[predictions["job_key"].isin(keep)]
     if predictions.empty:
         raise FileNotFoundError(f"{out}: no finished job with predictions; run `cirrbench run CONFIG --out {out}` first")
     label_dicts = {json.dumps(j["labels"], sort_keys=True) for j in jobs}

@@ -229,3 +229,13 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
     assert ablation.loc[0, "Δ T1W"] != ablation.loc[0, "Δ T1W"]  # no delta for the default row (NaN)
     tex = (out / "tables" / "main_official_slice.tex").read_text()
     assert "\\toprule" in tex and "\\emph{reported, not rerun}" in tex
+
+
+def test_report_ignores_job_folders_of_an_earlier_config_with_the_same_labels(tiny_phantom, tmp_path):
+    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}])
+    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}])
+    run(first, tmp_path / "shared")
+    _, mixed = run(second, tmp_path / "shared")
+    _, clean = run(second, tmp_path / "clean")
+    columns = ["runner", "variant", "input", "level", "value", "low", "high"]
+    pd.testing.assert_frame_equal(mixed.summary[columns].reset_index(drop=True), clean.summary[columns].reset_index(drop=True))
