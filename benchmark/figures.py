@@ -21,7 +21,9 @@ def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
     paths = []
     for suffix in ("png", "pdf"):
         path = path_stem.with_suffix(f".{suffix}")
-        fig.savefig(path, dpi=130, bbox_inches="tight")
+        # No creation date in the PDF: the same predictions give byte-identical figures.
+        metadata = {"CreationDate": None} if suffix == "pdf" else None
+        fig.savefig(path, dpi=130, bbox_inches="tight", metadata=metadata)
         paths.append(path)
     plt.close(fig)
     return paths
