@@ -167,8 +167,16 @@ def _run_in_processes(tasks: list[tuple], jobs: int):
         return
     jobs = (os.cpu_count() or 1) if jobs < 1 else jobs
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method), initializer=_one_blas_thread) as pool:
         yield from pool.map(_extract_safely, *zip(*tasks))
+
+
+def _one_blas_thread() -> None:
+    """Worker set-up: PyRadiomics' GLCM MCC calls LAPACK (numpy eigvals), whose thread pool would
+    otherwise start one thread per core in every worker and oversubscribe the machine."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
 
 
 def extract_features(
