@@ -10,30 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import platform
 import time
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
 from sklearn.model_selection import StratifiedGroupKFold
-from tqdm.auto import tqdm
 from xgboost import XGBClassifier
 
+from baselines.features import extract_features, load_params
 from benchmark.cohort import load_cirrmri
-
-
-def default_features(image: str, mask: str) -> dict[str, float]:
-    import radiomics
-    from radiomics import featureextractor
-
-    radiomics.setVerbosity(logging.ERROR)
-    result = featureextractor.RadiomicsFeatureExtractor().execute(image, mask)
-    return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics")}
 
 
 def main() -> None:
@@ -45,10 +33,12 @@ def main() -> None:
 
     cohort = load_cirrmri(args.root)
     start = time.perf_counter()
-    tasks = (delayed(default_features)(str(r.image), str(r.mask)) for r in cohort)
-    rows = list(tqdm(Parallel(n_jobs=args.jobs, return_as="generator")(tasks), total=len(cohort), desc="features"))
+    # The shipped `default` file reproduces RadiomicsFeatureExtractor() exactly (tests/test_baselines.py).
+    result = extract_features(cohort.records, load_params("default"), jobs=args.jobs)
+    if result.failures:
+        raise SystemExit("feature extraction failed: " + "; ".join(str(f) for f in result.failures[:3]))
     extraction_s = time.perf_counter() - start
-    features = pd.DataFrame(rows)
+    features = result.table.loc[[r.scan_id for r in cohort]]
 
     results = {}
     for sequence in cohort.sequences:
@@ -78,6 +68,7 @@ def main() -> None:
         "phantom": json.loads((args.root / "PHANTOM.json").read_text()),
         "results": results,
         "feature_extraction_seconds": round(extraction_s, 1),
+        "features_from_cache": result.cached,
         "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
         "versions": {p: version(p) for p in ("pyradiomics", "xgboost-cpu", "scikit-learn", "numpy")},
     }
