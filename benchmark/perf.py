@@ -97,6 +97,14 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
     return result
 
 
+def _probe_settings(epochs: int, augment: bool):
+    """The small, fixed training set-up both training probes use (no early stop within ``epochs``)."""
+    from models.train import TrainSettings
+
+    return TrainSettings(epochs=epochs, batch_size=8, slices_per_scan=4, max_slices=16, context=0, lr=1e-3, weight_decay=1e-5, scheduler="cosine",
+                         plateau_patience=5, early_stopping=epochs + 1, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=augment, amp=False)
+
+
 def training_benchmark(root: Path, out: Path, scans: int = 60, epochs: int = 3, backbone: str = "resnet18", width: float = 0.25, size: int = 64) -> dict:
     """Throughput of the suite's training loop vs a bare torch loop on the same cached slices.
 
@@ -109,14 +117,13 @@ def training_benchmark(root: Path, out: Path, scans: int = 60, epochs: int = 3, 
 
     from models.data import Preprocessing, preprocess_all
     from models.networks import SliceClassifier
-    from models.train import BagBuilder, TrainSettings, Unit, train
+    from models.train import BagBuilder, Unit, train
 
     cohort = load_cirrmri(root)
     records = [r for r in cohort.records if r.sequence == "T1W"][:scans]
     prep = Preprocessing(size=size)
     slices = preprocess_all(records, prep, jobs=2)
-    settings = TrainSettings(epochs=epochs, batch_size=8, slices_per_scan=4, max_slices=16, context=0, lr=1e-3, weight_decay=1e-5, scheduler="cosine",
-                             plateau_patience=5, early_stopping=epochs + 1, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=False, amp=False)
+    settings = _probe_settings(epochs, augment=False)
     units = [Unit(r.scan_id, r.label, {"T1W": r.scan_id}) for r in records]
     steps_per_epoch = int(np.ceil(len(units) / settings.batch_size))
     slices_per_epoch = len(units) * settings.slices_per_scan
@@ -204,12 +211,11 @@ def _probe(kind: str, root: str) -> dict:
 
         from models.data import Preprocessing, preprocess_all
         from models.networks import SliceClassifier
-        from models.train import BagBuilder, TrainSettings, Unit, train
+        from models.train import BagBuilder, Unit, train
 
         slices = preprocess_all(cohort.records, Preprocessing(size=64), jobs=2)
         start = time.perf_counter()  # one epoch, the slice cache already built
-        settings = TrainSettings(epochs=1, batch_size=8, slices_per_scan=4, max_slices=16, context=0, lr=1e-3, weight_decay=1e-5, scheduler="cosine",
-                                 plateau_patience=5, early_stopping=2, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=True, amp=False)
+        settings = _probe_settings(1, augment=True)
         torch.manual_seed(0)
         model = SliceClassifier("resnet18", 1, 3, 0.25)
         units = [Unit(r.scan_id, r.label, {r.sequence: r.scan_id}) for r in cohort.records]
