@@ -52,6 +52,10 @@ def _normalise_in_liver(data: dict, low: float, high: float, mask_outside: bool)
     return data
 
 
+#: Axis labels of the RAS orientation, given explicitly: MONAI 1.6 warns that its default will change.
+RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
 def preprocessing_transform(p: Preprocessing):
     """The MONAI pipeline of one scan (dictionary transforms on keys image and mask)."""
     from monai.transforms import Compose, CropForegroundd, EnsureChannelFirstd, Lambda, LoadImaged, Orientationd, Resized, Spacingd
@@ -62,7 +66,7 @@ def preprocessing_transform(p: Preprocessing):
         [
             LoadImaged(keys, image_only=True),
             EnsureChannelFirstd(keys),
-            Orientationd(keys, axcodes="RAS"),
+            Orientationd(keys, axcodes="RAS", labels=RAS_LABELS),
             Spacingd(keys, pixdim=(p.spacing_mm, p.spacing_mm, -1.0), mode=("bilinear", "nearest")),
             CropForegroundd(keys, source_key="mask", margin=(margin, margin, 0), allow_smaller=True),
             Lambda(lambda d: _normalise_in_liver(d, *p.clip_percentiles, p.mask_outside)),
