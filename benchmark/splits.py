@@ -195,6 +195,10 @@ def write_splits(split_set: SplitSet, folder: str | Path) -> Path:
         index.append({"split_id": split.split_id, "file": path.name, "hash": split.content_hash(), "sequences": split.sequences, "repeat": split.repeat, "fold": split.fold})
     index_path = folder / "index.json"
     index_path.write_text(json.dumps({"protocol": split_set.protocol, "splits": index}, indent=2))
+    written = {entry["file"] for entry in index}
+    for stale in folder.glob("*.csv"):  # left by an earlier, larger protocol (e.g. more CV repeats)
+        if stale.name not in written:
+            stale.unlink()
     return index_path
 
 

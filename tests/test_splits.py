@@ -71,6 +71,13 @@ def test_written_splits_are_reread_identically_and_tampering_is_detected(cohort,
         read_splits(index, cohort)
 
 
+def test_rewriting_a_smaller_protocol_removes_the_files_it_no_longer_has(cohort, tmp_path):
+    write_splits(make_splits(cohort, "cv", folds=3, repeats=2), tmp_path)
+    index = write_splits(make_splits(cohort, "cv", folds=3, repeats=1), tmp_path)
+    assert sorted(p.name for p in index.parent.glob("*.csv")) == ["cv-r0-f0.csv", "cv-r0-f1.csv", "cv-r0-f2.csv"]
+    assert len(read_splits(index, cohort)) == 3
+
+
 def test_user_split_file(cohort, tmp_path):
     patients = list(cohort.patients)
     roles = ["test"] * 3 + ["valid"] * 2 + ["train"] * (len(patients) - 5)
