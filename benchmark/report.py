@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from .figures import attention_maps, confusion_grid, forest_plot, roc_per_stage,
 from .labels import LabelSet
 from .scores import compare_to_reference, level_frames, per_split_metrics, summarise
 from .tables import Table, ablation_table, main_table, per_stage_table
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 PHANTOM_BANNER = "SYNTHETIC PHANTOM - checks the machinery, not clinical validity"
@@ -129,7 +132,26 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         files += forest_plot(summary, protocol, "patient", settings.metric, figures_dir / f"forest_{protocol}", settings.reference, settings.banner, order)
     files += _importance_outputs(out, jobs, settings.banner)
     files += _attention_outputs(out, jobs, predictions, labels, settings.banner)
+    remove_stale_outputs(out, files)
     return Report(tables, files, summary)
+
+
+#: What the report owns: every table file, and figures with these name prefixes (the cohort montage
+#: and anything a user puts there are left alone).
+REPORT_FIGURE_PREFIXES = ("confusion_", "roc_", "forest_", "top_features_", "attention_")
+
+
+def remove_stale_outputs(out: Path, written: list[Path]) -> list[Path]:
+    """Delete report files that this build did not write (left by an earlier config), so tables
+    and figures of runners or protocols no longer in the experiment are not mistaken for results."""
+    keep = {p.resolve() for p in written}
+    candidates = [p for p in (out / "tables").glob("*") if p.suffix in (".md", ".tex", ".csv")]
+    candidates += [p for p in (out / "figures").glob("*") if p.suffix in (".png", ".pdf") and p.name.startswith(REPORT_FIGURE_PREFIXES)]
+    removed = [p for p in candidates if p.is_file() and p.resolve() not in keep]
+    for path in removed:
+        path.unlink()
+        log.info("removed %s (not part of this report)", path)
+    return removed
 
 
 def _attention_outputs(out: Path, jobs: list[dict], predictions: pd.DataFrame, labels: LabelSet, banner: str | None) -> list[Path]:

@@ -239,3 +239,14 @@ def test_report_ignores_job_folders_of_an_earlier_config_with_the_same_labels(ti
     _, clean = run(second, tmp_path / "clean")
     columns = ["runner", "variant", "input", "level", "value", "low", "high"]
     pd.testing.assert_frame_equal(mixed.summary[columns].reset_index(drop=True), clean.summary[columns].reset_index(drop=True))
+
+
+def test_report_removes_tables_and_figures_an_earlier_config_left_but_keeps_other_files(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    run(experiment(tiny_phantom, sequences=["T1W"]), out)
+    assert (out / "tables" / "main_cv_patient.csv").is_file() and (out / "figures" / "forest_cv.png").is_file()
+    (out / "figures" / "my_notes.png").write_bytes(b"kept")
+    run(experiment(tiny_phantom, sequences=["T1W"], protocols=["official"]), out)
+    assert (out / "tables" / "main_official_patient.csv").is_file() and (out / "figures" / "forest_official.png").is_file()
+    assert not list((out / "tables").glob("*_cv*")) and not list((out / "figures").glob("*_cv*"))
+    assert (out / "figures" / "my_notes.png").read_bytes() == b"kept"
