@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("runners", help="list registered runners, their parameters and variants", description="List every registered runner (built in and from the cirrbench.runners entry point).")
     p.set_defaults(func=_cmd_runners)
 
-    perf = commands.add_parser("perf", help="measure the suite's speed (JSON + plot under results/perf/)", description="Performance measurements on phantoms; each writes JSON and a PNG.")
+    perf = commands.add_parser("perf", help="measure the suite's speed (JSON, and plots, under results/perf/)", description="Performance measurements on phantoms; each writes JSON with machine and versions (extraction and scaling also a PNG) under results/perf/")
     perf_commands = perf.add_subparsers(dest="perf_command", metavar="PERF_COMMAND")
     p = perf_commands.add_parser("extraction", help="sequential PyRadiomics loop vs parallel extraction vs warm cache", description="Time feature extraction: a plain sequential PyRadiomics loop, the suite's parallel extraction with a cold cache, and a warm rerun.")
     p.add_argument("--data", type=Path, default=None, help="cohort (default: the 120-patient phantom in the cache)")
@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = perf_commands.add_parser("training", help="deep training loop vs a bare torch loop on the same cached slices", description="Measure the suite's deep-training overhead and the share of step time spent waiting for data.")
     p.add_argument("--data", type=Path, default=None, help="cohort (default: the 120-patient phantom in the cache)")
     p.add_argument("--scans", type=int, default=60, help="T1W scans (default 60)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs timed (default 3)")
+    p.add_argument("--epochs", type=int, default=12, help="epochs per timed run (default 12)")
+    p.add_argument("--trials", type=int, default=5, help="alternating suite/bare runs; medians are compared (default 5)")
     p.add_argument("--out", type=Path, default=Path("results/perf"), help="output folder (default results/perf)")
     p.set_defaults(func=_cmd_perf_training)
 
@@ -260,7 +261,7 @@ def _cmd_perf_training(args: argparse.Namespace) -> int:
     from .run import phantom_root
 
     root = args.data or phantom_root(120, 0, jobs=2)
-    print(json.dumps(training_benchmark(root, args.out, scans=args.scans, epochs=args.epochs), indent=2))
+    print(json.dumps(training_benchmark(root, args.out, scans=args.scans, epochs=args.epochs, trials=args.trials), indent=2))
     return 0
 
 
