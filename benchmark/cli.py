@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="cohort (default: the 120-patient phantom in the cache)")
     p.add_argument("--scans", type=int, default=60, help="T1W scans (default 60)")
     p.add_argument("--epochs", type=int, default=12, help="epochs per timed run (default 12)")
-    p.add_argument("--trials", type=int, default=5, help="alternating suite/bare runs; medians are compared (default 5)")
+    p.add_argument("--trials", type=int, default=9, help="alternating suite/bare runs; the overhead is the median paired ratio (default 9)")
     p.add_argument("--out", type=Path, default=Path("results/perf"), help="output folder (default results/perf)")
     p.set_defaults(func=_cmd_perf_training)
 
