@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
@@ -140,6 +141,20 @@ def forest_plot(summary: pd.DataFrame, protocol: str, level: str, metric: str, o
     return save(fig, out)
 
 
+def importance_measure(rows: pd.DataFrame) -> tuple[str, str | None, str] | None:
+    """(value column, error column, axis label) to chart: permutation importance where permuting
+    some feature lowered validation accuracy, else the model's own importance, else None."""
+    permuted = rows["permutation_mean"].dropna()
+    if (permuted > 0).any():
+        return "permutation_mean", "permutation_sd", "drop in validation accuracy when permuted"
+    if rows["gain_mean"].notna().any():
+        # A small validation part often leaves accuracy unchanged by every single permutation:
+        # an all-zero chart says nothing, while the model's own importance still ranks the features.
+        note = "\n(permuting no single feature lowered validation accuracy)" if len(permuted) else ""
+        return "gain_mean", None, "model importance (gain / impurity)" + note
+    return None
+
+
 def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path, top: int = 15, banner: str | None = None) -> list[Path]:
     """Bar chart of the most important features per input (mean over splits; error bar = SD over splits)."""
     inputs = [i for i in INPUT_ORDER if i in set(importance["input"])]
@@ -149,10 +164,9 @@ def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path
     for j, column in enumerate(inputs):
         ax = axes[0, j]
         rows = importance[importance["input"] == column]
-        if rows["permutation_mean"].notna().any():
-            value, error, xlabel = "permutation_mean", "permutation_sd", "drop in validation accuracy when permuted"
-        elif rows["gain_mean"].notna().any():
-            value, error, xlabel = "gain_mean", None, "model importance (gain / impurity)"
+        choice = importance_measure(rows)
+        if choice is not None:
+            value, error, xlabel = choice
         else:
             ax.text(0.5, 0.5, "no importance available\n(validation part too small to permute)", ha="center", va="center", fontsize=8, transform=ax.transAxes)
             ax.set_axis_off()
@@ -165,6 +179,7 @@ def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path
         ax.invert_yaxis()
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set_xlabel(xlabel, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # narrow panels: fewer ticks, no overlapping labels
         ax.set_title(column, fontsize=10)
         ax.tick_params(axis="x", labelsize=7)
     fig.suptitle(_title(f"{runner}: top {top} features ({protocol}; mean over splits)", banner), fontsize=10)
