@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -321,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("radiomics").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    # joblib's reusable loky pool replaces a worker that idled out or whose memory grew (phantom generation) and
+    # warns about it the next time the pool is used; the work is resubmitted, nothing is lost.
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor", category=UserWarning)
     func = getattr(args, "func", None)
     if func is None:
         target = getattr(args, "command", None)
