@@ -181,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", type=Path, help="results folder written by `cirrbench run`")
     p.set_defaults(func=_cmd_report)
 
+    p = commands.add_parser(
+        "prune",
+        help="delete job folders that the results folder's current experiment no longer uses",
+        description="Delete predictions/<job> folders not listed in the results folder's manifest.json (left by earlier configs). Reports already ignore them; this frees the disk.",
+    )
+    p.add_argument("results", type=Path, help="results folder written by `cirrbench run` or ./run_all.sh")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    p.set_defaults(func=_cmd_prune)
+
     p = commands.add_parser("runners", help="list registered runners, their parameters and variants", description="List every registered runner (built in and from the cirrbench.runners entry point).")
     p.set_defaults(func=_cmd_runners)
 
@@ -285,6 +294,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(report.main_markdown())
         print(f"tables: {args.out / 'tables'}   figures: {args.out / 'figures'}   manifest: {args.out / 'manifest.json'}")
     return 0 if summary.ok else 1
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from .prune import prune
+
+    result = prune(args.results, dry_run=args.dry_run)
+    for path in result.removed:
+        print(("would delete " if args.dry_run else "deleted ") + str(path))
+    verb = "would free" if args.dry_run else "freed"
+    print(f"{len(result.removed)} stale job folder(s), {verb} {result.bytes_freed / 1e6:.1f} MB; {result.kept} current job folder(s) kept")
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

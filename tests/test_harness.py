@@ -250,3 +250,23 @@ def test_report_removes_tables_and_figures_an_earlier_config_left_but_keeps_othe
     assert (out / "tables" / "main_official_patient.csv").is_file() and (out / "figures" / "forest_official.png").is_file()
     assert not list((out / "tables").glob("*_cv*")) and not list((out / "figures").glob("*_cv*"))
     assert (out / "figures" / "my_notes.png").read_bytes() == b"kept"
+
+
+def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_phantom, tmp_path):
+    from benchmark.prune import prune
+
+    out = tmp_path / "shared"
+    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}])
+    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}])
+    run(first, out)
+    old = {p.name for p in (out / "predictions").iterdir()}
+    run(second, out)
+    current = {p.name for p in (out / "predictions").iterdir()} - old
+    tables = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
+    preview = prune(out, dry_run=True)
+    assert {p.name for p in preview.removed} == old and preview.kept == len(current) and preview.bytes_freed > 0
+    assert {p.name for p in (out / "predictions").iterdir()} == old | current  # a dry run deletes nothing
+    prune(out)
+    assert {p.name for p in (out / "predictions").iterdir()} == current
+    build_report(out)
+    assert {p.name: p.read_bytes() for p in (out / "tables").iterdir()} == tables
