@@ -100,7 +100,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         for variant in variants:
             try:
                 cls.make_params(params, variant)
-            except (KeyError, TypeError) as exc:
+            except (KeyError, TypeError, ValueError) as exc:
                 raise ConfigError(f"{source}: runner {item['name']!r}: {exc.args[0]}") from None
         bad = sorted(set(item) - {"name", "as", "params", "variants", "protocols", "sequences"})
         if bad:

@@ -165,7 +165,14 @@ class Runner(ABC):
         unknown = sorted(set(merged) - known)
         if unknown:
             raise TypeError(f"runner {cls.name!r} has no parameter(s) {unknown}; parameters: {sorted(known)}")
-        return cls.Params(**merged)
+        params = cls.Params(**merged)
+        cls.check_params(params)
+        return params
+
+    @classmethod
+    def check_params(cls, params: Any) -> None:
+        """Optional: raise ValueError for parameter values this runner cannot use, so a config
+        fails when it is read rather than job by job."""
 
     @classmethod
     def variant_names(cls) -> list[str]:

@@ -33,6 +33,7 @@ class DeepParams:
     epochs: int = 100
     batch_size: int = 8  # scans (or patients) per step
     slices_per_scan: int | None = 4  # slices sampled per scan per step (None: all)
+    epoch: str = "scans"  # slice CNNs: "slices" visits every liver slice once per epoch (the released code)
     max_slices: int | None = 32  # slices per scan at prediction
     lr: float = 1e-4
     weight_decay: float = 1e-5
@@ -73,13 +74,21 @@ class DeepRunner(Runner):
         runner = cls(params)
         preprocess_all([r for r in scans if r.image is not None], runner.preprocessing(), jobs=max(1, context.threads), progress=context.show_progress)
 
+    #: Epoch kinds this runner trains with (see TrainSettings.epoch); slice CNNs add "slices".
+    epochs_supported: ClassVar[tuple[str, ...]] = ("scans",)
+
+    @classmethod
+    def check_params(cls, params: DeepParams) -> None:
+        if params.epoch not in cls.epochs_supported:
+            raise ValueError(f"epoch must be one of {list(cls.epochs_supported)}, not {params.epoch!r} ('slices' is for the cnn-* slice classifiers)")
+
     def settings(self) -> TrainSettings:
         p = self.params
         return TrainSettings(
             epochs=p.epochs, batch_size=p.batch_size, slices_per_scan=p.slices_per_scan, max_slices=p.max_slices, context=p.context,
             lr=p.lr, weight_decay=p.weight_decay, scheduler=p.scheduler, plateau_patience=p.plateau_patience, early_stopping=p.early_stopping,
             monitor=p.monitor, class_weights=p.class_weights, slice_loss=self.slice_loss, scan_loss=self.scan_loss, augment=p.augment, amp=p.amp,
-            volumetric_depth=None,
+            volumetric_depth=None, epoch=p.epoch,
         )
 
     slice_loss: ClassVar[float] = 1.0
@@ -143,6 +152,7 @@ class SliceCNNRunner(DeepRunner):
     """The seed paper's released protocol: a 2D network per slice, scan = mean of slice probabilities."""
 
     sequences = "single+both"
+    epochs_supported = ("scans", "slices")
 
     def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
         return SliceClassifier(self.params.backbone, in_channels, n_classes, self.params.width)

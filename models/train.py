@@ -7,6 +7,7 @@ restored; seeded and deterministic on CPU; mixed precision on CUDA; a per-epoch 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -28,6 +29,7 @@ class Unit:
     label: int
     scan_ids: dict[str, str]  # sequence -> scan id
     clinical: tuple[float, float] = (0.0, 0.0)
+    slice_index: int | None = None  # training on one given slice (slice epochs) instead of a sampled bag
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class TrainSettings:
     augment: bool
     amp: bool
     volumetric_depth: int | None = None  # for 3D models: slices resampled to this depth
+    # "scans": an epoch visits every training scan once with a bag of slices_per_scan sampled slices
+    # (batch_size scans per step). "slices": an epoch visits every liver slice of every training
+    # scan once, batch_size x slices_per_scan slices per step (the seed paper's released code).
+    epoch: str = "scans"
 
 
 class BagBuilder:
@@ -59,7 +65,17 @@ class BagBuilder:
         self.rng = np.random.default_rng(seed)
         self.augment = augmentation(seed) if settings.augment else None
 
-    def _bag(self, scan_id: str | None, training: bool) -> tuple[np.ndarray, list[int]]:
+    def slice_units(self, units: Sequence[Unit]) -> list[Unit]:
+        """One training unit per liver slice of each (single-sequence) unit, for slice epochs."""
+        expanded = []
+        for unit in units:
+            if len(unit.scan_ids) != 1:
+                raise ValueError("epoch: slices trains a slice classifier on single scans; a unit fusing several sequences has no single slice to pin")
+            (scan_id,) = unit.scan_ids.values()
+            expanded += [dataclasses.replace(unit, slice_index=int(k)) for k in self.slices[scan_id].selected]
+        return expanded
+
+    def _bag(self, scan_id: str | None, training: bool, slice_index: int | None = None) -> tuple[np.ndarray, list[int]]:
         s = self.settings
         channels = 2 * s.context + 1
         if scan_id is None:
@@ -68,8 +84,11 @@ class BagBuilder:
         if s.volumetric_depth is not None:
             picks = item.selected[np.linspace(0, len(item.selected) - 1, s.volumetric_depth).round().astype(int)]
             return np.asarray(item.volume[picks], dtype=np.float32)[None], list(picks)
-        count = s.slices_per_scan if training else s.max_slices
-        picks = pick_slices(item.selected, count, self.rng if training else None)
+        if training and slice_index is not None:
+            picks = np.array([slice_index])
+        else:
+            count = s.slices_per_scan if training else s.max_slices
+            picks = pick_slices(item.selected, count, self.rng if training else None)
         bag = np.stack([stack_context(item.volume, int(k), s.context) for k in picks])
         if training and self.augment is not None:
             bag = np.stack([np.asarray(self.augment(torch.from_numpy(x))) for x in bag])
@@ -78,7 +97,7 @@ class BagBuilder:
     def batch(self, units: Sequence[Unit], training: bool) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor, dict[str, list[list[int]]]]:
         x, valid, picks = {}, {}, {}
         for seq in self.sequences:
-            bags = [self._bag(u.scan_ids.get(seq), training) for u in units]
+            bags = [self._bag(u.scan_ids.get(seq), training, u.slice_index) for u in units]
             n = max(1, max(len(b) for b, _ in bags))
             shape = next((b.shape[1:] for b, _ in bags if len(b)), None)
             if shape is None:
@@ -154,6 +173,14 @@ def train(
 ) -> pd.DataFrame:
     """Train in place; returns the per-epoch log. The best validation epoch's weights are restored."""
     model.to(device)
+    step_size = settings.batch_size
+    if settings.epoch == "slices":
+        if settings.volumetric_depth is not None:
+            raise ValueError("epoch: slices needs a slice model; 3D models see whole volumes")
+        train_units = builder.slice_units(train_units)
+        step_size = settings.batch_size * (settings.slices_per_scan or 1)
+    elif settings.epoch != "scans":
+        raise ValueError(f"epoch must be 'scans' or 'slices', not {settings.epoch!r}")
     labels = np.array([u.label for u in train_units])
     weights = None
     if settings.class_weights:
@@ -174,7 +201,7 @@ def train(
         model.train()
         order = order_rng.permutation(len(train_units))
         total, seen = 0.0, 0
-        for indices in training_batches(order, settings.batch_size):
+        for indices in training_batches(order, step_size):
             chunk = [train_units[i] for i in indices]
             x, valid, clinical, _ = builder.batch(chunk, training=True)
             target = torch.tensor([u.label for u in chunk], device=device)

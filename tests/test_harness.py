@@ -83,6 +83,7 @@ def run(raw: dict, out: Path, **options):
         ({"runners": ["nope"]}, "unknown runner"),
         ({"runners": [{"name": "majority", "variants": ["tiny"]}]}, "no variant"),
         ({"runners": [{"name": "majority", "params": {"depth": 3}}]}, "no parameter"),
+        ({"runners": [{"name": "msa", "params": {"epoch": "slices"}}]}, "epoch must be one of"),
         ({"sequences": ["T3W"]}, "sequence"),
     ],
 )

@@ -8,7 +8,8 @@ import torch
 from models.backbones import BackboneSpec, available_backbones, build_backbone
 from models.networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from models.pooling import GatedAttentionPooling, masked_mean
-from models.train import training_batches
+from models.data import ScanSlices
+from models.train import BagBuilder, TrainSettings, Unit, train, training_batches
 
 
 @pytest.mark.parametrize("name", available_backbones())
@@ -121,3 +122,45 @@ def test_pretrained_weights_load_from_a_local_file(tmp_path):
     assert load_weights(target, path) == []
     for a, b in zip(source.state_dict().values(), target.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def _slice_epoch_setup(epoch: str):
+    rng = np.random.default_rng(0)
+    slices = {f"s{i}": ScanSlices(rng.normal(size=(9, 16, 16)).astype(np.float16), np.arange(2, 2 + 3 + i)) for i in range(4)}  # 3..6 liver slices
+    units = [Unit(f"s{i}", i % 3, {"T1W": f"s{i}"}) for i in range(4)]
+    settings = TrainSettings(epochs=1, batch_size=2, slices_per_scan=2, max_slices=4, context=0, lr=1e-3, weight_decay=0.0, scheduler="cosine", plateau_patience=1,
+                             early_stopping=2, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=False, amp=False, epoch=epoch)
+    builder = BagBuilder(slices, ("T1W",), settings, seed=0)
+    seen: list[tuple[int, list[str], list[list[int]]]] = []
+    original = builder.batch
+
+    def recording(batch_units, training):
+        out = original(batch_units, training)
+        if training:
+            seen.append((len(batch_units), [u.scan_ids["T1W"] for u in batch_units], out[3]["T1W"]))
+        return out
+
+    builder.batch = recording
+    return slices, units, settings, builder, seen
+
+
+def test_slice_epochs_visit_every_liver_slice_once_in_steps_of_batch_times_bag():
+    slices, units, settings, builder, seen = _slice_epoch_setup("slices")
+    train(SliceClassifier("resnet18", 1, 3, 0.25), builder, units, [], 3, settings, torch.device("cpu"), seed=0)
+    visited = sorted((key, pick[0]) for _, keys, picks in seen for key, pick in zip(keys, picks))
+    assert visited == sorted((key, int(k)) for key, item in slices.items() for k in item.selected)  # 18 slices, each once
+    assert all(len(pick) == 1 for _, _, picks in seen for pick in picks)
+    assert [n for n, _, _ in seen] == [len(b) for b in training_batches(np.arange(18), 4)]  # 2 scans x 2 slices per step
+
+
+def test_scan_epochs_sample_a_bag_per_scan():
+    _, units, settings, builder, seen = _slice_epoch_setup("scans")
+    train(SliceClassifier("resnet18", 1, 3, 0.25), builder, units, [], 3, settings, torch.device("cpu"), seed=0)
+    assert [n for n, _, _ in seen] == [2, 2] and all(len(pick) == 2 for _, _, picks in seen for pick in picks)
+
+
+def test_slice_epochs_refuse_units_fusing_two_sequences():
+    slices, _, settings, builder, _ = _slice_epoch_setup("slices")
+    fused = [Unit("p0", 0, {"T1W": "s0", "T2W": "s1"})]
+    with pytest.raises(ValueError, match="single scans"):
+        builder.slice_units(fused)
