@@ -13,7 +13,7 @@ from .execute import load_predictions, load_slice_predictions
 from .figures import attention_maps, confusion_grid, forest_plot, roc_per_stage, top_features
 from .labels import LabelSet
 from .scores import compare_to_reference, level_frames, per_split_metrics, summarise
-from .tables import Table, ablation_table, main_table, per_stage_table
+from .tables import INPUT_ORDER, Table, ablation_table, main_table, per_stage_table
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +154,16 @@ def remove_stale_outputs(out: Path, written: list[Path]) -> list[Path]:
     return removed
 
 
+def _input_rank(sequence: str) -> tuple[int, str]:
+    return (INPUT_ORDER.index(sequence) if sequence in INPUT_ORDER else len(INPUT_ORDER), sequence)
+
+
 def _attention_outputs(out: Path, jobs: list[dict], predictions: pd.DataFrame, labels: LabelSet, banner: str | None) -> list[Path]:
     """A figure of saved attention maps per runner and protocol (default variant, first split per input)."""
     by_group: dict[tuple[str, str], list[dict]] = {}
     seen: set[tuple] = set()
-    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"])):
+    # A total order (inputs T1W, T2W, both), so the chosen scans never depend on job-folder names.
+    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"], _input_rank(j["sequence"]), j.get("alias") or j["runner"])):
         path = out / "predictions" / job["key"] / "arrays.npz"
         runner = job.get("alias") or job["runner"]
         group = (runner, job["protocol"], job["sequence"])
