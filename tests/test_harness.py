@@ -271,3 +271,14 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
     assert {p.name for p in (out / "predictions").iterdir()} == current
     build_report(out)
     assert {p.name: p.read_bytes() for p in (out / "tables").iterdir()} == tables
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper", "tiny"])
+def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
+    from benchmark.experiment import load_experiment
+
+    experiment = load_experiment(profile)  # unknown runners, parameters or rejected values raise ConfigError
+    assert experiment.runners and experiment.protocols
+    if profile == "paper":  # slice CNNs train on every liver slice per epoch, as the released code
+        epochs = {spec.name: spec.params.get("epoch", "scans") for spec in experiment.runners if spec.name.startswith(("cnn-", "msa"))}
+        assert epochs.pop("msa") == "scans" and set(epochs.values()) == {"slices"} and len(epochs) == 8
