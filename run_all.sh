@@ -24,7 +24,7 @@ Options (passed to `cirrbench reproduce`):
   --data ROOT          CirrMRI600+ root folder or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)
   --profile NAME       cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU),
                        tiny (seconds; for trying it out), or a YAML file
-  --jobs N             parallel processes (default 1)
+  --jobs N             parallel processes (default: every core on a CPU, 1 on a GPU)
   --out DIR            results folder (default results/)
   --skip-check CHECK   proceed without a validation check (repeatable; listed in the output)
   --dask ADDRESS       run jobs and feature extraction on a Dask cluster (shared results folder)

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="mri", help="shipped parameter file (default, mri) or a path to your own (default: mri)")
     p.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"), default=None, help="override resampledPixelSpacing (mm)")
     p.add_argument("--out", type=Path, required=True, help="output CSV")
-    p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--jobs", type=int, default=None, help="processes (default: every usable core)")
     p.add_argument("--no-cache", action="store_true", help="extract again even when cached")
     p.add_argument("--healthy", action="store_true", help="include the healthy volunteers")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="experiment YAML file or shipped config name")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--data", type=Path, default=None, help="cohort (CirrMRI600+ root or manifest .csv); overrides the config and $CIRRBENCH_DATA")
-    p.add_argument("--jobs", type=int, default=1, help="jobs run in parallel with joblib (default 1); results identical to serial")
+    p.add_argument("--jobs", type=int, default=None, help="jobs run in parallel (default: every core on a CPU, 1 on a GPU); results identical to serial")
     p.add_argument("--force", action="store_true", help="rerun selected jobs even when finished")
     p.add_argument("--only", metavar="GLOB", default=None, help="run only jobs whose label runner:variant:input:split:seed matches, e.g. 'majority:*:T1W:*'")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 (default: the config's, else auto)")
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="CirrMRI600+ root, manifest or feature-table .csv (default: $CIRRBENCH_DATA, else the profile's phantom)")
     p.add_argument("--profile", default="cpu", help="cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU), tiny, or a YAML file")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1); results identical to serial")
+    p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: every core on a CPU, 1 on a GPU); results identical to serial")
     p.add_argument("--device", default=None, help="auto, cpu, cuda (default: the profile's)")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="run on this Dask scheduler (the results folder and cache must be shared with the workers)")
     p.add_argument("--force", action="store_true", help="rerun every job even when finished")
@@ -237,9 +237,10 @@ def _cmd_features_extract(args: argparse.Namespace) -> int:
     from baselines.features import extract_features, feature_table_frame, load_params
 
     from .cohort import load_cohort
+    from .execute import default_jobs
 
     cohort = load_cohort(args.data, include_healthy=args.healthy)
-    result = extract_features(cohort.records, load_params(args.params, spacing=args.spacing), jobs=args.jobs, use_cache=not args.no_cache, progress=not args.quiet)
+    result = extract_features(cohort.records, load_params(args.params, spacing=args.spacing), jobs=args.jobs or default_jobs("cpu"), use_cache=not args.no_cache, progress=not args.quiet)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     feature_table_frame(cohort.records, result.table).to_csv(args.out, index=False)
     print(f"wrote {args.out}: {len(result.table)} scans x {result.table.shape[1]} features ({result.extracted} extracted, {result.cached} from cache)")
@@ -283,11 +284,13 @@ def _cmd_perf_scaling(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .execute import default_jobs
     from .experiment import load_experiment
     from .run import RunOptions, run_experiment
 
     experiment = load_experiment(args.config)
-    options = RunOptions(out=args.out, data=args.data, jobs=args.jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet, dask=args.dask)
+    jobs = args.jobs or default_jobs(args.device or experiment.device)
+    options = RunOptions(out=args.out, data=args.data, jobs=jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet, dask=args.dask)
     summary, report = run_experiment(experiment, options)
     if report is not None:
         print()

@@ -11,6 +11,7 @@ the process at any moment loses no finished job and leaves no half-written one b
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -132,6 +133,14 @@ def _write_atomically(target: Path, files: dict[str, str], binary: dict[str, byt
     os.replace(staging, target)
 
 
+def default_jobs(device: str) -> int:
+    """Parallel jobs when the user gives none: every usable core on a CPU; one on a GPU, where
+    parallel trainings would share (and exhaust) its memory."""
+    if _resolve_device(device) != "cpu":
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -143,11 +152,23 @@ def _resolve_device(device: str) -> str:
         return "cpu"
 
 
-def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False) -> tuple[str, float, str | None]:
+def _runner_class(name: str, module: str | None) -> type:
+    """The runner class; in a fresh worker process, first import the module whose decorator
+    registers it (runners registered in the parent by importing a module, not by entry point)."""
+    try:
+        return get_runner(name)
+    except KeyError:
+        if not module or module == "__main__":
+            raise
+        importlib.import_module(module)
+        return get_runner(name)
+
+
+def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False, runner_module: str | None = None) -> tuple[str, float, str | None]:
     """Fit, predict, check, write. Returns (label, seconds, error or None); never raises."""
     started = time.time()
     try:
-        cls = get_runner(job.runner)
+        cls = _runner_class(job.runner, runner_module)
         params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
         runner = cls(params)
         context = RunContext(
@@ -246,7 +267,7 @@ def run_jobs(
     executor = executor or LocalExecutor(n_jobs)
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
-    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1) for job in todo]
+    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__) for job in todo]
     for label, seconds, error in executor.map_unordered(run_job, tasks):
         summary.durations[label] = seconds
         if error is None:

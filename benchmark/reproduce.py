@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .execute import default_jobs
 from .experiment import load_experiment
 from .montage import montage
 from .problems import CohortError
@@ -21,7 +22,7 @@ class ReproduceOptions:
     profile: str = "cpu"
     data: Path | None = None
     out: Path = Path("results")
-    jobs: int = 1
+    jobs: int | None = None  # None: every core on a CPU, 1 on a GPU
     skip_checks: tuple[str, ...] = ()
     force: bool = False
     progress: bool = True
@@ -32,12 +33,13 @@ class ReproduceOptions:
 def reproduce(options: ReproduceOptions) -> int:
     started = time.time()
     experiment = load_experiment(options.profile)
-    run_options = RunOptions(out=options.out, data=options.data, jobs=options.jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress, dask=options.dask)
+    jobs = options.jobs or default_jobs(options.device or experiment.device)
+    run_options = RunOptions(out=options.out, data=options.data, jobs=jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress, dask=options.dask)
     data, is_phantom = resolve_data(experiment, run_options)
     if is_phantom:
         print(f"No --data given (nor $CIRRBENCH_DATA): using the embedded SYNTHETIC PHANTOM cohort ({data}).")
         print("Its numbers check the machinery; they are not clinical evidence.\n")
-    print(f"profile: {experiment.name} ({experiment.source})")
+    print(f"profile: {experiment.name} ({experiment.source}); {jobs} parallel job(s)")
     summary, report = run_experiment(experiment, run_options)
     if report is None:
         print("no finished job: nothing to report")

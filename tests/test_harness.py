@@ -151,7 +151,11 @@ def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
 
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(experiment(tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"])))
-    assert main(["run", str(config), "--out", str(tmp_path / "r"), "-q"]) == 1
+    assert main(["run", str(config), "--out", str(tmp_path / "r"), "--jobs", "2", "-q"]) == 1
+    # The runner is registered here by importing its module; the worker processes import it too,
+    # so the job fails for the runner's own reason, not as an unknown runner.
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "r" / "failures").glob("*.json")]
+    assert "this runner always fails" in record["traceback"]
 
 
 def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_path):
@@ -162,7 +166,7 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
     raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}], sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(raw))
-    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '-q'])"
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q'])"
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert killed.returncode == 137, killed.stderr
     finished = sorted(p.parent.name for p in (out / "predictions").glob("*/job.json"))
@@ -282,3 +286,12 @@ def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
     if profile == "paper":  # slice CNNs train on every liver slice per epoch, as the released code
         epochs = {spec.name: spec.params.get("epoch", "scans") for spec in experiment.runners if spec.name.startswith(("cnn-", "msa"))}
         assert epochs.pop("msa") == "scans" and set(epochs.values()) == {"slices"} and len(epochs) == 8
+
+
+def test_default_jobs_use_every_core_on_a_cpu_and_one_on_a_gpu():
+    import os
+
+    from benchmark.execute import default_jobs
+
+    assert default_jobs("cpu") == len(os.sched_getaffinity(0)) >= 1
+    assert default_jobs("cuda") == 1
