@@ -359,10 +359,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        from .execute import WorkerLostError
         from .problems import CohortError
 
         if isinstance(exc, CohortError):
             print(str(exc), file=sys.stderr)
+            return 1
+        if isinstance(exc, WorkerLostError):
+            print(f"error: {exc}", file=sys.stderr)
             return 1
         raise
 

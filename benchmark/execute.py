@@ -45,6 +45,10 @@ class JobData:
     test: ScanSet  # with labels; hidden before the runner sees it
 
 
+class WorkerLostError(RuntimeError):
+    """A local worker process died mid-job (SIGKILL, out of memory); finished jobs are on disk."""
+
+
 @dataclass
 class RunSummary:
     ran: list[str] = field(default_factory=list)
@@ -268,15 +272,24 @@ def run_jobs(
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
     tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__) for job in todo]
-    for label, seconds, error in executor.map_unordered(run_job, tasks):
-        summary.durations[label] = seconds
-        if error is None:
-            summary.ran.append(label)
-        else:
-            summary.failed[label] = error
-            log.error("job %s failed: %s", label, error)
-        bar.update()
-    bar.close()
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    try:
+        for label, seconds, error in executor.map_unordered(run_job, tasks):
+            summary.durations[label] = seconds
+            if error is None:
+                summary.ran.append(label)
+            else:
+                summary.failed[label] = error
+                log.error("job %s failed: %s", label, error)
+            bar.update()
+    except TerminatedWorkerError as exc:
+        raise WorkerLostError(
+            f"a worker process died while running jobs (killed by the operating system, often for lack of memory); "
+            f"the {len(summary.ran)} job(s) finished in this run are kept in {out / PREDICTIONS}. Rerun with fewer --jobs (e.g. --jobs 1) to resume"
+        ) from exc
+    finally:
+        bar.close()
     return summary
 
 

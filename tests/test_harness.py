@@ -158,6 +158,21 @@ def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     assert "this runner always fails" in record["traceback"]
 
 
+def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_phantom, tmp_path):
+    import yaml
+
+    out = tmp_path / "results"
+    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}], sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
+    config = tmp_path / "kill.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; sys.exit(main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '2', '-q']))"
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ended.returncode == 1 and "a worker process died" in ended.stderr and "--jobs" in ended.stderr, ended.stderr[-2000:]
+    assert "Traceback" not in ended.stderr
+    summary, _ = run(raw, out)
+    assert summary.ok and len(summary.skipped) + len(summary.ran) == 6
+
+
 def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_path):
     import yaml
 
