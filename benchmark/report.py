@@ -78,7 +78,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         raise ValueError(f"{out}: jobs use different label sets; report them separately")
     labels = LabelSet(tuple(jobs[0]["labels"]["names"]), jobs[0]["labels"]["ordinal"])
     slices = {j["key"]: s for j in jobs if (s := load_slice_predictions(out, j["key"])) is not None}
-    frames = level_frames(predictions, slices, jobs, labels)
+    frames = level_frames(predictions, slices, labels)
 
     metric_tables, summaries, comparisons = [], [], []
     for level, frame in (("patient", frames.patients), ("slice", frames.slices)):
@@ -100,7 +100,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         frame.to_csv(path, index=False)
         files.append(path)
 
-    families = {**{(j.get("alias") or j["runner"]): "" for j in jobs}, **settings.families}
+    families = {**{shown_name(j): "" for j in jobs}, **settings.families}
     tables: list[Table] = []
     order = {"official": 0, "paired": 1, "cv": 2, "file": 3}
     protocols = sorted(set(summary["protocol"]), key=lambda p: (order.get(p, 9), p))
@@ -154,6 +154,11 @@ def remove_stale_outputs(out: Path, written: list[Path]) -> list[Path]:
     return removed
 
 
+def shown_name(job: dict) -> str:
+    """A job record's row name in tables: its ``as:`` alias, else the runner (as ``Job.display``)."""
+    return job.get("alias") or job["runner"]
+
+
 def _input_rank(sequence: str) -> tuple[int, str]:
     return (INPUT_ORDER.index(sequence) if sequence in INPUT_ORDER else len(INPUT_ORDER), sequence)
 
@@ -163,9 +168,9 @@ def _attention_outputs(out: Path, jobs: list[dict], predictions: pd.DataFrame, l
     by_group: dict[tuple[str, str], list[dict]] = {}
     seen: set[tuple] = set()
     # A total order (inputs T1W, T2W, both), so the chosen scans never depend on job-folder names.
-    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"], _input_rank(j["sequence"]), j.get("alias") or j["runner"])):
+    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"], _input_rank(j["sequence"]), shown_name(j))):
         path = out / "predictions" / job["key"] / "arrays.npz"
-        runner = job.get("alias") or job["runner"]
+        runner = shown_name(job)
         group = (runner, job["protocol"], job["sequence"])
         if job["variant"] != "default" or not path.is_file() or group in seen:
             continue
@@ -173,7 +178,7 @@ def _attention_outputs(out: Path, jobs: list[dict], predictions: pd.DataFrame, l
         arrays = np.load(path, allow_pickle=False)
         if "attention_scan_ids" not in arrays:
             continue
-        truth = predictions[(predictions["runner"] == runner) & (predictions["split_id"] == job["split_id"]) & (predictions["input"] == job["sequence"]) & (predictions["variant"] == "default")].set_index("scan_id")
+        truth = predictions[predictions["job_key"] == job["key"]].set_index("scan_id")
         for scan_id, image, heat in zip(arrays["attention_scan_ids"], arrays["attention_images"], arrays["attention_maps"]):
             if scan_id in truth.index:
                 by_group.setdefault((runner, job["protocol"]), []).append(
@@ -194,7 +199,7 @@ def _importance_outputs(out: Path, jobs: list[dict], banner: str | None) -> list
         if job["variant"] != "default" or not path.is_file():
             continue
         frame = pd.read_csv(path)
-        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = job.get("alias") or job["runner"], job["protocol"], job["sequence"], job["split_id"]
+        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = shown_name(job), job["protocol"], job["sequence"], job["split_id"]
         parts.append(frame)
     if not parts:
         return []

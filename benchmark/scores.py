@@ -22,22 +22,21 @@ class JobFrames:
     slices: pd.DataFrame
 
 
-def level_frames(predictions: pd.DataFrame, slices_by_job: dict[str, pd.DataFrame], jobs: list[dict], labels: LabelSet) -> JobFrames:
+def level_frames(predictions: pd.DataFrame, slices_by_job: dict[str, pd.DataFrame], labels: LabelSet) -> JobFrames:
+    """``predictions``: scan rows of every job with a ``job_key`` column; ``slices_by_job``: slice rows by job key."""
     cols = probability_columns(predictions, labels)
     meta = ["runner", "variant", "input", "protocol", "split_id", "seed_index"]
     patient_parts, slice_parts = [], []
-    by_key = {j["key"]: j for j in jobs}
     for keys, part in predictions.groupby(meta, sort=True):
         rows = patient_level(part, labels)
         for name, value in zip(meta, keys):
             rows[name] = value
         patient_parts.append(rows)
     for key, slices in slices_by_job.items():
-        job = by_key[key]
-        part = predictions[(predictions["runner"] == (job.get("alias") or job["runner"])) & (predictions["variant"] == job["variant"]) & (predictions["input"] == job["sequence"]) & (predictions["split_id"] == job["split_id"]) & (predictions["seed_index"] == job["seed_index"])]
+        part = predictions[predictions["job_key"] == key]  # the job's own scan rows carry its labels
         rows = slice_level(slices, part, labels)
         for name in meta:
-            rows[name] = job["sequence"] if name == "input" else (job.get("alias") or job["runner"]) if name == "runner" else job[name]
+            rows[name] = part[name].iloc[0]
         slice_parts.append(rows[["patient_id", "scan_id", "slice", *cols, "true_label", *meta]])
     patients = pd.concat(patient_parts, ignore_index=True) if patient_parts else pd.DataFrame()
     slices = pd.concat(slice_parts, ignore_index=True) if slice_parts else pd.DataFrame()
