@@ -19,7 +19,7 @@ from benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_
 from .backbones import load_weights
 from .data import Preprocessing, preprocess_all
 from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
-from .train import BagBuilder, TrainSettings, Unit, predict_units, train
+from .train import BagBuilder, TrainSettings, Unit, predict_units, to_device, train
 
 
 @dataclass(frozen=True)
@@ -230,9 +230,9 @@ class SequenceAttentionRunner(DeepRunner):
             for index in chosen:
                 record = test.records[index]
                 unit = Unit(record.scan_id, 0, {record.sequence: record.scan_id})
-                x, valid, clinical, picks = builder.batch([unit], training=False)
-                x, valid = {k: v.to(self.device_) for k, v in x.items()}, {k: v.to(self.device_) for k, v in valid.items()}
-                self.model_(x, valid, clinical.to(self.device_))
+                x, valid, clinical, _ = builder.batch([unit], training=False)
+                x, valid, clinical = to_device(self.device_, x, valid, clinical)
+                self.model_(x, valid, clinical)
                 weights = self.model_.last_attention.get(record.sequence) if self.params.pooling == "attention" else None
                 best = int(weights[0, : int(valid[record.sequence][0].sum())].argmax()) if weights is not None else 0
                 # one more pass on that slice alone, so the recorded map is this slice's

@@ -113,7 +113,7 @@ class BagBuilder:
         return x, valid, clinical, picks
 
 
-def _to(device: torch.device, *tensors):
+def to_device(device: torch.device, *tensors):
     return [{k: v.to(device) for k, v in t.items()} if isinstance(t, dict) else t.to(device) for t in tensors]
 
 
@@ -138,7 +138,7 @@ def predict_units(model: nn.Module, builder: BagBuilder, units: Sequence[Unit], 
     for start in range(0, len(units), batch_size):
         chunk = units[start : start + batch_size]
         x, valid, clinical, picks = builder.batch(chunk, training=False)
-        x, valid, clinical = _to(device, x, valid, clinical)
+        x, valid, clinical = to_device(device, x, valid, clinical)
         scan_logits, slice_logits = model(x, valid, clinical)
         probs.append(torch.softmax(scan_logits.float(), dim=-1).cpu().numpy())
         for i in range(len(chunk)):
@@ -205,7 +205,7 @@ def train(
             chunk = [train_units[i] for i in indices]
             x, valid, clinical, _ = builder.batch(chunk, training=True)
             target = torch.tensor([u.label for u in chunk], device=device)
-            x, valid, clinical = _to(device, x, valid, clinical)
+            x, valid, clinical = to_device(device, x, valid, clinical)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss = _losses(model(x, valid, clinical), valid, target, weights, settings)
             optimiser.zero_grad(set_to_none=True)
