@@ -7,7 +7,7 @@ A job on a Dask worker that dies is rescheduled by the scheduler on another work
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 
 class LocalExecutor:
@@ -70,12 +70,3 @@ class DaskExecutor:
 def make_executor(n_jobs: int = 1, dask: Any | None = None) -> LocalExecutor | DaskExecutor:
     return DaskExecutor(dask) if dask else LocalExecutor(n_jobs)
 
-
-def run_ordered(executor: Any | None, fn: Callable, argument_tuples: Iterable[tuple]) -> Iterator[Any]:
-    """Results in task order, on ``executor`` when given, else in this process."""
-    tasks = list(argument_tuples)
-    if executor is None:
-        for args in tasks:
-            yield fn(*args)
-    else:
-        yield from executor.map_ordered(fn, tasks)
