@@ -253,6 +253,7 @@ def run_jobs(
 ) -> RunSummary:
     """Run every job not yet done (all selected ones with ``force``): locally with joblib, or on
     the given executor (e.g. :class:`benchmark.executors.DaskExecutor`)."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
     from tqdm.auto import tqdm
 
     from .executors import LocalExecutor
@@ -272,8 +273,6 @@ def run_jobs(
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
     tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__) for job in todo]
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
-
     try:
         for label, seconds, error in executor.map_unordered(run_job, tasks):
             summary.durations[label] = seconds

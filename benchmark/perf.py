@@ -112,8 +112,8 @@ def training_benchmark(root: Path, out: Path, scans: int = 60, epochs: int = 3, 
     epoch ends with a smaller batch; the bare loop mirrors it) and no augmentation; the suite's
     loop also samples and stacks slices from the cache each step, which is its data time.
     Suite and bare runs alternate ``trials`` times and the overhead is the median of the paired
-    ratios, because a run of a few seconds on a shared 2-core machine varies by 10 % or more. Threads: torch's default
-    for this machine, the same for both.
+    ratios, because a run of a few seconds on a shared 2-core machine varies by 10 % or more.
+    Threads: torch's default for this machine, the same for both.
     """
     import numpy as np
     import torch
@@ -257,7 +257,7 @@ def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), sca
         root = phantom_root(n, 1, scale=scale, jobs=2, progress=False)
         for kind in ("extraction", "epoch"):
             code = f"import json; from benchmark.perf import _probe; print(json.dumps(_probe({kind!r}, {str(root)!r})))"
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "CIRRBENCH_CACHE": os.environ.get("CIRRBENCH_CACHE", "")} if os.environ.get("CIRRBENCH_CACHE") else None)
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # inherits CIRRBENCH_CACHE
             rows.append({"kind": kind, "patients": n, **json.loads(done.stdout.strip().splitlines()[-1])})
     result: dict = {"what": "cost growth: wall time and peak memory vs cohort size", "phantom_scale": scale, "rows": rows, "fits": {}}
     for kind in ("extraction", "epoch"):
