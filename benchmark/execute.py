@@ -1,13 +1,7 @@
 """Running jobs: cached by key, written atomically, failures recorded and never cached.
 
-Layout under the results folder::
-
-    predictions/<key>/predictions.csv   per-scan probabilities (+ slices.csv where given)
-    predictions/<key>/job.json          the job, duration, versions; written last = the job is done
-    failures/<key>.json                 traceback of the last failed attempt (removed on success)
-
-A job directory appears only by an atomic rename of a finished temporary directory, so killing
-the process at any moment loses no finished job and leaves no half-written one behind.
+Where each file goes is :mod:`benchmark.store`'s business; this module decides which jobs run,
+hands each runner its data (test labels hidden), checks what it returns and records the outcome.
 """
 from __future__ import annotations
 
@@ -15,7 +9,6 @@ import importlib
 import json
 import logging
 import os
-import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -30,12 +23,10 @@ from .paths import cache_dir
 from .provenance import package_versions
 from .runner import RunContext, ScanSet, get_runner
 from .splits import SplitSet
+from .store import PREDICTIONS, ResultsStore
 
 log = logging.getLogger("cirrbench")
 
-PREDICTIONS = "predictions"
-FAILURES = "failures"
-PARTIAL = ".partial-"
 
 
 @dataclass
@@ -70,11 +61,11 @@ class RunSummary:
 
 
 def job_dir(out: Path, job: Job) -> Path:
-    return out / PREDICTIONS / job.key
+    return ResultsStore(out).job_dir(job.key)
 
 
 def is_done(out: Path, job: Job) -> bool:
-    return (job_dir(out, job) / "job.json").is_file()
+    return ResultsStore(out).is_done(job.key)
 
 
 def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobData:
@@ -94,15 +85,16 @@ def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobDa
     return JobData(sets["train"], sets["valid"], sets["test"])
 
 
-def _predictions_frame(job: Job, data: JobData, predictions) -> pd.DataFrame:
-    labels = data.test.labels
-    probs = predictions.scan_probabilities.loc[data.test.scan_ids]
+def _predictions_frame(job: Job, scans: ScanSet, predictions) -> pd.DataFrame:
+    """One row per scan of ``scans`` (with its true label, which the runner never saw)."""
+    labels = scans.labels
+    probs = predictions.scan_probabilities.loc[scans.scan_ids]
     frame = pd.DataFrame(
         {
-            "scan_id": [r.scan_id for r in data.test],
-            "patient_id": [r.patient_id for r in data.test],
-            "sequence": [r.sequence for r in data.test],
-            "true_label": [r.label for r in data.test],
+            "scan_id": [r.scan_id for r in scans],
+            "patient_id": [r.patient_id for r in scans],
+            "sequence": [r.sequence for r in scans],
+            "true_label": [r.label for r in scans],
         }
     )
     for name in labels.names:
@@ -116,25 +108,6 @@ def _predictions_frame(job: Job, data: JobData, predictions) -> pd.DataFrame:
     frame["seed_index"] = job.seed_index
     frame["seed"] = job.seed
     return frame
-
-
-def _write_atomically(target: Path, files: dict[str, str], binary: dict[str, bytes] | None = None) -> None:
-    """Write files into a temporary sibling folder, then rename it into place in one step."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f"{PARTIAL}{target.name}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    for name, data in (binary or {}).items():
-        (staging / name).write_bytes(data)
-    for name, text in files.items():  # job.json last: its presence marks a complete job
-        with open(staging / name, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    if target.exists():  # another worker finished the same job first
-        shutil.rmtree(staging, ignore_errors=True)
-        return
-    os.replace(staging, target)
 
 
 def default_jobs(device: str) -> int:
@@ -168,9 +141,15 @@ def _runner_class(name: str, module: str | None) -> type:
         return get_runner(name)
 
 
-def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False, runner_module: str | None = None) -> tuple[str, float, str | None]:
-    """Fit, predict, check, write. Returns (label, seconds, error or None); never raises."""
+def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False, runner_module: str | None = None, replace: bool = False) -> tuple[str, float, str | None]:
+    """Fit, predict, check, write. Returns (label, seconds, error or None); never raises.
+
+    The fitted runner also predicts the validation part (labels hidden, after the test
+    predictions): the harness scores it to choose a family's best method without looking at test.
+    ``replace`` swaps a finished folder for the new one once the new one is complete (``--force``).
+    """
     started = time.time()
+    store = ResultsStore(out)
     try:
         cls = _runner_class(job.runner, runner_module)
         params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
@@ -187,43 +166,30 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
         test = data.test.hide_labels()
         predictions = runner.predict(test)
         predictions.validate(test)
-        frame = _predictions_frame(job, data, predictions)
-        duration = time.time() - started
+        frame = _predictions_frame(job, data.test, predictions)
         files = {"predictions.csv": frame.to_csv(index=False)}
+        if len(data.valid):
+            valid = data.valid.hide_labels()
+            valid_predictions = runner.predict(valid)
+            valid_predictions.validate(valid)
+            files["valid_predictions.csv"] = _predictions_frame(job, data.valid, valid_predictions).to_csv(index=False)
+        duration = time.time() - started
         if predictions.slice_probabilities is not None:
             files["slices.csv"] = predictions.slice_probabilities.to_csv(index=False)
         for name, extra in predictions.extras.items():
             files[f"extra_{name}.csv"] = extra.to_csv(index=False)
-        binary = {}
-        if predictions.arrays:
-            import io
-
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **predictions.arrays)
-            binary["arrays.npz"] = buffer.getvalue()
+        binary = {"arrays.npz": ResultsStore.arrays_bytes(predictions.arrays)} if predictions.arrays else {}
         counts = {f"n_{role}": len({r.patient_id for r in part}) for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))}
         record = {**job.to_dict(), **counts, "labels": data.test.labels.to_dict(), "status": "ok", "started": started, "duration_s": round(duration, 3), "versions": package_versions(), "device": context.device}
         files["job.json"] = json.dumps(record, indent=2, default=str)
-        _write_atomically(job_dir(out, job), files, binary)
-        failure = out / FAILURES / f"{job.key}.json"
-        failure.unlink(missing_ok=True)
+        store.write_job(job.key, files, binary, replace=replace)
+        store.clear_failure(job.key)
         return job.label, duration, None
-    except Exception as exc:  # recorded, never cached, does not stop the other jobs
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # recorded, never cached, does not stop the other jobs
         duration = time.time() - started
-        failures = out / FAILURES
-        failures.mkdir(parents=True, exist_ok=True)
         payload = {**job.to_dict(), "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "duration_s": round(duration, 3)}
-        tmp = failures / f"{job.key}.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(payload, indent=2, default=str))
-        os.replace(tmp, failures / f"{job.key}.json")
+        store.write_failure(job.key, payload)
         return job.label, duration, f"{type(exc).__name__}: {exc}"
-
-
-def clean_partials(out: Path) -> None:
-    folder = out / PREDICTIONS
-    if folder.is_dir():
-        for stale in folder.glob(f"{PARTIAL}*"):
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, progress: bool, executor=None) -> None:
@@ -259,20 +225,19 @@ def run_jobs(
     from .executors import LocalExecutor
 
     out = Path(out)
-    clean_partials(out)
+    store = ResultsStore(out)
+    store.clean_partials()
     summary = RunSummary()
     todo = []
     for job in jobs:
-        if is_done(out, job) and not force:
+        if store.is_done(job.key) and not force:
             summary.skipped.append(job.label)
         else:
-            if force and is_done(out, job):
-                shutil.rmtree(job_dir(out, job))
-            todo.append(job)
+            todo.append(job)  # with --force a finished folder is replaced only once its successor is complete
     executor = executor or LocalExecutor(n_jobs)
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
-    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__) for job in todo]
+    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__, force) for job in todo]
     try:
         for label, seconds, error in executor.map_unordered(run_job, tasks):
             summary.durations[label] = seconds
@@ -293,21 +258,5 @@ def run_jobs(
 
 
 def load_predictions(out: Path) -> tuple[pd.DataFrame, list[dict]]:
-    """Every finished job's predictions, concatenated, and the job records."""
-    frames, records = [], []
-    folder = Path(out) / PREDICTIONS
-    for job_json in sorted(folder.glob("*/job.json")) if folder.is_dir() else []:
-        if job_json.parent.name.startswith(PARTIAL):
-            continue
-        frame = pd.read_csv(job_json.parent / "predictions.csv", dtype={"scan_id": str, "patient_id": str})
-        frame["job_key"] = job_json.parent.name
-        frames.append(frame)
-        records.append(json.loads(job_json.read_text()))
-    if not frames:
-        return pd.DataFrame(), []
-    return pd.concat(frames, ignore_index=True), records
-
-
-def load_slice_predictions(out: Path, job_key: str) -> pd.DataFrame | None:
-    path = Path(out) / PREDICTIONS / job_key / "slices.csv"
-    return pd.read_csv(path, dtype={"scan_id": str}) if path.is_file() else None
+    """Every finished job's test predictions, concatenated, and the job records."""
+    return ResultsStore(out).load_predictions()

@@ -6,13 +6,11 @@ in ``manifest.json``, i.e. the last experiment run into that folder.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .execute import PREDICTIONS
-from .report import MANIFEST
+from .store import ResultsStore
 
 
 @dataclass(frozen=True)
@@ -28,12 +26,12 @@ def _size(folder: Path) -> int:
 
 def stale_job_folders(out: str | Path) -> tuple[list[Path], int]:
     """(folders not in the manifest's job list, number of folders kept)."""
-    out = Path(out)
-    manifest = out / MANIFEST
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest}: no manifest, so nothing says which jobs are current; run `cirrbench run CONFIG --out {out}` first")
-    keep = {entry["key"] for entry in json.loads(manifest.read_text())["jobs"]}
-    folder = out / PREDICTIONS
+    store = ResultsStore(out)
+    manifest = store.read_manifest()
+    if manifest is None:
+        raise FileNotFoundError(f"{store.manifest_path}: no manifest, so nothing says which jobs are current; run `cirrbench run CONFIG --out {out}` first")
+    keep = {entry["key"] for entry in manifest["jobs"]}
+    folder = store.predictions_dir
     folders = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     stale = [p for p in folders if p.name not in keep]
     return stale, len(folders) - len(stale)
