@@ -6,8 +6,6 @@ computed when the label set is ordinal.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
@@ -76,7 +74,7 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> 
         "balanced_accuracy": float(np.mean(recall[present])) if present.any() else float("nan"),
         "precision": float(np.mean(precision[present])),
         "recall": float(np.mean(recall[present])),
-        "specificity": float(np.nanmean(specificity[present])),
+        "specificity": float(np.nanmean(specificity[present])) if np.isfinite(specificity[present]).any() else float("nan"),
         "f1": float(np.mean(f1[present])),
         "auc": auc_macro,
         "brier": multiclass_brier(y_true, proba),
@@ -147,38 +145,3 @@ def slice_level(slices: pd.DataFrame, predictions: pd.DataFrame, labels: LabelSe
     merged = slices.join(truth, on="scan_id", how="inner")
     merged = merged.rename(columns={name: f"prob_{name}" for name in labels.names})
     return merged
-
-
-def metrics_of(frame: pd.DataFrame, labels: LabelSet) -> dict[str, float]:
-    cols = probability_columns(frame, labels)
-    return compute_metrics(frame["true_label"].to_numpy(), frame[cols].to_numpy(), labels)
-
-
-MetricFunction = Callable[[np.ndarray, np.ndarray, LabelSet], dict[str, float]]
-
-
-def metric_function(name: str, labels: LabelSet) -> Callable[[np.ndarray, np.ndarray], float]:
-    """A fast single-metric function ``f(y_true, proba)`` for bootstrapping (same values as compute_metrics)."""
-    k = labels.n_classes
-
-    def accuracy(y: np.ndarray, p: np.ndarray) -> float:
-        return float(np.mean(p.argmax(axis=1) == y))
-
-    def balanced_accuracy(y: np.ndarray, p: np.ndarray) -> float:
-        pred = p.argmax(axis=1)
-        recalls = [np.mean(pred[y == c] == c) for c in range(k) if np.any(y == c)]
-        return float(np.mean(recalls))
-
-    def mae(y: np.ndarray, p: np.ndarray) -> float:
-        return float(np.mean(np.abs(p.argmax(axis=1) - y)))
-
-    fast = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "recall": balanced_accuracy, "brier": multiclass_brier}
-    if labels.ordinal:
-        fast["mae"] = mae
-    if name in fast:
-        return fast[name]
-
-    def generic(y: np.ndarray, p: np.ndarray) -> float:
-        return compute_metrics(y, p, labels).get(name, float("nan"))
-
-    return generic

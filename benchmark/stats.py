@@ -1,4 +1,5 @@
-"""Uncertainty and comparisons: patient bootstrap, corrected resampled t, exact McNemar, Holm.
+"""Uncertainty and comparisons: corrected resampled t, exact McNemar, Holm (the patient bootstrap
+lives in :mod:`benchmark.resampling`; :mod:`benchmark.evaluation` decides which applies).
 
 - One test set (official, paired, a single file split): 95 % CI from a seeded patient-level
   bootstrap (percentile), paired comparison by the exact McNemar test on patient correctness.
@@ -10,7 +11,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -30,41 +30,6 @@ class Estimate:
         if not (np.isfinite(self.low) and np.isfinite(self.high)):
             return fmt.format(self.value * scale)
         return f"{fmt.format(self.value * scale)} [{fmt.format(self.low * scale)}, {fmt.format(self.high * scale)}]"
-
-
-def bootstrap_ci(
-    y_true: np.ndarray,
-    proba: np.ndarray,
-    metric: Callable[[np.ndarray, np.ndarray], float],
-    n_boot: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> Estimate:
-    """Percentile CI from resampling rows (patients) with replacement, seeded."""
-    y_true = np.asarray(y_true)
-    proba = np.asarray(proba)
-    value = float(metric(y_true, proba))
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    draws = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        draws[b] = metric(y_true[idx], proba[idx])
-    draws = draws[np.isfinite(draws)]
-    if len(draws) < n_boot // 2:
-        return Estimate(value, float("nan"), float("nan"), "bootstrap")
-    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return Estimate(value, float(low), float(high), "bootstrap")
-
-
-def bootstrap_accuracy_ci(correct: np.ndarray, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> Estimate:
-    """Vectorised bootstrap for a mean of 0/1 outcomes (accuracy), used in simulations."""
-    correct = np.asarray(correct, dtype=float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(correct), (n_boot, len(correct)))
-    draws = correct[idx].mean(axis=1)
-    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return Estimate(float(correct.mean()), float(low), float(high), "bootstrap")
 
 
 def corrected_t_ci(values: np.ndarray, test_fraction: float, alpha: float = 0.05, bounds: tuple[float, float] | None = None) -> Estimate:
