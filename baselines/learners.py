@@ -18,6 +18,7 @@ class XGBoostRunner(RadiomicsRunner):
 
     name = "radiomics-xgboost"
     description = "PyRadiomics features + XGBoost, tuned by inner patient-grouped CV"
+    display_name = "XGBoost (radiomics)"
     search_space = {
         "clf__n_estimators": [100, 200, 400],
         "clf__max_depth": [2, 3, 4],
@@ -42,6 +43,7 @@ class XGBoostRunner(RadiomicsRunner):
 class LogisticRegressionRunner(RadiomicsRunner):
     name = "radiomics-logreg"
     description = "PyRadiomics features + L2 logistic regression, tuned by inner patient-grouped CV"
+    display_name = "Logistic regression (radiomics)"
     search_space = {"clf__C": [0.001, 0.01, 0.1, 1.0, 10.0]}
 
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
@@ -52,6 +54,7 @@ class LogisticRegressionRunner(RadiomicsRunner):
 class SVMRunner(RadiomicsRunner):
     name = "radiomics-svm"
     description = "PyRadiomics features + RBF support-vector machine (sigmoid-calibrated probabilities)"
+    display_name = "SVM (radiomics)"
     search_space = {"clf__estimator__C": [0.1, 1.0, 10.0, 100.0], "clf__estimator__gamma": ["scale", 0.001, 0.01, 0.1]}
 
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
@@ -64,6 +67,7 @@ class SVMRunner(RadiomicsRunner):
 class RandomForestRunner(RadiomicsRunner):
     name = "radiomics-rf"
     description = "PyRadiomics features + random forest"
+    display_name = "Random forest (radiomics)"
     search_space = {
         "clf__n_estimators": [200, 500],
         "clf__max_depth": [None, 4, 8],

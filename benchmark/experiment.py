@@ -53,11 +53,15 @@ class Experiment:
     reference_runner: str = "majority"
     device: str = "auto"
     reported: tuple[dict[str, Any], ...] = ()
+    compare: tuple[tuple[str, str], ...] = ()  # declared comparisons, "row[:variant]" pairs
+    table_metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "specificity", "f1")
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-KNOWN_KEYS = {"name", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "device", "reported", "dask"}
+KNOWN_KEYS = {"name", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "device", "reported", "dask", "compare"}
+METRIC_KEYS = {"main", "bootstrap", "table"}
+TABLE_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "qwk", "mae", "ece", "brier")
 
 
 def _as_tuple(value: Any) -> tuple:
@@ -111,6 +115,15 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     if not runners:
         raise ConfigError(f"{source}: no runners listed")
     metrics = raw.get("metrics") or {}
+    if not isinstance(metrics, dict) or set(metrics) - METRIC_KEYS:
+        raise ConfigError(f"{source}: metrics: unknown key(s) {sorted(set(metrics) - METRIC_KEYS) if isinstance(metrics, dict) else metrics!r}; known: {sorted(METRIC_KEYS)}")
+    main_metric = str(metrics.get("main", "accuracy"))
+    table_metrics = tuple(_as_tuple(metrics.get("table", ("accuracy", "precision", "recall", "specificity", "f1"))))
+    for key, names in (("metrics.main", (main_metric,)), ("metrics.table", table_metrics)):
+        for metric in names:
+            if metric not in TABLE_METRICS:
+                raise ConfigError(f"{source}: {key}: unknown metric {metric!r}; available: {', '.join(TABLE_METRICS)}")
+    compare = _declared_pairs(raw.get("compare"), runners, source)
     return Experiment(
         name=str(raw.get("name", Path(source).stem)),
         data=dict(raw.get("data") or {}),
@@ -119,7 +132,9 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         runners=tuple(runners),
         seed=int(raw.get("seed", 0)),
         n_seeds=int(raw.get("seeds", 1)),
-        main_metric=str(metrics.get("main", "accuracy")),
+        main_metric=main_metric,
+        table_metrics=table_metrics,
+        compare=compare,
         bootstrap=int(metrics.get("bootstrap", 2000)),
         reference_runner=str(raw.get("reference", "majority")),
         device=str(raw.get("device", "auto")),
@@ -127,6 +142,37 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         source=source,
         raw=raw,
     )
+
+
+def _declared_pairs(raw: Any, runners: list[RunnerSpec], source: str) -> tuple[tuple[str, str], ...]:
+    """The comparisons declared before any result exists. Each side is a row name (``as:`` alias
+    or runner) with an optional ``:variant``; without ``compare:``, the first radiomics runner
+    listed against the first deep runner listed (no choice made after seeing results)."""
+    rows: dict[str, set[str]] = {}
+    families: dict[str, str] = {}
+    for spec in runners:
+        row = spec.alias or spec.name
+        rows.setdefault(row, set()).update(spec.variants)
+        families.setdefault(row, get_runner(spec.name).family)
+    if raw is None:
+        first = {family: next((r for r, f in families.items() if f == family), None) for family in ("radiomics", "deep")}
+        return ((first["radiomics"], first["deep"]),) if first["radiomics"] and first["deep"] else ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, 'cnn-vgg19']], got {raw!r}")
+    pairs = []
+    for index, item in enumerate(raw):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+            raise ConfigError(f"{source}: compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}")
+        for side in item:
+            row, _, variant = side.partition(":")
+            if row not in rows:
+                raise ConfigError(f"{source}: compare[{index}]: {row!r} is not a runner of this config; runners: {', '.join(rows)}")
+            if variant and variant not in rows[row]:
+                raise ConfigError(f"{source}: compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}")
+        if item[0] == item[1]:
+            raise ConfigError(f"{source}: compare[{index}]: a method compared with itself ({item[0]!r})")
+        pairs.append((item[0], item[1]))
+    return tuple(pairs)
 
 
 def load_experiment(path: str | Path) -> Experiment:

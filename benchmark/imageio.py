@@ -16,6 +16,13 @@ def read_array(path: str | Path) -> np.ndarray:
     return sitk.GetArrayFromImage(read_image(path))
 
 
+def read_array_radiological(path: str | Path) -> np.ndarray:
+    """Voxel array (z, y, x) reoriented to LPS: an axial slice ``[k]`` shows anterior at the top
+    and the patient's right on the viewer's left (the radiological view), whatever the file's
+    direction matrix."""
+    return sitk.GetArrayFromImage(sitk.DICOMOrient(read_image(path), "LPS"))
+
+
 def read_header(path: str | Path) -> sitk.ImageFileReader:
     """Header only (size, spacing, origin, direction) without decompressing voxels."""
     reader = sitk.ImageFileReader()

@@ -10,13 +10,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .cohort import Cohort  # noqa: E402
-from .imageio import liver_slice_index, read_array  # noqa: E402
+from .imageio import liver_slice_index, read_array_radiological  # noqa: E402
 
 
 def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | None = None, seed: int = 0) -> Path:
     """Rows are stages, columns ``per_stage`` patients x sequences; the liver outline is drawn in.
 
     Patients with both sequences are preferred, so a row shows the same patient in T1W and T2W.
+    Slices are shown in the radiological view (anterior up, the patient's right on the left), as
+    the attention figure shows the deep runners' input.
     Each panel is windowed to 0..2.2x its own liver median (scanner gains differ between centres).
     """
     rng = np.random.default_rng(seed)
@@ -45,14 +47,16 @@ def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | No
             if record is None:
                 ax.set_facecolor("0.9")
                 continue
-            image = read_array(record.image).astype(np.float32)
-            mask = read_array(record.mask) > 0
+            image = read_array_radiological(record.image).astype(np.float32)
+            mask = read_array_radiological(record.mask) > 0
             k = liver_slice_index(mask)
             liver = image[k][mask[k]]
             centre = float(np.median(liver)) if liver.size else float(np.percentile(image[k], 90))
             ax.imshow(image[k], cmap="gray", vmin=0.0, vmax=2.2 * centre, interpolation="nearest")
             ax.contour(mask[k], levels=[0.5], colors=["#ff7f0e"], linewidths=0.6)
             ax.set_title(f"{record.sequence} patient {record.patient_id}", fontsize=8)
+            for text, xy in (("A", (0.5, 0.97)), ("P", (0.5, 0.03)), ("R", (0.03, 0.5)), ("L", (0.97, 0.5))):
+                ax.text(*xy, text, transform=ax.transAxes, ha="center", va="center", fontsize=6, color="yellow", fontweight="bold")
             if col == 0:
                 ax.set_ylabel(name, fontsize=11)
     fig.suptitle(title or f"{Path(cohort.source).name}: largest liver slice per stage", fontsize=11)

@@ -31,6 +31,7 @@ class MajorityRunner(_DummyRunner):
 
     name = "majority"
     description = "most frequent training class (probabilities = class priors)"
+    display_name = "Majority class"
     strategy = "prior"
     sequences = "single+both"
 
@@ -41,5 +42,6 @@ class StratifiedRandomRunner(_DummyRunner):
 
     name = "stratified-random"
     description = "random class drawn with the training class frequencies"
+    display_name = "Stratified random"
     strategy = "stratified"
     sequences = "single+both"

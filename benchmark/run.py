@@ -1,7 +1,6 @@
 """``cirrbench run CONFIG``: cohort -> validation -> split files -> job grid -> predictions -> report."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -15,9 +14,10 @@ from .experiment import Experiment, build_jobs
 from .paths import cache_dir
 from .phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
 from .provenance import git_commit, machine, package_versions
-from .report import MANIFEST, Report, ReportSettings, build_report
+from .report import Report, ReportSettings, build_report
 from .runner import get_runner
 from .splits import make_splits, read_splits, write_splits
+from .store import ResultsStore
 from .validate import ensure_valid
 
 log = logging.getLogger("cirrbench")
@@ -99,11 +99,8 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> tuple[RunSumm
     print(summary.format())
 
     all_jobs = build_jobs(experiment, split_sets, fingerprint) if options.only else jobs
-    durations = {}
-    for job in all_jobs:
-        record = out / "predictions" / job.key / "job.json"
-        if record.is_file():
-            durations[job.key] = json.loads(record.read_text()).get("duration_s")
+    store = ResultsStore(out)
+    durations = {job.key: store.job_record(job.key).get("duration_s") for job in all_jobs if store.is_done(job.key)}
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "experiment": {"name": experiment.name, "source": experiment.source, "config": experiment.raw},
@@ -116,16 +113,17 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> tuple[RunSumm
             "bootstrap": experiment.bootstrap,
             "seed": experiment.seed,
             "reported": list(experiment.reported),
+            "table_metrics": list(experiment.table_metrics),
+            "compare": [list(pair) for pair in experiment.compare],
             "families": {(spec.alias or spec.name): get_runner(spec.name).family for spec in experiment.runners},
+            "display_names": {(spec.alias or spec.name): (spec.alias or get_runner(spec.name).shown_as()) for spec in experiment.runners},
         },
         "versions": package_versions(),
         "git_commit": git_commit(),
         "machine": machine(),
         "run_seconds": round(time.time() - started, 1),
     }
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(out / MANIFEST)
+    ResultsStore(out).write_manifest(manifest)
 
     report = None
     if any(entry["done"] for entry in manifest["jobs"]):

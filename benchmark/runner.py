@@ -151,6 +151,12 @@ class Runner(ABC):
     #: Parameter overrides that make a run on a tiny cohort take seconds (contract checks, smoke tests).
     smoke_params: ClassVar[dict[str, Any]] = {}
     family: ClassVar[str] = "other"  # reference | radiomics | deep | other: groups rows in tables
+    #: The row name tables and figures show ("VGG-19", "XGBoost (radiomics)"); CSV files keep ``name``.
+    display_name: ClassVar[str] = ""
+
+    @classmethod
+    def shown_as(cls) -> str:
+        return cls.display_name or cls.name
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.Params()

@@ -160,6 +160,19 @@ class SliceCNNRunner(DeepRunner):
 
 #: The seed paper's six backbones (ConvNeXt-Tiny stands in for Base on CPUs), plus two more.
 SLICE_BACKBONES = ("vgg19", "resnet50", "mobilenetv3-small", "convnext-tiny", "convnext-base", "pvtv2-b2", "mambavision-t", "densenet121", "efficientnet-b0", "resnet18")
+#: How papers write the backbones' names.
+BACKBONE_NAMES = {
+    "vgg19": "VGG-19",
+    "resnet50": "ResNet-50",
+    "mobilenetv3-small": "MobileNetV3-S",
+    "convnext-tiny": "ConvNeXt-T",
+    "convnext-base": "ConvNeXt-B",
+    "pvtv2-b2": "PVTv2-B2",
+    "mambavision-t": "MambaVision-T",
+    "densenet121": "DenseNet-121",
+    "efficientnet-b0": "EfficientNet-B0",
+    "resnet18": "ResNet-18",
+}
 
 for _backbone in SLICE_BACKBONES:
     register_runner(
@@ -169,6 +182,7 @@ for _backbone in SLICE_BACKBONES:
             {
                 "name": f"cnn-{_backbone}",
                 "description": f"2D {_backbone} per slice, scan = mean of slice probabilities (seed-paper protocol)",
+                "display_name": BACKBONE_NAMES[_backbone],
                 "Params": dataclasses.make_dataclass(f"Params_{_backbone.replace('-', '_')}", [("backbone", str, dataclasses.field(default=_backbone))], bases=(DeepParams,), frozen=True),
                 "__module__": __name__,
             },
@@ -182,6 +196,7 @@ class SequenceAttentionRunner(DeepRunner):
 
     name = "msa"
     description = "multi-scale attention-refined slice descriptors, gated-attention pooling per sequence, cross-sequence attention"
+    display_name = "Multi-scale sequence attention"
     sequences = "single+both"
     fuse_patients = True
     slice_loss = 0.5
@@ -255,6 +270,7 @@ class VolumetricRunner(DeepRunner):
 
     name = "volumetric-3d"
     description = "3D MONAI ResNet-18 on the cropped, resampled liver volume"
+    display_name = "3D ResNet-18"
     sequences = "single+both"
     slice_loss = 0.0
     scan_loss = 1.0

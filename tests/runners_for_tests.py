@@ -88,3 +88,53 @@ class SliceRunner(Runner):
         predictions = Predictions.from_array(test.scan_ids, np.array(scan_probs), self.labels_)
         predictions.slice_probabilities = pd.DataFrame(rows, columns=["scan_id", "slice", *self.labels_.names])
         return predictions
+
+
+@register_runner
+class DeepLikeRunner(SliceRunner):
+    """A stand-in of the deep family (slices, variants) for report tests: seconds, not minutes."""
+
+    name = "test-deep"
+    family = "deep"
+    display_name = "Deep stand-in"
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    strength: float = 2.0
+
+
+@register_runner
+class RadiomicsLikeRunner(Runner):
+    """A stand-in of the radiomics family: the liver's intensity spread (the phantom's stage signal)
+    through a logistic regression. No slices, like the radiomics runners."""
+
+    name = "test-radiomics"
+    family = "radiomics"
+    display_name = "Radiomics stand-in"
+    Params = SignalParams
+
+    def _features(self, scans: ScanSet) -> np.ndarray:
+        from benchmark.imageio import read_array
+
+        rows = []
+        for r in scans:
+            liver = read_array(r.image)[read_array(r.mask) > 0].astype(float)
+            liver /= np.median(liver)
+            rows.append([liver.std(), np.percentile(liver, 95) - np.percentile(liver, 5), float(r.sequence == "T2W")])
+        return np.array(rows)
+
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "RadiomicsLikeRunner":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.labels_ = train.labels
+        self.model_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.params.strength, max_iter=1000))
+        self.model_.fit(self._features(train), train.y)
+        return self
+
+    def predict(self, test: ScanSet) -> Predictions:
+        probabilities = np.zeros((len(test), self.labels_.n_classes))
+        probabilities[:, self.model_.classes_] = self.model_.predict_proba(self._features(test))
+        return Predictions.from_array(test.scan_ids, probabilities, self.labels_)

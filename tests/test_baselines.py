@@ -162,7 +162,7 @@ def test_imported_pyradiomics_csv_runs_under_official_and_cv(study, tmp_path):
     assert summary.ok and len(summary.ran) == 2 * 4
     for name in ("main_official_patient", "main_cv_patient"):
         table = pd.read_csv(tmp_path / "results" / "tables" / f"{name}.csv")
-        assert "radiomics-logreg" in set(table["Method"])
+        assert "radiomics-logreg" in set(table["id"])
 
 
 def test_learners_beat_the_majority_runner(study, tmp_path):
@@ -176,7 +176,7 @@ def test_learners_beat_the_majority_runner(study, tmp_path):
     }
     summary, report = run(raw, tmp_path / "results")
     assert summary.ok
-    table = report.summary[(report.summary["level"] == "patient")].set_index(["runner", "input"])["value"]
+    table = report.summary[(report.summary["level"] == "patient") & (report.summary["metric"] == "accuracy")].set_index(["runner", "input"])["value"]
     gains = []
     for runner in ("radiomics-xgboost", "radiomics-logreg"):
         for column in ("T1W", "T2W"):

@@ -21,21 +21,29 @@ def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
     assert "Where everything is" in done.stdout
 
     main = pd.read_csv(out / "tables" / "main_official_patient.csv")
-    assert list(main["Method"]) == ["majority", "radiomics-logreg", "msa"]  # reference, radiomics, deep
-    assert list(main.columns) == ["kind", "Method", "T1W", "T2W"]
-    assert set(pd.read_csv(out / "tables" / "main_official_slice.csv")["Method"]) == {"msa"}
+    assert list(main["id"]) == ["majority", "radiomics-logreg", "msa"]  # reference, radiomics, deep
+    assert list(main["Method"]) == ["Majority class", "Logistic regression (radiomics)", "Multi-scale sequence attention"]
+    assert list(main.columns[:3]) == ["kind", "id", "Method"] and [c.split()[0] for c in main.columns[3:]] == ["T1W", "T2W"]
+    assert set(pd.read_csv(out / "tables" / "main_official_slice.csv")["id"]) == {"msa"}
     per_stage = pd.read_csv(out / "tables" / "per_stage_official.csv")
-    assert len(per_stage) == 3 * 2 and {"Recall mild", "Recall moderate", "Recall severe"} <= set(per_stage.columns)
+    assert len(per_stage) == 3 * 2 and {"mild Recall", "moderate Recall", "severe Recall"} <= set(per_stage.columns)
     assert list(pd.read_csv(out / "tables" / "ablation_radiomics-logreg_official_patient.csv")["Variant"]) == ["default", "shape-only"]
     assert list(pd.read_csv(out / "tables" / "ablation_msa_official_patient.csv")["Variant"]) == ["default", "mean-pooling"]
-    for table in ("main_official_patient", "per_stage_official", "ablation_msa_official_patient"):
+    verdict = pd.read_csv(out / "tables" / "verdict_official.csv")
+    declared = verdict[verdict["kind"] == "measured"]
+    assert list(declared["id"]) == ["radiomics-logreg:default vs msa:default"] * 2 and list(declared["Input"]) == ["T1W", "T2W"]
+    assert set(declared["Test"]) == {"exact McNemar"}
+    for table in ("main_official_patient", "per_stage_official", "ablation_msa_official_patient", "verdict_official", "paper_official_patient", "confusion_official"):
         for suffix in ("md", "tex", "csv"):
             assert (out / "tables" / f"{table}.{suffix}").stat().st_size > 100
         assert "SYNTHETIC PHANTOM" in (out / "tables" / f"{table}.md").read_text()
-    for figure in ("confusion_official", "roc_official", "forest_official", "top_features_radiomics-logreg_official", "attention_msa_official"):
+    for figure in ("confusion_official_deep", "roc_official", "forest_official", "pairwise_official_T1W", "top_features_radiomics-logreg_official", "attention_msa_official"):
         for suffix in ("png", "pdf"):
             assert (out / "figures" / f"{figure}.{suffix}").stat().st_size > 5000
     assert (out / "figures" / "cohort_montage.png").is_file()
+    page = (out / "REPORT.md").read_text()
+    assert page.index("SYNTHETIC PHANTOM") < page.index("## Verdict") < page.index("## The seed paper's table")
+    assert "data:image/png;base64," in (out / "report.html").read_text()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["cohort"]["phantom"] and all(j["done"] for j in manifest["jobs"])
 

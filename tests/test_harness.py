@@ -99,13 +99,17 @@ def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_
     for name in ("main_official_patient", "main_cv_patient", "per_stage_official", "per_stage_cv"):
         for suffix in ("md", "tex", "csv"):
             assert (out / "tables" / f"{name}.{suffix}").is_file()
-    for name in ("confusion", "roc", "forest"):
+    for name in ("confusion_{}_reference", "roc_{}", "forest_{}", "pairwise_{}_T1W"):
         for protocol in ("official", "cv"):
             for suffix in ("png", "pdf"):
-                assert (out / "figures" / f"{name}_{protocol}.{suffix}").stat().st_size > 1000
+                assert (out / "figures" / f"{name.format(protocol)}.{suffix}").stat().st_size > 1000
     main = pd.read_csv(out / "tables" / "main_cv_patient.csv")
-    assert list(main["Method"]) == ["majority", "stratified-random"]
-    assert list(main.columns) == ["kind", "Method", "T1W", "T2W", "both"]
+    assert list(main["id"]) == ["majority", "stratified-random"]  # CSV keeps ids next to display names
+    assert list(main["Method"]) == ["Majority class", "Stratified random"]
+    cv_rows = pd.concat(pd.read_csv(f, dtype={"patient_id": str}) for f in (out / "predictions").glob("*/predictions.csv"))
+    cv_rows = cv_rows[cv_rows["protocol"] == "cv"]
+    n = {i: cv_rows.loc[cv_rows["input"] == i, "patient_id"].nunique() for i in ("T1W", "T2W", "both")}
+    assert list(main.columns) == ["kind", "id", "Method", *[f"{i} (n = {n[i]})" for i in ("T1W", "T2W", "both")]]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["cohort"]["fingerprint"] and manifest["splits"]["cv"] and manifest["versions"]["numpy"]
     assert all(j["done"] and j["duration_s"] is not None for j in manifest["jobs"])
@@ -235,7 +239,7 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
     summary, report = run(raw, out)
     assert summary.ok
     slice_table = (out / "tables" / "main_official_slice.md").read_text()
-    assert "test-slices" in slice_table
+    assert "test-slices" in slice_table  # no display name declared: the registry name is shown
     # the reported row sits in its own block, after the measured rows, and is labelled
     lines = slice_table.splitlines()
     marker = next(i for i, line in enumerate(lines) if "reported, not rerun" in line)
@@ -246,7 +250,9 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
     assert list(csv["kind"]) == ["measured", "reported, not rerun"]  # majority has no slices
     ablation = pd.read_csv(out / "tables" / "ablation_test-slices_official_patient.csv")
     assert list(ablation["Variant"]) == ["default", "blunt", "one-slice"]
-    assert ablation.loc[0, "Δ T1W"] != ablation.loc[0, "Δ T1W"]  # no delta for the default row (NaN)
+    delta = "T1W Δ vs default (95 % CI)"
+    assert ablation.loc[0, delta] == "(full model)" and ablation.loc[1, delta].startswith(("+", "-"))  # each variant against its own default
+    assert ablation["T1W p (Holm)"].iloc[1:].notna().all()
     tex = (out / "tables" / "main_official_slice.tex").read_text()
     assert "\\toprule" in tex and "\\emph{reported, not rerun}" in tex
 
