@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.model_selection import RandomizedSearchCV, StratifiedGroupKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
+from benchmark.params import param
 from benchmark.runner import Predictions, RunContext, Runner, ScanSet
 
 from .features import extract_features, load_params
@@ -23,17 +24,17 @@ from .pipeline import build_pipeline, kept_feature_names, select_columns
 
 @dataclass(frozen=True)
 class RadiomicsParams:
-    extraction: str = "mri"  # shipped parameter file (default, mri) or a path to one
-    spacing: tuple[float, float, float] | None = None  # overrides resampledPixelSpacing (mm)
-    image_types: tuple[str, ...] = ("original", "log", "wavelet")
-    families: tuple[str, ...] = ("shape", "firstorder", "texture")
-    correlation_threshold: float = 0.95
-    select_k: int | None = 50  # ANOVA k-best; None: no selection
-    clinical: bool = False  # append age and sex
-    class_weight: bool = True  # balanced sample weights for the stage imbalance
-    tuning_iterations: int = 8  # random-search budget (0: library defaults, no tuning)
-    inner_folds: int = 3
-    permutation_repeats: int = 5
+    extraction: str = param("mri", "PyRadiomics parameter file: a shipped one (default, mri) or a path to your own")
+    spacing: tuple[float, float, float] | None = param(None, "overrides the file's resampledPixelSpacing (mm); null: the file's", above=0)
+    image_types: tuple[str, ...] = param(("original", "log", "wavelet"), "image types whose features are used", choices=("original", "log", "wavelet"))
+    families: tuple[str, ...] = param(("shape", "firstorder", "texture"), "feature families used", choices=("shape", "firstorder", "texture"))
+    correlation_threshold: float = param(0.95, "drop one of two features correlated above this |r|", above=0, maximum=1)
+    select_k: int | None = param(50, "ANOVA k-best features (null: no selection)", minimum=1)
+    clinical: bool = param(False, "append age and sex")
+    class_weight: bool = param(True, "balanced sample weights for the stage imbalance")
+    tuning_iterations: int = param(8, "random-search budget over the inner CV (0: library defaults, no tuning)", minimum=0)
+    inner_folds: int = param(3, "patient-grouped inner CV folds for tuning", minimum=2)
+    permutation_repeats: int = param(5, "permutation-importance repeats on the validation part", minimum=0)
 
 
 #: Ablation variants shared by every radiomics learner.

@@ -20,8 +20,17 @@ import pandas as pd
 
 from .cohort import ScanRecord
 from .labels import LabelSet
+from .params import check_param_values
 
 HIDDEN_LABEL = -1
+
+
+class ParamsError(ValueError):
+    """Parameter values a runner cannot use; one line per problem (type, range, choices)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
 ENTRY_POINT_GROUP = "cirrbench.runners"
 
 
@@ -171,6 +180,9 @@ class Runner(ABC):
         unknown = sorted(set(merged) - known)
         if unknown:
             raise TypeError(f"runner {cls.name!r} has no parameter(s) {unknown}; parameters: {sorted(known)}")
+        problems = check_param_values(cls.Params, merged)
+        if problems:
+            raise ParamsError(problems)
         params = cls.Params(**merged)
         cls.check_params(params)
         return params

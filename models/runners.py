@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark.params import param
 from benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_runner
 
-from .backbones import load_weights
+from .backbones import available_backbones, load_weights
 from .data import Preprocessing, preprocess_all
 from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from .train import BagBuilder, TrainSettings, Unit, predict_units, to_device, train
@@ -24,41 +25,56 @@ from .train import BagBuilder, TrainSettings, Unit, predict_units, to_device, tr
 
 @dataclass(frozen=True)
 class DeepParams:
-    backbone: str = "resnet18"
-    width: float = 1.0  # channel multiplier (1 = published widths)
-    size: int = 256  # in-plane input size, as in the seed paper
-    spacing_mm: float = 1.0
-    context: int = 0  # 2.5D: neighbouring slices per side as extra channels
-    mask_outside: bool = False
-    epochs: int = 100
-    batch_size: int = 8  # scans (or patients) per step
-    slices_per_scan: int | None = 4  # slices sampled per scan per step (None: all)
-    epoch: str = "scans"  # slice CNNs: "slices" visits every liver slice once per epoch (the released code)
-    max_slices: int | None = 32  # slices per scan at prediction
-    lr: float = 1e-4
-    weight_decay: float = 1e-5
-    scheduler: str = "plateau"
-    plateau_patience: int = 5
-    early_stopping: int = 20
-    monitor: str = "accuracy"
-    class_weights: bool = False
-    augment: bool = True
-    amp: bool = True
-    weights: str | None = None  # local file of pretrained weights (state dict)
-    # sequence-attention model only
-    multiscale: bool = True
-    attention: bool = True
-    pooling: str = "attention"
-    clinical: bool = False
-    attention_maps: int = 2  # sequence-attention model: test scans per predicted stage whose attention maps are saved
-    depth: int = 32  # 3D model only: slices resampled to this depth
+    """What every deep runner uses; the sequence-attention and 3D models add their own below."""
+
+    backbone: str = param("resnet18", "2D (or 3D) feature extractor", choices=tuple(available_backbones()))
+    width: float = param(1.0, "channel multiplier (1 = the published widths; the cpu profile uses 0.25)", above=0, maximum=4)
+    size: int = param(256, "in-plane input size in pixels, as in the seed paper", minimum=16, maximum=1024)
+    spacing_mm: float = param(1.0, "in-plane resampling before cropping (mm)", above=0)
+    mask_outside: bool = param(False, "zero the voxels outside the liver mask")
+    epochs: int = param(100, "maximum training epochs", minimum=1)
+    batch_size: int = param(8, "scans (or patients) per step", minimum=1)
+    slices_per_scan: int | None = param(4, "slices sampled per scan per step (null: all)", minimum=1)
+    epoch: str = param("scans", "scans: every training scan once per epoch; slices: every liver slice once (slice CNNs, the released code)", choices=("scans", "slices"))
+    max_slices: int | None = param(32, "slices per scan at prediction (null: all)", minimum=1)
+    lr: float = param(1e-4, "AdamW learning rate", above=0, maximum=1)
+    weight_decay: float = param(1e-5, "AdamW weight decay", minimum=0)
+    scheduler: str = param("plateau", "learning-rate schedule", choices=("plateau", "cosine", "none"))
+    plateau_patience: int = param(5, "epochs without validation improvement before the learning rate drops", minimum=1)
+    early_stopping: int = param(20, "epochs without validation improvement before training stops (best weights restored)", minimum=1)
+    monitor: str = param("accuracy", "validation quantity early stopping follows", choices=("accuracy", "loss"))
+    class_weights: bool = param(False, "weight the loss by inverse class frequency")
+    augment: bool = param(True, "the seed paper's flips (p 0.3) and rotations (up to 10 degrees)")
+    amp: bool = param(True, "mixed precision on CUDA (ignored on CPU)")
+    weights: str | None = param(None, "local file of pretrained backbone weights (a state dict, loaded with weights_only)")
+    weights_strict: bool = param(True, "refuse a weights file whose keys or shapes do not match the backbone")
 
 
-CPU_SMOKE = {"width": 0.25, "size": 32, "spacing_mm": 2.5, "epochs": 2, "batch_size": 4, "slices_per_scan": 2, "max_slices": 4, "early_stopping": 2, "augment": False, "depth": 8}
+@dataclass(frozen=True)
+class SliceParams(DeepParams):
+    context: int = param(0, "2.5D: neighbouring slices per side as extra channels", minimum=0, maximum=5)
+
+
+@dataclass(frozen=True)
+class SequenceAttentionParams(SliceParams):
+    context: int = param(1, "2.5D: neighbouring slices per side as extra channels", minimum=0, maximum=5)
+    multiscale: bool = param(True, "descriptors from three backbone stages (false: the last stage only)")
+    attention: bool = param(True, "CBAM refinement of each stage's feature map")
+    pooling: str = param("attention", "how slice descriptors become a scan descriptor", choices=("attention", "mean"))
+    clinical: bool = param(False, "append age and sex to the patient descriptor")
+    attention_maps: int = param(2, "test scans per predicted stage whose attention maps are saved", minimum=0)
+
+
+@dataclass(frozen=True)
+class VolumetricParams(DeepParams):
+    depth: int = param(32, "slices the cropped liver volume is resampled to", minimum=4)
+
+
+CPU_SMOKE = {"width": 0.25, "size": 32, "spacing_mm": 2.5, "epochs": 2, "batch_size": 4, "slices_per_scan": 2, "max_slices": 4, "early_stopping": 2, "augment": False}
 
 
 class DeepRunner(Runner):
-    Params = DeepParams
+    Params = SliceParams
     family = "deep"
     smoke_params = CPU_SMOKE
     fuse_patients: ClassVar[bool] = False  # True: with both sequences, one example per patient
@@ -85,7 +101,7 @@ class DeepRunner(Runner):
     def settings(self) -> TrainSettings:
         p = self.params
         return TrainSettings(
-            epochs=p.epochs, batch_size=p.batch_size, slices_per_scan=p.slices_per_scan, max_slices=p.max_slices, context=p.context,
+            epochs=p.epochs, batch_size=p.batch_size, slices_per_scan=p.slices_per_scan, max_slices=p.max_slices, context=getattr(p, "context", 0),
             lr=p.lr, weight_decay=p.weight_decay, scheduler=p.scheduler, plateau_patience=p.plateau_patience, early_stopping=p.early_stopping,
             monitor=p.monitor, class_weights=p.class_weights, slice_loss=self.slice_loss, scan_loss=self.scan_loss, augment=p.augment, amp=p.amp,
             volumetric_depth=None, epoch=p.epoch,
@@ -117,11 +133,11 @@ class DeepRunner(Runner):
         self.sequences_ = tuple(sorted(set(train_set.sequences) | set(valid.sequences)))
         records = list(train_set) + list(valid)
         self.slices_ = preprocess_all(records, self.preprocessing())
-        in_channels = 2 * self.params.context + 1
+        in_channels = 2 * getattr(self.params, "context", 0) + 1
         self.model_ = self.build_model(in_channels, train_set.labels.n_classes, self.sequences_)
         if self.params.weights:
-            mismatched = load_weights(self.model_.backbone, self.params.weights)
-            context.logger.info("loaded %s (%d keys did not match)", self.params.weights, len(mismatched))
+            mismatched = load_weights(self.model_.backbone, self.params.weights, strict=self.params.weights_strict)
+            context.logger.info("loaded %s (%d keys did not match; weights_strict: false)" if mismatched else "loaded %s", self.params.weights, *([len(mismatched)] if mismatched else []))
         self.device_ = torch.device(context.device)
         builder = BagBuilder(self.slices_, self.sequences_, self.settings(), context.seed)
         self.log_ = train(self.model_, builder, self._units(train_set), self._units(valid), train_set.labels.n_classes, self.settings(), self.device_, context.seed, context.bar if context.show_progress else None)
@@ -183,7 +199,7 @@ for _backbone in SLICE_BACKBONES:
                 "name": f"cnn-{_backbone}",
                 "description": f"2D {_backbone} per slice, scan = mean of slice probabilities (seed-paper protocol)",
                 "display_name": BACKBONE_NAMES[_backbone],
-                "Params": dataclasses.make_dataclass(f"Params_{_backbone.replace('-', '_')}", [("backbone", str, dataclasses.field(default=_backbone))], bases=(DeepParams,), frozen=True),
+                "Params": dataclasses.make_dataclass(f"Params_{_backbone.replace('-', '_')}", [("backbone", str, param(_backbone, "2D feature extractor (this runner's backbone)", choices=(_backbone,)))], bases=(SliceParams,), frozen=True),
                 "__module__": __name__,
             },
         )
@@ -201,7 +217,7 @@ class SequenceAttentionRunner(DeepRunner):
     fuse_patients = True
     slice_loss = 0.5
     scan_loss = 1.0
-    Params = dataclasses.make_dataclass("MSAParams", [("context", int, dataclasses.field(default=1))], bases=(DeepParams,), frozen=True)
+    Params = SequenceAttentionParams
     variants: ClassVar[dict[str, dict[str, Any]]] = {
         "last-stage-only": {"multiscale": False},
         "no-attention": {"attention": False},
@@ -274,6 +290,8 @@ class VolumetricRunner(DeepRunner):
     sequences = "single+both"
     slice_loss = 0.0
     scan_loss = 1.0
+    Params = VolumetricParams
+    smoke_params = {**CPU_SMOKE, "depth": 8}
 
     def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
         return VolumetricModel(self.params.backbone, n_classes, self.params.width)

@@ -56,13 +56,38 @@ def scaled(channels: int, width: float, minimum: int = 8, multiple: int = 8) -> 
     return max(minimum, int(round(channels * width / multiple)) * multiple)
 
 
-def load_weights(module: nn.Module, path: str | Path) -> list[str]:
-    """Load a local state dict safely (``weights_only``); returns the keys that did not match."""
-    state = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+class WeightsMismatchError(ValueError):
+    """A weights file that does not fit the network: its missing, unexpected and mis-shaped keys."""
+
+
+def load_weights(module: nn.Module, path: str | Path, strict: bool = True) -> list[str]:
+    """Load a local state dict safely (``weights_only``, never unpickling code).
+
+    With ``strict``, a file whose keys or shapes do not match the network is an error listing
+    them (a silent partial load would train from scratch while claiming pretrained weights);
+    without, the matching tensors are loaded and the mismatched keys returned.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: weights file not found")
+    state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    result = module.load_state_dict(state, strict=False)
-    return list(result.missing_keys) + list(result.unexpected_keys)
+    if not isinstance(state, dict):
+        raise WeightsMismatchError(f"{path}: not a state dict (a mapping of parameter names to tensors)")
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if strict and (missing or unexpected or shapes):
+        def few(keys: list[str]) -> str:
+            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+        parts = [f"{len(missing)} missing ({few(missing)})" if missing else "", f"{len(unexpected)} unexpected ({few(unexpected)})" if unexpected else ""]
+        parts.append(f"{len(shapes)} with other shapes ({', '.join(f'{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}' for k in shapes[:3])})" if shapes else "")
+        raise WeightsMismatchError(f"{path}: does not fit the network: " + "; ".join(p for p in parts if p) + "; use a checkpoint of this backbone, or weights_strict: false to load what matches")
+    module.load_state_dict({k: v for k, v in state.items() if k in own and k not in shapes}, strict=False)
+    return missing + unexpected + shapes
 
 
 def _load() -> None:
