@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .labels import CIRRHOSIS_STAGES, STAGES_WITH_HEALTHY, LabelSet
@@ -172,6 +173,19 @@ def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple
         rows, found = read_metadata_csv(csv)
         problems.extend(found)
         rows_by_sequence[sequence] = rows
+        if sequence == "T2W" and layout.sequence_csv("T1W") is not None:
+            t1_rows = rows_by_sequence.get("T1W", {})
+            for pid, row in rows.items():
+                other = t1_rows.get(pid)
+                if other is not None and other.stage_code != row.stage_code:
+                    problems.append(
+                        Problem(
+                            "stage-conflict",
+                            csv,
+                            f"patient {pid} has stage {row.stage_code} here but {other.stage_code} in {layout.sequence_csv('T1W').name}",
+                            "the stage is per patient: make both files agree",
+                        )
+                    )
         for pid, row in rows.items():
             other = complete_rows.get(pid)
             if other is not None and other.stage_code != row.stage_code:
@@ -198,6 +212,10 @@ def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple
     for sequence, files in layout.sequences.items():
         if files.folder is None:
             continue
+        for path in files.unrecognised:
+            problems.append(
+                Problem("unrecognised-file", path, "not a .nii.gz or .nii volume, so it is not part of the cohort", "rename it to <PatientID>.nii.gz (lower-case suffix) if it is a scan, or move it out of the folder")
+            )
         for split in OFFICIAL_SPLITS:
             images, masks = files.images[split], files.masks[split]
             for folder_kind in ("images", "masks"):
@@ -316,13 +334,101 @@ MANIFEST_REQUIRED = ("scan_id", "patient_id", "sequence", "label", "image", "mas
 MANIFEST_OPTIONAL = ("split", "age", "sex")
 
 
-def manifest_labels(names: Sequence[str], labels: Sequence[str] | None, ordinal: bool | None) -> LabelSet:
-    if labels is not None:
-        return LabelSet(tuple(labels), ordinal=bool(ordinal))
-    present = set(names)
-    if present <= set(CIRRHOSIS_STAGES.names):
-        return CIRRHOSIS_STAGES if ordinal is None else LabelSet(CIRRHOSIS_STAGES.names, ordinal)
-    return LabelSet(tuple(sorted(present)), ordinal=bool(ordinal))
+@dataclass
+class TableRows:
+    """Checked rows of a manifest or feature table: one entry per usable row, in file order."""
+
+    labels: LabelSet
+    lines: list[int]
+    scan_ids: list[str]
+    patients: list[str]
+    sequences: list[str]
+    classes: list[int]
+    splits: list[str | None]
+    ages: list[float | None]
+    sexes: list[str | None]
+
+
+def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequence[str] | None = None, ordinal: bool | None = None) -> TableRows:
+    """Every row-level value of a manifest or feature table, checked at once.
+
+    A value the suite would otherwise drop, guess or misread (an empty id, a sequence other than
+    T1W/T2W, a split other than train/valid/test, an age that is not a number, a label outside the
+    label set, a patient with two labels, a scan listed twice) is a :class:`CohortError` listing
+    every such row with its line number; nothing is silently skipped.
+    """
+    from .labels import resolve_labels
+
+    def text(column: str) -> list[str]:
+        if column not in frame.columns:
+            return [""] * len(frame)
+        return ["" if (v is None or (isinstance(v, float) and np.isnan(v))) else " ".join(str(v).split()) for v in frame[column]]
+
+    lines = list(range(2, len(frame) + 2))
+    problems: list[Problem] = []
+
+    def problem(message: str, fix: str) -> None:
+        problems.append(Problem(check, path, message, fix))
+
+    scan_ids, patients, sequences, splits, ages_text, sexes = text("scan_id"), text("patient_id"), text("sequence"), text("split"), text("age"), text("sex")
+    for column, values in (("scan_id", scan_ids), ("patient_id", patients), ("sequence", sequences)):
+        empty = [line for line, v in zip(lines, values) if not v]
+        if empty:
+            problem(f"line{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:8]))}: empty {column}", f"fill {column} on every row")
+    canonical_sequences = {seq.casefold(): seq for seq in SEQUENCES}
+    for line, value in zip(lines, sequences):
+        if value and value.casefold() not in canonical_sequences:
+            problem(f"line {line}: sequence {value!r} is not T1W or T2W", "write T1W or T2W")
+    canonical_splits = {split: split for split in OFFICIAL_SPLITS}
+    for line, value in zip(lines, splits):
+        if value and value.casefold() not in canonical_splits:
+            problem(f"line {line}: split {value!r} is not train, valid or test", "use train, valid or test, or leave it empty")
+    ages: list[float | None] = []
+    for line, value in zip(lines, ages_text):
+        try:
+            age = float(value) if value else None
+            if age is not None and not np.isfinite(age):
+                raise ValueError
+        except ValueError:
+            problem(f"line {line}: age {value!r} is not a number", "write the age in years, or leave it empty")
+            age = None
+        ages.append(age)
+    label_set, classes, issues = resolve_labels(text("label"), lines, labels, ordinal)
+    for issue in issues:
+        problem(f"{issue.where()}: {issue.message}" if issue.lines else issue.message, "fix the labels, or declare the label set with --labels / data: {labels: [...]}")
+    by_scan: dict[str, list[int]] = {}
+    for line, scan_id in zip(lines, scan_ids):
+        if scan_id:
+            by_scan.setdefault(scan_id, []).append(line)
+    for scan_id, where in by_scan.items():
+        if len(where) > 1:
+            problem(f"scan_id {scan_id!r} appears on lines {', '.join(map(str, where))}", "keep one row per scan")
+    by_patient: dict[str, dict[int, int]] = {}
+    for line, pid, cls in zip(lines, patients, classes):
+        if pid and cls is not None:
+            by_patient.setdefault(pid, {}).setdefault(cls, line)
+    for pid, found in by_patient.items():
+        if len(found) > 1 and label_set is not None:
+            shown = ", ".join(f"{label_set.name(c)} on line {line}" for c, line in sorted(found.items(), key=lambda item: item[1]))
+            problem(f"patient {pid} has two labels ({shown})", "the stage is per patient: give all of a patient's scans the same label")
+    if label_set is not None:
+        used = {c for c in classes if c is not None}
+        if len(used) < 2:
+            problem(f"only one class ({', '.join(label_set.name(c) for c in used) or 'none'}) in the whole table", "a benchmark needs at least two classes")
+    if problems:
+        raise CohortError(problems, f"cannot use {path}")
+    assert label_set is not None
+    return TableRows(
+        labels=label_set,
+        lines=lines,
+        scan_ids=scan_ids,
+        patients=patients,
+        sequences=[canonical_sequences[v.casefold()] for v in sequences],
+        classes=[int(c) for c in classes],  # type: ignore[arg-type]
+        splits=[v.casefold() if v else None for v in splits],
+        ages=ages,
+        sexes=[v.upper()[:1] if v else None for v in sexes],
+    )
 
 
 def load_manifest(
@@ -333,9 +439,12 @@ def load_manifest(
 ) -> Cohort:
     """Index any labelled cohort from a CSV (one row per scan); relative paths are relative to the CSV.
 
-    ``label`` holds class names. Their order and ordinality come from ``labels``/``ordinal`` when
-    given; otherwise a subset of mild/moderate/severe gives the cirrhosis stages (ordinal) and any
-    other set is taken in sorted order as nominal.
+    ``label`` holds class names, compared case- and whitespace-insensitively. Their order and
+    ordinality come from ``labels``/``ordinal`` when given; otherwise a subset of
+    mild/moderate/severe gives the cirrhosis stages (ordinal) and any other set of names is taken
+    in sorted order as nominal (numeric labels must be declared). Every row is checked
+    (:func:`check_table_rows`); a file named in a row that does not exist is a ``missing-file``
+    problem and the row is left out.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -347,65 +456,49 @@ def load_manifest(
         raise CohortError(
             [Problem("manifest-columns", path, f"missing column(s) {missing}", f"required: {', '.join(MANIFEST_REQUIRED)}; optional: {', '.join(MANIFEST_OPTIONAL)}")]
         )
-    problems: list[Problem] = []
-    label_set = manifest_labels([n for n in frame["label"] if n], labels, ordinal)
-    records: list[ScanRecord] = []
-    for line, row in enumerate(frame.to_dict("records"), start=2):
-        empty = [c for c in MANIFEST_REQUIRED if not str(row[c]).strip()]
+    for column in ("image", "mask"):
+        empty = [str(i + 2) for i, v in enumerate(frame[column]) if not str(v).strip()]
         if empty:
-            problems.append(Problem("manifest-value", path, f"line {line}: empty {empty}", "fill every required column"))
-            continue
-        if row["label"] not in label_set.names:
-            problems.append(Problem("manifest-value", path, f"line {line}: label {row['label']!r} not in {label_set.names}", "fix the label or pass the label list"))
-            continue
-        image = (path.parent / row["image"]).resolve() if not Path(row["image"]).is_absolute() else Path(row["image"])
-        mask = (path.parent / row["mask"]).resolve() if not Path(row["mask"]).is_absolute() else Path(row["mask"])
+            raise CohortError([Problem("manifest-value", path, f"line{'s' if len(empty) > 1 else ''} {', '.join(empty[:8])}: empty {column}", f"give every scan its {column} file")], f"cannot use {path}")
+    rows = check_table_rows(frame, path, "manifest-value", labels, ordinal)
+    problems: list[Problem] = []
+    records: list[ScanRecord] = []
+    for i, line in enumerate(rows.lines):
+        image_text, mask_text = str(frame["image"].iloc[i]).strip(), str(frame["mask"].iloc[i]).strip()
+        image = Path(image_text) if Path(image_text).is_absolute() else (path.parent / image_text).resolve()
+        mask = Path(mask_text) if Path(mask_text).is_absolute() else (path.parent / mask_text).resolve()
         absent = [p for p in (image, mask) if not p.is_file()]
         for p in absent:
             problems.append(Problem("missing-file", p, f"named on line {line} of {path.name} but does not exist", "fix the path (relative paths are relative to the manifest)"))
         if absent:
             continue
-        split = str(row.get("split", "")).strip() or None
-        if split is not None and split not in OFFICIAL_SPLITS:
-            problems.append(Problem("manifest-value", path, f"line {line}: split {split!r}", f"use one of {', '.join(OFFICIAL_SPLITS)} or leave it empty"))
-            split = None
-        age_text = str(row.get("age", "")).strip()
-        try:
-            age = float(age_text) if age_text else None
-        except ValueError:
-            problems.append(Problem("manifest-value", path, f"line {line}: age {age_text!r} is not a number", "fix or leave it empty"))
-            age = None
-        sex = str(row.get("sex", "")).strip().upper()[:1] or None
-        label = label_set.index(row["label"])
         records.append(
             ScanRecord(
-                scan_id=str(row["scan_id"]).strip(),
-                patient_id=str(row["patient_id"]).strip(),
-                sequence=str(row["sequence"]).strip(),
-                label=label,
-                label_name=label_set.name(label),
-                official_split=split,
+                scan_id=rows.scan_ids[i],
+                patient_id=rows.patients[i],
+                sequence=rows.sequences[i],
+                label=rows.classes[i],
+                label_name=rows.labels.name(rows.classes[i]),
+                official_split=rows.splits[i],
                 image=image,
                 mask=mask,
-                age=age,
-                sex=sex,
+                age=rows.ages[i],
+                sex=rows.sexes[i],
             )
         )
-    ids = [r.scan_id for r in records]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(Problem("manifest-value", path, f"scan_id {dup!r} appears more than once", "scan ids must be unique"))
-    records = list({r.scan_id: r for r in records}.values())
     if strict and problems:
         raise CohortError(problems, f"cannot index {path}")
     if not records:
         raise CohortError(problems, f"no usable scan in {path}")
-    return Cohort(tuple(records), label_set, source=str(path), problems=tuple(problems))
+    return Cohort(tuple(records), rows.labels, source=str(path), problems=tuple(problems))
 
 
 def load_cohort(path: str | Path, include_healthy: bool = False, **manifest_options) -> Cohort:
     """A folder is read as a CirrMRI600+ root; a ``.csv`` as a manifest (it has an ``image``
     column) or else as a feature table (see :mod:`benchmark.feature_table`)."""
     path = Path(path).expanduser()
+    if path.is_dir() and (manifest_options.get("labels") is not None or manifest_options.get("ordinal") is not None):
+        raise ValueError(f"{path}: a CirrMRI600+ folder has fixed labels (mild, moderate, severe; ordinal); --labels and --ordinal are for manifest and feature-table cohorts")
     if path.is_file() and path.suffix.lower() == ".csv":
         if is_feature_table(path):
             from .feature_table import load_feature_table
@@ -424,8 +517,11 @@ def is_feature_table(path: Path) -> bool:
 
 
 def write_manifest(cohort: Cohort, path: str | Path) -> Path:
-    """Write a cohort as a manifest CSV (absolute paths), e.g. to benchmark a subset elsewhere."""
+    """Write a cohort as a manifest CSV with absolute paths (it works from any folder), e.g. to
+    benchmark a subset elsewhere."""
     frame = cohort.to_frame()
+    for column in ("image", "mask"):
+        frame[column] = [str(Path(p).resolve()) if p else "" for p in frame[column]]
     out = frame.drop(columns=["label"]).rename(columns={"label_name": "label", "official_split": "split"})[
         ["scan_id", "patient_id", "sequence", "label", "image", "mask", "split", "age", "sex"]
     ]

@@ -10,10 +10,9 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from .cohort import Cohort, ScanRecord, manifest_labels
+from .cohort import Cohort, ScanRecord, check_table_rows
 from .layout import OFFICIAL_SPLITS, SEQUENCE_FOLDERS
 from .metadata import read_metadata_csv
 from .problems import CohortError, Problem
@@ -27,17 +26,18 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, ordinal: bool | None = None) -> Cohort:
-    """A cohort whose records carry no images and whose ``features`` hold the table's features."""
+    """A cohort whose records carry no images and whose ``features`` hold the table's features.
+
+    Rows are checked as a manifest's are (:func:`benchmark.cohort.check_table_rows`): labels
+    case-insensitively, sequence, split, age, one label per patient, one row per scan.
+    """
     path = Path(path).expanduser()
-    frame = pd.read_csv(path, dtype={"scan_id": str, "patient_id": str, "sequence": str, "label": str, "split": str, "sex": str}, keep_default_na=True, encoding="utf-8-sig")
+    frame = pd.read_csv(path, dtype={"scan_id": str, "patient_id": str, "sequence": str, "label": str, "split": str, "sex": str, "age": str}, keep_default_na=True, encoding="utf-8-sig")
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise CohortError([Problem("feature-table", path, f"missing column(s) {missing}", f"a feature table needs {', '.join(REQUIRED)} (optional: split, age, sex) and feature columns")])
     problems: list[Problem] = []
-    dupes = frame["scan_id"][frame["scan_id"].duplicated()].unique().tolist()
-    if dupes:
-        problems.append(Problem("feature-table", path, f"scan id(s) {dupes[:5]} appear more than once", "keep one row per scan"))
     features = frame[feature_columns(frame)]
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
@@ -46,31 +46,25 @@ def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, or
         problems.append(Problem("feature-table", path, "no feature column", "add the feature columns"))
     if problems:
         raise CohortError(problems, f"cannot use the feature table {path}")
-    label_set = manifest_labels(list(frame["label"].dropna()), labels, ordinal)
-    records = []
-    for row in frame.to_dict("records"):
-        split = row.get("split")
-        split = split if isinstance(split, str) and split in OFFICIAL_SPLITS else None
-        age = row.get("age")
-        sex = row.get("sex")
-        records.append(
-            ScanRecord(
-                scan_id=row["scan_id"],
-                patient_id=row["patient_id"],
-                sequence=row["sequence"],
-                label=label_set.index(row["label"]),
-                label_name=row["label"],
-                official_split=split,
-                image=None,
-                mask=None,
-                age=float(age) if age is not None and np.isfinite(age) else None,
-                sex=sex if isinstance(sex, str) and sex else None,
-            )
+    rows = check_table_rows(frame, path, "feature-table", labels, ordinal)
+    records = [
+        ScanRecord(
+            scan_id=rows.scan_ids[i],
+            patient_id=rows.patients[i],
+            sequence=rows.sequences[i],
+            label=rows.classes[i],
+            label_name=rows.labels.name(rows.classes[i]),
+            official_split=rows.splits[i],
+            image=None,
+            mask=None,
+            age=rows.ages[i],
+            sex=rows.sexes[i],
         )
+        for i in range(len(rows.lines))
+    ]
     table = features.astype(float)
-    table.index = frame["scan_id"].to_numpy()
-    table.index.name = "scan_id"
-    return Cohort(tuple(records), label_set, source=str(path), features=table)
+    table.index = pd.Index(rows.scan_ids, name="scan_id")
+    return Cohort(tuple(records), rows.labels, source=str(path), features=table)
 
 
 _SEQUENCE_FROM_FOLDER = {folder: seq for seq, folder in SEQUENCE_FOLDERS.items()}

@@ -47,6 +47,18 @@ def list_nifti(folder: Path) -> dict[str, Path]:
     return {nifti_stem(p): p for p in files}
 
 
+#: Files an image or mask folder may hold besides NIfTI volumes without being reported.
+IGNORED_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+def unrecognised_files(folder: Path) -> list[Path]:
+    """Files in an image or mask folder that are not ``.nii.gz``/``.nii`` volumes (``12.NII.GZ``,
+    ``12``, ``12.mha``): reported by validation, never skipped without a word."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith((".nii.gz", ".nii")) and p.name not in IGNORED_NAMES and not p.name.startswith("._"))
+
+
 def resolve_doubled(folder: Path) -> Path:
     """Descend into ``X/X`` when an archive was unzipped into a folder of its own name."""
     inner = folder / folder.name
@@ -60,6 +72,7 @@ class SequenceFiles:
     folder: Path | None
     images: dict[str, dict[str, Path]] = field(default_factory=dict)
     masks: dict[str, dict[str, Path]] = field(default_factory=dict)
+    unrecognised: list[Path] = field(default_factory=list)  # files that are not NIfTI volumes
 
 
 @dataclass
@@ -125,6 +138,7 @@ def discover(root: str | Path) -> CirrMRILayout:
         for split in OFFICIAL_SPLITS:
             files.images[split] = list_nifti(folder / f"{split}_images")
             files.masks[split] = list_nifti(folder / f"{split}_masks")
+            files.unrecognised += unrecognised_files(folder / f"{split}_images") + unrecognised_files(folder / f"{split}_masks")
         sequences[sequence] = files
     healthy, healthy_csv = _find_healthy(root)
     return CirrMRILayout(

@@ -16,6 +16,8 @@ CHECKS: dict[str, str] = {
     "stage-conflict": "two metadata CSVs disagree on a patient's stage",
     "no-metadata": "a scan whose patient has no metadata row",
     "non-numeric-name": "a file name that is not a numeric patient ID",
+    "unrecognised-file": "a file in an image or mask folder that is not a .nii.gz or .nii volume (upper-case suffix, no suffix, other format)",
+    "not-3d": "an image or mask that is not a 3D volume (2D or 4D)",
     "missing-mask": "an image without a mask",
     "missing-image": "a mask without an image",
     "duplicate-scan": "the same patient and sequence in two official splits",

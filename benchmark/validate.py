@@ -17,13 +17,14 @@ import numpy as np
 import SimpleITK as sitk
 from joblib import Parallel, delayed
 
+from .atomic import read_cache_entry, write_cache_entry
 from .cohort import Cohort, ScanRecord, load_cirrmri, load_cohort
 from .layout import PAIRED_CSV, discover
 from .metadata import read_metadata_csv
 from .paths import cache_dir
 from .problems import CHECKS, CohortError, Problem
 
-VALIDATOR_VERSION = "1"
+VALIDATOR_VERSION = "2"  # 2: the not-3d check
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,11 @@ def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> 
     problems: list[Problem] = []
     voxels = _read_voxels(record.image, problems)
     mask_voxels = _read_voxels(record.mask, problems)
+    for path, array in ((record.image, voxels), (record.mask, mask_voxels)):
+        if array is not None and array.ndim != 3:
+            problems.append(Problem("not-3d", path, f"a {array.ndim}D array of shape {tuple(array.shape)}, not a 3D volume", "export the scan as one 3D volume (x, y, slices); split 4D series, stack 2D slices"))
+    if voxels is not None and voxels.ndim != 3 or mask_voxels is not None and mask_voxels.ndim != 3:
+        return problems  # geometry and intensity checks assume 3D volumes
     image = _read_geometry(record.image, problems) if voxels is not None else None
     mask = _read_geometry(record.mask, problems) if mask_voxels is not None else None
     if voxels is not None and np.issubdtype(voxels.dtype, np.floating):
@@ -136,14 +142,15 @@ def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> 
 
 def _check_cached(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> list[Problem]:
     path = cache_dir("validation") / f"{_cache_key(record, tolerance)}.json" if use_cache else None
-    if path is not None and path.is_file():
-        rows = json.loads(path.read_text())
-        return [Problem(r["check"], Path(r["path"]), r["message"], r["fix"]) for r in rows]
+    rows = read_cache_entry(path) if path is not None else None
+    if isinstance(rows, list):
+        try:
+            return [Problem(r["check"], Path(r["path"]), r["message"], r["fix"]) for r in rows]
+        except (KeyError, TypeError, ValueError):
+            pass  # an entry of another format: recompute
     problems = check_scan_files(record, tolerance)
     if path is not None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"check": p.check, "path": str(p.path), "message": p.message, "fix": p.fix} for p in problems]))
-        tmp.replace(path)
+        write_cache_entry(path, [{"check": p.check, "path": str(p.path), "message": p.message, "fix": p.fix} for p in problems])
     return problems
 
 
@@ -189,7 +196,7 @@ def validate(
     except CohortError as exc:
         return ValidationReport(str(path), 0, [p for p in exc.problems if p.check not in skipped], skipped)
     file_checks = set(CHECKS) - set(skipped)
-    if file_checks & {"unreadable", "non-finite", "size-mismatch", "spacing-mismatch", "origin-mismatch", "direction-mismatch", "mask-values", "empty-mask"}:
+    if file_checks & {"unreadable", "not-3d", "non-finite", "size-mismatch", "spacing-mismatch", "origin-mismatch", "direction-mismatch", "mask-values", "empty-mask"}:
         with_files = [r for r in cohort.records if r.image is not None and r.mask is not None]
         tasks = (delayed(_check_cached)(r, tolerance, use_cache) for r in with_files)
         bar = tqdm(total=len(with_files), desc="validating scans", unit="scan", disable=not progress)

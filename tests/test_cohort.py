@@ -136,7 +136,7 @@ def test_manifest_errors_name_the_problem(tmp_path):
     with pytest.raises(CohortError, match="missing column"):
         load_manifest(bad)
     missing = tmp_path / "missing.csv"
-    missing.write_text("scan_id,patient_id,sequence,label,image,mask\nA,1,T1W,mild,nowhere.nii.gz,nowhere_mask.nii.gz\n")
+    missing.write_text("scan_id,patient_id,sequence,label,image,mask\nA,1,T1W,mild,nowhere.nii.gz,nowhere_mask.nii.gz\nB,2,T1W,severe,nowhere2.nii.gz,nowhere2_mask.nii.gz\n")
     with pytest.raises(CohortError, match="nowhere.nii.gz"):
         load_manifest(missing)
 
