@@ -11,7 +11,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
-export CIRRBENCH_CACHE="${CIRRBENCH_CACHE:-$ROOT/.cache}"
 
 usage() {
   cat <<'USAGE'
@@ -20,7 +19,7 @@ Usage: ./run_all.sh [OPTIONS]
 Regenerates every table and figure of the benchmark into results/ (or --out).
 Without --data it generates the synthetic phantom cohort once into .cache/ and uses it.
 
-Options (passed to `cirrbench reproduce`):
+Options (passed to `cirrbench reproduce`; see `cirrbench reproduce --help` for all):
   --data ROOT          CirrMRI600+ root folder or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)
   --profile NAME       cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU),
                        tiny (seconds; for trying it out), or a YAML file
@@ -30,7 +29,12 @@ Options (passed to `cirrbench reproduce`):
   --dask ADDRESS       run jobs and feature extraction on a Dask cluster (shared results folder)
   --device DEVICE      auto, cpu, cuda (default: the profile's)
   --force              rerun every job even when finished
+  --dry-run            print the job grid (jobs per runner, done, to run); run nothing
+  --set KEY=VALUE      override a config key (repeatable), e.g. --set runners.msa.params.epochs=2
   -q, --quiet          no progress bars
+
+Exit codes: 0 done; 1 a job failed or the cohort failed validation; 2 nothing was run
+(a config, flag or input error, one line per problem; or the results folder is in use).
 
 Other modes:
   --test [ARGS]        set up, then run the test suite (python -m pytest ARGS)
@@ -39,7 +43,7 @@ Other modes:
 
 Environment:
   CIRRBENCH_DATA       default for --data
-  CIRRBENCH_CACHE      cache folder (default .cache/ in this checkout)
+  CIRRBENCH_CACHE      cache folder (default ~/.cache/cirrbench, as for the cirrbench command)
   CIRRBENCH_TORCH_SPEC torch requirement installed first (default torch==2.13.0)
 USAGE
 }

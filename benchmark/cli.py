@@ -13,8 +13,60 @@ from . import __version__
 
 
 def _add_cohort_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="CirrMRI600+ root folder, or a manifest .csv")
+    parser.add_argument("path", type=Path, nargs="?", default=None, help="CirrMRI600+ root folder, manifest or feature-table .csv (default: $CIRRBENCH_DATA)")
     parser.add_argument("--healthy", action="store_true", help="include the healthy volunteers (a fourth class, 'healthy')")
+    _add_label_options(parser)
+
+
+def _add_label_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels", default=None, metavar="A,B,C", help="class names in order, for manifest and feature-table cohorts (compared case-insensitively; required for numeric labels)")
+    parser.add_argument("--ordinal", action=argparse.BooleanOptionalAction, default=None, help="whether the declared classes are ordered (default: ordinal for mild/moderate/severe, else nominal)")
+
+
+def _cohort_path(args: argparse.Namespace) -> Path:
+    """The cohort a data command reads: PATH, else $CIRRBENCH_DATA."""
+    import os
+
+    path = args.path or (Path(os.environ["CIRRBENCH_DATA"]) if os.environ.get("CIRRBENCH_DATA") else None)
+    if path is None:
+        raise UsageError("give the cohort: PATH (a CirrMRI600+ folder, a manifest or a feature-table CSV), or set $CIRRBENCH_DATA")
+    return Path(path)
+
+
+def _label_options(args: argparse.Namespace) -> dict:
+    options = {}
+    if getattr(args, "labels", None):
+        options["labels"] = [name.strip() for name in args.labels.split(",")]
+    if getattr(args, "ordinal", None) is not None:
+        options["ordinal"] = args.ordinal
+    return options
+
+
+def _load(args: argparse.Namespace):
+    from .cohort import load_cohort
+
+    return load_cohort(_cohort_path(args), include_healthy=getattr(args, "healthy", False), **_label_options(args))
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as given (exit 2)."""
+
+
+def _run_parent() -> argparse.ArgumentParser:
+    """Options shared by ``run`` and ``reproduce``."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    parent.add_argument("--data", type=Path, default=None, help="cohort: CirrMRI600+ root, manifest or feature-table .csv; overrides the config and $CIRRBENCH_DATA")
+    parent.add_argument("--jobs", type=int, default=None, help="jobs run in parallel (default: every core on a CPU, 1 on a GPU); results identical to serial")
+    parent.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1, mps (default: the config's)")
+    parent.add_argument("--dask", metavar="ADDRESS", default=None, help="run jobs and feature extraction on this Dask scheduler (e.g. tcp://host:8786); the results folder must be shared with the workers")
+    parent.add_argument("--force", action="store_true", help="rerun selected jobs even when finished (old results are replaced only once the new ones are complete)")
+    parent.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; 'all' skips every check)")
+    parent.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. --set metrics.bootstrap=500 --set runners.msa.params.epochs=2 (repeatable; value read as YAML)")
+    parent.add_argument("--dry-run", action="store_true", help="print the job grid (jobs per runner, already done, to run) and exit; nothing is run or written")
+    _add_label_options(parent)
+    parent.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return parent
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -25,19 +77,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for name, text in CHECKS.items():
             print(f"{name:20s} {text}")
         return 0
-    if args.path is None:
-        print("error: PATH is required (or --list-checks)", file=sys.stderr)
-        return 2
-    report = validate(args.path, include_healthy=args.healthy, skip=args.skip_check or (), jobs=args.jobs, use_cache=not args.no_cache, progress=not args.quiet)
+    report = validate(_cohort_path(args), include_healthy=args.healthy, skip=args.skip_check or (), jobs=args.jobs, use_cache=not args.no_cache, progress=not args.quiet, manifest_options=_label_options(args) or None)
     print(report.format())
     return 0 if report.ok else 1
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .cohort import load_cohort
     from .info import count_table, format_info, summary
 
-    cohort = load_cohort(args.path, include_healthy=args.healthy)
+    cohort = _load(args)
     if args.json:
         payload = summary(cohort)
         payload["counts"] = {f"{seq}/{split}": row.to_dict() for (seq, split), row in count_table(cohort).iterrows()}
@@ -58,19 +106,18 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
 
 
 def _cmd_montage(args: argparse.Namespace) -> int:
-    from .cohort import load_cohort
     from .montage import montage
 
-    cohort = load_cohort(args.path, include_healthy=args.healthy)
+    cohort = _load(args)
     out = montage(cohort, args.out, per_stage=args.per_stage, title=args.title, seed=args.seed)
     print(f"wrote {out}")
     return 0
 
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
-    from .cohort import load_cohort, write_manifest
+    from .cohort import write_manifest
 
-    out = write_manifest(load_cohort(args.path, include_healthy=args.healthy), args.out)
+    out = write_manifest(_load(args), args.out)
     print(f"wrote {out}")
     return 0
 
@@ -92,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read every file and report every problem (exit 1 if any)",
         description="Read every image, mask and metadata file; print one line per problem naming the file and the fix. Exit 0 when clean, 1 otherwise.",
     )
-    p.add_argument("path", type=Path, nargs="?", help="CirrMRI600+ root folder, or a manifest .csv")
+    p.add_argument("path", type=Path, nargs="?", help="CirrMRI600+ root folder, manifest or feature-table .csv (default: $CIRRBENCH_DATA)")
     p.add_argument("--healthy", action="store_true", help="also check the healthy volunteers")
+    _add_label_options(p)
     p.add_argument("--skip-check", action="append", metavar="CHECK", help="do not run this check (repeatable; 'all' skips every check); see --list-checks")
     p.add_argument("--list-checks", action="store_true", help="list the checks and exit")
     p.add_argument("--jobs", type=int, default=1, help="processes reading files in parallel (default 1)")
@@ -162,19 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "run",
+        parents=[_run_parent()],
         help="run an experiment config: every runner x variant x input x split x seed",
-        description="Run the job grid of an experiment config (a YAML file, or the name of a shipped one: tiny, cpu, paper). Finished jobs are reused; failed jobs are recorded in <out>/failures and retried next time.",
+        description="Run the job grid of an experiment config (a YAML file, or the name of a shipped one: tiny, cpu, paper). The whole config, the cohort and the job grid are checked before the first job. "
+        "Finished jobs are reused; failed jobs are recorded in <out>/failures and retried next time. Exit codes: 0 done, 1 a job failed or the cohort failed validation, 2 nothing was run (config, flag or input error; folder in use).",
     )
     p.add_argument("config", help="experiment YAML file or shipped config name")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
-    p.add_argument("--data", type=Path, default=None, help="cohort (CirrMRI600+ root or manifest .csv); overrides the config and $CIRRBENCH_DATA")
-    p.add_argument("--jobs", type=int, default=None, help="jobs run in parallel (default: every core on a CPU, 1 on a GPU); results identical to serial")
-    p.add_argument("--force", action="store_true", help="rerun selected jobs even when finished")
     p.add_argument("--only", metavar="GLOB", default=None, help="run only jobs whose label runner:variant:input:split:seed matches, e.g. 'majority:*:T1W:*'")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 (default: the config's, else auto)")
-    p.add_argument("--dask", metavar="ADDRESS", default=None, help="run jobs and feature extraction on this Dask scheduler (e.g. tcp://host:8786); the results folder must be shared with the workers")
-    p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
 
     p = commands.add_parser("report", help="rebuild every table and figure from prediction files alone", description="Rebuild tables, figures and metric files of a results folder from its prediction files.")
@@ -207,8 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="also write score.csv and score.txt into this folder")
     p.set_defaults(func=_cmd_score)
 
-    p = commands.add_parser("runners", help="list registered runners, their parameters and variants", description="List every registered runner (built in and from the cirrbench.runners entry point).")
+    p = commands.add_parser("runners", help="list registered runners, their parameters and variants", description="List every registered runner (built in and from the cirrbench.runners entry point), or one with its parameters' meaning and allowed values.")
+    p.add_argument("name", nargs="?", default=None, help="one runner: its parameters with type, default, allowed values and meaning")
+    p.add_argument("--json", action="store_true", help="machine-readable")
     p.set_defaults(func=_cmd_runners)
+
+    p = commands.add_parser("config-reference", help="write the config reference (every key and runner parameter) as Markdown", description="Generate docs/config.md from the config schema and the runners' declared parameters.")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: print)")
+    p.set_defaults(func=_cmd_config_reference)
 
     perf = commands.add_parser("perf", help="measure the suite's speed (JSON, and plots, under results/perf/)", description="Performance measurements on phantoms; each writes JSON with machine and versions (extraction and scaling also a PNG) under results/perf/")
     perf_commands = perf.add_subparsers(dest="perf_command", metavar="PERF_COMMAND")
@@ -234,18 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "reproduce",
+        parents=[_run_parent()],
         help="what ./run_all.sh runs: cohort, validation, experiments, every table and figure",
         description="Regenerate every table and figure. Without --data (or $CIRRBENCH_DATA) the synthetic phantom is generated once into the cache and used.",
     )
-    p.add_argument("--data", type=Path, default=None, help="CirrMRI600+ root, manifest or feature-table .csv (default: $CIRRBENCH_DATA, else the profile's phantom)")
     p.add_argument("--profile", default="cpu", help="cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU), tiny, or a YAML file")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: every core on a CPU, 1 on a GPU); results identical to serial")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda (default: the profile's)")
-    p.add_argument("--dask", metavar="ADDRESS", default=None, help="run on this Dask scheduler (the results folder and cache must be shared with the workers)")
-    p.add_argument("--force", action="store_true", help="rerun every job even when finished")
-    p.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; listed in the output)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_reproduce)
     return parser
 
@@ -305,9 +346,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .experiment import load_experiment
     from .run import RunOptions, run_experiment
 
-    experiment = load_experiment(args.config)
+    experiment = load_experiment(args.config, tuple(args.set or ()))
     jobs = args.jobs or default_jobs(args.device or experiment.device)
-    options = RunOptions(out=args.out, data=args.data, jobs=jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet, dask=args.dask)
+    label_options = _label_options(args)
+    options = RunOptions(
+        out=args.out, data=args.data, jobs=jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet, dask=args.dask,
+        labels=tuple(label_options["labels"]) if "labels" in label_options else None, ordinal=label_options.get("ordinal"),
+    )
+    if args.dry_run:
+        from .run import dry_run
+
+        print(dry_run(experiment, options))
+        return 0
     summary, report = run_experiment(experiment, options)
     if report is not None:
         print()
@@ -359,16 +409,50 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_runners(args: argparse.Namespace) -> int:
     import dataclasses
+    import typing
 
-    from .runner import available_runners
+    from .params import allowed_text, describe_type, param_doc
+    from .runner import available_runners, get_runner
 
-    for name, cls in available_runners().items():
-        print(f"{name}  ({cls.family}; inputs: {cls.sequences})  {cls.description}")
+    chosen = {args.name: get_runner(args.name)} if args.name else available_runners()
+    described = {}
+    for name, cls in chosen.items():
+        hints = typing.get_type_hints(cls.Params)
+        params = []
         for f in dataclasses.fields(cls.Params):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            print(f"    {f.name} = {default!r}")
-        if cls.variants:
-            print(f"    variants: {', '.join(cls.variant_names())}")
+            params.append({"name": f.name, "type": describe_type(hints.get(f.name, str)), "default": default, "allowed": allowed_text(f), "meaning": param_doc(f)})
+        described[name] = {"display_name": cls.shown_as(), "family": cls.family, "inputs": cls.sequences, "needs_images": cls.needs_images, "description": cls.description, "variants": {v: cls.variants.get(v, {}) for v in cls.variant_names()}, "params": params}
+    if args.json:
+        print(json.dumps(described, indent=2, default=list))
+        return 0
+    for name, info in described.items():
+        print(f"{name}  ({info['display_name']}; {info['family']}; inputs: {info['inputs']})  {info['description']}")
+        for param in info["params"]:
+            if args.name:
+                allowed = f"  [{param['allowed']}]" if param["allowed"] else ""
+                print(f"    {param['name']} = {param['default']!r}  ({param['type']}){allowed}  {param['meaning']}")
+            else:
+                print(f"    {param['name']} = {param['default']!r}")
+        if len(info["variants"]) > 1:
+            if args.name:
+                for variant, overrides in info["variants"].items():
+                    print(f"    variant {variant}: {', '.join(f'{k}={v!r}' for k, v in overrides.items()) or '(the defaults)'}")
+            else:
+                print(f"    variants: {', '.join(info['variants'])}")
+    return 0
+
+
+def _cmd_config_reference(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_text
+    from .config_schema import config_reference
+
+    text = config_reference()
+    if args.out is None:
+        print(text, end="")
+    else:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -393,20 +477,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished jobs are kept, rerun to resume", file=sys.stderr)
+        return 130
     except Exception as exc:
-        from .execute import WorkerLostError
-        from .problems import CohortError
+        return _report_error(exc)
 
-        if isinstance(exc, CohortError):
-            print(str(exc), file=sys.stderr)
-            return 1
-        if isinstance(exc, WorkerLostError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        raise
+
+def _report_error(exc: Exception) -> int:
+    """One line per problem on stderr; the exit code says whether anything ran (see --help of run)."""
+    from .execute import WorkerLostError
+    from .experiment import ConfigError
+    from .lock import ResultsLocked
+    from .problems import CohortError
+
+    if isinstance(exc, ConfigError):
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing was run", file=sys.stderr)
+        return 2
+    if isinstance(exc, CohortError):
+        print(str(exc), file=sys.stderr)
+        return 1
+    if isinstance(exc, WorkerLostError):
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, FileExistsError)) and exc.filename is not None:
+        print(f"error: {exc.filename}: {exc.strerror or exc} (check free disk space and write permission)", file=sys.stderr)
+        return 2
+    if isinstance(exc, (FileNotFoundError, FileExistsError, ValueError, KeyError, ResultsLocked, UsageError, OSError)):
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {text}", file=sys.stderr)
+        return 2
+    raise exc
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 
-from .layout import SEQUENCES
 from .runner import get_runner
 from .splits import Split, SplitSet
 
@@ -20,7 +19,11 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 class ConfigError(ValueError):
-    """A config that cannot be run, with the key that is wrong."""
+    """A config that cannot be run: every problem, one line each naming the key that is wrong."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,13 @@ class Experiment:
     n_seeds: int = 1
     main_metric: str = "accuracy"
     bootstrap: int = 2000
-    reference_runner: str = "majority"
+    reference_runner: str | None = "majority"  # None: no chance row (reference: null)
     device: str = "auto"
     reported: tuple[dict[str, Any], ...] = ()
     compare: tuple[tuple[str, str], ...] = ()  # declared comparisons, "row[:variant]" pairs
     table_metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "specificity", "f1")
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-KNOWN_KEYS = {"name", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "device", "reported", "dask", "compare"}
-METRIC_KEYS = {"main", "bootstrap", "table"}
-TABLE_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "qwk", "mae", "ece", "brier")
 
 
 def _as_tuple(value: Any) -> tuple:
@@ -71,72 +69,45 @@ def _as_tuple(value: Any) -> tuple:
 
 
 def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the config must be a mapping")
-    unknown = sorted(set(raw) - KNOWN_KEYS)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown}; known: {sorted(KNOWN_KEYS)}")
-    sequences = tuple(raw.get("sequences", ["T1W", "T2W"]))
-    for s in sequences:
-        if s not in (*SEQUENCES, BOTH):
-            raise ConfigError(f"{source}: sequence {s!r}; use T1W, T2W or both")
-    protocol_items = raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"])
+    """A checked experiment; :class:`ConfigError` lists every problem of the config at once."""
+    from .config_schema import check_config
+
+    problems = check_config(raw, source)
+    if problems:
+        raise ConfigError(problems)
     protocols = []
-    for item in protocol_items:
+    for item in raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"]):
         if isinstance(item, str):
             protocols.append(ProtocolSpec(item))
-        elif isinstance(item, dict) and "name" in item:
-            protocols.append(ProtocolSpec(item["name"], {k: v for k, v in item.items() if k != "name"}))
         else:
-            raise ConfigError(f"{source}: protocols entries are names or mappings with 'name', got {item!r}")
+            protocols.append(ProtocolSpec(item["name"], {k: v for k, v in item.items() if k != "name"}))
     runners = []
-    for item in raw.get("runners", []):
+    for item in raw["runners"]:
         item = {"name": item} if isinstance(item, str) else dict(item)
-        if "name" not in item:
-            raise ConfigError(f"{source}: every runner entry needs a 'name'")
-        try:
-            cls = get_runner(item["name"])
-        except KeyError as exc:
-            raise ConfigError(f"{source}: {exc.args[0]}") from None
+        cls = get_runner(item["name"])
         variants = item.get("variants", ["default"])
         variants = tuple(cls.variant_names()) if variants == "all" else _as_tuple(variants)
-        params = dict(item.get("params") or {})
-        for variant in variants:
-            try:
-                cls.make_params(params, variant)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ConfigError(f"{source}: runner {item['name']!r}: {exc.args[0]}") from None
-        bad = sorted(set(item) - {"name", "as", "params", "variants", "protocols", "sequences"})
-        if bad:
-            raise ConfigError(f"{source}: runner {item['name']!r}: unknown key(s) {bad}")
-        runners.append(
-            RunnerSpec(item["name"], item.get("as"), params, variants, _as_tuple(item.get("protocols")) or None, _as_tuple(item.get("sequences")) or None)
-        )
-    if not runners:
-        raise ConfigError(f"{source}: no runners listed")
+        runners.append(RunnerSpec(item["name"], item.get("as"), dict(item.get("params") or {}), variants, _as_tuple(item.get("protocols")) or None, _as_tuple(item.get("sequences")) or None))
     metrics = raw.get("metrics") or {}
-    if not isinstance(metrics, dict) or set(metrics) - METRIC_KEYS:
-        raise ConfigError(f"{source}: metrics: unknown key(s) {sorted(set(metrics) - METRIC_KEYS) if isinstance(metrics, dict) else metrics!r}; known: {sorted(METRIC_KEYS)}")
-    main_metric = str(metrics.get("main", "accuracy"))
-    table_metrics = tuple(_as_tuple(metrics.get("table", ("accuracy", "precision", "recall", "specificity", "f1"))))
-    for key, names in (("metrics.main", (main_metric,)), ("metrics.table", table_metrics)):
-        for metric in names:
-            if metric not in TABLE_METRICS:
-                raise ConfigError(f"{source}: {key}: unknown metric {metric!r}; available: {', '.join(TABLE_METRICS)}")
-    compare = _declared_pairs(raw.get("compare"), runners, source)
+    families = {}
+    rows: dict[str, set[str]] = {}
+    for spec in runners:
+        row = spec.alias or spec.name
+        rows.setdefault(row, set()).update(spec.variants)
+        families.setdefault(row, get_runner(spec.name).family)
     return Experiment(
         name=str(raw.get("name", Path(source).stem)),
         data=dict(raw.get("data") or {}),
-        sequences=sequences,
+        sequences=tuple(raw.get("sequences", ["T1W", "T2W"])),
         protocols=tuple(protocols),
         runners=tuple(runners),
         seed=int(raw.get("seed", 0)),
         n_seeds=int(raw.get("seeds", 1)),
-        main_metric=main_metric,
-        table_metrics=table_metrics,
-        compare=compare,
+        main_metric=str(metrics.get("main", "accuracy")),
+        table_metrics=tuple(_as_tuple(metrics.get("table", ("accuracy", "precision", "recall", "specificity", "f1")))),
+        compare=declared_pairs(raw.get("compare"), families),
         bootstrap=int(metrics.get("bootstrap", 2000)),
-        reference_runner=str(raw.get("reference", "majority")),
+        reference_runner=raw.get("reference", "majority"),
         device=str(raw.get("device", "auto")),
         reported=tuple(raw.get("reported") or ()),
         source=source,
@@ -144,48 +115,115 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     )
 
 
-def _declared_pairs(raw: Any, runners: list[RunnerSpec], source: str) -> tuple[tuple[str, str], ...]:
-    """The comparisons declared before any result exists. Each side is a row name (``as:`` alias
-    or runner) with an optional ``:variant``; without ``compare:``, the first radiomics runner
-    listed against the first deep runner listed (no choice made after seeing results)."""
-    rows: dict[str, set[str]] = {}
-    families: dict[str, str] = {}
-    for spec in runners:
-        row = spec.alias or spec.name
-        rows.setdefault(row, set()).update(spec.variants)
-        families.setdefault(row, get_runner(spec.name).family)
+def declared_pair_problems(raw: Any, rows: dict[str, set[str]]) -> list[str]:
+    """Problems of a ``compare:`` value; ``rows``: row name (alias or runner) -> variants it runs."""
     if raw is None:
-        first = {family: next((r for r, f in families.items() if f == family), None) for family in ("radiomics", "deep")}
-        return ((first["radiomics"], first["deep"]),) if first["radiomics"] and first["deep"] else ()
+        return []
     if not isinstance(raw, list):
-        raise ConfigError(f"{source}: compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, 'cnn-vgg19']], got {raw!r}")
-    pairs = []
+        return [f"compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, cnn-vgg19]], got {raw!r}"]
+    problems = []
     for index, item in enumerate(raw):
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            raise ConfigError(f"{source}: compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}")
+            problems.append(f"compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}")
+            continue
         for side in item:
             row, _, variant = side.partition(":")
             if row not in rows:
-                raise ConfigError(f"{source}: compare[{index}]: {row!r} is not a runner of this config; runners: {', '.join(rows)}")
-            if variant and variant not in rows[row]:
-                raise ConfigError(f"{source}: compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}")
+                problems.append(f"compare[{index}]: {row!r} is not a runner of this config; runners: {', '.join(rows)}")
+            elif variant and variant not in rows[row]:
+                problems.append(f"compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}")
         if item[0] == item[1]:
-            raise ConfigError(f"{source}: compare[{index}]: a method compared with itself ({item[0]!r})")
-        pairs.append((item[0], item[1]))
-    return tuple(pairs)
+            problems.append(f"compare[{index}]: a method compared with itself ({item[0]!r})")
+    return problems
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """A config file, or the name of a shipped one (``cpu``, ``paper``, ``tiny``)."""
+def declared_pairs(raw: Any, families: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The comparisons declared before any result exists. Each side is a row name (``as:`` alias
+    or runner) with an optional ``:variant``; without ``compare:``, the first radiomics runner
+    listed against the first deep runner listed (no choice made after seeing results)."""
+    if raw is None:
+        first = {family: next((r for r, f in families.items() if f == family), None) for family in ("radiomics", "deep")}
+        return ((first["radiomics"], first["deep"]),) if first["radiomics"] and first["deep"] else ()
+    return tuple((a, b) for a, b in raw)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:
+    """``--set KEY=VALUE`` on a config: a dotted key, the value read as YAML (``2``, ``1.0e-4``,
+    ``[T1W, both]``). In ``runners``, a path element names the runner (or its ``as:`` alias) and
+    applies to every entry of it: ``runners.msa.params.epochs=2``."""
+    # A JSON round trip copies the config and undoes YAML aliases (``*deep_cpu`` shared by many
+    # runners), so an override of one runner never changes another through a shared mapping.
+    raw = json.loads(json.dumps(raw, default=str))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. --set metrics.bootstrap=500 or --set runners.msa.params.epochs=2")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value {text!r} is not valid YAML") from None
+        parts = key.strip().split(".")
+        targets: list[Any] = [raw]
+        for depth, part in enumerate(parts[:-1]):
+            following = []
+            for target in targets:
+                if isinstance(target, dict):
+                    if part == "runners" and isinstance(target.get("runners"), list) and depth == 0:
+                        following.append(target["runners"])
+                        continue
+                    child = target.setdefault(part, {})
+                    if not isinstance(child, (dict, list)):
+                        raise ConfigError(f"--set {item!r}: {'.'.join(parts[: depth + 1])} is {child!r}, not a mapping")
+                    following.append(child)
+                elif isinstance(target, list):
+                    matched = False
+                    for index, entry in enumerate(target):
+                        name = entry if isinstance(entry, str) else (entry.get("as") or entry.get("name")) if isinstance(entry, dict) else None
+                        plain = entry.get("name") if isinstance(entry, dict) else entry
+                        if part in (name, plain):
+                            if isinstance(entry, str):
+                                entry = target[index] = {"name": entry}
+                            following.append(entry)
+                            matched = True
+                    if not matched:
+                        names = [e if isinstance(e, str) else e.get("as") or e.get("name") for e in target if isinstance(e, (str, dict))]
+                        raise ConfigError(f"--set {item!r}: no runner {part!r} in runners ({', '.join(dict.fromkeys(map(str, names)))})")
+            targets = following
+        for target in targets:
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:-1])} is not a mapping")
+            target[parts[-1]] = value
+    return raw
+
+
+def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
+    """A config file, or the name of a shipped one (``cpu``, ``paper``, ``tiny``), with ``--set``
+    overrides applied before the config is checked."""
     path = Path(path)
     if not path.is_file() and (CONFIG_DIR / f"{path.name}.yaml").is_file():
         path = CONFIG_DIR / f"{path.name}.yaml"
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
         raise FileNotFoundError(f"{path}: config not found (shipped configs: {shipped})")
-    with path.open() as handle:
-        raw = yaml.safe_load(handle)
+    raw = read_yaml(path)
+    if overrides and isinstance(raw, dict):
+        raw = apply_overrides(raw, overrides, str(path))
     return parse_experiment(raw, str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file through the safe loader; a syntax error is one line with its line and column."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {exc.problem}{' ' + exc.context if exc.context else ''}; fix the file (indentation, a missing colon or bracket)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML error: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; a config is YAML text") from None
 
 
 # --------------------------------------------------------------------------------------------

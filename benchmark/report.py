@@ -49,7 +49,7 @@ class ReportSettings:
 
     metric: str = "accuracy"
     table_metrics: tuple[str, ...] = DEFAULT_TABLE_METRICS
-    reference: str = "majority"
+    reference: str | None = "majority"  # None: no chance row declared (reference: null)
     bootstrap: int = 2000
     seed: int = 0
     reported: list[dict] = field(default_factory=list)
@@ -204,7 +204,7 @@ def _all_comparisons(evaluation: Evaluation, names: RowNames, pairs: list[Declar
         add("declared", declared_comparisons(evaluation, pairs, protocol, settings.metric), f"verdict_{protocol}")
         for level in evaluation.levels():
             keys = [k for k in evaluation.methods(level) if k.protocol == protocol]
-            reference = [c for k in keys if k.variant == "default" and k.runner != settings.reference and (c := evaluation.compare(k, MethodKey(settings.reference, "default", k.input, protocol), settings.metric, level)) is not None]
+            reference = [] if settings.reference is None else [c for k in keys if k.variant == "default" and k.runner != settings.reference and (c := evaluation.compare(k, MethodKey(settings.reference, "default", k.input, protocol), settings.metric, level)) is not None]
             add("vs reference", reference, f"main_{protocol}_{level}")
             for runner in sorted({k.runner for k in keys}):
                 ablation = [c for k in keys if k.runner == runner and k.variant != "default" and (c := evaluation.compare(k, MethodKey(runner, "default", k.input, protocol), settings.metric, level)) is not None]
@@ -245,7 +245,7 @@ def _figures(store: ResultsStore, evaluation: Evaluation, names: RowNames, label
             members = [r for r in everyone if names.family(r) == family]
             title = f"Confusion matrices, {family} methods (patient level, {protocol}; counts over all test splits and seeds, colour = row share)"
             files += confusion_figure(part, labels, members, names.display, title, figures / f"confusion_{protocol}_{family}", settings.banner)
-        compared = [settings.reference] + [r for p in pairs for r in (p.a, p.b) if p.a_variant == "default" and p.b_variant == "default"]
+        compared = [r for r in [settings.reference] if r] + [r for p in pairs for r in (p.a, p.b) if p.a_variant == "default" and p.b_variant == "default"]
         compared = list(dict.fromkeys(r for r in compared if r in set(part["runner"])))
         title = f"Per-stage ROC of the declared comparison ({protocol}; patient level, pooled over test splits)"
         files += roc_figure(part, labels, compared, names.display, names.families, title, figures / f"roc_{protocol}", settings.banner)

@@ -170,7 +170,7 @@ def _reported_rows(reported: list[dict], protocol: str, level: str, columns: lis
 
 
 # ---- tables -----------------------------------------------------------------------------------
-def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: str, metric: str, reference: str, reported: list[dict]) -> Table | None:
+def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: str, metric: str, reference: str | None, reported: list[dict]) -> Table | None:
     runners = _default_runners(evaluation, names, protocol, level)
     if not runners:
         return None
@@ -204,7 +204,9 @@ def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: st
     n = _n_header(evaluation, protocol, inputs, level)
     reported_rows = _reported_rows([r for r in reported if r.get("metric", "accuracy") == metric], protocol, level, [(i, metric) for i in inputs])
     notes = [f"{METRIC_NAMES.get(metric, metric)} at {level} level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; n = test patients."]
-    if reference in runners:
+    if reference is None:
+        notes.append("Bold: best measured value per column. No reference runner was declared (reference: null), so no row is marked.")
+    elif reference in runners:
         notes.append(
             f"Bold: best measured value per column ({names.show(reference)} excluded). * / †: better / worse than {names.show(reference)} "
             f"(Holm-adjusted over this table, p < 0.05; {_test_text(evaluation, protocol, metric, level)})."

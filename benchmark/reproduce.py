@@ -28,13 +28,22 @@ class ReproduceOptions:
     progress: bool = True
     device: str | None = None
     dask: str | None = None
+    overrides: tuple[str, ...] = ()  # --set KEY=VALUE
+    dry_run: bool = False
+    labels: tuple[str, ...] | None = None
+    ordinal: bool | None = None
 
 
 def reproduce(options: ReproduceOptions) -> int:
     started = time.time()
-    experiment = load_experiment(options.profile)
+    experiment = load_experiment(options.profile, options.overrides)
     jobs = options.jobs or default_jobs(options.device or experiment.device)
-    run_options = RunOptions(out=options.out, data=options.data, jobs=jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress, dask=options.dask)
+    run_options = RunOptions(out=options.out, data=options.data, jobs=jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress, dask=options.dask, labels=options.labels, ordinal=options.ordinal)
+    if options.dry_run:
+        from .run import dry_run
+
+        print(dry_run(experiment, run_options))
+        return 0
     data, is_phantom = resolve_data(experiment, run_options)
     if is_phantom:
         print(f"No --data given (nor $CIRRBENCH_DATA): using the embedded SYNTHETIC PHANTOM cohort ({data}).")
@@ -74,6 +83,10 @@ def main_from_args(args) -> int:
         progress=not args.quiet,
         device=args.device,
         dask=args.dask,
+        overrides=tuple(args.set or ()),
+        dry_run=args.dry_run,
+        labels=tuple(args.labels.split(",")) if args.labels else None,
+        ordinal=args.ordinal,
     )
     try:
         return reproduce(options)

@@ -162,6 +162,8 @@ class Runner(ABC):
     family: ClassVar[str] = "other"  # reference | radiomics | deep | other: groups rows in tables
     #: The row name tables and figures show ("VGG-19", "XGBoost (radiomics)"); CSV files keep ``name``.
     display_name: ClassVar[str] = ""
+    #: Whether the runner reads images (a feature-table cohort has none): checked before any job.
+    needs_images: ClassVar[bool] = False
 
     @classmethod
     def shown_as(cls) -> str:

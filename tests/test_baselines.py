@@ -217,6 +217,7 @@ def test_leakage_canary_is_useless_because_nothing_is_fitted_on_test_data(study,
             "sequences": ["T1W"],
             "protocols": [{"name": "file", "path": str(split_file)}],
             "runners": [{"name": "radiomics-xgboost", "params": {**SMOKE, "select_k": None}}],
+            "reference": None,
             "metrics": {"bootstrap": 100},
         }
         _, report = run(raw, tmp_path / name)

@@ -81,7 +81,7 @@ def run(raw: dict, out: Path, **options):
     [
         ({"colour": 1}, "unknown key"),
         ({"runners": ["nope"]}, "unknown runner"),
-        ({"runners": [{"name": "majority", "variants": ["tiny"]}]}, "no variant"),
+        ({"runners": [{"name": "majority", "variants": ["tiny"]}]}, "'tiny' is not a variant of majority"),
         ({"runners": [{"name": "majority", "params": {"depth": 3}}]}, "no parameter"),
         ({"runners": [{"name": "msa", "params": {"epoch": "slices"}}]}, "epoch must be one of"),
         ({"sequences": ["T3W"]}, "sequence"),
@@ -154,7 +154,7 @@ def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     from benchmark.cli import main
 
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(experiment(tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"])))
+    config.write_text(yaml.safe_dump(experiment(tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"], reference=None)))
     assert main(["run", str(config), "--out", str(tmp_path / "r"), "--jobs", "2", "-q"]) == 1
     # The runner is registered here by importing its module; the worker processes import it too,
     # so the job fails for the runner's own reason, not as an unknown runner.
@@ -166,7 +166,7 @@ def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_p
     import yaml
 
     out = tmp_path / "results"
-    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}], sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
+    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}], reference=None, sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(raw))
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; sys.exit(main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '2', '-q']))"
@@ -182,7 +182,7 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
 
     out = tmp_path / "results"
     counter = tmp_path / "fits.txt"
-    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}], sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
+    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}], reference=None, sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(raw))
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q'])"
@@ -258,8 +258,8 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
 
 
 def test_report_ignores_job_folders_of_an_earlier_config_with_the_same_labels(tiny_phantom, tmp_path):
-    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}])
-    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}])
+    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}], reference=None)
+    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}], reference=None)
     run(first, tmp_path / "shared")
     _, mixed = run(second, tmp_path / "shared")
     _, clean = run(second, tmp_path / "clean")
@@ -282,8 +282,8 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
     from benchmark.prune import prune
 
     out = tmp_path / "shared"
-    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}])
-    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}])
+    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}], reference=None)
+    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}], reference=None)
     run(first, out)
     old = {p.name for p in (out / "predictions").iterdir()}
     run(second, out)

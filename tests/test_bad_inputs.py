@@ -1,0 +1,499 @@
+"""Every input a user can get wrong, as a table: the exit code, a message that names the file, row
+or key, and no table, prediction or split file written. Cases build their input in a temporary
+folder from a tiny phantom; the command runs in this process through the CLI's ``main``."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import runners_for_tests  # noqa: F401  (registers the stand-in runners)
+from benchmark.cli import main
+from benchmark.cohort import load_cirrmri, write_manifest
+
+T1 = "Cirrhosis_T1_3D"
+
+
+@dataclass
+class Case:
+    """What a bad input must produce."""
+
+    argv: list[str]
+    code: int
+    says: list[str] = field(default_factory=list)  # substrings of the output (stdout + stderr)
+
+
+@dataclass
+class World:
+    """A tiny phantom copy, its manifest and feature table, and a results folder, per test."""
+
+    root: Path
+    tmp: Path
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "results"
+
+    def first_scan(self) -> tuple[Path, Path]:
+        image = sorted((self.root / T1 / "train_images").glob("*.nii.gz"))[0]
+        return image, self.root / T1 / "train_masks" / image.name
+
+    def manifest(self, change: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Path:
+        path = self.tmp / "cohort.csv"
+        if not path.exists():
+            write_manifest(load_cirrmri(self.root), path)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if change is not None:
+            frame = change(frame)
+        target = self.tmp / "changed.csv"
+        frame.to_csv(target, index=False)
+        return target
+
+    def feature_table(self, change: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Path:
+        cohort = load_cirrmri(self.root)
+        rng = np.random.default_rng(0)
+        frame = cohort.to_frame()[["scan_id", "patient_id", "sequence", "label_name", "official_split"]].rename(columns={"label_name": "label", "official_split": "split"})
+        frame["original_firstorder_Mean"] = rng.normal(size=len(frame))
+        frame["original_glcm_Contrast"] = rng.normal(size=len(frame))
+        frame = frame.astype({"scan_id": str, "patient_id": str})
+        if change is not None:
+            frame = change(frame)
+        path = self.tmp / "features.csv"
+        frame.to_csv(path, index=False)
+        return path
+
+    def config(self, **raw) -> Path:
+        base = {"name": "bad", "sequences": ["T1W", "T2W"], "protocols": ["official"], "runners": ["majority"], "metrics": {"bootstrap": 20}}
+        base.update(raw)
+        path = self.tmp / "config.yaml"
+        path.write_text(yaml.safe_dump(base))
+        return path
+
+    def run(self, config: Path, data: Path | None = None, *extra: str) -> list[str]:
+        return ["run", str(config), "--out", str(self.out), "--data", str(data or self.root), "-q", "--jobs", "1", *extra]
+
+
+def rewrite(path: Path, data: np.ndarray) -> None:
+    old = nib.load(str(path))
+    nib.save(nib.Nifti1Image(data.astype(old.get_data_dtype()), old.affine), str(path))
+
+
+# ---- CirrMRI600+ layout: `cirrbench data validate` exits 1 and names the file -------------------
+def layout_upper_case_suffix(w: World) -> Case:
+    image, _ = w.first_scan()
+    image.rename(image.with_name(image.name.replace(".nii.gz", ".NII.GZ")))
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unrecognised-file]", ".NII.GZ"])
+
+
+def layout_no_suffix(w: World) -> Case:
+    image, _ = w.first_scan()
+    image.rename(image.with_name(image.name.replace(".nii.gz", "")))
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unrecognised-file]", str(image.with_name(image.name.replace(".nii.gz", "")))])
+
+
+def layout_other_format(w: World) -> Case:
+    _, mask = w.first_scan()
+    mask.rename(mask.with_name(mask.name.replace(".nii.gz", ".mha")))
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unrecognised-file]", ".mha"])
+
+
+def layout_2d_image(w: World) -> Case:
+    image, _ = w.first_scan()
+    rewrite(image, np.asarray(nib.load(str(image)).dataobj)[:, :, 0])
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[not-3d]", str(image), "2D"])
+
+
+def layout_4d_mask(w: World) -> Case:
+    _, mask = w.first_scan()
+    rewrite(mask, np.asarray(nib.load(str(mask)).dataobj)[..., None].repeat(2, axis=3))
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[not-3d]", str(mask), "4D"])
+
+
+def layout_t1_t2_stage_conflict(w: World) -> Case:
+    t1 = w.root / "Metadata" / "T1_age_gender_evaluation.csv"
+    t2 = w.root / "Metadata" / "T2_age_gender_evaluation.csv"
+    frame = pd.read_csv(t2)
+    common = sorted(set(frame["Patient ID"]) & set(pd.read_csv(t1)["Patient ID"]))[0]
+    frame.loc[frame["Patient ID"] == common, "Radiological Evaluation"] = frame.loc[frame["Patient ID"] == common, "Radiological Evaluation"] % 3 + 1
+    frame.to_csv(t2, index=False)
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[stage-conflict]", f"patient {common}", "T1_age_gender_evaluation.csv"])
+
+
+def layout_empty_mask(w: World) -> Case:
+    _, mask = w.first_scan()
+    rewrite(mask, np.zeros_like(np.asarray(nib.load(str(mask)).dataobj)))
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[empty-mask]", str(mask)])
+
+
+def layout_mask_values(w: World) -> Case:
+    _, mask = w.first_scan()
+    rewrite(mask, np.asarray(nib.load(str(mask)).dataobj) * 2)
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[mask-values]", str(mask)])
+
+
+def layout_missing_mask(w: World) -> Case:
+    image, mask = w.first_scan()
+    mask.unlink()
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[missing-mask]", str(image)])
+
+
+def layout_truncated(w: World) -> Case:
+    image, _ = w.first_scan()
+    image.write_bytes(image.read_bytes()[:200])
+    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unreadable]", str(image)])
+
+
+def layout_run_stops_before_any_job(w: World) -> Case:
+    image, _ = w.first_scan()
+    image.rename(image.with_name("scan.nii"))
+    return Case(w.run(w.config()), 1, ["[non-numeric-name]", "failed validation"])
+
+
+def layout_missing_path(w: World) -> Case:
+    return Case(w.run(w.config(), w.tmp / "nowhere"), 2, ["nowhere", "no such cohort"])
+
+
+def layout_labels_on_a_cirrmri_folder(w: World) -> Case:
+    return Case(["data", "info", str(w.root), "--labels", "a,b,c"], 2, ["fixed labels", "--labels"])
+
+
+# ---- manifests: a bad row is one error naming the line ------------------------------------------
+def _first_line(frame: pd.DataFrame, column: str, value: str, row: int = 0) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.loc[row, column] = value
+    return frame
+
+
+def manifest_stage_mixed_with_other(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "label", "stage 3", 2)))], 1, ["line 4", "mix the cirrhosis stages", "'stage 3'"])
+
+
+def manifest_numeric_labels(w: World) -> Case:
+    codes = {"mild": "1", "moderate": "2", "severe": "3"}
+    return Case(["data", "info", str(w.manifest(lambda f: f.assign(label=f["label"].map(codes))))], 1, ["numeric labels", "--labels 1,2,3"])
+
+
+def manifest_label_outside_declared(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest()), "--labels", "mild,moderate"], 1, ["severe", "not one of the declared labels", "line"])
+
+
+def manifest_split_value(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "split", "training")))], 1, ["line 2", "split 'training'"])
+
+
+def manifest_sequence_value(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "sequence", "T1")))], 1, ["line 2", "sequence 'T1' is not T1W or T2W"])
+
+
+def manifest_age_value(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "age", "sixty")))], 1, ["line 2", "age 'sixty'"])
+
+
+def manifest_empty_patient(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "patient_id", "")))], 1, ["line 2", "empty patient_id"])
+
+
+def manifest_patient_two_labels(w: World) -> Case:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        pid = f["patient_id"][f["patient_id"].duplicated()].iloc[0]
+        rows = f.index[f["patient_id"] == pid]
+        other = {"mild": "severe", "moderate": "mild", "severe": "mild"}[f.loc[rows[1], "label"]]
+        return _first_line(f, "label", other, rows[1])
+
+    return Case(["data", "info", str(w.manifest(change))], 1, ["two labels", "on line"])
+
+
+def manifest_duplicate_scan(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True)))], 1, ["appears on lines 2,"])
+
+
+def manifest_missing_column(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: f.drop(columns=["mask"])))], 1, ["missing column(s) ['mask']"])
+
+
+def manifest_missing_file(w: World) -> Case:
+    return Case(["data", "validate", str(w.manifest(lambda f: _first_line(f, "image", "/nowhere/1.nii.gz"))), "-q"], 1, ["[missing-file]", "/nowhere/1.nii.gz", "line 2"])
+
+
+def manifest_empty_image(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "image", "")))], 1, ["line 2", "empty image"])
+
+
+def manifest_single_class(w: World) -> Case:
+    return Case(["data", "info", str(w.manifest(lambda f: f.assign(label="mild")))], 1, ["only one class"])
+
+
+def manifest_run_with_bad_row(w: World) -> Case:
+    return Case(w.run(w.config(), w.manifest(lambda f: _first_line(f, "split", "tst", 3))), 1, ["line 5", "split 'tst'"])
+
+
+def manifest_sequence_the_cohort_lacks(w: World) -> Case:
+    return Case(w.run(w.config(), w.manifest(lambda f: f[f["sequence"] == "T1W"])), 2, ["sequences: 'T2W'", "has only T1W"])
+
+
+# ---- feature tables -----------------------------------------------------------------------------
+def features_split_value(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "split", "holdout")))], 1, ["features.csv", "line 2", "split 'holdout'"])
+
+
+def features_sequence_value(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "sequence", "FLAIR")))], 1, ["line 2", "sequence 'FLAIR'"])
+
+
+def features_age_value(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: f.assign(age=["60y"] + ["60"] * (len(f) - 1))))], 1, ["line 2", "age '60y'"])
+
+
+def features_missing_patient(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "patient_id", "", 1)))], 1, ["line 3", "empty patient_id"])
+
+
+def features_mixed_labels(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "label", "cirrhotic", 1)))], 1, ["line 3", "'cirrhotic'"])
+
+
+def features_non_numeric_feature(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: f.assign(diagnostics_Versions="v3")))], 1, ["non-numeric feature column(s) ['diagnostics_Versions']"])
+
+
+def features_no_feature(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: f.drop(columns=["original_firstorder_Mean", "original_glcm_Contrast"])))], 1, ["no feature column"])
+
+
+def features_missing_label_column(w: World) -> Case:
+    return Case(["data", "info", str(w.feature_table(lambda f: f.drop(columns=["label"])))], 1, ["missing column(s) ['label']"])
+
+
+def features_deep_runner(w: World) -> Case:
+    return Case(w.run(w.config(runners=["majority", "msa"]), w.feature_table()), 2, ["msa need images", "feature table"])
+
+
+def features_patient_two_labels(w: World) -> Case:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        pid = f["patient_id"][f["patient_id"].duplicated()].iloc[0]
+        row = f.index[f["patient_id"] == pid][1]
+        return _first_line(f, "label", {"mild": "severe"}.get(f.loc[row, "label"], "mild"), row)
+
+    return Case(["data", "info", str(w.feature_table(change))], 1, ["two labels"])
+
+
+# ---- configs: exit 2, one line per problem naming the key ---------------------------------------
+def config_case(key_text: str, **raw) -> Callable[[World], Case]:
+    def build(w: World) -> Case:
+        return Case(w.run(w.config(**raw)), 2, [key_text])
+
+    build.__name__ = f"config_{key_text}"
+    return build
+
+
+CONFIG_CASES = [
+    config_case("data.rooot: unknown key (did you mean 'root'?)", data={"rooot": "/x"}),
+    config_case("metrics.main: unknown metric 'acuracy'", metrics={"main": "acuracy"}),
+    config_case("metrics.bootstrap: 0 is not an integer >= 1", metrics={"bootstrap": 0}),
+    config_case("metrics.table: unknown metric 'kappa'", metrics={"table": ["kappa"]}),
+    config_case("reference: 'majority' (the default) is not a runner of this config", runners=["stratified-random"]),
+    config_case("reference: 'chance' is not a runner of this config", reference="chance"),
+    config_case("protocols[0]: unknown protocol 'oficial'", protocols=["oficial"]),
+    config_case("protocols[0].valid_frac: unknown option of protocol 'cv'", protocols=[{"name": "cv", "valid_frac": 0.2}]),
+    config_case("protocols[0].folds: 1 is not an integer >= 2", protocols=[{"name": "cv", "folds": 1}]),
+    config_case("protocols[0].valid_fraction: 1.5 is not a number in (0, 1)", protocols=[{"name": "cv", "valid_fraction": 1.5}]),
+    config_case("protocols[0]: protocol 'file' needs path:", protocols=[{"name": "file"}]),
+    config_case("protocols[0].path: '/no/splits.csv' is not an existing CSV file", protocols=[{"name": "file", "path": "/no/splits.csv"}]),
+    config_case("runners[1] (radiomics-xgbost): unknown runner (did you mean 'radiomics-xgboost'?)", runners=["majority", "radiomics-xgbost"]),
+    config_case("runners[1] (msa).params.epochs: 0 is below the minimum 1", runners=["majority", {"name": "msa", "params": {"epochs": 0}}]),
+    config_case("runners[1] (msa).params.width: 0 must be greater than 0", runners=["majority", {"name": "msa", "params": {"width": 0}}]),
+    config_case("runners[1] (msa).params.lr: '1e-4' is not a number (YAML reads 1e-4 as text: write 1.0e-4)", runners=["majority", {"name": "msa", "params": {"lr": "1e-4"}}]),
+    config_case("runners[1] (radiomics-logreg).params.select_k: 0 is below the minimum 1", runners=["majority", {"name": "radiomics-logreg", "params": {"select_k": 0}}]),
+    config_case("runners[1] (cnn-vgg19).params: runner 'cnn-vgg19' has no parameter(s) ['pooling']", runners=["majority", {"name": "cnn-vgg19", "params": {"pooling": "mean"}}]),
+    config_case("runners[1] (msa).params.epochs: True is not an integer", runners=["majority", {"name": "msa", "params": {"epochs": True}}]),
+    config_case("runners[1] (msa).variants: 'no-atention' is not a variant of msa", runners=["majority", {"name": "msa", "variants": ["no-atention"]}]),
+    config_case("runners[1] (majority).colour: unknown key", runners=["majority", {"name": "majority", "colour": "red"}]),
+    config_case("runners[1] (msa).protocols: 'cv' is not one of the config's protocols", runners=["majority", {"name": "msa", "protocols": ["cv"]}]),
+    config_case("runners: no runners listed", runners=[]),
+    config_case("sequences: 'T3W' is not an input", sequences=["T3W"]),
+    config_case("seeds: 0 is not an integer >= 1", seeds=0),
+    config_case("seed: 'one' is not an integer", seed="one"),
+    config_case("device: 'gpu' is not auto, cpu, cuda, cuda:N or mps", device="gpu"),
+    config_case("compare[0]: 'nope' is not a runner of this config", compare=[["majority", "nope"]]),
+    config_case("compare[0]: a method compared with itself", compare=[["majority", "majority"]]),
+    config_case("reported[0]: needs method: and a numeric value:", reported=[{"method": "VGG-19"}]),
+    config_case("data.phantom.patients: 2 is not an integer >= 6", data={"phantom": {"patients": 2}}),
+    config_case("colour: unknown key", colour="blue"),
+    config_case("data.labels: 'mild' is not a list of at least two class names", data={"labels": "mild"}),
+]
+
+
+def config_yaml_syntax(w: World) -> Case:
+    path = w.tmp / "broken.yaml"
+    path.write_text("name: x\nrunners: [majority\nseed: 0\n")
+    return Case(w.run(path), 2, [f"{path}:", "YAML syntax error"])
+
+
+def config_not_a_mapping(w: World) -> Case:
+    path = w.tmp / "list.yaml"
+    path.write_text("- majority\n- msa\n")
+    return Case(w.run(path), 2, ["must be a mapping"])
+
+
+def config_missing_file(w: World) -> Case:
+    return Case(w.run(w.tmp / "nope.yaml"), 2, ["nope.yaml: config not found", "shipped configs"])
+
+
+def config_many_problems_at_once(w: World) -> Case:
+    return Case(w.run(w.config(metrics={"main": "acuracy", "bootstrap": -1}, seeds=0, device="gpu")), 2, ["metrics.main", "metrics.bootstrap", "seeds", "device", "4 problem(s); nothing was run"])
+
+
+# ---- CLI and run level: exit 2 before any job ---------------------------------------------------
+def cli_only_matches_nothing(w: World) -> Case:
+    return Case([*w.run(w.config()), "--only", "msa:*"], 2, ["--only 'msa:*' matches no job", "majority:default:T1W"])
+
+
+def cli_cuda_without_gpu(w: World) -> Case:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    return Case([*w.run(w.config()), "--device", "cuda"], 2, ["'cuda' but this machine has no CUDA GPU"])
+
+
+def cli_set_malformed(w: World) -> Case:
+    return Case([*w.run(w.config()), "--set", "metrics.bootstrap"], 2, ["--set 'metrics.bootstrap': write KEY=VALUE"])
+
+
+def cli_set_unknown_runner(w: World) -> Case:
+    return Case([*w.run(w.config()), "--set", "runners.msx.params.epochs=2"], 2, ["no runner 'msx' in runners (majority)"])
+
+
+def cli_set_bad_value(w: World) -> Case:
+    return Case([*w.run(w.config()), "--set", "metrics.bootstrap=0"], 2, ["metrics.bootstrap: 0 is not an integer >= 1"])
+
+
+def cli_unknown_skip_check(w: World) -> Case:
+    return Case([*w.run(w.config()), "--skip-check", "empty-mask", "--skip-check", "emptymask"], 2, ["unknown check(s) ['emptymask']"])
+
+
+def cli_unknown_runner_name(w: World) -> Case:
+    return Case(["runners", "msx"], 2, ["unknown runner 'msx'"])
+
+
+def cli_data_without_path(w: World) -> Case:
+    return Case(["data", "info"], 2, ["give the cohort: PATH", "$CIRRBENCH_DATA"])
+
+
+def cli_single_class_training_part(w: World) -> Case:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f = f.copy()
+        trained = set(f.loc[(f["split"] == "train") & (f["sequence"] == "T1W"), "patient_id"])
+        f.loc[f["patient_id"].isin(trained), "label"] = "mild"  # every T1W training patient mild
+        return f
+
+    return Case(w.run(w.config(), w.manifest(change)), 2, ["the training part has 1 class(es)", "official-T1W"])
+
+
+def cli_empty_grid(w: World) -> Case:
+    return Case(w.run(w.config(sequences=["both"], runners=["majority"])), 2, ["gets no job"])
+
+
+CASES = [
+    layout_upper_case_suffix,
+    layout_no_suffix,
+    layout_other_format,
+    layout_2d_image,
+    layout_4d_mask,
+    layout_t1_t2_stage_conflict,
+    layout_empty_mask,
+    layout_mask_values,
+    layout_missing_mask,
+    layout_truncated,
+    layout_run_stops_before_any_job,
+    layout_missing_path,
+    layout_labels_on_a_cirrmri_folder,
+    manifest_stage_mixed_with_other,
+    manifest_numeric_labels,
+    manifest_label_outside_declared,
+    manifest_split_value,
+    manifest_sequence_value,
+    manifest_age_value,
+    manifest_empty_patient,
+    manifest_patient_two_labels,
+    manifest_duplicate_scan,
+    manifest_missing_column,
+    manifest_missing_file,
+    manifest_empty_image,
+    manifest_single_class,
+    manifest_run_with_bad_row,
+    manifest_sequence_the_cohort_lacks,
+    features_split_value,
+    features_sequence_value,
+    features_age_value,
+    features_missing_patient,
+    features_mixed_labels,
+    features_non_numeric_feature,
+    features_no_feature,
+    features_missing_label_column,
+    features_deep_runner,
+    features_patient_two_labels,
+    *CONFIG_CASES,
+    config_yaml_syntax,
+    config_not_a_mapping,
+    config_missing_file,
+    config_many_problems_at_once,
+    cli_only_matches_nothing,
+    cli_cuda_without_gpu,
+    cli_set_malformed,
+    cli_set_unknown_runner,
+    cli_set_bad_value,
+    cli_unknown_skip_check,
+    cli_unknown_runner_name,
+    cli_data_without_path,
+    cli_single_class_training_part,
+    cli_empty_grid,
+]
+
+
+def test_the_matrix_is_large():
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize("build", CASES, ids=[c.__name__ for c in CASES])
+def test_bad_input_is_one_clear_error_and_writes_nothing(build, tiny_phantom, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CIRRBENCH_DATA", raising=False)
+    root = tmp_path / "cohort"
+    shutil.copytree(tiny_phantom, root)
+    world = World(root, tmp_path)
+    case = build(world)
+    code = main(case.argv)
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert code == case.code, output
+    for text in case.says:
+        assert text in output, f"{text!r} not in:\n{output}"
+    assert "Traceback" not in output
+    for produced in ("tables", "predictions", "splits", "figures", "manifest.json"):
+        assert not (world.out / produced).exists(), f"{produced} written despite the error"
+
+
+def test_case_and_spacing_variants_of_stage_names_are_one_class(tiny_phantom, tmp_path, capsys):
+    world = World(tiny_phantom, tmp_path)
+    spellings = {"mild": "Mild ", "moderate": "MODERATE", "severe": " severe"}
+    path = world.manifest(lambda f: f.assign(label=[spellings[x] if i % 2 else x for i, x in enumerate(f["label"])]))
+    assert main(["data", "info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "labels: mild, moderate, severe (ordinal)" in out
+
+
+def test_declared_labels_and_ordinality_from_the_cli(tiny_phantom, tmp_path, capsys):
+    world = World(tiny_phantom, tmp_path)
+    codes = {"mild": "1", "moderate": "2", "severe": "3"}
+    path = world.manifest(lambda f: f.assign(label=f["label"].map(codes)))
+    assert main(["data", "info", str(path), "--labels", "1,2,3", "--ordinal"]) == 0
+    assert "labels: 1, 2, 3 (ordinal)" in capsys.readouterr().out
+    assert main(["data", "info", str(path), "--labels", "3,2,1", "--no-ordinal"]) == 0
+    assert "labels: 3, 2, 1 (nominal)" in capsys.readouterr().out
