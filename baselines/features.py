@@ -21,6 +21,7 @@ import yaml
 
 from benchmark.cohort import ScanRecord
 from benchmark.hashing import memo_digest
+from benchmark.atomic import read_cache_entry, write_cache_entry
 from benchmark.paths import cache_dir
 
 PARAMS_DIR = Path(__file__).parent / "params"
@@ -112,19 +113,15 @@ def _cache_path(key: str) -> Path:
 def _read_cache(key: str) -> dict[str, float] | None:
     if key in _MEMO:
         return _MEMO[key]
-    path = _cache_path(key)
-    if path.is_file():
-        values = json.loads(path.read_text())
-        _MEMO[key] = values
-        return values
-    return None
+    values = read_cache_entry(_cache_path(key))
+    if not isinstance(values, dict):
+        return None
+    _MEMO[key] = values
+    return values
 
 
 def _write_cache(key: str, values: dict[str, float]) -> None:
-    path = _cache_path(key)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(values))
-    tmp.replace(path)
+    write_cache_entry(_cache_path(key), values)
     _MEMO[key] = values
 
 

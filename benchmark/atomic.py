@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "temporary_sibling"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "temporary_sibling", "read_cache_entry", "write_cache_entry"]
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -37,3 +37,30 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_cache_entry(path: str | Path) -> object | None:
+    """A JSON cache entry, or None when absent or corrupt (truncated by a kill, edited, emptied).
+
+    A corrupt entry is reported once as a warning, deleted and recomputed by the caller: a cache
+    must never be the reason a run fails, nor hand back a half-written value.
+    """
+    import json
+    import logging
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        logging.getLogger("cirrbench").warning("cache entry %s is corrupt (%s); recomputing it", path, type(exc).__name__)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def write_cache_entry(path: str | Path, value: object) -> Path:
+    """A JSON cache entry, written atomically."""
+    import json
+
+    return atomic_write_text(path, json.dumps(value))

@@ -9,10 +9,15 @@ import importlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 import traceback
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -162,17 +167,21 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
             show_progress=show_progress,
         )
         np.random.seed(job.seed % (2**32))  # for third-party code that uses the global state
-        runner.fit(data.train, data.valid, context)
-        test = data.test.hide_labels()
-        predictions = runner.predict(test)
-        predictions.validate(test)
-        frame = _predictions_frame(job, data.test, predictions)
-        files = {"predictions.csv": frame.to_csv(index=False)}
-        if len(data.valid):
-            valid = data.valid.hide_labels()
-            valid_predictions = runner.predict(valid)
-            valid_predictions.validate(valid)
-            files["valid_predictions.csv"] = _predictions_frame(job, data.valid, valid_predictions).to_csv(index=False)
+        with warnings.catch_warnings(record=True) as caught:  # library warnings go to the job's log, not the console
+            warnings.simplefilter("always")
+            runner.fit(data.train, data.valid, context)
+            test = data.test.hide_labels()
+            predictions = runner.predict(test)
+            predictions.validate(test)
+            frame = _predictions_frame(job, data.test, predictions)
+            files = {"predictions.csv": frame.to_csv(index=False)}
+            if len(data.valid):
+                valid = data.valid.hide_labels()
+                valid_predictions = runner.predict(valid)
+                valid_predictions.validate(valid)
+                files["valid_predictions.csv"] = _predictions_frame(job, data.valid, valid_predictions).to_csv(index=False)
+        if caught:
+            files["warnings.log"] = _warnings_log(caught)
         duration = time.time() - started
         if predictions.slice_probabilities is not None:
             files["slices.csv"] = predictions.slice_probabilities.to_csv(index=False)
@@ -186,10 +195,45 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
         store.clear_failure(job.key)
         return job.label, duration, None
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # recorded, never cached, does not stop the other jobs
+        if isinstance(exc, KeyboardInterrupt) and USER_INTERRUPT.is_set():
+            raise  # Ctrl-C stops the run; a runner's own KeyboardInterrupt is only its job's failure
         duration = time.time() - started
         payload = {**job.to_dict(), "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "duration_s": round(duration, 3)}
         store.write_failure(job.key, payload)
         return job.label, duration, f"{type(exc).__name__}: {exc}"
+
+
+#: Set by the run's SIGINT handler: a KeyboardInterrupt then means the user, not a runner.
+USER_INTERRUPT = threading.Event()
+
+
+def _warnings_log(caught: list) -> str:
+    """Each distinct warning once, with how often it occurred."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        line = f"{w.category.__name__}: {str(w.message).strip()} ({Path(w.filename).name}:{w.lineno})"
+        counts[line] = counts.get(line, 0) + 1
+    return "".join(f"{n} x {line}\n" for line, n in counts.items())
+
+
+@contextmanager
+def _user_interrupts() -> Iterator[None]:
+    """While jobs run in this process, mark a real Ctrl-C so run_job re-raises it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # noqa: ANN001
+        USER_INTERRUPT.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        USER_INTERRUPT.clear()
 
 
 def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, progress: bool, executor=None) -> None:
@@ -238,22 +282,23 @@ def run_jobs(
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
     tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__, force) for job in todo]
-    try:
-        for label, seconds, error in executor.map_unordered(run_job, tasks):
-            summary.durations[label] = seconds
-            if error is None:
-                summary.ran.append(label)
-            else:
-                summary.failed[label] = error
-                log.error("job %s failed: %s", label, error)
-            bar.update()
-    except TerminatedWorkerError as exc:
-        raise WorkerLostError(
-            f"a worker process died while running jobs (killed by the operating system, often for lack of memory); "
-            f"the {len(summary.ran)} job(s) finished in this run are kept in {out / PREDICTIONS}. Rerun with fewer --jobs (e.g. --jobs 1) to resume"
-        ) from exc
-    finally:
-        bar.close()
+    with _user_interrupts():
+        try:
+            for label, seconds, error in executor.map_unordered(run_job, tasks):
+                summary.durations[label] = seconds
+                if error is None:
+                    summary.ran.append(label)
+                else:
+                    summary.failed[label] = error
+                    log.error("job %s failed: %s", label, error)
+                bar.update()
+        except TerminatedWorkerError as exc:
+            raise WorkerLostError(
+                f"a worker process died while running jobs (killed by the operating system, often for lack of memory); "
+                f"the {len(summary.ran)} job(s) finished in this run are kept in {out / PREDICTIONS}. Rerun with fewer --jobs (e.g. --jobs 1) to resume"
+            ) from exc
+        finally:
+            bar.close()
     return summary
 
 

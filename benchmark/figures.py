@@ -119,7 +119,7 @@ def confusion_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], 
             if j == 0:
                 ax.set_ylabel(f"{display.get(runner, runner)}\ntrue", fontsize=8)
     if image is not None:
-        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true stage")
+        fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.5, aspect=30, label="share of the true stage")
     fig.suptitle(_title(title, banner), fontsize=10)
     return save(fig, out)
 

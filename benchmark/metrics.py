@@ -58,7 +58,20 @@ def ovr_auc(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, float]:
-    """All scalar metrics for one test set. Keys ``<metric>`` (macro) and ``<metric>_<class>``."""
+    """All scalar metrics for one test set. Keys ``<metric>`` (macro) and ``<metric>_<class>``.
+
+    A class absent from a small test set is expected, not alarming: its per-class values are NaN
+    (and macro averages skip it), so scikit-learn's warnings about it are silenced here.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _compute_metrics(y_true, proba, labels)
+
+
+def _compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, float]:
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=float)
     y_pred = proba.argmax(axis=1)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from .atomic import atomic_write_text
 from .cohort import Cohort
 
 ROLES = ("train", "valid", "test")
@@ -189,12 +190,10 @@ def write_splits(split_set: SplitSet, folder: str | Path) -> Path:
     index = []
     for split in split_set:
         path = folder / f"{split.split_id}.csv"
-        tmp = path.with_suffix(".tmp")
-        split.to_frame().to_csv(tmp, index=False)
-        tmp.replace(path)
+        atomic_write_text(path, split.to_frame().to_csv(index=False))
         index.append({"split_id": split.split_id, "file": path.name, "hash": split.content_hash(), "sequences": split.sequences, "repeat": split.repeat, "fold": split.fold})
     index_path = folder / "index.json"
-    index_path.write_text(json.dumps({"protocol": split_set.protocol, "splits": index}, indent=2))
+    atomic_write_text(index_path, json.dumps({"protocol": split_set.protocol, "splits": index}, indent=2))
     written = {entry["file"] for entry in index}
     for stale in folder.glob("*.csv"):  # left by an earlier, larger protocol (e.g. more CV repeats)
         if stale.name not in written:

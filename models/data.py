@@ -9,14 +9,15 @@ parameters, so training epochs read no NIfTI at all.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from benchmark.atomic import atomic_write_bytes, read_cache_entry, write_cache_entry
 from benchmark.cohort import ScanRecord
 from benchmark.hashing import memo_digest
 from benchmark.paths import cache_dir
@@ -94,19 +95,39 @@ def preprocess_scan(record: ScanRecord, p: Preprocessing) -> ScanSlices:
     if record.image is None or record.mask is None:
         raise ValueError(f"{record.scan_id}: deep runners need images (a feature-table cohort has none)")
     volume_path, meta_path = _cache_paths(record, p)
-    if volume_path.is_file() and meta_path.is_file():
-        return ScanSlices(np.load(volume_path, mmap_mode="r"), np.array(json.loads(meta_path.read_text())["selected"], dtype=int))
+    cached = _read_cached(volume_path, meta_path)
+    if cached is not None:
+        return cached
     data = preprocessing_transform(p)({"image": str(record.image), "mask": str(record.mask)})
     image = data["image"][0].numpy()  # (H, W, Z) after channel removal
     mask = data["mask"][0].numpy() > 0.5
     volume = np.moveaxis(image, -1, 0).astype(np.float16)  # (Z, H, W)
     areas = np.moveaxis(mask, -1, 0).reshape(volume.shape[0], -1).sum(axis=1)
     selected = np.flatnonzero(areas >= p.min_liver_fraction * areas.max())
-    tmp = volume_path.with_name(f"{volume_path.stem}.tmp-{os.getpid()}.npy")
-    np.save(tmp, volume)
-    tmp.replace(volume_path)
-    meta_path.write_text(json.dumps({"scan_id": record.scan_id, "selected": selected.tolist(), "shape": list(volume.shape)}))
+    buffer = io.BytesIO()
+    np.save(buffer, volume)
+    atomic_write_bytes(volume_path, buffer.getvalue())
+    write_cache_entry(meta_path, {"scan_id": record.scan_id, "selected": selected.tolist(), "shape": list(volume.shape)})  # written last: marks the entry complete
     return ScanSlices(np.load(volume_path, mmap_mode="r"), selected)
+
+
+def _read_cached(volume_path: Path, meta_path: Path) -> ScanSlices | None:
+    """A cached scan, or None when absent or corrupt (then it is recomputed, never fatal)."""
+    meta = read_cache_entry(meta_path)
+    if not isinstance(meta, dict) or not volume_path.is_file():
+        return None
+    try:
+        volume = np.load(volume_path, mmap_mode="r")
+        if list(volume.shape) != list(meta["shape"]):
+            raise ValueError(f"shape {volume.shape} but the entry says {meta['shape']}")
+        return ScanSlices(volume, np.array(meta["selected"], dtype=int))
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        import logging
+
+        logging.getLogger("cirrbench").warning("slice cache entry %s is corrupt (%s); recomputing it", volume_path, exc)
+        volume_path.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
+        return None
 
 
 def preprocess_all(records: Sequence[ScanRecord], p: Preprocessing, jobs: int = 1, progress: bool = False) -> dict[str, ScanSlices]:

@@ -76,6 +76,7 @@ CPU_SMOKE = {"width": 0.25, "size": 32, "spacing_mm": 2.5, "epochs": 2, "batch_s
 class DeepRunner(Runner):
     Params = SliceParams
     family = "deep"
+    needs_images = True
     smoke_params = CPU_SMOKE
     fuse_patients: ClassVar[bool] = False  # True: with both sequences, one example per patient
 

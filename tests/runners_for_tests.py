@@ -138,3 +138,58 @@ class RadiomicsLikeRunner(Runner):
         probabilities = np.zeros((len(test), self.labels_.n_classes))
         probabilities[:, self.model_.classes_] = self.model_.predict_proba(self._features(test))
         return Predictions.from_array(test.scan_ids, probabilities, self.labels_)
+
+
+@dataclass(frozen=True)
+class SleepyParams:
+    seconds: float = 30.0
+
+
+@register_runner
+class SleepyRunner(Runner):
+    """Sleeps in fit (a long training job) and then predicts priors: for kill tests."""
+
+    name = "test-sleepy"
+    Params = SleepyParams
+
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "SleepyRunner":
+        import time
+
+        time.sleep(self.params.seconds)
+        self.labels_ = train.labels
+        return self
+
+    def predict(self, test: ScanSet) -> Predictions:
+        k = self.labels_.n_classes
+        return Predictions.from_array(test.scan_ids, np.full((len(test), k), 1.0 / k), self.labels_)
+
+
+@register_runner
+class ExitingRunner(Runner):
+    """Calls sys.exit in fit, as some library code does: must be that job's failure, not the run's end."""
+
+    name = "test-exits"
+
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "ExitingRunner":
+        raise SystemExit(3)
+
+    def predict(self, test: ScanSet) -> Predictions:  # pragma: no cover
+        raise AssertionError
+
+
+@register_runner
+class WarningRunner(Runner):
+    """Emits a library-style warning in fit and predicts priors: the warning belongs in the job's log."""
+
+    name = "test-warns"
+
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "WarningRunner":
+        import warnings
+
+        warnings.warn("a library had something to say", UserWarning)
+        self.labels_ = train.labels
+        return self
+
+    def predict(self, test: ScanSet) -> Predictions:
+        k = self.labels_.n_classes
+        return Predictions.from_array(test.scan_ids, np.full((len(test), k), 1.0 / k), self.labels_)

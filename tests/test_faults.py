@@ -1,0 +1,173 @@
+"""Faults a long benchmark meets: a kill during --force, corrupt cache entries, two runs into one
+folder, a killed main process with live workers, a full or unwritable disk, runners that exit or
+warn. None of them may lose finished results, block the next run or leave a process behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import runners_for_tests  # noqa: F401  (registers the test runners)
+from benchmark.cli import main
+from benchmark.cohort import load_cirrmri
+from benchmark.experiment import parse_experiment
+from benchmark.lock import ResultsLock
+from benchmark.run import RunOptions, run_experiment
+
+TESTS = Path(__file__).parent
+
+
+def config(root: Path, tmp: Path, **raw) -> Path:
+    base = {"name": "faults", "data": {"root": str(root)}, "sequences": ["T1W"], "protocols": ["official"], "runners": ["majority"], "metrics": {"bootstrap": 20}}
+    base.update(raw)
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def cli_in_subprocess(*argv: str) -> list[str]:
+    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import runners_for_tests; from benchmark.cli import main; sys.exit(main({list(argv)!r}))"
+    return [sys.executable, "-c", code]
+
+
+def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    counter = tmp_path / "fits.txt"
+    path = config(tiny_phantom, tmp_path, sequences=["T1W", "T2W"], runners=["majority", {"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}])
+    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0  # fits 1 and 2: both killer jobs done
+    before = {p.parent.name: p.read_bytes() for p in (out / "predictions").glob("*/predictions.csv")}
+    assert len(before) == 4
+    killed = subprocess.run(cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", "1", "-q", "--force"), capture_output=True, text=True)
+    assert killed.returncode == 137, killed.stderr  # the third fit (a forced rerun) killed the process
+    after = {p.parent.name: p.read_bytes() for p in (out / "predictions").glob("*/predictions.csv")}
+    assert after == before  # every finished job survived, byte for byte
+    counter.write_text("100")
+    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0
+    assert not [p for p in (out / "predictions").iterdir() if p.name.startswith(".")]
+
+
+def test_truncated_slice_cache_entry_is_recomputed(tiny_phantom, caplog):
+    from models.data import Preprocessing, _cache_paths, preprocess_scan
+
+    record = load_cirrmri(tiny_phantom).records[0]
+    p = Preprocessing(spacing_mm=2.5, size=32)
+    first = np.array(preprocess_scan(record, p).volume)
+    volume_path, meta_path = _cache_paths(record, p)
+    volume_path.write_bytes(volume_path.read_bytes()[:100])
+    again = np.array(preprocess_scan(record, p).volume)
+    assert np.array_equal(first, again)
+    assert "corrupt" in caplog.text
+    meta_path.write_text('{"scan_id": "T1W-')  # a kill in the middle of writing the JSON
+    assert np.array_equal(np.array(preprocess_scan(record, p).volume), first)
+
+
+def test_truncated_feature_and_validation_cache_entries_are_recomputed(tiny_phantom, tmp_path, caplog):
+    from baselines.features import _cache_path, extract_features, load_params
+    from benchmark.paths import cache_dir
+    from benchmark.validate import validate
+
+    records = load_cirrmri(tiny_phantom).records[:2]
+    params = load_params("default")
+    first = extract_features(records, params, jobs=1, progress=False).table
+    for entry in cache_dir("features").rglob("*.json"):
+        entry.write_text(entry.read_text()[:10])
+    import baselines.features as features
+
+    features._MEMO.clear()
+    again = extract_features(records, params, jobs=1, progress=False)
+    assert again.extracted == 2 and again.table.equals(first)
+    for entry in cache_dir("validation").glob("*.json"):
+        entry.write_text("[{")
+    assert validate(tiny_phantom, progress=False).ok
+    assert "corrupt" in caplog.text and _cache_path
+
+
+def test_a_second_run_into_the_same_folder_is_refused_with_the_holder(tiny_phantom, tmp_path, capsys):
+    out = tmp_path / "results"
+    path = config(tiny_phantom, tmp_path)
+    with ResultsLock(out):
+        assert main(["run", str(path), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"pid {os.getpid()}" in err and "another cirrbench run" in err and "use another --out" in err
+    assert not (out / "tables").exists()
+    assert main(["run", str(path), "--out", str(out), "-q", "--jobs", "1"]) == 0  # released with its holder
+
+
+def test_a_killed_holder_releases_the_lock(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", f"from benchmark.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    with ResultsLock(tmp_path):
+        pass
+
+
+def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    path = config(tiny_phantom, tmp_path, sequences=["T1W", "T2W"], runners=[{"name": "test-sleepy", "params": {"seconds": 60}}], reference=None)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    main_process = subprocess.Popen(cli_in_subprocess("run", str(path), "--out", str(tmp_path / "results"), "--jobs", "2", "-q"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(main_process.pid)
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        workers = [c for c in parent.children(recursive=True) if "loky" in " ".join(c.cmdline())]
+        time.sleep(0.5)
+    assert len(workers) >= 2, "the run never started its worker processes"
+    time.sleep(2)  # let them pick up their jobs (and start the guard)
+    os.kill(main_process.pid, signal.SIGKILL)
+    main_process.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers still alive 10 s after the main process was killed: {[p.pid for p in alive]}"
+
+
+def test_an_unwritable_results_folder_is_one_line_naming_the_path(tiny_phantom, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = config(tiny_phantom, tmp_path)
+    assert main(["run", str(path), "--out", str(blocker / "results"), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(blocker) in err[0]
+
+
+def test_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
+    from benchmark import atomic
+
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(target))
+
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
+    with pytest.raises(OSError, match="No space"):
+        atomic.atomic_write_text(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_a_runner_that_exits_is_that_jobs_failure(tiny_phantom, tmp_path):
+    out = tmp_path / "results"
+    raw = yaml.safe_load(config(tiny_phantom, tmp_path, runners=["majority", "test-exits"]).read_text())
+    summary, report = run_experiment(parse_experiment(raw, "x.yaml"), RunOptions(out=out, progress=False))
+    assert summary.ran == ["majority:default:T1W:official-T1W:s0"] and list(summary.failed) == ["test-exits:default:T1W:official-T1W:s0"]
+    assert "SystemExit" in summary.failed["test-exits:default:T1W:official-T1W:s0"]
+    (failure,) = (out / "failures").glob("*.json")
+    assert json.loads(failure.read_text())["status"] == "failed"
+
+
+def test_library_warnings_go_to_the_jobs_log_not_the_console(tiny_phantom, tmp_path, capfd):
+    out = tmp_path / "results"
+    path = config(tiny_phantom, tmp_path, runners=["majority", "test-warns"])
+    assert main(["run", str(path), "--out", str(out), "-q", "--jobs", "1"]) == 0
+    captured = capfd.readouterr()
+    assert "a library had something to say" not in captured.out + captured.err
+    logs = list((out / "predictions").glob("*/warnings.log"))
+    assert len(logs) == 1 and "1 x UserWarning: a library had something to say" in logs[0].read_text()
