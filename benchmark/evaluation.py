@@ -277,15 +277,15 @@ class Evaluation:
         ``valid`` holds the validation predictions of every job with the method columns; the
         exploratory block picks each family's best method by this, never by a test score.
         """
-        from .metrics import compute_metrics, patient_level
+        from .metrics import patient_level
 
         if valid.empty:
             return pd.DataFrame(columns=[*MethodKey._fields, "validation"])
-        cols = [f"prob_{n}" for n in labels.names]
         rows = []
         for keys, part in valid.groupby([*MethodKey._fields, "split_id", "seed_index"], sort=True):
             patients = patient_level(part, labels)
-            value = compute_metrics(patients["true_label"].to_numpy(), patients[cols].to_numpy(), labels).get(metric, np.nan)
+            ids = list(patients["patient_id"].astype(str))
+            value = PatientStatistics.from_frame(patients, ids, labels).metric(metric, np.ones((1, len(ids))))[0]  # equals compute_metrics (tested)
             rows.append({**dict(zip([*MethodKey._fields, "split_id", "seed_index"], keys)), "value": value})
         per_job = pd.DataFrame(rows)
         per_split = per_job.groupby([*MethodKey._fields, "split_id"], sort=True)["value"].mean().reset_index()
