@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="PyRadiomics features of every scan (cached, parallel)",
         description="Extract PyRadiomics features of every scan: one row per scan (scan_id, patient_id, sequence, features as PyRadiomics names them). Cached per scan on image, mask, parameters and PyRadiomics version.",
     )
-    p.add_argument("--data", type=Path, required=True, help="CirrMRI600+ root or manifest .csv")
+    p.add_argument("--data", type=Path, default=None, help="CirrMRI600+ root or manifest .csv (default: $CIRRBENCH_DATA)")
+    _add_label_options(p)
     p.add_argument("--params", default="mri", help="shipped parameter file (default, mri) or a path to your own (default: mri)")
     p.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"), default=None, help="override resampledPixelSpacing (mm)")
     p.add_argument("--out", type=Path, required=True, help="output CSV")
@@ -297,7 +298,8 @@ def _cmd_features_extract(args: argparse.Namespace) -> int:
     from .cohort import load_cohort
     from .execute import default_jobs
 
-    cohort = load_cohort(args.data, include_healthy=args.healthy)
+    args.path = args.data
+    cohort = load_cohort(_cohort_path(args), include_healthy=args.healthy, **_label_options(args))
     result = extract_features(cohort.records, load_params(args.params, spacing=args.spacing), jobs=args.jobs or default_jobs("cpu"), use_cache=not args.no_cache, progress=not args.quiet)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     feature_table_frame(cohort.records, result.table).to_csv(args.out, index=False)

@@ -124,6 +124,26 @@ def test_pretrained_weights_load_from_a_local_file(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_weights_that_do_not_fit_are_an_error_listing_the_keys_unless_not_strict(tmp_path):
+    from models.backbones import WeightsMismatchError, load_weights
+
+    other = build_backbone("densenet121", BackboneSpec(width=0.25))
+    path = tmp_path / "densenet.pt"
+    torch.save(other.state_dict(), path)
+    target = build_backbone("resnet18", BackboneSpec(width=0.25))
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(WeightsMismatchError, match=r"densenet.pt: does not fit the network: \d+ missing \(.*\); \d+ unexpected") as error:
+        load_weights(target, path)
+    assert "weights_strict: false" in str(error.value)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())  # nothing half-loaded
+    wider = build_backbone("resnet18", BackboneSpec(width=0.5))
+    torch.save(wider.state_dict(), path)
+    with pytest.raises(WeightsMismatchError, match="with other shapes"):
+        load_weights(target, path)
+    mismatched = load_weights(target, path, strict=False)
+    assert mismatched and all(k in target.state_dict() for k in mismatched)
+
+
 def _slice_epoch_setup(epoch: str):
     rng = np.random.default_rng(0)
     slices = {f"s{i}": ScanSlices(rng.normal(size=(9, 16, 16)).astype(np.float16), np.arange(2, 2 + 3 + i)) for i in range(4)}  # 3..6 liver slices
