@@ -143,6 +143,15 @@ def _natural_key(value: str) -> tuple:
 # --------------------------------------------------------------------------------------------
 
 
+def _stage_conflicts(csv: Path, rows: dict[str, PatientRow], other_csv: Path, other_rows: dict[str, PatientRow]) -> list[Problem]:
+    """Patients whose stage differs between two metadata CSVs (the stage is per patient)."""
+    return [
+        Problem("stage-conflict", csv, f"patient {pid} has stage {row.stage_code} here but {other_rows[pid].stage_code} in {other_csv.name}", "the stage is per patient: make both files agree")
+        for pid, row in rows.items()
+        if pid in other_rows and other_rows[pid].stage_code != row.stage_code
+    ]
+
+
 def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple[list[ScanRecord], list[Problem], LabelSet]:
     """Build records from a discovered layout; every structural problem is collected, none raised."""
     problems: list[Problem] = []
@@ -174,29 +183,9 @@ def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple
         problems.extend(found)
         rows_by_sequence[sequence] = rows
         if sequence == "T2W" and layout.sequence_csv("T1W") is not None:
-            t1_rows = rows_by_sequence.get("T1W", {})
-            for pid, row in rows.items():
-                other = t1_rows.get(pid)
-                if other is not None and other.stage_code != row.stage_code:
-                    problems.append(
-                        Problem(
-                            "stage-conflict",
-                            csv,
-                            f"patient {pid} has stage {row.stage_code} here but {other.stage_code} in {layout.sequence_csv('T1W').name}",
-                            "the stage is per patient: make both files agree",
-                        )
-                    )
-        for pid, row in rows.items():
-            other = complete_rows.get(pid)
-            if other is not None and other.stage_code != row.stage_code:
-                problems.append(
-                    Problem(
-                        "stage-conflict",
-                        csv,
-                        f"patient {pid} has stage {row.stage_code} here but {other.stage_code} in {layout.complete_csv.name}",
-                        "the stage is per patient: make both files agree",
-                    )
-                )
+            problems += _stage_conflicts(csv, rows, layout.sequence_csv("T1W"), rows_by_sequence.get("T1W", {}))
+        if layout.complete_csv is not None:
+            problems += _stage_conflicts(csv, rows, layout.complete_csv, complete_rows)
     if layout.metadata_dir is None:
         problems.append(
             Problem(
@@ -348,6 +337,21 @@ class TableRows:
     ages: list[float | None]
     sexes: list[str | None]
 
+    def record(self, i: int, image: Path | None = None, mask: Path | None = None) -> ScanRecord:
+        """Row ``i`` as a scan record (a feature table's records have no image or mask)."""
+        return ScanRecord(
+            scan_id=self.scan_ids[i],
+            patient_id=self.patients[i],
+            sequence=self.sequences[i],
+            label=self.classes[i],
+            label_name=self.labels.name(self.classes[i]),
+            official_split=self.splits[i],
+            image=image,
+            mask=mask,
+            age=self.ages[i],
+            sex=self.sexes[i],
+        )
+
 
 def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequence[str] | None = None, ordinal: bool | None = None) -> TableRows:
     """Every row-level value of a manifest or feature table, checked at once.
@@ -472,20 +476,7 @@ def load_manifest(
             problems.append(Problem("missing-file", p, f"named on line {line} of {path.name} but does not exist", "fix the path (relative paths are relative to the manifest)"))
         if absent:
             continue
-        records.append(
-            ScanRecord(
-                scan_id=rows.scan_ids[i],
-                patient_id=rows.patients[i],
-                sequence=rows.sequences[i],
-                label=rows.classes[i],
-                label_name=rows.labels.name(rows.classes[i]),
-                official_split=rows.splits[i],
-                image=image,
-                mask=mask,
-                age=rows.ages[i],
-                sex=rows.sexes[i],
-            )
-        )
+        records.append(rows.record(i, image, mask))
     if strict and problems:
         raise CohortError(problems, f"cannot index {path}")
     if not records:

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .cohort import Cohort, ScanRecord, check_table_rows
+from .cohort import Cohort, check_table_rows
 from .layout import OFFICIAL_SPLITS, SEQUENCE_FOLDERS
 from .metadata import read_metadata_csv
 from .problems import CohortError, Problem
@@ -47,21 +47,7 @@ def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, or
     if problems:
         raise CohortError(problems, f"cannot use the feature table {path}")
     rows = check_table_rows(frame, path, "feature-table", labels, ordinal)
-    records = [
-        ScanRecord(
-            scan_id=rows.scan_ids[i],
-            patient_id=rows.patients[i],
-            sequence=rows.sequences[i],
-            label=rows.classes[i],
-            label_name=rows.labels.name(rows.classes[i]),
-            official_split=rows.splits[i],
-            image=None,
-            mask=None,
-            age=rows.ages[i],
-            sex=rows.sexes[i],
-        )
-        for i in range(len(rows.lines))
-    ]
+    records = [rows.record(i) for i in range(len(rows.lines))]
     table = features.astype(float)
     table.index = pd.Index(rows.scan_ids, name="scan_id")
     return Cohort(tuple(records), rows.labels, source=str(path), features=table)
