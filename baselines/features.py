@@ -226,9 +226,21 @@ def extract_features(
 
 
 def feature_table_frame(records: Sequence[ScanRecord], table: pd.DataFrame) -> pd.DataFrame:
-    """The CLI's output: scan id, patient id, sequence, then every feature column."""
+    """The CLI's output, a complete feature-table cohort: scan_id, patient_id, sequence, label,
+    split, age, sex, site, then every feature column. Extract once where the images are, and
+    benchmark anywhere with ``--data features.csv``."""
     by_id = {r.scan_id: r for r in records}
+    rows = [by_id[s] for s in table.index]
     meta = pd.DataFrame(
-        {"scan_id": table.index, "patient_id": [by_id[s].patient_id for s in table.index], "sequence": [by_id[s].sequence for s in table.index]}
+        {
+            "scan_id": table.index,
+            "patient_id": [r.patient_id for r in rows],
+            "sequence": [r.sequence for r in rows],
+            "label": [r.label_name for r in rows],
+            "split": [r.official_split or "" for r in rows],
+            "age": [r.age for r in rows],
+            "sex": [r.sex or "" for r in rows],
+            "site": [r.site or "" for r in rows],
+        }
     )
     return pd.concat([meta, table.reset_index(drop=True)], axis=1)

@@ -9,6 +9,7 @@ from sklearn.svm import SVC
 
 from benchmark.runner import register_runner
 
+from .ordinal import FrankHallClassifier
 from .radiomics_runner import RadiomicsRunner
 
 
@@ -28,15 +29,17 @@ class XGBoostRunner(RadiomicsRunner):
         "clf__min_child_weight": [1, 3],
     }
 
+    calibrate = True
+
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
         from xgboost import XGBClassifier
 
         return XGBClassifier(tree_method="hist", n_jobs=max(1, threads), random_state=seed % (2**31), eval_metric="mlogloss", verbosity=0)
 
-    def _gain(self, names: list[str]) -> dict[str, float]:
-        booster = self.model_.named_steps["clf"].get_booster()
+    def _gain(self, model, names: list[str]) -> dict[str, float]:
+        booster = model.named_steps["clf"].get_booster()
         scores = booster.get_score(importance_type="gain")
-        return {names[int(key[1:])]: float(value) for key, value in scores.items() if key.startswith("f") and key[1:].isdigit()}
+        return {names[int(key[1:])]: float(value) for key, value in scores.items() if key.startswith("f") and key[1:].isdigit() and int(key[1:]) < len(names)}
 
 
 @register_runner
@@ -75,9 +78,36 @@ class RandomForestRunner(RadiomicsRunner):
         "clf__max_features": ["sqrt", 0.3],
     }
 
+    calibrate = True
+
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
         return RandomForestClassifier(random_state=seed % (2**31), n_jobs=max(1, threads))
 
-    def _gain(self, names: list[str]) -> dict[str, float]:
-        importances = self.model_.named_steps["clf"].feature_importances_
+    def _gain(self, model, names: list[str]) -> dict[str, float]:
+        importances = model.named_steps["clf"].feature_importances_
         return {n: float(v) for n, v in zip(names, np.asarray(importances))}
+
+
+@register_runner
+class OrdinalRunner(RadiomicsRunner):
+    """Frank & Hall ordinal logistic model: uses that mild < moderate < severe."""
+
+    name = "radiomics-ordinal"
+    display_name = "Ordinal logistic (radiomics)"
+    description = "PyRadiomics features + Frank & Hall ordinal decomposition over L2 logistic regression (ordered stages only)"
+    search_space = {"clf__estimator__C": [0.001, 0.01, 0.1, 1.0, 10.0]}
+
+    @classmethod
+    def check_cohort(cls, params, cohort) -> list[str]:
+        problems = super().check_cohort(params, cohort)
+        if not cohort.labels.ordinal:
+            problems.append(f"needs ordered classes, and this cohort's labels ({', '.join(cohort.labels.names)}) are nominal; declare them ordinal (--ordinal, data: {{ordinal: true}}) if their order means something, or remove this runner")
+        return problems
+
+    def fit(self, train, valid, context):
+        if not train.labels.ordinal:
+            raise ValueError(f"radiomics-ordinal needs ordered classes; the labels {', '.join(train.labels.names)} are nominal")
+        return super().fit(train, valid, context)
+
+    def make_classifier(self, seed: int, threads: int, min_class_count: int):
+        return FrankHallClassifier(LogisticRegression(max_iter=5000, random_state=seed % (2**31)))

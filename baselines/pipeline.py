@@ -7,9 +7,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
 from sklearn.impute import SimpleImputer
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
+
+from .harmonisation import ComBatHarmoniser
 
 #: PyRadiomics feature classes by family.
 FAMILIES = {
@@ -91,29 +94,35 @@ class CorrelationFilter(TransformerMixin, BaseEstimator):
         return names[self.keep_]
 
 
-def build_pipeline(classifier, correlation_threshold: float, select_k: int | None, scale: bool = True) -> Pipeline:
-    """impute -> drop constant -> drop near-duplicate -> scale -> optional ANOVA k-best -> classifier."""
-    steps = [
+def build_pipeline(classifier, n_radiomics: int, n_covariates: int = 0, harmonise: bool = False, correlation_threshold: float = 0.95, select: str = "anova", k: int | str = 50, scale: bool = True) -> Pipeline:
+    """The columns are ``n_radiomics`` radiomics features, then ``n_covariates`` covariates (age,
+    sex, the input indicator), then, with ``harmonise``, the site code.
+
+    Radiomics features: [ComBat across sites] -> impute -> drop constant -> drop near-duplicate
+    (|r| above ``correlation_threshold``; 1.0 keeps all) -> scale -> [ANOVA k-best]. Covariates
+    bypass filtering and selection (impute -> scale), so they always reach the classifier.
+    """
+    steps = []
+    if harmonise:
+        steps.append(("harmonise", ComBatHarmoniser()))
+    steps += [
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("constant", VarianceThreshold(0.0)),
         ("decorrelate", CorrelationFilter(correlation_threshold)),
     ]
     if scale:
         steps.append(("scale", StandardScaler()))
-    if select_k is not None:
-        steps.append(("select", SelectKBest(f_classif, k=select_k)))
-    steps.append(("clf", classifier))
-    return Pipeline(steps)
+    if select == "anova":
+        steps.append(("select", SelectKBest(f_classif, k=k)))
+    radiomics_columns = list(range(n_radiomics)) + ([n_radiomics + n_covariates] if harmonise else [])
+    parts = [("radiomics", Pipeline(steps), radiomics_columns)]
+    if n_covariates:
+        covariates = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))] + ([("scale", StandardScaler())] if scale else [])
+        parts.append(("covariates", Pipeline(covariates), list(range(n_radiomics, n_radiomics + n_covariates))))
+    features = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+    return Pipeline([("features", features), ("clf", classifier)])
 
 
 def kept_feature_names(pipeline: Pipeline, names: Sequence[str]) -> list[str]:
-    """Names of the features that reach the classifier."""
-    current = np.asarray(names, dtype=object)
-    for name, step in pipeline.steps[:-1]:
-        if name == "impute":
-            continue
-        if hasattr(step, "get_support"):
-            current = current[step.get_support()]
-        elif isinstance(step, CorrelationFilter):
-            current = current[step.keep_]
-    return list(current)
+    """Names of the features that reach the classifier (scikit-learn's feature-name propagation)."""
+    return [str(n) for n in pipeline[:-1].get_feature_names_out(np.asarray(names, dtype=object))]

@@ -1,8 +1,15 @@
 """The radiomics runner: PyRadiomics features -> scikit-learn pipeline tuned by inner patient-grouped CV.
 
-Each learner (XGBoost, logistic regression, SVM, random forest) is a small subclass in
-``learners.py`` that only says which classifier and which search space. Everything is fitted on
-the training part only; the validation part is used for permutation importance, never for fitting.
+Each learner (XGBoost, logistic regression, SVM, random forest, the ordinal model) is a small
+subclass in ``learners.py`` that only says which classifier and which search space.
+
+The same labelled patients as the deep runners: a radiomics runner fits on the training part
+plus the validation part (``uses_validation = "training"``); deep runners learn from the training
+part and stop early on the validation part. An inner patient-grouped CV over those patients
+tunes the pipeline (learner hyper-parameters, the number of ANOVA-selected features including
+all, the correlation threshold including none), gives out-of-fold predictions (the harness's
+model choice) and permutation importance on its held-out folds, and calibrates learners whose
+probabilities are not calibrated already. Test scans are never seen before ``predict``.
 """
 from __future__ import annotations
 
@@ -12,6 +19,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_selection import f_classif
 from sklearn.model_selection import RandomizedSearchCV, StratifiedGroupKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -21,6 +31,11 @@ from benchmark.runner import Predictions, RunContext, Runner, ScanSet
 from .features import extract_features, load_params
 from .pipeline import build_pipeline, kept_feature_names, select_columns
 
+#: What the inner search tries when ``select_k`` / ``correlation_threshold`` are left to it.
+K_CHOICES: tuple[int | str, ...] = (10, 25, 50, "all")
+THRESHOLD_CHOICES: tuple[float, ...] = (0.9, 0.95, 1.0)  # 1.0: no correlation filter
+FIXED_K, FIXED_THRESHOLD = 50, 0.95  # without tuning
+
 
 @dataclass(frozen=True)
 class RadiomicsParams:
@@ -28,13 +43,16 @@ class RadiomicsParams:
     spacing: tuple[float, float, float] | None = param(None, "overrides the file's resampledPixelSpacing (mm); null: the file's", above=0)
     image_types: tuple[str, ...] = param(("original", "log", "wavelet"), "image types whose features are used", choices=("original", "log", "wavelet"))
     families: tuple[str, ...] = param(("shape", "firstorder", "texture"), "feature families used", choices=("shape", "firstorder", "texture"))
-    correlation_threshold: float = param(0.95, "drop one of two features correlated above this |r|", above=0, maximum=1)
-    select_k: int | None = param(50, "ANOVA k-best features (null: no selection)", minimum=1)
-    clinical: bool = param(False, "append age and sex")
+    correlation_threshold: float | None = param(None, "drop one of two features correlated above this |r| (1: keep all; null: tuned over 0.9, 0.95, none)", above=0, maximum=1)
+    select: str = param("anova", "feature selection: ANOVA k-best, or none", choices=("anova", "none"))
+    select_k: int | None = param(None, "features ANOVA keeps (null: tuned over 10, 25, 50, all)", minimum=1)
+    clinical: bool = param(False, "add age and sex; they bypass filtering and selection, so they always reach the classifier")
+    harmonise: bool = param(False, "ComBat across sites (the cohort's site column), fitted on the training rows only")
     class_weight: bool = param(True, "balanced sample weights for the stage imbalance")
-    tuning_iterations: int = param(8, "random-search budget over the inner CV (0: library defaults, no tuning)", minimum=0)
-    inner_folds: int = param(3, "patient-grouped inner CV folds for tuning", minimum=2)
-    permutation_repeats: int = param(5, "permutation-importance repeats on the validation part", minimum=0)
+    tuning_iterations: int = param(8, "random-search budget over the inner CV (0: no tuning: library defaults, k 50, |r| 0.95)", minimum=0)
+    inner_folds: int = param(3, "patient-grouped inner CV folds (tuning, out-of-fold predictions, importance, calibration)", minimum=2)
+    permutation_repeats: int = param(5, "permutation-importance repeats per held-out inner fold (0: none)", minimum=0)
+    permutation_features: int = param(30, "features whose importance is measured by permutation (the highest ANOVA F among those the model kept)", minimum=1)
 
 
 #: Ablation variants shared by every radiomics learner.
@@ -44,8 +62,9 @@ RADIOMICS_VARIANTS: dict[str, dict[str, Any]] = {
     "shape-only": {"families": ("shape",)},
     "firstorder-only": {"families": ("firstorder",)},
     "texture-only": {"families": ("texture",)},
-    "no-selection": {"select_k": None},
+    "no-selection": {"select": "none"},
     "clinical": {"clinical": True},
+    "harmonised": {"harmonise": True},
 }
 
 
@@ -54,12 +73,22 @@ class RadiomicsRunner(Runner):
     variants = RADIOMICS_VARIANTS
     sequences = "single+both"
     family = "radiomics"
+    uses_validation = "training"
     search_space: ClassVar[dict[str, list]] = {}
+    #: Calibrate probabilities on the inner folds (sigmoid): learners whose scores are not
+    #: probabilities by construction (boosted and bagged trees).
+    calibrate: ClassVar[bool] = False
     smoke_params = {"extraction": "default", "tuning_iterations": 0, "permutation_repeats": 1, "select_k": 10}
 
     def make_classifier(self, seed: int, threads: int, min_class_count: int):  # pragma: no cover - abstract
-        """The classifier; ``min_class_count`` (smallest class in the training part) bounds internal CV."""
+        """The classifier; ``min_class_count`` (smallest class in the fitted data) bounds internal CV."""
         raise NotImplementedError
+
+    @classmethod
+    def check_cohort(cls, params: RadiomicsParams, cohort: Any) -> list[str]:
+        if params.harmonise and all(r.site is None for r in cohort.records):
+            return ["harmonise: true needs the cohort's sites (a site column in the manifest or feature table, a Site column in the CirrMRI600+ metadata CSVs); this cohort has none"]
+        return []
 
     # ---- features -------------------------------------------------------------------------
     @classmethod
@@ -85,98 +114,157 @@ class RadiomicsRunner(Runner):
         return result.table.loc[scans.scan_ids]
 
     def _matrix(self, scans: ScanSet) -> pd.DataFrame:
+        """Radiomics columns, then covariates (age, sex, the input indicator), then the site code."""
         raw = self._raw_features(scans)
-        columns = select_columns(list(raw.columns), self.params.image_types, self.params.families)
+        columns = self.radiomics_columns_ if hasattr(self, "radiomics_columns_") else select_columns(list(raw.columns), self.params.image_types, self.params.families)
         if not columns:
             raise ValueError(f"no feature left for image types {self.params.image_types} and families {self.params.families}; does the extraction parameter file enable them?")
-        X = raw[columns].copy()
-        if self.params.clinical:
+        X = raw.reindex(columns=columns).copy()
+        covariates = self.covariates_ if hasattr(self, "covariates_") else self._covariate_names(scans)
+        if "clinical_age" in covariates:
             X["clinical_age"] = [r.age if r.age is not None else np.nan for r in scans]
             X["clinical_sex_male"] = [1.0 if r.sex == "M" else 0.0 if r.sex == "F" else np.nan for r in scans]
-        X["input_T2W"] = [1.0 if r.sequence == "T2W" else 0.0 for r in scans]  # constant (dropped) unless both sequences are given
+        if "input_T2W" in covariates:
+            X["input_T2W"] = [1.0 if r.sequence == "T2W" else 0.0 for r in scans]
+        if self.params.harmonise:
+            codes = self.site_codes_ if hasattr(self, "site_codes_") else {s: float(i) for i, s in enumerate(sorted({r.site for r in scans if r.site is not None}))}
+            X["site"] = [codes.get(r.site, -1.0) for r in scans]  # -1: a site without training scans (left unharmonised, with a warning)
         return X
+
+    def _covariate_names(self, scans: ScanSet) -> list[str]:
+        names = ["clinical_age", "clinical_sex_male"] if self.params.clinical else []
+        return names + (["input_T2W"] if len(scans.sequences) > 1 else [])
 
     # ---- fit / predict ----------------------------------------------------------------------
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "RadiomicsRunner":
-        self.labels_ = train.labels
-        X = self._matrix(train)
-        self.columns_ = list(X.columns)
-        y = train.y
+        features = None if train.features is None else pd.concat([train.features, valid.features])
+        labelled = ScanSet(train.records + valid.records, train.labels, features=features)
+        self.labels_ = labelled.labels
+        self.covariates_ = self._covariate_names(labelled)
+        if self.params.harmonise:
+            self.site_codes_ = {s: float(i) for i, s in enumerate(sorted({r.site for r in labelled if r.site is not None}))}
+        frame = self._matrix(labelled)
+        self.columns_ = list(frame.columns)
+        self.radiomics_columns_ = [c for c in self.columns_ if c not in self.covariates_ and c != "site"]
+        X = frame.to_numpy(dtype=float)
+        y = labelled.y
         self.classes_ = np.unique(y)
         y_encoded = np.searchsorted(self.classes_, y)
         min_count = int(np.bincount(y_encoded).min())
-        pipeline = build_pipeline(self.make_classifier(context.seed, context.threads, min_count), self.params.correlation_threshold, self.params.select_k)
-        fit_params = {"clf__sample_weight": compute_sample_weight("balanced", y_encoded)} if self.params.class_weight else {}
-        space = {k: v for k, v in self.search_space.items()}
-        if self.params.select_k is not None:
-            space["select__k"] = sorted({min(self.params.select_k, k) for k in (10, 25, self.params.select_k)})
+        folds = list(StratifiedGroupKFold(self.params.inner_folds, shuffle=True, random_state=context.seed % (2**31)).split(X, y_encoded, labelled.groups))
+        pipeline = build_pipeline(
+            self.make_classifier(context.seed, context.threads, min_count),
+            n_radiomics=len(self.radiomics_columns_),
+            n_covariates=len(self.covariates_),
+            harmonise=self.params.harmonise,
+            correlation_threshold=self.params.correlation_threshold or FIXED_THRESHOLD,
+            select=self.params.select,
+            k=self.params.select_k or FIXED_K,
+        )
+        weights = compute_sample_weight("balanced", y_encoded) if self.params.class_weight else None
+        fit_params = {"clf__sample_weight": weights} if weights is not None else {}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is greater than n_features.*")
             warnings.filterwarnings("ignore", category=RuntimeWarning)
             warnings.filterwarnings("ignore", message=".*least populated class.*")
-            if self.params.tuning_iterations > 0 and space:
-                search = RandomizedSearchCV(
-                    pipeline,
-                    space,
-                    n_iter=self.params.tuning_iterations,
-                    scoring="balanced_accuracy",
-                    cv=StratifiedGroupKFold(self.params.inner_folds, shuffle=True, random_state=context.seed % (2**31)),
-                    random_state=context.seed % (2**31),
-                    n_jobs=1,
-                    error_score=np.nan,
-                )
-                search.fit(X.to_numpy(dtype=float), y_encoded, groups=train.groups, **fit_params)
-                self.model_ = search.best_estimator_
-                self.best_params_ = search.best_params_
+            self.best_params_ = self._tune(pipeline, X, y_encoded, folds, fit_params, context.seed)
+            best = clone(pipeline).set_params(**self.best_params_)
+            if self.calibrate:
+                # One (pipeline, sigmoid calibrator) pair per inner fold, each calibrator fitted on
+                # its fold's held-out patients; predictions average the pairs (no refit needed).
+                self.model_ = CalibratedClassifierCV(best, method="sigmoid", cv=folds, ensemble=True).fit(X, y_encoded, **fit_params)
+                fold_models = [pair.estimator for pair in self.model_.calibrated_classifiers_]
             else:
-                self.model_ = pipeline.fit(X.to_numpy(dtype=float), y_encoded, **fit_params)
-                self.best_params_ = {}
-        self.importance_ = self._importance(valid, context)
+                fold_models = [clone(best).fit(X[train_rows], y_encoded[train_rows], **self._rows(fit_params, train_rows)) for train_rows, _ in folds]
+                self.model_ = clone(best).fit(X, y_encoded, **fit_params)
+            self.held_out_ = self._held_out(fold_models, folds, X, labelled)
+            self.importance_ = self._importance(fold_models, folds, X, y_encoded, context.seed)
         return self
+
+    @staticmethod
+    def _rows(fit_params: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+        return {name: value[rows] for name, value in fit_params.items()}
+
+    def _tune(self, pipeline, X: np.ndarray, y: np.ndarray, folds: list, fit_params: dict[str, Any], seed: int) -> dict[str, Any]:
+        """The inner search's best parameters (an empty dict without tuning)."""
+        space = dict(self.search_space)
+        if self.params.select == "anova" and self.params.select_k is None:
+            space["features__radiomics__select__k"] = list(K_CHOICES)
+        if self.params.correlation_threshold is None:
+            space["features__radiomics__decorrelate__threshold"] = list(THRESHOLD_CHOICES)
+        if self.params.tuning_iterations <= 0 or not space:
+            return {}
+        search = RandomizedSearchCV(pipeline, space, n_iter=self.params.tuning_iterations, scoring="balanced_accuracy", cv=folds, random_state=seed % (2**31), n_jobs=1, error_score=np.nan, refit=False)
+        search.fit(X, y, **fit_params)
+        return dict(search.best_params_)
+
+    def _fold_proba(self, model, X: np.ndarray) -> np.ndarray:
+        """Probabilities over the label set from a model fitted on some of the classes."""
+        present = model.predict_proba(X)
+        full = np.zeros((len(X), self.labels_.n_classes))
+        full[:, self.classes_[np.asarray(model.classes_, dtype=int)]] = present
+        return full
+
+    def _held_out(self, fold_models: list, folds: list, X: np.ndarray, labelled: ScanSet) -> pd.DataFrame:
+        """Out-of-fold probabilities of every labelled scan (the harness's model choice)."""
+        proba = np.zeros((len(X), self.labels_.n_classes))
+        for model, (_, held) in zip(fold_models, folds):
+            proba[held] = self._fold_proba(model, X[held])
+        frame = pd.DataFrame(proba, index=labelled.scan_ids, columns=list(self.labels_.names))
+        frame.index.name = "scan_id"
+        return frame
 
     def predict(self, test: ScanSet) -> Predictions:
         X = self._matrix(test).reindex(columns=self.columns_)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=RuntimeWarning)
-            present = self.model_.predict_proba(X.to_numpy(dtype=float))
-        probabilities = np.zeros((len(test), self.labels_.n_classes))
-        probabilities[:, self.classes_] = present
+            probabilities = self._fold_proba(self.model_, X.to_numpy(dtype=float))
         predictions = Predictions.from_array(test.scan_ids, probabilities, self.labels_)
+        predictions.held_out = self.held_out_
         if self.importance_ is not None:
             predictions.extras["feature_importance"] = self.importance_
         return predictions
 
     # ---- insight ----------------------------------------------------------------------------
-    def _gain(self, names: list[str]) -> dict[str, float]:
+    def _gain(self, model, names: list[str]) -> dict[str, float]:
+        """The learner's own importance of the features reaching it (gain, impurity); {} if none."""
         return {}
 
-    def _importance(self, valid: ScanSet, context: RunContext) -> pd.DataFrame | None:
-        """Permutation importance on the validation part (kept features only) plus learner-specific gain."""
-        names = kept_feature_names(self.model_, self.columns_)
-        gain = self._gain(names)
-        frame = pd.DataFrame({"feature": names})
-        frame["gain"] = [gain.get(n, np.nan) for n in names]
-        frame["permutation_mean"] = np.nan
-        frame["permutation_std"] = np.nan
-        if len(valid) >= 4 and len(np.unique(valid.y)) >= 2:
-            X = self._matrix(valid).reindex(columns=self.columns_).to_numpy(dtype=float)
-            y = valid.y
-            rng = np.random.default_rng(context.seed)
+    def _importance(self, fold_models: list, folds: list, X: np.ndarray, y: np.ndarray, seed: int) -> pd.DataFrame:
+        """Permutation importance on each inner fold's held-out patients (models never saw them),
+        for the features with the highest ANOVA F among those the fold's model kept; averaged
+        over folds. The learner's own importance (``gain``) is averaged over the fold models."""
+        rng = np.random.default_rng(seed)
+        index = {c: i for i, c in enumerate(self.columns_)}
+        drops: dict[str, list[float]] = {}
+        gains: dict[str, list[float]] = {}
+        kept_any: list[str] = []
+        for model, (train_rows, held) in zip(fold_models, folds):
+            kept = [n for n in kept_feature_names(model, self.columns_) if n in index]
+            kept_any += [n for n in kept if n not in kept_any]
+            for name, value in self._gain(model, kept).items():
+                gains.setdefault(name, []).append(value)
+            if self.params.permutation_repeats <= 0 or len(held) < 4 or len(np.unique(y[held])) < 2:
+                continue
+            columns = np.array([index[n] for n in kept])
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f_scores, _ = f_classif(np.nan_to_num(X[np.ix_(train_rows, columns)]), y[train_rows])
+            ranked = [kept[i] for i in np.argsort(-np.nan_to_num(f_scores, nan=-1.0))[: self.params.permutation_features]]
+            truth = self.classes_[y[held]]
 
-            def score(matrix: np.ndarray) -> float:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", category=RuntimeWarning)
-                    pred = self.classes_[self.model_.predict_proba(matrix).argmax(axis=1)]
-                return float(np.mean(pred == y))
+            def accuracy(matrix: np.ndarray) -> float:
+                return float(np.mean(self.classes_[self._fold_proba(model, matrix).argmax(axis=1)] == truth))
 
-            base = score(X)
-            index = {c: i for i, c in enumerate(self.columns_)}
-            for row, name in enumerate(names):
-                drops = []
+            base = accuracy(X[held])
+            for name in ranked:
+                column = index[name]
                 for _ in range(self.params.permutation_repeats):
-                    shuffled = X.copy()
-                    shuffled[:, index[name]] = rng.permutation(shuffled[:, index[name]])
-                    drops.append(base - score(shuffled))
-                frame.loc[row, "permutation_mean"] = float(np.mean(drops))
-                frame.loc[row, "permutation_std"] = float(np.std(drops))
+                    shuffled = X[held].copy()
+                    shuffled[:, column] = rng.permutation(shuffled[:, column])
+                    drops.setdefault(name, []).append(base - accuracy(shuffled))
+        frame = pd.DataFrame({"feature": kept_any})
+        frame["gain"] = [float(np.mean(gains[n])) if n in gains else np.nan for n in kept_any]
+        frame["permutation_mean"] = [float(np.mean(drops[n])) if n in drops else np.nan for n in kept_any]
+        frame["permutation_std"] = [float(np.std(drops[n])) if n in drops else np.nan for n in kept_any]
         return frame

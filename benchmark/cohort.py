@@ -37,6 +37,7 @@ class ScanRecord:
     mask: Path | None
     age: float | None = None
     sex: str | None = None
+    site: str | None = None  # acquisition centre, where the cohort says (harmonisation across sites)
 
 
 INDEX_COLUMNS = [f for f in ScanRecord.__dataclass_fields__]
@@ -122,6 +123,8 @@ class Cohort:
                 except (OSError, AttributeError):
                     stats.append(None)
             row = [r.scan_id, r.patient_id, r.sequence, r.label, r.official_split, r.age, r.sex, path_key(r.image), path_key(r.mask), stats]
+            if r.site is not None:  # cohorts without sites keep the fingerprints they always had
+                row.append(r.site)
             digest.update(json.dumps(row, default=str).encode())
         if self.features is not None:
             digest.update(pd.util.hash_pandas_object(self.features, index=True).to_numpy().tobytes())
@@ -256,6 +259,7 @@ def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple
                         mask=mask,
                         age=row.age,
                         sex=row.sex,
+                        site=row.site,
                     )
                 )
 
@@ -320,7 +324,7 @@ def load_cirrmri(root: str | Path, include_healthy: bool = False, strict: bool =
 # --------------------------------------------------------------------------------------------
 
 MANIFEST_REQUIRED = ("scan_id", "patient_id", "sequence", "label", "image", "mask")
-MANIFEST_OPTIONAL = ("split", "age", "sex")
+MANIFEST_OPTIONAL = ("split", "age", "sex", "site")
 
 
 @dataclass
@@ -336,6 +340,7 @@ class TableRows:
     splits: list[str | None]
     ages: list[float | None]
     sexes: list[str | None]
+    sites: list[str | None]
 
     def record(self, i: int, image: Path | None = None, mask: Path | None = None) -> ScanRecord:
         """Row ``i`` as a scan record (a feature table's records have no image or mask)."""
@@ -350,6 +355,7 @@ class TableRows:
             mask=mask,
             age=self.ages[i],
             sex=self.sexes[i],
+            site=self.sites[i],
         )
 
 
@@ -432,6 +438,7 @@ def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequen
         splits=[v.casefold() if v else None for v in splits],
         ages=ages,
         sexes=[v.upper()[:1] if v else None for v in sexes],
+        sites=[v or None for v in text("site")],
     )
 
 
@@ -514,7 +521,7 @@ def write_manifest(cohort: Cohort, path: str | Path) -> Path:
     for column in ("image", "mask"):
         frame[column] = [str(Path(p).resolve()) if p else "" for p in frame[column]]
     out = frame.drop(columns=["label"]).rename(columns={"label_name": "label", "official_split": "split"})[
-        ["scan_id", "patient_id", "sequence", "label", "image", "mask", "split", "age", "sex"]
+        ["scan_id", "patient_id", "sequence", "label", "image", "mask", "split", "age", "sex", "site"]
     ]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,7 @@ KEYS: tuple[Key, ...] = (
     Key("metrics.main", f"one of {', '.join(TABLE_METRICS)}", "accuracy", "the main tables', verdict's and forest plot's metric"),
     Key("metrics.bootstrap", "integer >= 1", "2000", "patient-level bootstrap resamples"),
     Key("metrics.table", "list of metrics", "[accuracy, precision, recall, specificity, f1]", "columns of the seed paper's table"),
+    Key("metrics.secondary", "list of metrics", "[auc, qwk, mae, ece, brier]", "columns of the second table in that layout: discrimination, ordinal error (ordinal labels only), calibration"),
     Key("reference", "a runner of this config, or null", "majority", "the chance row every method is marked against (null: none; the main tables then carry no marks)"),
     Key("compare", "list of [A, B] pairs (A or B may be name:variant)", "first radiomics vs first deep runner", "the declared comparisons of the verdict"),
     Key("device", "auto, cpu, cuda, cuda:N, mps", "auto", "where deep runners train (`--device` overrides)"),
@@ -270,17 +271,17 @@ def check_config(raw: Any, source: str) -> list[str]:
         bad("metrics", f"{metrics!r} is not a mapping like {{main: accuracy, bootstrap: 2000}}")
         metrics = {}
     for key in metrics:
-        if key not in ("main", "bootstrap", "table"):
-            bad(f"metrics.{key}", f"unknown key{_close(key, ('main', 'bootstrap', 'table'))}; known: main, bootstrap, table")
+        if key not in ("main", "bootstrap", "table", "secondary"):
+            bad(f"metrics.{key}", f"unknown key{_close(key, ('main', 'bootstrap', 'table', 'secondary'))}; known: main, bootstrap, table, secondary")
     if "main" in metrics and metrics["main"] not in TABLE_METRICS:
         bad("metrics.main", f"unknown metric {metrics['main']!r}{_close(metrics['main'], TABLE_METRICS)}; available: {', '.join(TABLE_METRICS)}")
     if "bootstrap" in metrics and not (_is_int(metrics["bootstrap"]) and metrics["bootstrap"] >= 1):
         bad("metrics.bootstrap", f"{metrics['bootstrap']!r} is not an integer >= 1")
-    table = metrics.get("table")
-    if table is not None:
-        for metric in table if isinstance(table, list) else [table]:
+    for key in ("table", "secondary"):
+        chosen = metrics.get(key)
+        for metric in (chosen if isinstance(chosen, list) else [chosen]) if chosen is not None else []:
             if metric not in TABLE_METRICS:
-                bad("metrics.table", f"unknown metric {metric!r}{_close(metric, TABLE_METRICS)}; available: {', '.join(TABLE_METRICS)}")
+                bad(f"metrics.{key}", f"unknown metric {metric!r}{_close(metric, TABLE_METRICS)}; available: {', '.join(TABLE_METRICS)}")
     reference = raw.get("reference", "majority")
     if rows and reference is not None and reference not in rows:
         default = " (the default)" if "reference" not in raw else ""

@@ -272,10 +272,11 @@ class Evaluation:
     # ---- model choice without test data ---------------------------------------------------------
     @staticmethod
     def validation_scores(valid: pd.DataFrame, labels: LabelSet, metric: str) -> pd.DataFrame:
-        """Mean validation-part metric per method (patient level; splits and seeds averaged).
+        """Mean held-out metric per method (patient level; splits and seeds averaged).
 
-        ``valid`` holds the validation predictions of every job with the method columns; the
-        exploratory block picks each family's best method by this, never by a test score.
+        ``valid`` holds every job's model-choice predictions (the validation part, or inner-CV
+        out-of-fold predictions) with the method columns; the exploratory block picks each
+        family's best method by this, never by a test score.
         """
         from .metrics import patient_level
 

@@ -90,6 +90,31 @@ def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobDa
     return JobData(sets["train"], sets["valid"], sets["test"])
 
 
+def _model_choice_frame(job: Job, cls: type, runner, data: JobData, predictions) -> pd.DataFrame | None:
+    """Held-out predictions for choosing among methods without test data: the runner's own
+    out-of-fold predictions when it trained on the validation part, else its predictions of the
+    validation part (after the test predictions, so these never change)."""
+    labelled = ScanSet(data.train.records + data.valid.records, data.train.labels)
+    if cls.uses_validation == "training":
+        if predictions.held_out is None:
+            return None
+        unknown = set(predictions.held_out.index) - set(labelled.scan_ids)
+        if unknown:
+            raise ValueError(f"held-out predictions for scans the runner did not learn from: {sorted(unknown)[:5]}")
+        scans = ScanSet(tuple(r for r in labelled if r.scan_id in set(predictions.held_out.index)), labelled.labels)
+        held = type(predictions)(predictions.held_out)
+        frame, source = _predictions_frame(job, scans, held), "inner CV, out of fold"
+    elif len(data.valid):
+        valid = data.valid.hide_labels()
+        valid_predictions = runner.predict(valid)
+        valid_predictions.validate(valid)
+        frame, source = _predictions_frame(job, data.valid, valid_predictions), "validation part"
+    else:
+        return None
+    frame["choice_source"] = source
+    return frame
+
+
 def _predictions_frame(job: Job, scans: ScanSet, predictions) -> pd.DataFrame:
     """One row per scan of ``scans`` (with its true label, which the runner never saw)."""
     labels = scans.labels
@@ -175,11 +200,9 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
             predictions.validate(test)
             frame = _predictions_frame(job, data.test, predictions)
             files = {"predictions.csv": frame.to_csv(index=False)}
-            if len(data.valid):
-                valid = data.valid.hide_labels()
-                valid_predictions = runner.predict(valid)
-                valid_predictions.validate(valid)
-                files["valid_predictions.csv"] = _predictions_frame(job, data.valid, valid_predictions).to_csv(index=False)
+            choice = _model_choice_frame(job, cls, runner, data, predictions)
+            if choice is not None:
+                files["model_choice.csv"] = choice.to_csv(index=False)
         if caught:
             files["warnings.log"] = _warnings_log(caught)
         duration = time.time() - started

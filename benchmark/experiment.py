@@ -58,6 +58,7 @@ class Experiment:
     reported: tuple[dict[str, Any], ...] = ()
     compare: tuple[tuple[str, str], ...] = ()  # declared comparisons, "row[:variant]" pairs
     table_metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "specificity", "f1")
+    secondary_metrics: tuple[str, ...] = ("auc", "qwk", "mae", "ece", "brier")
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -105,6 +106,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         n_seeds=int(raw.get("seeds", 1)),
         main_metric=str(metrics.get("main", "accuracy")),
         table_metrics=tuple(_as_tuple(metrics.get("table", ("accuracy", "precision", "recall", "specificity", "f1")))),
+        secondary_metrics=tuple(_as_tuple(metrics.get("secondary", ("auc", "qwk", "mae", "ece", "brier")))),
         compare=declared_pairs(raw.get("compare"), families),
         bootstrap=int(metrics.get("bootstrap", 2000)),
         reference_runner=raw.get("reference", "majority"),

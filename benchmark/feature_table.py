@@ -17,7 +17,7 @@ from .layout import OFFICIAL_SPLITS, SEQUENCE_FOLDERS
 from .metadata import read_metadata_csv
 from .problems import CohortError, Problem
 
-META_COLUMNS = ("scan_id", "patient_id", "sequence", "label", "split", "age", "sex")
+META_COLUMNS = ("scan_id", "patient_id", "sequence", "label", "split", "age", "sex", "site")
 REQUIRED = ("scan_id", "patient_id", "sequence", "label")
 
 
@@ -32,11 +32,11 @@ def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, or
     case-insensitively, sequence, split, age, one label per patient, one row per scan.
     """
     path = Path(path).expanduser()
-    frame = pd.read_csv(path, dtype={"scan_id": str, "patient_id": str, "sequence": str, "label": str, "split": str, "sex": str, "age": str}, keep_default_na=True, encoding="utf-8-sig")
+    frame = pd.read_csv(path, dtype={"scan_id": str, "patient_id": str, "sequence": str, "label": str, "split": str, "sex": str, "age": str, "site": str}, keep_default_na=True, encoding="utf-8-sig")
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise CohortError([Problem("feature-table", path, f"missing column(s) {missing}", f"a feature table needs {', '.join(REQUIRED)} (optional: split, age, sex) and feature columns")])
+        raise CohortError([Problem("feature-table", path, f"missing column(s) {missing}", f"a feature table needs {', '.join(REQUIRED)} (optional: split, age, sex, site) and feature columns")])
     problems: list[Problem] = []
     features = frame[feature_columns(frame)]
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
@@ -101,7 +101,7 @@ def import_pyradiomics_batch(
         if meta is None:
             raise ValueError(f"{batch_csv} row {index + 2}: patient {pid} is not in {metadata_csv}")
         names = ("mild", "moderate", "severe")
-        records.append({"scan_id": f"{seq}-{pid}", "patient_id": pid, "sequence": seq, "label": names[meta.stage_code - 1], "split": split or "", "age": meta.age, "sex": meta.sex or ""})
+        records.append({"scan_id": f"{seq}-{pid}", "patient_id": pid, "sequence": seq, "label": names[meta.stage_code - 1], "split": split or "", "age": meta.age, "sex": meta.sex or "", "site": meta.site or ""})
     table = pd.concat([pd.DataFrame(records), batch[feature_cols].reset_index(drop=True)], axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)

@@ -19,6 +19,7 @@ class PatientRow:
     age: float | None
     sex: str | None
     stage_code: int | None  # 1 mild, 2 moderate, 3 severe; None for healthy volunteers
+    site: str | None = None  # an optional "Site" column (not in the public CSVs; the phantom writes its centres)
 
 
 def _read(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame | None, list[Problem]]:
@@ -87,5 +88,6 @@ def read_metadata_csv(path: Path, healthy: bool = False) -> tuple[dict[str, Pati
                 )
                 continue
             stage_code = int(stage)
-        rows[pid] = PatientRow(pid, age, sex, stage_code)
+        site = str(record.get("Site", "")).strip() or None
+        rows[pid] = PatientRow(pid, age, sex, stage_code, site)
     return rows, problems

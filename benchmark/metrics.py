@@ -135,7 +135,7 @@ METRIC_NAMES = {
     "brier": "Brier score",
     "ece": "Expected calibration error",
     "qwk": "Quadratic weighted kappa",
-    "mae": "Stage MAE",
+    "mae": "Stage MAE (mean absolute error in stages)",
 }
 
 

@@ -29,6 +29,7 @@ PROTOCOL_WORDS = {"official": "official split", "paired": "paired split (seed pa
 SECTIONS = [
     ("paper_", "The seed paper's table"),
     ("main_", "Main metric per method"),
+    ("secondary_", "Discrimination, ordinal error and calibration"),
     ("verdict_", "Declared comparisons"),
     ("confusion_", "Confusion tables"),
     ("per_stage_", "Per-stage metrics"),

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PHANTOM_BANNER = "SYNTHETIC PHANTOM - checks the machinery, not clinical validity"
 DEFAULT_TABLE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
+DEFAULT_SECONDARY_METRICS = ("auc", "qwk", "mae", "ece", "brier")
 PROTOCOL_ORDER = {"official": 0, "paired": 1, "cv": 2, "file": 3}
 
 
@@ -49,6 +50,7 @@ class ReportSettings:
 
     metric: str = "accuracy"
     table_metrics: tuple[str, ...] = DEFAULT_TABLE_METRICS
+    secondary_metrics: tuple[str, ...] = DEFAULT_SECONDARY_METRICS
     reference: str | None = "majority"  # None: no chance row declared (reference: null)
     bootstrap: int = 2000
     seed: int = 0
@@ -69,6 +71,7 @@ class ReportSettings:
         return cls(
             metric=report.get("metric", "accuracy"),
             table_metrics=tuple(report.get("table_metrics", DEFAULT_TABLE_METRICS)),
+            secondary_metrics=tuple(report.get("secondary_metrics", DEFAULT_SECONDARY_METRICS)),
             reference=report.get("reference", "majority"),
             bootstrap=int(report.get("bootstrap", 2000)),
             seed=int(report.get("seed", 0)),
@@ -105,10 +108,10 @@ def _input_rank(sequence: str) -> tuple[int, str]:
 
 
 def _validation_frame(store: ResultsStore, jobs: list[dict]) -> pd.DataFrame:
-    """Validation-part predictions of every job that saved them, with the method columns."""
+    """Held-out model-choice predictions of every job that saved them, with the method columns."""
     parts = []
     for job in jobs:
-        frame = store.load_valid_predictions(job["key"])
+        frame = store.load_model_choice(job["key"])
         if frame is not None and not frame.empty:
             parts.append(frame)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -138,6 +141,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         order=list(settings.families) or sorted(runners_seen),
     )
     table_metrics = [m for m in settings.table_metrics if supported_metric(m, labels)]
+    secondary_metrics = [m for m in settings.secondary_metrics if supported_metric(m, labels)]  # QWK and MAE only for ordinal labels
     pairs = [DeclaredPair.parse(p) for p in settings.compare]
     protocols = sorted({k.protocol for k in evaluation.methods()}, key=lambda p: (PROTOCOL_ORDER.get(p, 9), p))
 
@@ -147,6 +151,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         for level in evaluation.levels():
             tables.append(main_table(evaluation, names, protocol, level, settings.metric, settings.reference, settings.reported))
             tables.append(paper_table(evaluation, names, protocol, level, table_metrics, settings.reported))
+            tables.append(paper_table(evaluation, names, protocol, level, secondary_metrics, settings.reported, prefix="secondary"))
         verdict, declared = verdict_table(evaluation, names, pairs, validation, protocol, settings.metric)
         tables.append(verdict)
         verdicts[protocol] = declared
@@ -163,7 +168,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     files: list[Path] = []
     for table in tables:
         files += table.write(store.tables_dir)
-    summary = _summary(evaluation, sorted({settings.metric, *table_metrics}))
+    summary = _summary(evaluation, sorted({settings.metric, *table_metrics, *secondary_metrics}))
     comparisons = _all_comparisons(evaluation, names, pairs, settings, protocols)
     for name, frame in (("per_split", split_metrics), ("summary", summary), ("comparisons", comparisons)):
         files.append(atomic_write_text(store.metrics_dir / f"{name}.csv", frame.to_csv(index=False)))

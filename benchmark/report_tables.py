@@ -218,9 +218,11 @@ def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: st
     return Table(f"main_{protocol}_{level}", caption, ["Method", *[f"{i} (n = {n.get(i, 0)})" for i in inputs]], rows, ids, blocks, notes)
 
 
-def paper_table(evaluation: Evaluation, names: RowNames, protocol: str, level: str, metrics: list[str], reported: list[dict]) -> Table | None:
+def paper_table(evaluation: Evaluation, names: RowNames, protocol: str, level: str, metrics: list[str], reported: list[dict], prefix: str = "paper") -> Table | None:
+    """Methods x (inputs x metrics), each with its CI: the seed paper's layout (``paper_``), or the
+    same layout for further metrics (``secondary_``: discrimination, ordinal error, calibration)."""
     runners = _default_runners(evaluation, names, protocol, level)
-    if not runners:
+    if not runners or not metrics:
         return None
     inputs = _inputs(evaluation, protocol, level)
     rows, ids = [], []
@@ -240,7 +242,9 @@ def paper_table(evaluation: Evaluation, names: RowNames, protocol: str, level: s
     header = ["Method", *[SHORT_METRIC.get(m, m) for _ in inputs for m in metrics]]
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
     caption = f"{', '.join(SHORT_METRIC.get(m, m) for m in metrics)} per method and input ({level} level, {protocol} protocol)"
-    return Table(f"paper_{protocol}_{level}", caption, header, rows, ids, blocks, notes, groups)
+    if prefix != "paper":
+        notes = [f"{level.capitalize()} level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}); " + "; ".join(f"{SHORT_METRIC.get(m, m)}: {METRIC_NAMES.get(m, m)}" for m in metrics) + f"; {_ci_text(evaluation, protocol)}; n = test patients."]
+    return Table(f"{prefix}_{protocol}_{level}", caption, header, rows, ids, blocks, notes, groups)
 
 
 def _comparison_row(names: RowNames, comparison: Comparison, adjusted: float, label: str | None = None) -> list[str]:
@@ -275,7 +279,8 @@ def declared_comparisons(evaluation: Evaluation, pairs: list[DeclaredPair], prot
 
 def exploratory_comparisons(evaluation: Evaluation, names: RowNames, validation: pd.DataFrame, protocol: str, metric: str) -> list[tuple[Comparison, str]]:
     """Per input: the best radiomics method against the best deep one, each chosen by its mean
-    validation-part score (never a test score); (comparison, how they were chosen)."""
+    held-out score (the validation part, or inner-CV out-of-fold predictions for runners that
+    train on the validation part; never a test score); (comparison, how they were chosen)."""
     out = []
     if validation.empty:
         return out
@@ -294,7 +299,7 @@ def exploratory_comparisons(evaluation: Evaluation, names: RowNames, validation:
         a, b = chosen["radiomics"], chosen["deep"]
         comparison = evaluation.compare(MethodKey(a["runner"], "default", column, protocol), MethodKey(b["runner"], "default", column, protocol), metric, "patient")
         if comparison is not None:
-            why = f"validation {metric}: {names.show(a['runner'])} {a['validation']:.3f}, {names.show(b['runner'])} {b['validation']:.3f}"
+            why = f"held-out {metric}: {names.show(a['runner'])} {a['validation']:.3f}, {names.show(b['runner'])} {b['validation']:.3f}"
             out.append((comparison, why))
     return out
 
@@ -314,7 +319,7 @@ def verdict_table(evaluation: Evaluation, names: RowNames, pairs: list[DeclaredP
         block_rows = [
             _comparison_row(names, c, p, f"best radiomics: {names.show(c.a.runner)} vs best deep: {names.show(c.b.runner)}") for (c, _), p in zip(exploratory, adjusted_exploratory)
         ]
-        blocks.append(Block("exploratory: each family's best method chosen on the validation parts, never on test", block_rows))
+        blocks.append(Block("exploratory: each family's best method chosen on held-out training data, never on test", block_rows))
     header = ["Comparison", "Input", "Level", "A (95 % CI)", "B (95 % CI)", "Δ A − B (95 % CI)", "Test", "p", "p (Holm)"]
     notes = [
         f"{METRIC_NAMES.get(metric, metric)}, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}). Pairs declared in the config before the results existed "
@@ -325,7 +330,10 @@ def verdict_table(evaluation: Evaluation, names: RowNames, pairs: list[DeclaredP
         "Slice level: every liver slice scored with its patient's stage (the seed paper's level); slices resampled with their patient.",
     ]
     if exploratory:
-        notes.append("Exploratory choice by mean validation-part score (patient level): " + "; ".join(f"{c.a.input}: {why}" for c, why in exploratory) + ".")
+        notes.append(
+            "Exploratory choice by mean held-out score at patient level (deep runners: the validation part, which they also use for early stopping; "
+            "radiomics runners, trained on train + valid: out-of-fold predictions of their inner CV): " + "; ".join(f"{c.a.input}: {why}" for c, why in exploratory) + "."
+        )
     caption = f"Verdict: declared radiomics vs deep comparisons ({protocol} protocol)"
     return Table(f"verdict_{protocol}", caption, header, rows, [f"{c.a.runner}:{c.a.variant} vs {c.b.runner}:{c.b.variant}" for c in declared], blocks, notes, lead=3), list(zip(declared, adjusted))
 

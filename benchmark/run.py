@@ -121,6 +121,13 @@ def preflight(experiment: Experiment, options: RunOptions, cohort: Cohort, split
         needing = sorted({spec.alias or spec.name for spec in experiment.runners if get_runner(spec.name).needs_images})
         if needing:
             problems.append(f"{source}: runners: {', '.join(needing)} need images, and {cohort.source} is a feature table (no images); remove them, or run them on the CirrMRI600+ folder or a manifest")
+    for spec in experiment.runners:
+        cls = get_runner(spec.name)
+        for variant in spec.variants:
+            for problem in cls.check_cohort(cls.make_params(spec.params, variant), cohort):
+                line = f"{source}: runners: {spec.alias or spec.name}" + (f" (variant {variant})" if variant != "default" else "") + f": {problem}"
+                if line not in problems:
+                    problems.append(line)
     have = set(cohort.sequences)
     for sequence in experiment.sequences:
         needed = {"T1W", "T2W"} if sequence == "both" else {sequence}
@@ -214,6 +221,7 @@ def _run_locked(experiment: Experiment, options: RunOptions, out: Path, plan: Pl
             "seed": experiment.seed,
             "reported": list(experiment.reported),
             "table_metrics": list(experiment.table_metrics),
+            "secondary_metrics": list(experiment.secondary_metrics),
             "compare": [list(pair) for pair in experiment.compare],
             "families": {(spec.alias or spec.name): get_runner(spec.name).family for spec in experiment.runners},
             "display_names": {(spec.alias or spec.name): (spec.alias or get_runner(spec.name).shown_as()) for spec in experiment.runners},

@@ -86,6 +86,10 @@ class Predictions:
     slice_probabilities: pd.DataFrame | None = None
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as extra_<name>.csv next to the predictions
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # written together as arrays.npz (e.g. attention maps)
+    #: Held-out probabilities on labelled scans the runner learned from (out-of-fold predictions of
+    #: an inner cross-validation), same columns as ``scan_probabilities``. A runner that trains on
+    #: the validation part returns these so the harness can choose among methods without test data.
+    held_out: pd.DataFrame | None = None
 
     def validate(self, test: ScanSet) -> None:
         probs = self.scan_probabilities
@@ -102,6 +106,12 @@ class Predictions:
         for name in self.extras:
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"extra output name {name!r} must be alphanumeric with underscores")
+        if self.held_out is not None:
+            if list(self.held_out.columns) != names:
+                raise ValueError(f"held-out prediction columns {list(self.held_out.columns)} must be the class names {names} in order")
+            held = self.held_out.to_numpy(dtype=float)
+            if not np.all(np.isfinite(held)) or not np.allclose(held.sum(axis=1), 1.0, atol=1e-5):
+                raise ValueError("held-out probabilities must be finite and sum to 1 per scan")
         if self.slice_probabilities is not None:
             cols = list(self.slice_probabilities.columns)
             if cols[:2] != ["scan_id", "slice"] or cols[2:] != names:
@@ -164,6 +174,17 @@ class Runner(ABC):
     display_name: ClassVar[str] = ""
     #: Whether the runner reads images (a feature-table cohort has none): checked before any job.
     needs_images: ClassVar[bool] = False
+    #: What ``fit`` does with the validation part, stated for the reader and the harness:
+    #: "unused"; "early-stopping" (model selection during training: deep runners); "training"
+    #: (fitted on train + valid, tuned by inner CV: radiomics runners; such a runner returns
+    #: ``Predictions.held_out`` for model choice, since its validation predictions are in-sample).
+    uses_validation: ClassVar[str] = "unused"
+
+    @classmethod
+    def check_cohort(cls, params: Any, cohort: Any) -> list[str]:
+        """Optional: problems that make this runner unusable on ``cohort`` with ``params`` (nominal
+        labels for an ordinal learner, no sites for harmonisation), reported before any job."""
+        return []
 
     @classmethod
     def shown_as(cls) -> str:
@@ -209,7 +230,7 @@ class Runner(ABC):
 
     @abstractmethod
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "Runner":
-        """Learn from ``train``; ``valid`` may be used for early stopping or tuning only."""
+        """Learn from ``train`` (and ``valid``, as ``uses_validation`` states); never from test."""
 
     @abstractmethod
     def predict(self, test: ScanSet) -> Predictions:

@@ -3,7 +3,9 @@
 Layout::
 
     predictions/<key>/predictions.csv        per-scan test probabilities (one row per test scan)
-    predictions/<key>/valid_predictions.csv  per-scan probabilities on the validation part (model choice)
+    predictions/<key>/model_choice.csv       held-out per-scan probabilities for choosing among methods
+                                             without test data: on the validation part, or out-of-fold
+                                             on train + valid for runners that train on both
     predictions/<key>/slices.csv             per-slice test probabilities (deep runners)
     predictions/<key>/extra_<name>.csv       runner extras (training log, feature importance)
     predictions/<key>/arrays.npz             runner arrays (attention maps)
@@ -39,7 +41,7 @@ PARTIAL = ".partial-"
 RETIRED = ".retired-"
 
 TEST_PREDICTIONS = "predictions.csv"
-VALID_PREDICTIONS = "valid_predictions.csv"
+MODEL_CHOICE = "model_choice.csv"
 SLICES = "slices.csv"
 ARRAYS = "arrays.npz"
 JOB_RECORD = "job.json"
@@ -171,8 +173,8 @@ class ResultsStore:
             return pd.DataFrame(), []
         return pd.concat(frames, ignore_index=True), records
 
-    def load_valid_predictions(self, key: str) -> pd.DataFrame | None:
-        path = self.job_dir(key) / VALID_PREDICTIONS
+    def load_model_choice(self, key: str) -> pd.DataFrame | None:
+        path = self.job_dir(key) / MODEL_CHOICE
         return self._read_csv(path) if path.is_file() else None
 
     def load_slices(self, key: str) -> pd.DataFrame | None:

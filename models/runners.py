@@ -77,6 +77,7 @@ class DeepRunner(Runner):
     Params = SliceParams
     family = "deep"
     needs_images = True
+    uses_validation = "early-stopping"
     smoke_params = CPU_SMOKE
     fuse_patients: ClassVar[bool] = False  # True: with both sequences, one example per patient
 

@@ -216,12 +216,13 @@ def test_leakage_canary_is_useless_because_nothing_is_fitted_on_test_data(study,
             "data": {"root": str(path)},
             "sequences": ["T1W"],
             "protocols": [{"name": "file", "path": str(split_file)}],
-            "runners": [{"name": "radiomics-xgboost", "params": {**SMOKE, "select_k": None}}],
+            "runners": [{"name": "radiomics-xgboost", "params": {**SMOKE, "select": "none"}}],
             "reference": None,
             "metrics": {"bootstrap": 100},
         }
         _, report = run(raw, tmp_path / name)
-        accuracies[name] = float(report.summary[report.summary["level"] == "patient"]["value"].iloc[0])
+        summary = report.summary
+        accuracies[name] = float(summary[(summary["level"] == "patient") & (summary["metric"] == "accuracy")]["value"].iloc[0])
         if with_canary:
             importance = pd.read_csv(next((tmp_path / name / "predictions").glob("*/extra_feature_importance.csv")))
             canary = importance[importance["feature"] == "canary_label"]

@@ -26,7 +26,8 @@ def double_folders(root: Path) -> None:
 def test_index_has_one_record_per_scan_with_all_fields(tiny_phantom):
     cohort = load_cirrmri(tiny_phantom)
     frame = cohort.to_frame()
-    assert list(frame.columns) == ["scan_id", "patient_id", "sequence", "label", "label_name", "official_split", "image", "mask", "age", "sex"]
+    assert list(frame.columns) == ["scan_id", "patient_id", "sequence", "label", "label_name", "official_split", "image", "mask", "age", "sex", "site"]
+    assert frame["site"].str.startswith("centre-").all()  # the phantom names its simulated centres
     assert cohort.labels == CIRRHOSIS_STAGES
     assert set(frame["sequence"]) == {"T1W", "T2W"}
     assert set(frame["official_split"]) == {"train", "valid", "test"}

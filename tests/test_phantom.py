@@ -27,7 +27,7 @@ def test_layout_matches_cirrmri(tiny_phantom):
             assert (tiny_phantom / f"Cirrhosis_{seq}_3D" / f"{split}_masks").is_dir()
     meta = tiny_phantom / "Metadata"
     complete = pd.read_csv(meta / "CirrMRI600+_CompleteData_age_gender_evaluation.csv")
-    assert list(complete.columns) == ["Patient ID", "Age", "Gender", "Radiological Evaluation"]
+    assert list(complete.columns) == ["Patient ID", "Age", "Gender", "Radiological Evaluation", "Site"]  # Site: an extra column the real CSVs lack (for harmonisation)
     assert set(complete["Gender"]) <= {1, 2}
     assert set(complete["Radiological Evaluation"]) == {1, 2, 3}
     assert len(complete) == 12

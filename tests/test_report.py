@@ -69,7 +69,7 @@ def test_verdict_rows_per_input_with_the_test_that_fits_the_design(results, prot
         assert holm >= p
     exploratory = verdict[verdict["kind"].str.startswith("exploratory")]
     assert len(exploratory) == len(inputs) and exploratory["Comparison"].str.startswith("best radiomics: ").all()
-    assert "validation" in (results / "tables" / f"verdict_{protocol}.md").read_text()
+    assert "held-out accuracy" in (results / "tables" / f"verdict_{protocol}.md").read_text()
 
 
 def test_comparisons_csv_holds_every_test_with_its_holm_family(results):
