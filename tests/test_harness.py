@@ -121,17 +121,6 @@ def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_
     assert again.ran == [] and len(again.skipped) == len(summary.ran)
 
 
-def test_report_rebuilds_identical_tables_from_predictions(tiny_phantom, tmp_path):
-    out = tmp_path / "results"
-    run(experiment(tiny_phantom), out)
-    first = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
-    for path in (out / "tables").iterdir():
-        path.unlink()
-    build_report(out)
-    second = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
-    assert first == second
-
-
 def test_failing_runner_is_recorded_not_cached_and_does_not_stop_others(tiny_phantom, tmp_path):
     out = tmp_path / "results"
     raw = experiment(tiny_phantom, runners=["majority", "test-failing"], sequences=["T1W"], protocols=["official"])
