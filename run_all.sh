@@ -59,4 +59,4 @@ case "${1:-}" in
   --setup) exit 0 ;;
   --test) shift; exec "$PY" -m pytest "$@" ;;
 esac
-exec "$PY" -m benchmark reproduce "$@"
+exec "$PY" -m cirrbench reproduce "$@"

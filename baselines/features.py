@@ -19,10 +19,10 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 import yaml
 
-from benchmark.cohort import ScanRecord
-from benchmark.hashing import memo_digest
-from benchmark.atomic import read_cache_entry, write_cache_entry
-from benchmark.paths import cache_dir
+from cirrbench.benchmark.cohort import ScanRecord
+from cirrbench.benchmark.hashing import memo_digest
+from cirrbench.benchmark.atomic import read_cache_entry, write_cache_entry
+from cirrbench.benchmark.paths import cache_dir
 
 PARAMS_DIR = Path(__file__).parent / "params"
 log = logging.getLogger("cirrbench.features")

@@ -1,4 +1,5 @@
-"""cirrbench's harness: cohort index, validation, phantom, splits, runners, metrics, reports."""
+"""cirrbench's harness (``cirrbench.benchmark``): cohort index, validation, phantom, splits, runners,
+execution, statistics, reports and the command line. The public API is the ``cirrbench`` package."""
 from importlib.metadata import PackageNotFoundError, version
 
 try:

@@ -64,6 +64,7 @@ def _run_parent() -> argparse.ArgumentParser:
     parent.add_argument("--skip-check", action="append", metavar="CHECK", help="proceed without this validation check (repeatable; 'all' skips every check)")
     parent.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. --set metrics.bootstrap=500 --set runners.msa.params.epochs=2 (repeatable; value read as YAML)")
     parent.add_argument("--dry-run", action="store_true", help="print the job grid (jobs per runner, already done, to run) and exit; nothing is run or written")
+    parent.add_argument("--plugin", action="append", metavar="PATH_OR_MODULE", help="import a .py file or module whose decorated runners then register (repeatable; worker processes import it too)")
     _add_label_options(parent)
     parent.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parent
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("runners", help="list registered runners, their parameters and variants", description="List every registered runner (built in and from the cirrbench.runners entry point), or one with its parameters' meaning and allowed values.")
     p.add_argument("name", nargs="?", default=None, help="one runner: its parameters with type, default, allowed values and meaning")
+    p.add_argument("--plugin", action="append", metavar="PATH_OR_MODULE", help="import a .py file or module first, so its runners are listed (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable")
     p.set_defaults(func=_cmd_runners)
 
@@ -293,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_features_extract(args: argparse.Namespace) -> int:
-    from baselines.features import extract_features, feature_table_frame, load_params
+    from cirrbench.baselines.features import extract_features, feature_table_frame, load_params
 
     from .cohort import load_cohort
     from .execute import default_jobs
@@ -348,12 +350,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .experiment import load_experiment
     from .run import RunOptions, run_experiment
 
+    plugins = _load_cli_plugins(args)
     experiment = load_experiment(args.config, tuple(args.set or ()))
     jobs = args.jobs or default_jobs(args.device or experiment.device)
     label_options = _label_options(args)
     options = RunOptions(
         out=args.out, data=args.data, jobs=jobs, force=args.force, only=args.only, skip_checks=tuple(args.skip_check or ()), device=args.device, progress=not args.quiet, dask=args.dask,
-        labels=tuple(label_options["labels"]) if "labels" in label_options else None, ordinal=label_options.get("ordinal"),
+        labels=tuple(label_options["labels"]) if "labels" in label_options else None, ordinal=label_options.get("ordinal"), plugins=plugins,
     )
     if args.dry_run:
         from .run import dry_run
@@ -409,10 +412,27 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_cli_plugins(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--plugin`` values, imported now (file paths made absolute for the worker processes)."""
+    from .experiment import ConfigError
+    from .plugins import PluginError, load_plugin
+
+    specs = []
+    for item in getattr(args, "plugin", None) or ():
+        spec = str(Path(item).resolve()) if item.endswith(".py") else item
+        try:
+            load_plugin(spec)
+        except PluginError as exc:
+            raise ConfigError(f"--plugin: {exc}") from None
+        specs.append(spec)
+    return tuple(specs)
+
+
 def _cmd_runners(args: argparse.Namespace) -> int:
     import dataclasses
     import typing
 
+    _load_cli_plugins(args)
     from .params import allowed_text, describe_type, param_doc
     from .runner import available_runners, get_runner
 

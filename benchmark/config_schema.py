@@ -48,6 +48,7 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("name", "text", "the file's stem", "the experiment's name, in the manifest and report"),
+    Key("plugins", "list of .py paths or module names", "[]", "imported before the runners are read, so their decorated runners can be listed (paths relative to the config file); `--plugin` adds more"),
     Key("data", "mapping", "{} (the phantom)", "where the cohort comes from"),
     Key("data.root", "path", "none", "CirrMRI600+ folder, manifest CSV or feature-table CSV; `--data` and `$CIRRBENCH_DATA` take precedence; without it, the phantom"),
     Key("data.phantom", "mapping", "{patients: 120, seed: 0}", "the synthetic phantom generated (once, cached) when no root is given"),
@@ -81,7 +82,7 @@ KEYS: tuple[Key, ...] = (
     Key("reported", "list of mappings", "[]", "numbers reported elsewhere (method, value, input, protocol, level, metric, source): shown as 'reported, not rerun'"),
     Key("dask", "scheduler address", "none", "run on this Dask cluster (`--dask` overrides)"),
 )
-TOP_LEVEL = ("name", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "compare", "device", "reported", "dask")
+TOP_LEVEL = ("name", "plugins", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "compare", "device", "reported", "dask")
 
 
 def _is_int(value: Any) -> bool:
@@ -115,6 +116,10 @@ def check_config(raw: Any, source: str) -> list[str]:
             bad(str(key), f"unknown key{_close(key, TOP_LEVEL)}; known: {', '.join(TOP_LEVEL)}")
     if "protocol" in raw and "protocols" in raw:
         bad("protocol", "give either protocol: or protocols:, not both")
+
+    plugins = raw.get("plugins")
+    if plugins is not None and not (isinstance(plugins, list) and all(isinstance(x, str) for x in plugins)):
+        bad("plugins", f"{plugins!r} is not a list of .py paths or module names")
 
     # data -------------------------------------------------------------------------------------
     data = raw.get("data")
@@ -347,7 +352,7 @@ def config_reference() -> str:
             lines.append(f"| `{name}` | `{option}` | {text} | {default} | {meaning} |")
     lines += ["", "## Runners and their parameters", ""]
     for name, cls in available_runners().items():
-        if cls.__module__.split(".")[0] not in ("benchmark", "baselines", "models"):
+        if not cls.__module__.startswith("cirrbench."):
             continue
         lines += [f"### `{name}`", "", f"{cls.shown_as()} ({cls.family}; inputs: {cls.sequences}). {cls.description}".rstrip(), ""]
         if cls.variants:

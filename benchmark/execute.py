@@ -171,16 +171,21 @@ def _runner_class(name: str, module: str | None) -> type:
         return get_runner(name)
 
 
-def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False, runner_module: str | None = None, replace: bool = False) -> tuple[str, float, str | None]:
+def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False, runner_module: str | None = None, replace: bool = False, plugins: tuple[str, ...] = ()) -> tuple[str, float, str | None]:
     """Fit, predict, check, write. Returns (label, seconds, error or None); never raises.
 
     The fitted runner also predicts the validation part (labels hidden, after the test
     predictions): the harness scores it to choose a family's best method without looking at test.
     ``replace`` swaps a finished folder for the new one once the new one is complete (``--force``).
+    ``plugins`` are imported first (a fresh worker process has not imported them).
     """
     started = time.time()
     store = ResultsStore(out)
     try:
+        if plugins:
+            from .plugins import load_plugins
+
+            load_plugins(plugins)
         cls = _runner_class(job.runner, runner_module)
         params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
         runner = cls(params)
@@ -283,6 +288,7 @@ def run_jobs(
     device: str = "auto",
     progress: bool = True,
     executor=None,
+    plugins: tuple[str, ...] = (),
 ) -> RunSummary:
     """Run every job not yet done (all selected ones with ``force``): locally with joblib, or on
     the given executor (e.g. :class:`benchmark.executors.DaskExecutor`)."""
@@ -304,7 +310,7 @@ def run_jobs(
     executor = executor or LocalExecutor(n_jobs)
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
-    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__, force) for job in todo]
+    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__, force, plugins) for job in todo]
     with _user_interrupts():
         try:
             for label, seconds, error in executor.map_unordered(run_job, tasks):

@@ -57,6 +57,7 @@ class Experiment:
     device: str = "auto"
     reported: tuple[dict[str, Any], ...] = ()
     compare: tuple[tuple[str, str], ...] = ()  # declared comparisons, "row[:variant]" pairs
+    plugins: tuple[str, ...] = ()  # plugin files (absolute paths) and modules, imported by every worker
     table_metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "specificity", "f1")
     secondary_metrics: tuple[str, ...] = ("auc", "qwk", "mae", "ece", "brier")
     source: str = ""
@@ -72,7 +73,20 @@ def _as_tuple(value: Any) -> tuple:
 def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     """A checked experiment; :class:`ConfigError` lists every problem of the config at once."""
     from .config_schema import check_config
+    from .plugins import PluginError, load_plugin
 
+    plugins = []
+    if isinstance(raw, dict) and isinstance(raw.get("plugins"), list):
+        base = Path(source).parent if source not in ("<dict>", "") and Path(source).suffix else Path.cwd()
+        for item in raw["plugins"]:
+            if not isinstance(item, str):
+                continue  # reported by check_config
+            spec = str((base / item).resolve()) if item.endswith(".py") and not Path(item).is_absolute() else item
+            try:
+                load_plugin(spec)
+            except PluginError as exc:
+                raise ConfigError(f"{source}: plugins: {exc}") from None
+            plugins.append(spec)
     problems = check_config(raw, source)
     if problems:
         raise ConfigError(problems)
@@ -108,6 +122,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         table_metrics=tuple(_as_tuple(metrics.get("table", ("accuracy", "precision", "recall", "specificity", "f1")))),
         secondary_metrics=tuple(_as_tuple(metrics.get("secondary", ("auc", "qwk", "mae", "ece", "brier")))),
         compare=declared_pairs(raw.get("compare"), families),
+        plugins=tuple(plugins),
         bootstrap=int(metrics.get("bootstrap", 2000)),
         reference_runner=raw.get("reference", "majority"),
         device=str(raw.get("device", "auto")),

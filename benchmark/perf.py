@@ -33,7 +33,7 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
     """Sequential PyRadiomics loop vs the suite's parallel extraction (cold cache) vs warm cache."""
     from radiomics import featureextractor
 
-    import baselines.features as features
+    import cirrbench.baselines.features as features
 
     from .hashing import clear_memo
 
@@ -99,7 +99,7 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
 
 def _probe_settings(epochs: int, augment: bool):
     """The small, fixed training set-up both training probes use (no early stop within ``epochs``)."""
-    from models.train import TrainSettings
+    from cirrbench.models.train import TrainSettings
 
     return TrainSettings(epochs=epochs, batch_size=8, slices_per_scan=4, max_slices=16, context=0, lr=1e-3, weight_decay=1e-5, scheduler="cosine",
                          plateau_patience=5, early_stopping=epochs + 1, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=augment, amp=False)
@@ -118,9 +118,9 @@ def training_benchmark(root: Path, out: Path, scans: int = 60, epochs: int = 3, 
     import numpy as np
     import torch
 
-    from models.data import Preprocessing, preprocess_all
-    from models.networks import SliceClassifier
-    from models.train import BagBuilder, Unit, train, training_batches
+    from cirrbench.models.data import Preprocessing, preprocess_all
+    from cirrbench.models.networks import SliceClassifier
+    from cirrbench.models.train import BagBuilder, Unit, train, training_batches
 
     cohort = load_cirrmri(root)
     records = [r for r in cohort.records if r.sequence == "T1W"][:scans]
@@ -213,7 +213,7 @@ def _probe(kind: str, root: str) -> dict:
     cohort = load_cirrmri(root)
     start = time.perf_counter()
     if kind == "extraction":
-        import baselines.features as features
+        import cirrbench.baselines.features as features
 
         with tempfile.TemporaryDirectory() as cache:
             os.environ["CIRRBENCH_CACHE"] = cache
@@ -222,9 +222,9 @@ def _probe(kind: str, root: str) -> dict:
     else:
         import torch
 
-        from models.data import Preprocessing, preprocess_all
-        from models.networks import SliceClassifier
-        from models.train import BagBuilder, Unit, train
+        from cirrbench.models.data import Preprocessing, preprocess_all
+        from cirrbench.models.networks import SliceClassifier
+        from cirrbench.models.train import BagBuilder, Unit, train
 
         slices = preprocess_all(cohort.records, Preprocessing(size=64), jobs=2)
         start = time.perf_counter()  # one epoch, the slice cache already built
@@ -256,7 +256,7 @@ def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), sca
     for n in patients:
         root = phantom_root(n, 1, scale=scale, jobs=2, progress=False)
         for kind in ("extraction", "epoch"):
-            code = f"import json; from benchmark.perf import _probe; print(json.dumps(_probe({kind!r}, {str(root)!r})))"
+            code = f"import json; from cirrbench.benchmark.perf import _probe; print(json.dumps(_probe({kind!r}, {str(root)!r})))"
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # inherits CIRRBENCH_CACHE
             rows.append({"kind": kind, "patients": n, **json.loads(done.stdout.strip().splitlines()[-1])})
     result: dict = {"what": "cost growth: wall time and peak memory vs cohort size", "phantom_scale": scale, "rows": rows, "fits": {}}

@@ -32,13 +32,14 @@ class ReproduceOptions:
     dry_run: bool = False
     labels: tuple[str, ...] | None = None
     ordinal: bool | None = None
+    plugins: tuple[str, ...] = ()
 
 
 def reproduce(options: ReproduceOptions) -> int:
     started = time.time()
     experiment = load_experiment(options.profile, options.overrides)
     jobs = options.jobs or default_jobs(options.device or experiment.device)
-    run_options = RunOptions(out=options.out, data=options.data, jobs=jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress, dask=options.dask, labels=options.labels, ordinal=options.ordinal)
+    run_options = RunOptions(out=options.out, data=options.data, jobs=jobs, force=options.force, skip_checks=options.skip_checks, device=options.device, progress=options.progress, dask=options.dask, labels=options.labels, ordinal=options.ordinal, plugins=options.plugins)
     if options.dry_run:
         from .run import dry_run
 
@@ -73,6 +74,9 @@ def reproduce(options: ReproduceOptions) -> int:
 
 
 def main_from_args(args) -> int:
+    from .cli import _load_cli_plugins
+
+    plugins = _load_cli_plugins(args)
     options = ReproduceOptions(
         profile=args.profile,
         data=args.data,
@@ -87,6 +91,7 @@ def main_from_args(args) -> int:
         dry_run=args.dry_run,
         labels=tuple(args.labels.split(",")) if args.labels else None,
         ordinal=args.ordinal,
+        plugins=plugins,
     )
     try:
         return reproduce(options)

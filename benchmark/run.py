@@ -55,6 +55,7 @@ class RunOptions:
     dask: str | None = None  # scheduler address: run jobs and feature extraction on that cluster
     labels: tuple[str, ...] | None = None  # declared class names (manifest and feature-table cohorts)
     ordinal: bool | None = None
+    plugins: tuple[str, ...] = ()  # --plugin: files or modules every worker imports (besides the config's plugins:)
 
 
 def resolve_data(experiment: Experiment, options: RunOptions) -> tuple[Path, bool]:
@@ -201,7 +202,8 @@ def _run_locked(experiment: Experiment, options: RunOptions, out: Path, plan: Pl
 
     executor = make_executor(options.jobs, options.dask or experiment.raw.get("dask"))
     try:
-        summary = run_jobs(jobs, cohort, split_sets, out, n_jobs=options.jobs, force=options.force, device=options.device or experiment.device, progress=options.progress, executor=executor)
+        plugins = tuple(dict.fromkeys(experiment.plugins + options.plugins))
+        summary = run_jobs(jobs, cohort, split_sets, out, n_jobs=options.jobs, force=options.force, device=options.device or experiment.device, progress=options.progress, executor=executor, plugins=plugins)
     finally:
         executor.close()
     print(summary.format())
@@ -210,7 +212,7 @@ def _run_locked(experiment: Experiment, options: RunOptions, out: Path, plan: Pl
     durations = {job.key: store.job_record(job.key).get("duration_s") for job in all_jobs if store.is_done(job.key)}
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "experiment": {"name": experiment.name, "source": experiment.source, "config": experiment.raw},
+        "experiment": {"name": experiment.name, "source": experiment.source, "config": experiment.raw, "plugins": list(dict.fromkeys(experiment.plugins + options.plugins))},
         "cohort": {"source": str(plan.data), "phantom": plan.is_phantom, "fingerprint": fingerprint, "scans": len(cohort), "patients": len(cohort.patients), "labels": cohort.labels.to_dict()},
         "splits": plan.split_hashes,
         "jobs": [{"key": j.key, "label": j.label, "duration_s": durations.get(j.key), "done": j.key in durations} for j in all_jobs],

@@ -243,7 +243,7 @@ class Runner(ABC):
 
 _REGISTRY: dict[str, type[Runner]] = {}
 _ENTRY_POINTS_LOADED = False
-BUILTIN_MODULES = ("benchmark.reference", "baselines", "models")
+BUILTIN_MODULES = ("cirrbench.benchmark.reference", "cirrbench.baselines", "cirrbench.models")
 
 
 def register_runner(cls: type[Runner]) -> type[Runner]:

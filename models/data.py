@@ -17,10 +17,10 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmark.atomic import atomic_write_bytes, read_cache_entry, write_cache_entry
-from benchmark.cohort import ScanRecord
-from benchmark.hashing import memo_digest
-from benchmark.paths import cache_dir
+from cirrbench.benchmark.atomic import atomic_write_bytes, read_cache_entry, write_cache_entry
+from cirrbench.benchmark.cohort import ScanRecord
+from cirrbench.benchmark.hashing import memo_digest
+from cirrbench.benchmark.paths import cache_dir
 
 CACHE_VERSION = "1"
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.params import param
-from benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_runner
+from cirrbench.benchmark.params import param
+from cirrbench.benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_runner
 
 from .backbones import available_backbones, load_weights
 from .data import Preprocessing, preprocess_all

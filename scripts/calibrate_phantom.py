@@ -20,8 +20,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
 from sklearn.model_selection import StratifiedGroupKFold
 from xgboost import XGBClassifier
 
-from baselines.features import extract_features, load_params
-from benchmark.cohort import load_cirrmri
+from cirrbench.baselines.features import extract_features, load_params
+from cirrbench.benchmark.cohort import load_cirrmri
 
 
 def main() -> None:

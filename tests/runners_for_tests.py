@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_runner
+from cirrbench.benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_runner
 
 
 @register_runner
@@ -115,7 +115,7 @@ class RadiomicsLikeRunner(Runner):
     Params = SignalParams
 
     def _features(self, scans: ScanSet) -> np.ndarray:
-        from benchmark.imageio import read_array
+        from cirrbench.benchmark.imageio import read_array
 
         rows = []
         for r in scans:

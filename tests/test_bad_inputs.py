@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
-from benchmark.cli import main
-from benchmark.cohort import load_cirrmri, write_manifest
+from cirrbench.benchmark.cli import main
+from cirrbench.benchmark.cohort import load_cirrmri, write_manifest
 
 T1 = "Cirrhosis_T1_3D"
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.features import extract_features, load_params
-from baselines.pipeline import CorrelationFilter, select_columns
-from benchmark.cohort import load_cirrmri, load_cohort
-from benchmark.experiment import parse_experiment
-from benchmark.feature_table import import_pyradiomics_batch
-from benchmark.phantom import PhantomConfig, write_phantom
-from benchmark.run import RunOptions, run_experiment
+from cirrbench.baselines.features import extract_features, load_params
+from cirrbench.baselines.pipeline import CorrelationFilter, select_columns
+from cirrbench.benchmark.cohort import load_cirrmri, load_cohort
+from cirrbench.benchmark.experiment import parse_experiment
+from cirrbench.benchmark.feature_table import import_pyradiomics_batch
+from cirrbench.benchmark.phantom import PhantomConfig, write_phantom
+from cirrbench.benchmark.run import RunOptions, run_experiment
 
 SMOKE = {"extraction": "default", "tuning_iterations": 2, "inner_folds": 2, "permutation_repeats": 1, "select_k": 10}
 
@@ -32,7 +32,7 @@ def pyradiomics_direct(image: Path, mask: Path, params_file: Path) -> dict[str, 
 
 @pytest.mark.parametrize("params", ["default", "mri"])
 def test_extraction_equals_pyradiomics_called_directly(tiny_phantom, params):
-    from baselines.features import resolve_params_file
+    from cirrbench.baselines.features import resolve_params_file
 
     cohort = load_cirrmri(tiny_phantom)
     records = [cohort.records[0], cohort.records[-1]]  # one T1W, one T2W
@@ -58,7 +58,7 @@ def test_default_file_reproduces_library_defaults(tiny_phantom):
 
 
 def test_cache_hit_on_rerun_and_invalidated_when_the_parameter_file_changes(tiny_phantom, tmp_path, monkeypatch):
-    import baselines.features as features
+    import cirrbench.baselines.features as features
 
     monkeypatch.setenv("CIRRBENCH_CACHE", str(tmp_path / "fresh-cache"))
     features._MEMO.clear()
@@ -92,7 +92,7 @@ def test_a_failing_scan_is_reported_and_the_others_go_on(phantom_copy):
 
 
 def test_cli_extract_writes_one_row_per_scan(tiny_phantom, tmp_path, capsys):
-    from benchmark.cli import main
+    from cirrbench.benchmark.cli import main
 
     out = tmp_path / "features.csv"
     assert main(["features", "extract", "--data", str(tiny_phantom), "--params", "default", "--out", str(out), "-q"]) == 0

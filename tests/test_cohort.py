@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
-from benchmark.cohort import load_cirrmri, load_cohort, load_manifest, write_manifest
-from benchmark.info import count_table, summary
-from benchmark.labels import CIRRHOSIS_STAGES
-from benchmark.problems import CohortError
+from cirrbench.benchmark.cli import main
+from cirrbench.benchmark.cohort import load_cirrmri, load_cohort, load_manifest, write_manifest
+from cirrbench.benchmark.info import count_table, summary
+from cirrbench.benchmark.labels import CIRRHOSIS_STAGES
+from cirrbench.benchmark.problems import CohortError
 
 
 def double_folders(root: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 
 import runners_for_tests  # noqa: F401
-from benchmark.cli import main
-from benchmark.config_schema import KEYS, TOP_LEVEL, config_reference
+from cirrbench.benchmark.cli import main
+from cirrbench.benchmark.config_schema import KEYS, TOP_LEVEL, config_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,8 +5,8 @@ import filecmp
 
 import pytest
 
-from benchmark.experiment import parse_experiment
-from benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.experiment import parse_experiment
+from cirrbench.benchmark.run import RunOptions, run_experiment
 
 distributed = pytest.importorskip("dask.distributed")
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 import runners_for_tests  # noqa: F401  (registers the test runners)
-from benchmark.cli import main
-from benchmark.cohort import load_cirrmri
-from benchmark.experiment import parse_experiment
-from benchmark.lock import ResultsLock
-from benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.cli import main
+from cirrbench.benchmark.cohort import load_cirrmri
+from cirrbench.benchmark.experiment import parse_experiment
+from cirrbench.benchmark.lock import ResultsLock
+from cirrbench.benchmark.run import RunOptions, run_experiment
 
 TESTS = Path(__file__).parent
 
@@ -34,7 +34,7 @@ def config(root: Path, tmp: Path, **raw) -> Path:
 
 
 def cli_in_subprocess(*argv: str) -> list[str]:
-    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import runners_for_tests; from benchmark.cli import main; sys.exit(main({list(argv)!r}))"
+    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main({list(argv)!r}))"
     return [sys.executable, "-c", code]
 
 
@@ -55,7 +55,7 @@ def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):
 
 
 def test_truncated_slice_cache_entry_is_recomputed(tiny_phantom, caplog):
-    from models.data import Preprocessing, _cache_paths, preprocess_scan
+    from cirrbench.models.data import Preprocessing, _cache_paths, preprocess_scan
 
     record = load_cirrmri(tiny_phantom).records[0]
     p = Preprocessing(spacing_mm=2.5, size=32)
@@ -70,16 +70,16 @@ def test_truncated_slice_cache_entry_is_recomputed(tiny_phantom, caplog):
 
 
 def test_truncated_feature_and_validation_cache_entries_are_recomputed(tiny_phantom, tmp_path, caplog):
-    from baselines.features import _cache_path, extract_features, load_params
-    from benchmark.paths import cache_dir
-    from benchmark.validate import validate
+    from cirrbench.baselines.features import _cache_path, extract_features, load_params
+    from cirrbench.benchmark.paths import cache_dir
+    from cirrbench.benchmark.validate import validate
 
     records = load_cirrmri(tiny_phantom).records[:2]
     params = load_params("default")
     first = extract_features(records, params, jobs=1, progress=False).table
     for entry in cache_dir("features").rglob("*.json"):
         entry.write_text(entry.read_text()[:10])
-    import baselines.features as features
+    import cirrbench.baselines.features as features
 
     features._MEMO.clear()
     again = extract_features(records, params, jobs=1, progress=False)
@@ -102,7 +102,7 @@ def test_a_second_run_into_the_same_folder_is_refused_with_the_holder(tiny_phant
 
 
 def test_a_killed_holder_releases_the_lock(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", f"from benchmark.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", f"from cirrbench.benchmark.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()
@@ -139,7 +139,7 @@ def test_an_unwritable_results_folder_is_one_line_naming_the_path(tiny_phantom, 
 
 
 def test_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
-    from benchmark import atomic
+    from cirrbench.benchmark import atomic
 
     target = tmp_path / "table.csv"
     target.write_text("old")

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 
 import runners_for_tests  # noqa: F401  (registers the misbehaving runners)
-from benchmark.cohort import load_cirrmri
-from benchmark.contract import check_runner
-from benchmark.experiment import ConfigError, parse_experiment
-from benchmark.report import build_report
-from benchmark.run import RunOptions, run_experiment
-from benchmark.runner import Runner, ScanSet, available_runners, register_runner
-import benchmark.runner as runner_module
+from cirrbench.benchmark.cohort import load_cirrmri
+from cirrbench.benchmark.contract import check_runner
+from cirrbench.benchmark.experiment import ConfigError, parse_experiment
+from cirrbench.benchmark.report import build_report
+from cirrbench.benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.runner import Runner, ScanSet, available_runners, register_runner
+import cirrbench.benchmark.runner as runner_module
 
-BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__module__.split(".")[0] in ("benchmark", "baselines", "models"))
+BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__module__.startswith("cirrbench."))
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -140,7 +140,7 @@ def test_failing_runner_is_recorded_not_cached_and_does_not_stop_others(tiny_pha
 def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     import yaml
 
-    from benchmark.cli import main
+    from cirrbench.benchmark.cli import main
 
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(experiment(tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"], reference=None)))
@@ -158,7 +158,7 @@ def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_p
     raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}], reference=None, sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(raw))
-    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; sys.exit(main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '2', '-q']))"
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '2', '-q']))"
     ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert ended.returncode == 1 and "a worker process died" in ended.stderr and "--jobs" in ended.stderr, ended.stderr[-2000:]
     assert "Traceback" not in ended.stderr
@@ -174,7 +174,7 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
     raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}], reference=None, sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(raw))
-    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q'])"
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q'])"
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert killed.returncode == 137, killed.stderr
     finished = sorted(p.parent.name for p in (out / "predictions").glob("*/job.json"))
@@ -210,7 +210,7 @@ def test_only_and_force_select_jobs(tiny_phantom, tmp_path):
 
 
 def test_invalid_cohort_stops_the_run_before_any_job(phantom_copy, tmp_path):
-    from benchmark.problems import CohortError
+    from cirrbench.benchmark.problems import CohortError
 
     mask = sorted((phantom_copy / "Cirrhosis_T1_3D" / "train_masks").glob("*.nii.gz"))[0]
     mask.unlink()
@@ -268,7 +268,7 @@ def test_report_removes_tables_and_figures_an_earlier_config_left_but_keeps_othe
 
 
 def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_phantom, tmp_path):
-    from benchmark.prune import prune
+    from cirrbench.benchmark.prune import prune
 
     out = tmp_path / "shared"
     first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}], reference=None)
@@ -289,7 +289,7 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
 
 @pytest.mark.parametrize("profile", ["cpu", "paper", "tiny"])
 def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
-    from benchmark.experiment import load_experiment
+    from cirrbench.benchmark.experiment import load_experiment
 
     experiment = load_experiment(profile)  # unknown runners, parameters or rejected values raise ConfigError
     assert experiment.runners and experiment.protocols
@@ -301,7 +301,7 @@ def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
 def test_default_jobs_use_every_core_on_a_cpu_and_one_on_a_gpu():
     import os
 
-    from benchmark.execute import default_jobs
+    from cirrbench.benchmark.execute import default_jobs
 
     assert default_jobs("cpu") == len(os.sched_getaffinity(0)) >= 1
     assert default_jobs("cuda") == 1

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.backbones import BackboneSpec, available_backbones, build_backbone
-from models.networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
-from models.pooling import GatedAttentionPooling, masked_mean
-from models.data import ScanSlices
-from models.train import BagBuilder, TrainSettings, Unit, train, training_batches
+from cirrbench.models.backbones import BackboneSpec, available_backbones, build_backbone
+from cirrbench.models.networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
+from cirrbench.models.pooling import GatedAttentionPooling, masked_mean
+from cirrbench.models.data import ScanSlices
+from cirrbench.models.train import BagBuilder, TrainSettings, Unit, train, training_batches
 
 
 @pytest.mark.parametrize("name", available_backbones())
@@ -113,7 +113,7 @@ def test_training_batches_never_leave_a_single_example():
 
 
 def test_pretrained_weights_load_from_a_local_file(tmp_path):
-    from models.backbones import load_weights
+    from cirrbench.models.backbones import load_weights
 
     source = build_backbone("resnet18", BackboneSpec(width=0.25))
     path = tmp_path / "weights.pt"
@@ -125,7 +125,7 @@ def test_pretrained_weights_load_from_a_local_file(tmp_path):
 
 
 def test_weights_that_do_not_fit_are_an_error_listing_the_keys_unless_not_strict(tmp_path):
-    from models.backbones import WeightsMismatchError, load_weights
+    from cirrbench.models.backbones import WeightsMismatchError, load_weights
 
     other = build_backbone("densenet121", BackboneSpec(width=0.25))
     path = tmp_path / "densenet.pt"

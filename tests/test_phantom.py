@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cohort import load_cirrmri
-from benchmark.imageio import read_array
-from benchmark.phantom import PhantomConfig, plan_cohort, write_phantom
-from benchmark.validate import validate
+from cirrbench.benchmark.cohort import load_cirrmri
+from cirrbench.benchmark.imageio import read_array
+from cirrbench.benchmark.phantom import PhantomConfig, plan_cohort, write_phantom
+from cirrbench.benchmark.validate import validate
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -6,9 +6,9 @@ import sys
 import types
 from pathlib import Path
 
-from benchmark.cohort import load_cirrmri
-from benchmark.contract import check_runner
-from benchmark.runner import _REGISTRY
+from cirrbench.benchmark.cohort import load_cirrmri
+from cirrbench.benchmark.contract import check_runner
+from cirrbench.benchmark.runner import _REGISTRY
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -29,7 +29,7 @@ def test_readme_runner_example_works(contract_phantom):
 
 
 def test_every_cli_command_in_the_readme_exists():
-    from benchmark.cli import build_parser
+    from cirrbench.benchmark.cli import build_parser
 
     parser = build_parser()
     for line in re.findall(r"`cirrbench ([a-z][a-z-]*(?: [a-z][a-z-]*)?)", README.read_text()):

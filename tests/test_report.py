@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
-from benchmark.evaluation import Evaluation, MethodKey
-from benchmark.experiment import ConfigError, parse_experiment
-from benchmark.labels import CIRRHOSIS_STAGES
-from benchmark.report import build_report
-from benchmark.report_tables import RowNames, exploratory_comparisons
-from benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.evaluation import Evaluation, MethodKey
+from cirrbench.benchmark.experiment import ConfigError, parse_experiment
+from cirrbench.benchmark.labels import CIRRHOSIS_STAGES
+from cirrbench.benchmark.report import build_report
+from cirrbench.benchmark.report_tables import RowNames, exploratory_comparisons
+from cirrbench.benchmark.run import RunOptions, run_experiment
 
 
 def config(root: Path, **overrides) -> dict:

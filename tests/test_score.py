@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
-from benchmark.cohort import load_cirrmri
+from cirrbench.benchmark.cli import main
+from cirrbench.benchmark.cohort import load_cirrmri
 
 
 @pytest.fixture(scope="module")
