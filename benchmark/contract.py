@@ -32,7 +32,15 @@ def _sets(cohort: Cohort, sequences: set[str]) -> tuple[ScanSet, ScanSet, ScanSe
 def check_runner(cls: type[Runner], cohort: Cohort, params: dict | None = None, tmp_cache=None) -> None:
     """Raise AssertionError (with the reason) unless ``cls`` obeys the runner contract on ``cohort``.
 
-    ``params`` defaults to the runner's ``smoke_params``.
+    Args:
+        cls: the runner class.
+        cohort: a small labelled cohort (a phantom) to fit and predict on.
+        params: parameter overrides; default: the runner's ``smoke_params``.
+        tmp_cache: a cache folder for the check (default: the usual cache).
+
+    Returns:
+        None when every check passes (probabilities for exactly the test scans summing to one,
+        every variant valid, identical predictions from two fits with one seed).
     """
     params = dict(cls.smoke_params) if params is None else params
     assert isinstance(getattr(cls, "name", None), str) and cls.name, "a runner needs a string 'name'"

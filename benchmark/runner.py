@@ -247,7 +247,14 @@ BUILTIN_MODULES = ("cirrbench.benchmark.reference", "cirrbench.baselines", "cirr
 
 
 def register_runner(cls: type[Runner]) -> type[Runner]:
-    """Class decorator: make a runner available by its ``name``."""
+    """Class decorator: make a runner available by its ``name`` (configs, ``cirrbench runners``).
+
+    Args:
+        cls: a :class:`Runner` subclass with a string ``name`` and a dataclass ``Params``.
+
+    Returns:
+        ``cls`` itself, registered; a name taken by another class is an error.
+    """
     name = getattr(cls, "name", None)
     if not name or not isinstance(name, str):
         raise TypeError(f"{cls.__name__} needs a string class attribute 'name'")
@@ -280,6 +287,14 @@ def _load_builtin_and_plugins() -> None:
 
 
 def get_runner(name: str) -> type[Runner]:
+    """The registered runner class called ``name``.
+
+    Args:
+        name: a registry name such as ``radiomics-xgboost``.
+
+    Returns:
+        The class; an unknown name is a ``KeyError`` listing the available ones.
+    """
     _load_builtin_and_plugins()
     try:
         return _REGISTRY[name]
@@ -288,5 +303,13 @@ def get_runner(name: str) -> type[Runner]:
 
 
 def available_runners() -> dict[str, type[Runner]]:
+    """Every registered runner: built in, from entry points, and from loaded plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        Registry name -> class, sorted by name.
+    """
     _load_builtin_and_plugins()
     return dict(sorted(_REGISTRY.items()))
