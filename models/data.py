@@ -1,8 +1,10 @@
 """Deep-learning input: MONAI preprocessing of each scan, an on-disk slice cache, 2D/2.5D inputs.
 
 Each scan is loaded, brought to RAS orientation, resampled in-plane to ``spacing_mm`` (slice
-spacing kept), cropped to the liver's bounding box plus a margin, clipped to liver percentiles and
-z-scored inside the liver (optionally zeroing non-liver voxels), and resized in-plane to ``size``.
+spacing kept), cropped to the liver's bounding box plus a margin (``crop: none`` keeps the field of
+view), normalised (by default clipped to liver percentiles and z-scored inside the liver; or over
+the whole image, or a fixed window such as a CT Hounsfield window, or not at all for binary
+volumes), optionally zeroed outside the liver, and resized in-plane to ``size``.
 The result is cached as a float16 ``.npy`` volume keyed on the files' content and these
 parameters, so training epochs read no NIfTI at all.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -33,21 +36,47 @@ class Preprocessing:
     clip_percentiles: tuple[float, float] = (0.5, 99.5)
     mask_outside: bool = False  # zero the non-liver voxels
     min_liver_fraction: float = 0.2  # a slice is kept when its liver area >= this x the largest
+    normalise: str = "roi-zscore"  # roi-zscore | image-zscore | window | none
+    window: tuple[float, float] | None = None  # for "window": intensities mapped from [low, high] to [0, 1] (CT: Hounsfield units)
+    crop: str = "roi"  # roi: the mask's bounding box plus a margin; none: the whole field of view
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _normalise_in_liver(data: dict, low: float, high: float, mask_outside: bool) -> dict:
+def _normalise(data: dict, p: "Preprocessing") -> dict:
+    """Intensities as the modality needs them (the seed paper's MRI default: z-score in the liver).
+
+    ``roi-zscore``: clip to percentiles of the ROI, z-score with the ROI's mean and SD (MRI has no
+    absolute intensity scale); ``image-zscore``: the same over the whole image; ``window``: map
+    [low, high] to [0, 1], clipped (CT in Hounsfield units); ``none``: as stored (binary shapes).
+    A constant ROI under ``roi-zscore`` would become all zeros: it is warned about.
+    """
     image, mask = data["image"], data["mask"] > 0.5
-    liver = image[mask]
-    if liver.numel() == 0:
-        raise ValueError("empty liver mask after cropping")
-    lo, hi = np.percentile(liver.cpu().numpy(), [low, high])
-    image = image.clamp(float(lo), float(hi))
-    liver = image[mask]
-    image = (image - liver.mean()) / liver.std().clamp_min(1e-6)
-    if mask_outside:
+    low, high = p.clip_percentiles
+    if p.normalise in ("roi-zscore", "image-zscore"):
+        region = image[mask] if p.normalise == "roi-zscore" else image.reshape(-1)
+        if region.numel() == 0:
+            raise ValueError("empty liver mask after cropping")
+        lo, hi = np.percentile(region.cpu().numpy(), [low, high])
+        image = image.clamp(float(lo), float(hi))
+        region = image[mask] if p.normalise == "roi-zscore" else image.reshape(-1)
+        if float(region.std()) == 0.0:
+            warnings.warn(
+                f"intensities inside the {'ROI' if p.normalise == 'roi-zscore' else 'image'} are constant, so {p.normalise} makes the input all zeros; "
+                "for binary or label volumes use normalise: none, for CT normalise: window",
+                UserWarning,
+                stacklevel=2,
+            )
+        image = (image - region.mean()) / region.std().clamp_min(1e-6)
+    elif p.normalise == "window":
+        if p.window is None:
+            raise ValueError("normalise: window needs window: [low, high]")
+        lo, hi = p.window
+        image = ((image.clamp(float(lo), float(hi)) - lo) / max(hi - lo, 1e-6)).float()
+    elif p.normalise != "none":
+        raise ValueError(f"normalise {p.normalise!r}: use roi-zscore, image-zscore, window or none")
+    if p.mask_outside:
         image = image * mask
     data["image"] = image
     return data
@@ -69,8 +98,8 @@ def preprocessing_transform(p: Preprocessing):
             EnsureChannelFirstd(keys),
             Orientationd(keys, axcodes="RAS", labels=RAS_LABELS),
             Spacingd(keys, pixdim=(p.spacing_mm, p.spacing_mm, -1.0), mode=("bilinear", "nearest")),
-            CropForegroundd(keys, source_key="mask", margin=(margin, margin, 0), allow_smaller=True),
-            Lambda(lambda d: _normalise_in_liver(d, *p.clip_percentiles, p.mask_outside)),
+            *([CropForegroundd(keys, source_key="mask", margin=(margin, margin, 0), allow_smaller=True)] if p.crop == "roi" else []),
+            Lambda(lambda d: _normalise(d, p)),
             Resized(keys, spatial_size=(p.size, p.size, -1), mode=("bilinear", "nearest")),
         ]
     )

@@ -32,6 +32,9 @@ class DeepParams:
     size: int = param(256, "in-plane input size in pixels, as in the seed paper", minimum=16, maximum=1024)
     spacing_mm: float = param(1.0, "in-plane resampling before cropping (mm)", above=0)
     mask_outside: bool = param(False, "zero the voxels outside the liver mask")
+    normalise: str = param("roi-zscore", "intensities: z-score in the ROI (MRI), over the image, a fixed window (CT), or none (binary volumes)", choices=("roi-zscore", "image-zscore", "window", "none"))
+    window: tuple[float, float] | None = param(None, "for normalise: window, the [low, high] mapped to [0, 1] (e.g. [-100, 200] HU)")
+    crop: str = param("roi", "crop to the mask's bounding box plus a margin, or keep the whole field of view", choices=("roi", "none"))
     epochs: int = param(100, "maximum training epochs", minimum=1)
     batch_size: int = param(8, "scans (or patients) per step", minimum=1)
     slices_per_scan: int | None = param(4, "slices sampled per scan per step (null: all)", minimum=1)
@@ -85,7 +88,8 @@ class DeepRunner(Runner):
         raise NotImplementedError
 
     def preprocessing(self) -> Preprocessing:
-        return Preprocessing(spacing_mm=self.params.spacing_mm, size=self.params.size, mask_outside=self.params.mask_outside)
+        p = self.params
+        return Preprocessing(spacing_mm=p.spacing_mm, size=p.size, mask_outside=p.mask_outside, normalise=p.normalise, window=tuple(p.window) if p.window else None, crop=p.crop)
 
     @classmethod
     def prepare(cls, scans: ScanSet, params: DeepParams, context: RunContext) -> None:
@@ -97,6 +101,10 @@ class DeepRunner(Runner):
 
     @classmethod
     def check_params(cls, params: DeepParams) -> None:
+        if params.normalise == "window" and not (params.window and len(params.window) == 2 and params.window[0] < params.window[1]):
+            raise ValueError(f"normalise: window needs window: [low, high] with low < high, got {params.window!r}")
+        if params.window is not None and params.normalise != "window":
+            raise ValueError(f"window: {list(params.window)} is only used with normalise: window (normalise is {params.normalise!r})")
         if params.epoch not in cls.epochs_supported:
             raise ValueError(f"epoch must be one of {list(cls.epochs_supported)}, not {params.epoch!r} ('slices' is for the cnn-* slice classifiers)")
 
