@@ -19,10 +19,10 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 import yaml
 
-from cirrbench.benchmark.cohort import ScanRecord
-from cirrbench.benchmark.hashing import memo_digest
-from cirrbench.benchmark.atomic import read_cache_entry, write_cache_entry
-from cirrbench.benchmark.paths import cache_dir
+from cirrbench.benchmark.data.cohort import ScanRecord
+from cirrbench.benchmark.common.hashing import memo_digest
+from cirrbench.benchmark.common.atomic import read_cache_entry, write_cache_entry
+from cirrbench.benchmark.common.paths import cache_dir
 
 PARAMS_DIR = Path(__file__).parent / "params"
 log = logging.getLogger("cirrbench.features")

@@ -7,7 +7,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
-from cirrbench.benchmark.runner import register_runner
+from cirrbench.benchmark.runners.registry import register_runner
 
 from .ordinal import FrankHallClassifier
 from .radiomics_runner import RadiomicsRunner

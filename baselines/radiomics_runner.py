@@ -25,8 +25,8 @@ from sklearn.feature_selection import f_classif
 from sklearn.model_selection import RandomizedSearchCV, StratifiedGroupKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
-from cirrbench.benchmark.params import param
-from cirrbench.benchmark.runner import Predictions, RunContext, Runner, ScanSet
+from cirrbench.benchmark.runners.params import param
+from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 
 from .features import extract_features, load_params
 from .pipeline import build_pipeline, kept_feature_names, select_columns
@@ -98,7 +98,7 @@ class RadiomicsRunner(Runner):
     @classmethod
     def prepare(cls, scans: ScanSet, params: RadiomicsParams, context: RunContext) -> None:
         if scans.features is None:
-            from cirrbench.benchmark.executors import DaskExecutor
+            from cirrbench.benchmark.execution.executors import DaskExecutor
 
             distributed = context.executor if isinstance(context.executor, DaskExecutor) else None
             result = extract_features(scans.records, cls._extraction_params(params), jobs=max(1, context.threads), progress=context.show_progress, executor=distributed)

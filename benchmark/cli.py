@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
+from cirrbench.benchmark import __version__
 
 
 def _add_cohort_options(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def _label_options(args: argparse.Namespace) -> dict:
 
 
 def _load(args: argparse.Namespace):
-    from .cohort import load_cohort
+    from cirrbench.benchmark.data.cohort import load_cohort
 
     return load_cohort(_cohort_path(args), include_healthy=getattr(args, "healthy", False), **_label_options(args))
 
@@ -71,8 +71,8 @@ def _run_parent() -> argparse.ArgumentParser:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .problems import CHECKS
-    from .validate import validate
+    from cirrbench.benchmark.data.problems import CHECKS
+    from cirrbench.benchmark.data.validate import validate
 
     if args.list_checks:
         for name, text in CHECKS.items():
@@ -84,7 +84,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .info import count_table, format_info, summary
+    from cirrbench.benchmark.data.info import count_table, format_info, summary
 
     cohort = _load(args)
     if args.json:
@@ -97,7 +97,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_phantom(args: argparse.Namespace) -> int:
-    from .phantom import NOTICE, PhantomConfig, write_phantom
+    from cirrbench.benchmark.data.phantom import NOTICE, PhantomConfig, write_phantom
 
     config = PhantomConfig(patients=args.patients, seed=args.seed, healthy=args.healthy_subjects, scale=args.scale, jobs=args.jobs)
     out = write_phantom(args.out, config, progress=not args.quiet)
@@ -107,7 +107,7 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
 
 
 def _cmd_montage(args: argparse.Namespace) -> int:
-    from .montage import montage
+    from cirrbench.benchmark.data.montage import montage
 
     cohort = _load(args)
     out = montage(cohort, args.out, per_stage=args.per_stage, title=args.title, seed=args.seed)
@@ -116,7 +116,7 @@ def _cmd_montage(args: argparse.Namespace) -> int:
 
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
-    from .cohort import write_manifest
+    from cirrbench.benchmark.data.cohort import write_manifest
 
     out = write_manifest(_load(args), args.out)
     print(f"wrote {out}")
@@ -297,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_features_extract(args: argparse.Namespace) -> int:
     from cirrbench.baselines.features import extract_features, feature_table_frame, load_params
 
-    from .cohort import load_cohort
-    from .execute import default_jobs
+    from cirrbench.benchmark.data.cohort import load_cohort
+    from cirrbench.benchmark.execution.jobs import default_jobs
 
     args.path = args.data
     cohort = load_cohort(_cohort_path(args), include_healthy=args.healthy, **_label_options(args))
@@ -312,7 +312,7 @@ def _cmd_features_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_features_import(args: argparse.Namespace) -> int:
-    from .feature_table import import_pyradiomics_batch
+    from cirrbench.benchmark.data.feature_table import import_pyradiomics_batch
 
     out = import_pyradiomics_batch(args.batch, args.metadata, args.out, id_column=args.id_column, sequence=args.sequence)
     print(f"wrote {out}; use it as --data (or data: root: in a config) with any radiomics runner")
@@ -320,8 +320,8 @@ def _cmd_features_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_perf_extraction(args: argparse.Namespace) -> int:
-    from .perf import extraction_benchmark
-    from .run import phantom_root
+    from cirrbench.benchmark.perf import extraction_benchmark
+    from cirrbench.benchmark.execution.orchestrator import phantom_root
 
     root = args.data or phantom_root(120, 0, jobs=args.jobs)
     result = extraction_benchmark(root, args.out, scans=args.scans, jobs=args.jobs, params_name=args.params)
@@ -330,8 +330,8 @@ def _cmd_perf_extraction(args: argparse.Namespace) -> int:
 
 
 def _cmd_perf_training(args: argparse.Namespace) -> int:
-    from .perf import training_benchmark
-    from .run import phantom_root
+    from cirrbench.benchmark.perf import training_benchmark
+    from cirrbench.benchmark.execution.orchestrator import phantom_root
 
     root = args.data or phantom_root(120, 0, jobs=2)
     print(json.dumps(training_benchmark(root, args.out, scans=args.scans, epochs=args.epochs, trials=args.trials), indent=2))
@@ -339,16 +339,16 @@ def _cmd_perf_training(args: argparse.Namespace) -> int:
 
 
 def _cmd_perf_scaling(args: argparse.Namespace) -> int:
-    from .perf import scaling_benchmark
+    from cirrbench.benchmark.perf import scaling_benchmark
 
     print(json.dumps(scaling_benchmark(args.out), indent=2))
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .execute import default_jobs
-    from .experiment import load_experiment
-    from .run import RunOptions, run_experiment
+    from cirrbench.benchmark.execution.jobs import default_jobs
+    from cirrbench.benchmark.execution.experiment import load_experiment
+    from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
     plugins = _load_cli_plugins(args)
     experiment = load_experiment(args.config, tuple(args.set or ()))
@@ -359,7 +359,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         labels=tuple(label_options["labels"]) if "labels" in label_options else None, ordinal=label_options.get("ordinal"), plugins=plugins,
     )
     if args.dry_run:
-        from .run import dry_run
+        from cirrbench.benchmark.execution.orchestrator import dry_run
 
         print(dry_run(experiment, options))
         return 0
@@ -372,7 +372,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    from .prune import prune
+    from cirrbench.benchmark.execution.prune import prune
 
     result = prune(args.results, dry_run=args.dry_run)
     for path in result.removed:
@@ -383,7 +383,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from cirrbench.benchmark.reporting.report import build_report
 
     report = build_report(args.results)
     print(report.main_markdown())
@@ -394,8 +394,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     import os
 
-    from .cohort import load_cohort
-    from .score import score_file, write_score
+    from cirrbench.benchmark.data.cohort import load_cohort
+    from cirrbench.benchmark.reporting.score import score_file, write_score
 
     data = args.data or (Path(os.environ["CIRRBENCH_DATA"]) if os.environ.get("CIRRBENCH_DATA") else None)
     if data is None:
@@ -414,8 +414,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _load_cli_plugins(args: argparse.Namespace) -> tuple[str, ...]:
     """``--plugin`` values, imported now (file paths made absolute for the worker processes)."""
-    from .experiment import ConfigError
-    from .plugins import PluginError, load_plugin
+    from cirrbench.benchmark.execution.experiment import ConfigError
+    from cirrbench.benchmark.runners.plugins import PluginError, load_plugin
 
     specs = []
     for item in getattr(args, "plugin", None) or ():
@@ -433,8 +433,8 @@ def _cmd_runners(args: argparse.Namespace) -> int:
     import typing
 
     _load_cli_plugins(args)
-    from .params import allowed_text, describe_type, param_doc
-    from .runner import available_runners, get_runner
+    from cirrbench.benchmark.runners.params import allowed_text, describe_type, param_doc
+    from cirrbench.benchmark.runners.registry import available_runners, get_runner
 
     chosen = {args.name: get_runner(args.name)} if args.name else available_runners()
     described = {}
@@ -466,8 +466,8 @@ def _cmd_runners(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_reference(args: argparse.Namespace) -> int:
-    from .atomic import atomic_write_text
-    from .config_schema import config_reference
+    from cirrbench.benchmark.common.atomic import atomic_write_text
+    from cirrbench.benchmark.execution.config_schema import config_reference
 
     text = config_reference()
     if args.out is None:
@@ -479,7 +479,7 @@ def _cmd_config_reference(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import main_from_args
+    from cirrbench.benchmark.execution.reproduce import main_from_args
 
     return main_from_args(args)
 
@@ -508,10 +508,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report_error(exc: Exception) -> int:
     """One line per problem on stderr; the exit code says whether anything ran (see --help of run)."""
-    from .execute import WorkerLostError
-    from .experiment import ConfigError
-    from .lock import ResultsLocked
-    from .problems import CohortError
+    from cirrbench.benchmark.execution.jobs import WorkerLostError
+    from cirrbench.benchmark.execution.experiment import ConfigError
+    from cirrbench.benchmark.execution.lock import ResultsLocked
+    from cirrbench.benchmark.data.problems import CohortError
 
     if isinstance(exc, ConfigError):
         for line in exc.problems:

@@ -17,8 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .cohort import load_cirrmri  # noqa: E402
-from .provenance import git_commit, machine, package_versions  # noqa: E402
+from cirrbench.benchmark.data.cohort import load_cirrmri  # noqa: E402
+from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions  # noqa: E402
 
 
 def _write(out: Path, name: str, payload: dict) -> Path:
@@ -35,7 +35,7 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
 
     import cirrbench.baselines.features as features
 
-    from .hashing import clear_memo
+    from cirrbench.benchmark.common.hashing import clear_memo
 
     features.quiet_radiomics()
     cohort = load_cirrmri(root)
@@ -250,7 +250,7 @@ def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), sca
 
     import numpy as np
 
-    from .run import phantom_root
+    from cirrbench.benchmark.execution.orchestrator import phantom_root
 
     rows = []
     for n in patients:

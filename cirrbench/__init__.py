@@ -26,14 +26,15 @@ try:
 except PackageNotFoundError:  # a source tree without installation
     __version__ = "0+unknown"
 
-from .benchmark.cohort import Cohort, ScanRecord
-from .benchmark.contract import check_runner
-from .benchmark.experiment import ConfigError, Experiment
-from .benchmark.labels import LabelSet
-from .benchmark.plugins import load_plugin
-from .benchmark.report import Report
-from .benchmark.run import RunOptions
-from .benchmark.runner import Predictions, RunContext, Runner, ScanSet, available_runners, get_runner, register_runner
+from cirrbench.benchmark.data.cohort import Cohort, ScanRecord
+from cirrbench.benchmark.runners.check import check_runner
+from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
+from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.runners.plugins import load_plugin
+from cirrbench.benchmark.reporting.report import Report
+from cirrbench.benchmark.execution.orchestrator import RunOptions
+from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner
 
 __all__ = [
     "__version__",
@@ -77,7 +78,7 @@ def load_cohort(path: str | Path, labels: list[str] | None = None, ordinal: bool
     Returns:
         The cohort: its scan records, label set and, for a feature table, the features.
     """
-    from .benchmark.cohort import load_cohort as _load
+    from cirrbench.benchmark.data.cohort import load_cohort as _load
 
     options = {k: v for k, v in (("labels", labels), ("ordinal", ordinal)) if v is not None}
     return _load(path, include_healthy=healthy, **options)
@@ -96,7 +97,7 @@ def validate_cohort(path: str | Path, skip: tuple[str, ...] = (), jobs: int = 1,
         A validation report: ``.ok``, ``.problems`` (each names the file, the check and the fix),
         ``.format()``.
     """
-    from .benchmark.validate import validate
+    from cirrbench.benchmark.data.validate import validate
 
     return validate(path, skip=skip, jobs=jobs, progress=False, manifest_options=options or None)
 
@@ -112,7 +113,7 @@ def load_experiment(config: str | Path | dict, overrides: tuple[str, ...] = ()) 
     Returns:
         The experiment: runners, protocols, inputs, seeds, metrics, declared comparisons.
     """
-    from .benchmark.experiment import apply_overrides, load_experiment as _load, parse_experiment
+    from cirrbench.benchmark.execution.experiment import apply_overrides, load_experiment as _load, parse_experiment
 
     if isinstance(config, dict):
         raw = apply_overrides(config, overrides, "<dict>") if overrides else config
@@ -135,8 +136,8 @@ def run(experiment: Experiment, out: str | Path = "results", data: str | Path | 
         ``(summary, report)``: which jobs ran, were reused or failed; the report (None when no
         job finished), whose ``verdict`` holds the verdict in words.
     """
-    from .benchmark.execute import default_jobs
-    from .benchmark.run import run_experiment
+    from cirrbench.benchmark.execution.jobs import default_jobs
+    from cirrbench.benchmark.execution.orchestrator import run_experiment
 
     count = jobs or default_jobs(options.get("device") or experiment.device)
     return run_experiment(experiment, RunOptions(out=Path(out), data=Path(data) if data else None, jobs=count, progress=progress, **options))
@@ -151,7 +152,7 @@ def report(results: str | Path) -> Report:
     Returns:
         The report: tables, files written, the summary frame and the verdict in words.
     """
-    from .benchmark.report import build_report
+    from cirrbench.benchmark.reporting.report import build_report
 
     return build_report(results)
 
@@ -170,7 +171,7 @@ def score_predictions(predictions: str | Path, cohort: str | Path | Cohort, leve
     Returns:
         A result with ``.table`` (metric, value, low, high, and the comparison's columns) and ``.text``.
     """
-    from .benchmark.score import score_file
+    from cirrbench.benchmark.reporting.score import score_file
 
     loaded = cohort if isinstance(cohort, Cohort) else load_cohort(cohort)
     return score_file(predictions, loaded, level=level, compare=compare, split=split, n_boot=n_boot, seed=seed)

@@ -1,4 +1,4 @@
 """``python -m cirrbench ...`` is the ``cirrbench`` command."""
-from .benchmark.cli import main
+from cirrbench.benchmark.cli import main
 
 raise SystemExit(main())

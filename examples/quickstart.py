@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 import cirrbench
-from cirrbench.benchmark.imageio import read_array
-from cirrbench.benchmark.phantom import PhantomConfig, write_phantom
+from cirrbench.benchmark.data.imageio import read_array
+from cirrbench.benchmark.data.phantom import PhantomConfig, write_phantom
 
 
 @dataclass(frozen=True)

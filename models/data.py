@@ -20,10 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from cirrbench.benchmark.atomic import atomic_write_bytes, read_cache_entry, write_cache_entry
-from cirrbench.benchmark.cohort import ScanRecord
-from cirrbench.benchmark.hashing import memo_digest
-from cirrbench.benchmark.paths import cache_dir
+from cirrbench.benchmark.common.atomic import atomic_write_bytes, read_cache_entry, write_cache_entry
+from cirrbench.benchmark.data.cohort import ScanRecord
+from cirrbench.benchmark.common.hashing import memo_digest
+from cirrbench.benchmark.common.paths import cache_dir
 
 CACHE_VERSION = "1"
 

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cirrbench.benchmark.params import param
-from cirrbench.benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_runner
+from cirrbench.benchmark.runners.params import param
+from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+from cirrbench.benchmark.runners.registry import register_runner
 
 from .backbones import available_backbones, load_weights
 from .data import Preprocessing, preprocess_all

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cirrbench.benchmark.phantom import PhantomConfig, write_phantom
+from cirrbench.benchmark.data.phantom import PhantomConfig, write_phantom
 
 TINY = PhantomConfig(patients=12, seed=7, healthy=2, scale=0.4, sub_slices=1)
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cirrbench.benchmark.runner import Predictions, RunContext, Runner, ScanSet, register_runner
+from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+
+from cirrbench.benchmark.runners.registry import register_runner
 
 
 @register_runner
@@ -115,7 +117,7 @@ class RadiomicsLikeRunner(Runner):
     Params = SignalParams
 
     def _features(self, scans: ScanSet) -> np.ndarray:
-        from cirrbench.benchmark.imageio import read_array
+        from cirrbench.benchmark.data.imageio import read_array
 
         rows = []
         for r in scans:

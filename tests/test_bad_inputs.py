@@ -16,7 +16,7 @@ import yaml
 
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
 from cirrbench.benchmark.cli import main
-from cirrbench.benchmark.cohort import load_cirrmri, write_manifest
+from cirrbench.benchmark.data.cohort import load_cirrmri, write_manifest
 
 T1 = "Cirrhosis_T1_3D"
 

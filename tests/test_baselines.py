@@ -12,11 +12,11 @@ import pytest
 
 from cirrbench.baselines.features import extract_features, load_params
 from cirrbench.baselines.pipeline import CorrelationFilter, select_columns
-from cirrbench.benchmark.cohort import load_cirrmri, load_cohort
-from cirrbench.benchmark.experiment import parse_experiment
-from cirrbench.benchmark.feature_table import import_pyradiomics_batch
-from cirrbench.benchmark.phantom import PhantomConfig, write_phantom
-from cirrbench.benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.data.cohort import load_cirrmri, load_cohort
+from cirrbench.benchmark.execution.experiment import parse_experiment
+from cirrbench.benchmark.data.feature_table import import_pyradiomics_batch
+from cirrbench.benchmark.data.phantom import PhantomConfig, write_phantom
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 SMOKE = {"extraction": "default", "tuning_iterations": 2, "inner_folds": 2, "permutation_repeats": 1, "select_k": 10}
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from cirrbench.benchmark.cli import main
-from cirrbench.benchmark.cohort import load_cirrmri, load_cohort, load_manifest, write_manifest
-from cirrbench.benchmark.info import count_table, summary
-from cirrbench.benchmark.labels import CIRRHOSIS_STAGES
-from cirrbench.benchmark.problems import CohortError
+from cirrbench.benchmark.data.cohort import load_cirrmri, load_cohort, load_manifest, write_manifest
+from cirrbench.benchmark.data.info import count_table, summary
+from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES
+from cirrbench.benchmark.data.problems import CohortError
 
 
 def double_folders(root: Path) -> None:

@@ -8,7 +8,7 @@ import yaml
 
 import runners_for_tests  # noqa: F401
 from cirrbench.benchmark.cli import main
-from cirrbench.benchmark.config_schema import KEYS, TOP_LEVEL, config_reference
+from cirrbench.benchmark.execution.config_schema import KEYS, TOP_LEVEL, config_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 

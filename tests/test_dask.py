@@ -5,8 +5,8 @@ import filecmp
 
 import pytest
 
-from cirrbench.benchmark.experiment import parse_experiment
-from cirrbench.benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.execution.experiment import parse_experiment
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 distributed = pytest.importorskip("dask.distributed")
 

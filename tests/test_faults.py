@@ -17,10 +17,10 @@ import yaml
 
 import runners_for_tests  # noqa: F401  (registers the test runners)
 from cirrbench.benchmark.cli import main
-from cirrbench.benchmark.cohort import load_cirrmri
-from cirrbench.benchmark.experiment import parse_experiment
-from cirrbench.benchmark.lock import ResultsLock
-from cirrbench.benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.execution.experiment import parse_experiment
+from cirrbench.benchmark.execution.lock import ResultsLock
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 TESTS = Path(__file__).parent
 
@@ -71,8 +71,8 @@ def test_truncated_slice_cache_entry_is_recomputed(tiny_phantom, caplog):
 
 def test_truncated_feature_and_validation_cache_entries_are_recomputed(tiny_phantom, tmp_path, caplog):
     from cirrbench.baselines.features import _cache_path, extract_features, load_params
-    from cirrbench.benchmark.paths import cache_dir
-    from cirrbench.benchmark.validate import validate
+    from cirrbench.benchmark.common.paths import cache_dir
+    from cirrbench.benchmark.data.validate import validate
 
     records = load_cirrmri(tiny_phantom).records[:2]
     params = load_params("default")
@@ -102,7 +102,7 @@ def test_a_second_run_into_the_same_folder_is_refused_with_the_holder(tiny_phant
 
 
 def test_a_killed_holder_releases_the_lock(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", f"from cirrbench.benchmark.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", f"from cirrbench.benchmark.execution.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()
@@ -139,7 +139,7 @@ def test_an_unwritable_results_folder_is_one_line_naming_the_path(tiny_phantom, 
 
 
 def test_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
-    from cirrbench.benchmark import atomic
+    from cirrbench.benchmark.common import atomic
 
     target = tmp_path / "table.csv"
     target.write_text("old")

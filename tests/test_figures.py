@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cirrbench.benchmark.figures import importance_measure, top_features
+from cirrbench.benchmark.reporting.figures import importance_measure, top_features
 
 
 def frame(permutation, gain) -> pd.DataFrame:

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 
 import runners_for_tests  # noqa: F401  (registers the misbehaving runners)
-from cirrbench.benchmark.cohort import load_cirrmri
-from cirrbench.benchmark.contract import check_runner
-from cirrbench.benchmark.experiment import ConfigError, parse_experiment
-from cirrbench.benchmark.report import build_report
-from cirrbench.benchmark.run import RunOptions, run_experiment
-from cirrbench.benchmark.runner import Runner, ScanSet, available_runners, register_runner
-import cirrbench.benchmark.runner as runner_module
+from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.runners.check import check_runner
+from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
+from cirrbench.benchmark.reporting.report import build_report
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
+from cirrbench.benchmark.runners.contract import Runner, ScanSet
+from cirrbench.benchmark.runners.registry import available_runners, register_runner
+import cirrbench.benchmark.runners.registry as registry_module
 
 BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__module__.startswith("cirrbench."))
 
@@ -45,10 +46,10 @@ def test_entry_point_plugins_are_registered(monkeypatch):
         def load(self):
             return PluginRunner
 
-    monkeypatch.setattr(runner_module, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else [])
-    monkeypatch.setattr(runner_module, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else [])
+    monkeypatch.setattr(registry_module, "_ENTRY_POINTS_LOADED", False)
     assert available_runners()["plugin-runner"] is PluginRunner
-    runner_module._REGISTRY.pop("plugin-runner")
+    registry_module.unregister_runner("plugin-runner")
 
 
 def test_duplicate_runner_names_are_refused():
@@ -210,7 +211,7 @@ def test_only_and_force_select_jobs(tiny_phantom, tmp_path):
 
 
 def test_invalid_cohort_stops_the_run_before_any_job(phantom_copy, tmp_path):
-    from cirrbench.benchmark.problems import CohortError
+    from cirrbench.benchmark.data.problems import CohortError
 
     mask = sorted((phantom_copy / "Cirrhosis_T1_3D" / "train_masks").glob("*.nii.gz"))[0]
     mask.unlink()
@@ -268,7 +269,7 @@ def test_report_removes_tables_and_figures_an_earlier_config_left_but_keeps_othe
 
 
 def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_phantom, tmp_path):
-    from cirrbench.benchmark.prune import prune
+    from cirrbench.benchmark.execution.prune import prune
 
     out = tmp_path / "shared"
     first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}], reference=None)
@@ -289,7 +290,7 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
 
 @pytest.mark.parametrize("profile", ["cpu", "paper", "tiny"])
 def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
-    from cirrbench.benchmark.experiment import load_experiment
+    from cirrbench.benchmark.execution.experiment import load_experiment
 
     experiment = load_experiment(profile)  # unknown runners, parameters or rejected values raise ConfigError
     assert experiment.runners and experiment.protocols
@@ -301,7 +302,7 @@ def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
 def test_default_jobs_use_every_core_on_a_cpu_and_one_on_a_gpu():
     import os
 
-    from cirrbench.benchmark.execute import default_jobs
+    from cirrbench.benchmark.execution.jobs import default_jobs
 
     assert default_jobs("cpu") == len(os.sched_getaffinity(0)) >= 1
     assert default_jobs("cuda") == 1

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from cirrbench.benchmark.labels import CIRRHOSIS_STAGES, LabelSet
-from cirrbench.benchmark.metrics import compute_metrics, expected_calibration_error, multiclass_brier
-from cirrbench.benchmark.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
+from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, LabelSet
+from cirrbench.benchmark.reporting.metrics import compute_metrics, expected_calibration_error, multiclass_brier
+from cirrbench.benchmark.reporting.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
 
 Y = np.array([0, 0, 0, 1, 1, 2])
 P = np.array(
@@ -82,7 +82,7 @@ def test_patient_bootstrap_covers_the_truth_at_about_the_nominal_rate():
     """Seeded simulation: accuracy 0.65 on 60 patients, 400 replicated test sets, the report's bootstrap."""
     import pandas as pd
 
-    from cirrbench.benchmark.evaluation import Evaluation, MethodKey
+    from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
 
     rng = np.random.default_rng(2026)
     truth, hits, trials = 0.65, 0, 400

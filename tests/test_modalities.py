@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.cohort import load_manifest
-from cirrbench.benchmark.experiment import parse_experiment
-from cirrbench.benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.data.cohort import load_manifest
+from cirrbench.benchmark.execution.experiment import parse_experiment
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 SHAPES = ("ball", "cube", "shell")
 

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.cohort import load_cirrmri
-from cirrbench.benchmark.imageio import read_array
-from cirrbench.benchmark.phantom import PhantomConfig, plan_cohort, write_phantom
-from cirrbench.benchmark.validate import validate
+from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.imageio import read_array
+from cirrbench.benchmark.data.phantom import PhantomConfig, plan_cohort, write_phantom
+from cirrbench.benchmark.data.validate import validate
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -16,12 +16,13 @@ from cirrbench.baselines.harmonisation import ComBatHarmoniser
 from cirrbench.baselines.ordinal import FrankHallClassifier
 from cirrbench.baselines.pipeline import kept_feature_names
 from cirrbench.benchmark.cli import main
-from cirrbench.benchmark.cohort import load_cirrmri, load_cohort
-from cirrbench.benchmark.execute import job_data
-from cirrbench.benchmark.experiment import parse_experiment
-from cirrbench.benchmark.labels import LabelSet
-from cirrbench.benchmark.runner import RunContext, ScanSet, get_runner
-from cirrbench.benchmark.splits import make_splits
+from cirrbench.benchmark.data.cohort import load_cirrmri, load_cohort
+from cirrbench.benchmark.execution.jobs import job_data
+from cirrbench.benchmark.execution.experiment import parse_experiment
+from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.runners.contract import RunContext, ScanSet
+from cirrbench.benchmark.runners.registry import get_runner
+from cirrbench.benchmark.protocols.splits import make_splits
 
 SMOKE = {"extraction": "default", "tuning_iterations": 0, "inner_folds": 2, "permutation_repeats": 1}
 
@@ -57,9 +58,9 @@ def test_the_validation_part_is_training_data_and_test_is_never_seen(cohort):
 
 
 def test_the_harness_stores_out_of_fold_predictions_for_model_choice(cohort, tmp_path):
-    from cirrbench.benchmark.execute import run_job
-    from cirrbench.benchmark.experiment import build_jobs
-    from cirrbench.benchmark.store import ResultsStore
+    from cirrbench.benchmark.execution.jobs import run_job
+    from cirrbench.benchmark.execution.experiment import build_jobs
+    from cirrbench.benchmark.execution.store import ResultsStore
 
     raw = {"sequences": ["T1W"], "protocols": ["official"], "runners": [{"name": "radiomics-logreg", "params": SMOKE}], "reference": None}
     experiment = parse_experiment(raw, "t.yaml")
@@ -193,7 +194,7 @@ def test_features_extract_writes_a_feature_table_cohort_that_runs_as_data(contra
     features = load_cohort(out)
     images = load_cirrmri(contract_phantom)
     assert {r.scan_id: (r.label, r.official_split, r.site) for r in features} == {r.scan_id: (r.label, r.official_split, r.site) for r in images}
-    from cirrbench.benchmark.run import RunOptions, run_experiment
+    from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
     raw = {"data": {"root": str(out)}, "sequences": ["T1W"], "protocols": ["official"], "runners": ["majority", {"name": "radiomics-ordinal", "params": SMOKE}], "metrics": {"bootstrap": 20}}
     summary, report = run_experiment(parse_experiment(raw, "t.yaml"), RunOptions(out=tmp_path / "results", progress=False))

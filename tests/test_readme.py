@@ -6,9 +6,10 @@ import sys
 import types
 from pathlib import Path
 
-from cirrbench.benchmark.cohort import load_cirrmri
-from cirrbench.benchmark.contract import check_runner
-from cirrbench.benchmark.runner import _REGISTRY
+from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.runners.check import check_runner
+from cirrbench.benchmark.runners.registry import get_runner, unregister_runner
+
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -21,10 +22,10 @@ def test_readme_runner_example_works(contract_phantom):
     try:
         exec(compile(example, "README.md", "exec"), module.__dict__)
         runner = module.LiverTextureRunner
-        assert _REGISTRY["liver-texture"] is runner
+        assert get_runner("liver-texture") is runner
         check_runner(runner, load_cirrmri(contract_phantom))
     finally:
-        _REGISTRY.pop("liver-texture", None)
+        unregister_runner("liver-texture")
         sys.modules.pop("readme_example", None)
 
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
-from cirrbench.benchmark.evaluation import Evaluation, MethodKey
-from cirrbench.benchmark.experiment import ConfigError, parse_experiment
-from cirrbench.benchmark.labels import CIRRHOSIS_STAGES
-from cirrbench.benchmark.report import build_report
-from cirrbench.benchmark.report_tables import RowNames, exploratory_comparisons
-from cirrbench.benchmark.run import RunOptions, run_experiment
+from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
+from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
+from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES
+from cirrbench.benchmark.reporting.report import build_report
+from cirrbench.benchmark.reporting.tables import RowNames, exploratory_comparisons
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 
 def config(root: Path, **overrides) -> dict:

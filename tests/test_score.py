@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cirrbench.benchmark.cli import main
-from cirrbench.benchmark.cohort import load_cirrmri
+from cirrbench.benchmark.data.cohort import load_cirrmri
 
 
 @pytest.fixture(scope="module")

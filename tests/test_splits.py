@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.cohort import load_cirrmri
-from cirrbench.benchmark.splits import SplitError, cv_splits, file_splits, make_splits, official_splits, paired_splits, read_splits, write_splits
+from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.protocols.splits import SplitError, cv_splits, file_splits, make_splits, official_splits, paired_splits, read_splits, write_splits
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from cirrbench.benchmark.evaluation import Evaluation, MethodKey, bootstrap_p
-from cirrbench.benchmark.labels import CIRRHOSIS_STAGES, LabelSet
-from cirrbench.benchmark.metrics import compute_metrics
-from cirrbench.benchmark.resampling import PairedBootstrap, PatientStatistics, bootstrap_counts
-from cirrbench.benchmark.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
+from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey, bootstrap_p
+from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, LabelSet
+from cirrbench.benchmark.reporting.metrics import compute_metrics
+from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics, bootstrap_counts
+from cirrbench.benchmark.reporting.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
 
 L = CIRRHOSIS_STAGES
 METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "brier", "ece", "qwk", "mae", "recall_mild", "f1_severe", "specificity_moderate", "precision_moderate", "auc_mild"]
@@ -132,7 +132,7 @@ def method_rows(rng, runner: str, protocol: str, splits: int, n: int, skill: flo
 
 
 def evaluation_of(frame: pd.DataFrame, n_boot: int = 500) -> Evaluation:
-    from cirrbench.benchmark.scores import per_split_metrics
+    from cirrbench.benchmark.reporting.rows import per_split_metrics
 
     return Evaluation({"patient": frame}, per_split_metrics(frame, L, "patient"), L, {"cv": 0.25, "official": 0.3}, n_boot=n_boot, seed=1)
 

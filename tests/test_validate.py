@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from cirrbench.benchmark.cli import main
-from cirrbench.benchmark.problems import CohortError
-from cirrbench.benchmark.validate import ensure_valid, validate
+from cirrbench.benchmark.data.problems import CohortError
+from cirrbench.benchmark.data.validate import ensure_valid, validate
 
 T1 = "Cirrhosis_T1_3D"
 T1_CSV = "Metadata/T1_age_gender_evaluation.csv"

@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic writes, the cache folder, file hashing, provenance."""

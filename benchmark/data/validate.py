@@ -1,0 +1,220 @@
+"""Cohort validation: read every file and report every problem at once, one line each.
+
+The same checks guard every run (:func:`ensure_valid`); a user can skip named checks, and the
+run then says which checks it did not run. File-level results are cached per scan on the files'
+size and modification time, so re-validating an unchanged cohort reads nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+from joblib import Parallel, delayed
+
+from cirrbench.benchmark.common.atomic import read_cache_entry, write_cache_entry
+from cirrbench.benchmark.data.cohort import Cohort, ScanRecord, load_cirrmri, load_cohort
+from cirrbench.benchmark.data.layout import PAIRED_CSV, discover
+from cirrbench.benchmark.data.metadata import read_metadata_csv
+from cirrbench.benchmark.common.paths import cache_dir
+from cirrbench.benchmark.data.problems import CHECKS, CohortError, Problem
+
+VALIDATOR_VERSION = "2"  # 2: the not-3d check
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Geometry tolerances between an image and its mask."""
+
+    spacing_rel: float = 1e-3
+    origin_mm: float = 1e-2
+    direction: float = 1e-3
+
+
+@dataclass
+class ValidationReport:
+    source: str
+    n_scans: int
+    problems: list[Problem]
+    skipped: tuple[str, ...] = ()
+    cohort: Cohort | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def format(self) -> str:
+        lines = [str(p) for p in self.problems]
+        if self.skipped:
+            lines.append(f"skipped checks (not run): {', '.join(self.skipped)}")
+        status = "OK" if self.ok else f"{len(self.problems)} problem(s)"
+        lines.append(f"{self.source}: {self.n_scans} scan(s) checked, {status}")
+        return "\n".join(lines)
+
+
+def _file_stat(path: Path) -> list:
+    try:
+        st = path.stat()
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [str(path), None, None]
+
+
+def _cache_key(record: ScanRecord, tolerance: Tolerance) -> str:
+    payload = [VALIDATOR_VERSION, tolerance.__dict__, _file_stat(record.image), _file_stat(record.mask)]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+def _read_voxels(path: Path, problems: list[Problem]) -> np.ndarray | None:
+    """Raw voxels through nibabel, which decompresses the whole stream.
+
+    SimpleITK is not used here on purpose: it reads a truncated ``.nii.gz`` without complaint and
+    silently replaces NaN and infinite voxels by 0, which would hide exactly what we look for.
+    """
+    try:
+        return np.asanyarray(nib.load(str(path)).dataobj)
+    except Exception as exc:  # nibabel raises EOFError, ImageFileError, zlib.error, ...
+        problems.append(Problem("unreadable", path, f"cannot be read as NIfTI ({_reason(exc)})", "re-download or re-extract this file; a truncated .nii.gz usually means an interrupted download or unzip"))
+        return None
+
+
+def _read_geometry(path: Path, problems: list[Problem]) -> sitk.ImageFileReader | None:
+    """Header geometry as ITK (and so PyRadiomics and MONAI's ITK reader) interprets it."""
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        return reader
+    except Exception as exc:
+        problems.append(Problem("unreadable", path, f"header cannot be read by ITK ({_reason(exc)})", "re-download or re-extract this file"))
+        return None
+
+
+def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> list[Problem]:
+    """Every file-level check for one image/mask pair."""
+    problems: list[Problem] = []
+    voxels = _read_voxels(record.image, problems)
+    mask_voxels = _read_voxels(record.mask, problems)
+    for path, array in ((record.image, voxels), (record.mask, mask_voxels)):
+        if array is not None and array.ndim != 3:
+            problems.append(Problem("not-3d", path, f"a {array.ndim}D array of shape {tuple(array.shape)}, not a 3D volume", "export the scan as one 3D volume (x, y, slices); split 4D series, stack 2D slices"))
+    if voxels is not None and voxels.ndim != 3 or mask_voxels is not None and mask_voxels.ndim != 3:
+        return problems  # geometry and intensity checks assume 3D volumes
+    image = _read_geometry(record.image, problems) if voxels is not None else None
+    mask = _read_geometry(record.mask, problems) if mask_voxels is not None else None
+    if voxels is not None and np.issubdtype(voxels.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(voxels)))
+        if bad:
+            problems.append(Problem("non-finite", record.image, f"{bad} NaN or infinite voxel(s)", "fix the conversion that produced this file (NaN usually comes from a division by zero)"))
+    if mask_voxels is not None:
+        values = np.unique(mask_voxels)
+        extra = [v for v in values.tolist() if v not in (0, 1)]
+        if extra:
+            shown = ", ".join(f"{v:g}" for v in extra[:5])
+            problems.append(Problem("mask-values", record.mask, f"values outside {{0, 1}}: {shown}", "binarise the mask (liver = 1, background = 0)"))
+        if not np.any(values != 0):
+            problems.append(Problem("empty-mask", record.mask, "no liver voxel", "replace it with the scan's liver segmentation"))
+    if image is not None and mask is not None:
+        where = f"image {record.image.name} vs mask"
+        if image.GetSize() != mask.GetSize():
+            problems.append(Problem("size-mismatch", record.mask, f"size {mask.GetSize()} but the image is {image.GetSize()}", "resample the mask onto the image grid"))
+        else:
+            spacing_i, spacing_m = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
+            if not np.allclose(spacing_i, spacing_m, rtol=tolerance.spacing_rel, atol=0):
+                problems.append(Problem("spacing-mismatch", record.mask, f"spacing {tuple(np.round(spacing_m, 4))} but the image has {tuple(np.round(spacing_i, 4))} ({where})", "copy the image's header geometry to the mask"))
+            origin_i, origin_m = np.array(image.GetOrigin()), np.array(mask.GetOrigin())
+            if np.max(np.abs(origin_i - origin_m)) > tolerance.origin_mm:
+                problems.append(Problem("origin-mismatch", record.mask, f"origin {tuple(np.round(origin_m, 3))} but the image has {tuple(np.round(origin_i, 3))} ({where})", "copy the image's header geometry to the mask"))
+            if np.max(np.abs(np.array(image.GetDirection()) - np.array(mask.GetDirection()))) > tolerance.direction:
+                problems.append(Problem("direction-mismatch", record.mask, "direction matrix differs from the image's", "copy the image's header geometry to the mask"))
+    return problems
+
+
+def _check_cached(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> list[Problem]:
+    path = cache_dir("validation") / f"{_cache_key(record, tolerance)}.json" if use_cache else None
+    rows = read_cache_entry(path) if path is not None else None
+    if isinstance(rows, list):
+        try:
+            return [Problem(r["check"], Path(r["path"]), r["message"], r["fix"]) for r in rows]
+        except (KeyError, TypeError, ValueError):
+            pass  # an entry of another format: recompute
+    problems = check_scan_files(record, tolerance)
+    if path is not None:
+        write_cache_entry(path, [{"check": p.check, "path": str(p.path), "message": p.message, "fix": p.fix} for p in problems])
+    return problems
+
+
+def _extra_metadata_problems(root: Path) -> list[Problem]:
+    """Checks of metadata files the index does not otherwise read (the paired list)."""
+    layout = discover(root)
+    problems: list[Problem] = []
+    paired = layout.metadata_csv(PAIRED_CSV)
+    if paired is not None:
+        _, found = read_metadata_csv(paired)
+        problems.extend(found)
+    return problems
+
+
+def validate(
+    path: str | Path,
+    include_healthy: bool = False,
+    skip: Iterable[str] = (),
+    jobs: int = 1,
+    tolerance: Tolerance = Tolerance(),
+    use_cache: bool = True,
+    progress: bool = True,
+    manifest_options: dict | None = None,
+) -> ValidationReport:
+    """Index and check a cohort (CirrMRI600+ folder or manifest CSV)."""
+    from tqdm.auto import tqdm
+
+    skipped = tuple(sorted(set(skip)))
+    unknown = [s for s in skipped if s not in CHECKS and s != "all"]
+    if unknown:
+        raise ValueError(f"unknown check(s) {unknown}; see `cirrbench data validate --list-checks`")
+    if "all" in skipped:
+        skipped = tuple(CHECKS)
+    path = Path(path).expanduser()
+    problems: list[Problem] = []
+    try:
+        if path.is_file():
+            cohort = load_cohort(path, **(manifest_options or {}))
+        else:
+            cohort = load_cirrmri(path, include_healthy=include_healthy)
+            problems.extend(_extra_metadata_problems(path))
+        problems = list(cohort.problems) + problems
+    except CohortError as exc:
+        return ValidationReport(str(path), 0, [p for p in exc.problems if p.check not in skipped], skipped)
+    file_checks = set(CHECKS) - set(skipped)
+    if file_checks & {"unreadable", "not-3d", "non-finite", "size-mismatch", "spacing-mismatch", "origin-mismatch", "direction-mismatch", "mask-values", "empty-mask"}:
+        with_files = [r for r in cohort.records if r.image is not None and r.mask is not None]
+        tasks = (delayed(_check_cached)(r, tolerance, use_cache) for r in with_files)
+        bar = tqdm(total=len(with_files), desc="validating scans", unit="scan", disable=not progress)
+        for found in Parallel(n_jobs=jobs, return_as="generator")(tasks):
+            problems.extend(found)
+            bar.update()
+        bar.close()
+    problems = [p for p in problems if p.check not in skipped]
+    return ValidationReport(str(path), len(cohort), problems, skipped, cohort)
+
+
+def ensure_valid(path: str | Path, skip: Iterable[str] = (), **options) -> Cohort:
+    """The guard in front of every run: the cohort, or :class:`CohortError` with the full report."""
+    report = validate(path, skip=skip, **options)
+    if not report.ok or report.cohort is None:
+        raise CohortError(report.problems, f"{report.source} failed validation; fix these or pass --skip-check")
+    if report.skipped:
+        import logging
+
+        logging.getLogger("cirrbench").warning("validation: skipped checks (not run): %s", ", ".join(report.skipped))
+    return report.cohort

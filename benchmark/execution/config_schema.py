@@ -1,0 +1,371 @@
+"""The experiment config's schema: every key, its type, default and meaning, and the checks.
+
+:func:`check_config` reads a whole config and returns every problem at once, one line each
+naming the key, the value and what is allowed, before any cohort is read or job run.
+``docs/config.md`` is generated from :data:`KEYS` and the runners' declared parameters
+(:func:`config_reference`), so the reference cannot drift from what the checks accept.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Key", "KEYS", "check_config", "config_reference", "TABLE_METRICS", "PROTOCOL_OPTIONS"]
+
+TABLE_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "qwk", "mae", "ece", "brier")
+INPUTS = ("T1W", "T2W", "both")
+LEVELS = ("patient", "slice")
+#: Options each protocol takes: name -> (type check, allowed text, default, meaning).
+PROTOCOL_OPTIONS: dict[str, dict[str, tuple[str, str, Any, str]]] = {
+    "official": {},
+    "paired": {"source_sequence": ("sequence", "T1W or T2W", "T2W", "whose official folders give the patient-level split")},
+    "cv": {
+        "folds": ("int>=2", "an integer >= 2", 5, "folds per repeat"),
+        "repeats": ("int>=1", "an integer >= 1", 3, "repeats with reshuffled folds"),
+        "valid_fraction": ("fraction", "a number in (0, 1)", 0.15, "share of each training part held out for validation (early stopping, model choice)"),
+        "seed": ("int", "an integer", "the config's seed", "shuffling seed"),
+    },
+    "file": {"path": ("file", "an existing CSV file", None, "split CSV with patient_id,repeat,fold,role")},
+}
+DATA_KEYS = ("root", "phantom", "healthy", "labels", "ordinal")
+PHANTOM_KEYS = ("patients", "seed", "scale")
+RUNNER_KEYS = ("name", "as", "params", "variants", "protocols", "sequences")
+REPORTED_KEYS = ("method", "value", "input", "protocol", "level", "metric", "source")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key for the reference: dotted path, type, default and meaning."""
+
+    path: str
+    type: str
+    default: str
+    meaning: str
+
+
+KEYS: tuple[Key, ...] = (
+    Key("name", "text", "the file's stem", "the experiment's name, in the manifest and report"),
+    Key("plugins", "list of .py paths or module names", "[]", "imported before the runners are read, so their decorated runners can be listed (paths relative to the config file); `--plugin` adds more"),
+    Key("data", "mapping", "{} (the phantom)", "where the cohort comes from"),
+    Key("data.root", "path", "none", "CirrMRI600+ folder, manifest CSV or feature-table CSV; `--data` and `$CIRRBENCH_DATA` take precedence; without it, the phantom"),
+    Key("data.phantom", "mapping", "{patients: 120, seed: 0}", "the synthetic phantom generated (once, cached) when no root is given"),
+    Key("data.phantom.patients", "integer >= 6", "120", "cirrhosis patients in the phantom"),
+    Key("data.phantom.seed", "integer", "0", "the phantom's seed: same seed, same files"),
+    Key("data.phantom.scale", "number > 0", "1", "grid scale (< 1: smaller volumes, same field of view)"),
+    Key("data.healthy", "true or false", "false", "include healthy volunteers as a fourth class below mild"),
+    Key("data.labels", "list of text", "none", "class names in order, for manifest and feature-table cohorts (compared case-insensitively); required for numeric labels"),
+    Key("data.ordinal", "true or false", "true for mild/moderate/severe, else false", "whether the classes are ordered (quadratic weighted kappa, stage MAE)"),
+    Key("sequences", "list of T1W, T2W, both", "[T1W, T2W]", "inputs: one sequence, or both sequences of a patient together"),
+    Key("protocols", "list of names or {name: ..., options}", "[official]", "split protocols: official, paired, cv, file (`protocol:` for a single one)"),
+    Key("protocols[].folds / repeats / valid_fraction / seed", "cv options", "5 / 3 / 0.15 / seed", "repeated stratified K-fold over patients"),
+    Key("protocols[].source_sequence", "paired option", "T2W", "whose official folders give the paired split"),
+    Key("protocols[].path", "file option", "required", "your split CSV (patient_id,repeat,fold,role)"),
+    Key("runners", "list of names or mappings", "required", "the methods; `cirrbench runners` lists them with their parameters"),
+    Key("runners[].name", "registered runner", "required", "which runner"),
+    Key("runners[].as", "text", "the name", "row name in tables, when one runner appears with different parameters"),
+    Key("runners[].params", "mapping", "{}", "parameters (see the runner tables below; each is checked for type and range)"),
+    Key("runners[].variants", "list of variant names, or all", "[default]", "ablation variants to run"),
+    Key("runners[].protocols", "list of protocol names", "all of the config's", "restrict this entry to some protocols"),
+    Key("runners[].sequences", "list of inputs", "all of the config's", "restrict this entry to some inputs"),
+    Key("seed", "integer", "0", "base seed; seeds derive per split, input and replicate"),
+    Key("seeds", "integer >= 1", "1", "replicates of every job with different seeds (averaged per split)"),
+    Key("metrics.main", f"one of {', '.join(TABLE_METRICS)}", "accuracy", "the main tables', verdict's and forest plot's metric"),
+    Key("metrics.bootstrap", "integer >= 1", "2000", "patient-level bootstrap resamples"),
+    Key("metrics.table", "list of metrics", "[accuracy, precision, recall, specificity, f1]", "columns of the seed paper's table"),
+    Key("metrics.secondary", "list of metrics", "[auc, qwk, mae, ece, brier]", "columns of the second table in that layout: discrimination, ordinal error (ordinal labels only), calibration"),
+    Key("reference", "a runner of this config, or null", "majority", "the chance row every method is marked against (null: none; the main tables then carry no marks)"),
+    Key("compare", "list of [A, B] pairs (A or B may be name:variant)", "first radiomics vs first deep runner", "the declared comparisons of the verdict"),
+    Key("device", "auto, cpu, cuda, cuda:N, mps", "auto", "where deep runners train (`--device` overrides)"),
+    Key("reported", "list of mappings", "[]", "numbers reported elsewhere (method, value, input, protocol, level, metric, source): shown as 'reported, not rerun'"),
+    Key("dask", "scheduler address", "none", "run on this Dask cluster (`--dask` overrides)"),
+)
+TOP_LEVEL = ("name", "plugins", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "compare", "device", "reported", "dask")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _close(word: str, options) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def check_config(raw: Any, source: str) -> list[str]:
+    """Every problem of a config, one line each: ``SOURCE: KEY: VALUE is ...; allowed ...``."""
+    from cirrbench.benchmark.runners.contract import ParamsError
+    from cirrbench.benchmark.runners.registry import available_runners
+
+    problems: list[str] = []
+
+    def bad(key: str, text: str) -> None:
+        problems.append(f"{source}: {key}: {text}")
+
+    if not isinstance(raw, dict):
+        return [f"{source}: the config must be a mapping of keys (name:, data:, runners:, ...), got {type(raw).__name__}"]
+    for key in raw:
+        if key not in TOP_LEVEL:
+            bad(str(key), f"unknown key{_close(key, TOP_LEVEL)}; known: {', '.join(TOP_LEVEL)}")
+    if "protocol" in raw and "protocols" in raw:
+        bad("protocol", "give either protocol: or protocols:, not both")
+
+    plugins = raw.get("plugins")
+    if plugins is not None and not (isinstance(plugins, list) and all(isinstance(x, str) for x in plugins)):
+        bad("plugins", f"{plugins!r} is not a list of .py paths or module names")
+
+    # data -------------------------------------------------------------------------------------
+    data = raw.get("data")
+    if data is not None and not isinstance(data, dict):
+        bad("data", f"{data!r} is not a mapping; e.g. data: {{root: /path/to/CirrMRI600}}")
+    elif isinstance(data, dict):
+        for key in data:
+            if key not in DATA_KEYS:
+                bad(f"data.{key}", f"unknown key{_close(key, DATA_KEYS)}; known: {', '.join(DATA_KEYS)} (an unknown key must not silently fall back to the phantom)")
+        if "root" in data and not isinstance(data["root"], str):
+            bad("data.root", f"{data['root']!r} is not a path")
+        phantom = data.get("phantom")
+        if phantom is not None:
+            if not isinstance(phantom, dict):
+                bad("data.phantom", f"{phantom!r} is not a mapping like {{patients: 120, seed: 0}}")
+            else:
+                for key, value in phantom.items():
+                    if key not in PHANTOM_KEYS:
+                        bad(f"data.phantom.{key}", f"unknown key{_close(key, PHANTOM_KEYS)}; known: {', '.join(PHANTOM_KEYS)}")
+                    elif key == "patients" and not (_is_int(value) and value >= 6):
+                        bad("data.phantom.patients", f"{value!r} is not an integer >= 6")
+                    elif key == "seed" and not _is_int(value):
+                        bad("data.phantom.seed", f"{value!r} is not an integer")
+                    elif key == "scale" and not (_is_number(value) and value > 0):
+                        bad("data.phantom.scale", f"{value!r} is not a number > 0")
+        for key in ("healthy", "ordinal"):
+            if key in data and not isinstance(data[key], bool):
+                bad(f"data.{key}", f"{data[key]!r} is not true or false")
+        labels = data.get("labels")
+        if labels is not None and not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)):
+            bad("data.labels", f"{labels!r} is not a list of at least two class names")
+
+    # sequences and protocols ------------------------------------------------------------------
+    sequences = raw.get("sequences", ["T1W", "T2W"])
+    if not isinstance(sequences, list) or not sequences:
+        bad("sequences", f"{sequences!r} is not a non-empty list of {', '.join(INPUTS)}")
+        sequences = []
+    for s in sequences:
+        if s not in INPUTS:
+            bad("sequences", f"{s!r} is not an input{_close(s, INPUTS)}; allowed: {', '.join(INPUTS)}")
+    protocol_items = raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"])
+    if not isinstance(protocol_items, list) or not protocol_items:
+        bad("protocols", f"{protocol_items!r} is not a non-empty list")
+        protocol_items = []
+    protocol_names = []
+    for index, item in enumerate(protocol_items):
+        key = f"protocols[{index}]"
+        if isinstance(item, str):
+            name, options = item, {}
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            name, options = item["name"], {k: v for k, v in item.items() if k != "name"}
+        else:
+            bad(key, f"{item!r} is not a protocol name or a mapping with name:")
+            continue
+        if name not in PROTOCOL_OPTIONS:
+            bad(key, f"unknown protocol {name!r}{_close(name, PROTOCOL_OPTIONS)}; allowed: {', '.join(PROTOCOL_OPTIONS)}")
+            continue
+        if name in protocol_names:
+            bad(key, f"protocol {name!r} listed twice")
+        protocol_names.append(name)
+        allowed = PROTOCOL_OPTIONS[name]
+        for option, value in options.items():
+            if option not in allowed:
+                bad(f"{key}.{option}", f"unknown option of protocol {name!r}{_close(option, allowed)}; allowed: {', '.join(allowed) or 'none'}")
+                continue
+            kind, text = allowed[option][:2]
+            ok = {
+                "int": _is_int(value),
+                "int>=1": _is_int(value) and value >= 1,
+                "int>=2": _is_int(value) and value >= 2,
+                "fraction": _is_number(value) and 0 < value < 1,
+                "sequence": value in ("T1W", "T2W"),
+                "file": isinstance(value, str) and Path(value).expanduser().is_file(),
+            }[kind]
+            if not ok:
+                bad(f"{key}.{option}", f"{value!r} is not {text}")
+        if name == "file" and "path" not in options:
+            bad(key, "protocol 'file' needs path: (your split CSV)")
+
+    # runners ----------------------------------------------------------------------------------
+    registry = available_runners()
+    runners = raw.get("runners")
+    rows: dict[str, set[str]] = {}
+    if not isinstance(runners, list) or not runners:
+        bad("runners", "no runners listed; e.g. runners: [majority, radiomics-xgboost, msa] (`cirrbench runners` lists them)")
+        runners = []
+    for index, item in enumerate(runners):
+        entry = {"name": item} if isinstance(item, str) else item
+        key = f"runners[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            bad(key, f"{item!r} is not a runner name or a mapping with name:")
+            continue
+        name = entry["name"]
+        key = f"runners[{index}] ({name})"
+        for extra in entry:
+            if extra not in RUNNER_KEYS:
+                bad(f"{key}.{extra}", f"unknown key{_close(extra, RUNNER_KEYS)}; known: {', '.join(RUNNER_KEYS)}")
+        if name not in registry:
+            bad(key, f"unknown runner{_close(name, registry)}; available: {', '.join(registry)}")
+            continue
+        cls = registry[name]
+        variants = entry.get("variants", ["default"])
+        if variants == "all":
+            variants = cls.variant_names()
+        if not isinstance(variants, list) or not variants:
+            bad(f"{key}.variants", f"{variants!r} is not a list of variant names or all")
+            variants = []
+        params = entry.get("params") or {}
+        if not isinstance(params, dict):
+            bad(f"{key}.params", f"{params!r} is not a mapping of parameter: value")
+            params = {}
+        for variant in variants:
+            if variant != "default" and variant not in cls.variants:
+                bad(f"{key}.variants", f"{variant!r} is not a variant of {name}{_close(variant, cls.variants)}; variants: {', '.join(cls.variant_names())}")
+                continue
+        reported_once: set[str] = set()
+        for variant in [v for v in variants if v == "default" or v in cls.variants]:
+            try:
+                cls.make_params(params, variant)
+            except ParamsError as exc:
+                for line in exc.problems:
+                    if line not in reported_once:
+                        reported_once.add(line)
+                        bad(f"{key}.params.{line.split(':')[0]}", line.split(": ", 1)[1] if ": " in line else line)
+            except TypeError as exc:
+                if str(exc) not in reported_once:
+                    reported_once.add(str(exc))
+                    bad(f"{key}.params", str(exc))
+            except (KeyError, ValueError) as exc:
+                text = str(exc.args[0]) if exc.args else str(exc)
+                if text not in reported_once:
+                    reported_once.add(text)
+                    bad(f"{key}.params", text)
+        for field_name, allowed in (("protocols", protocol_names), ("sequences", sequences)):
+            chosen = entry.get(field_name)
+            if chosen is None:
+                continue
+            chosen = chosen if isinstance(chosen, list) else [chosen]
+            for value in chosen:
+                if value not in allowed:
+                    bad(f"{key}.{field_name}", f"{value!r} is not one of the config's {field_name} ({', '.join(map(str, allowed))})")
+        alias = entry.get("as")
+        if alias is not None and not isinstance(alias, str):
+            bad(f"{key}.as", f"{alias!r} is not text")
+        rows.setdefault(alias or name, set()).update(v for v in variants if isinstance(v, str))
+
+    # scalars ----------------------------------------------------------------------------------
+    if "seed" in raw and not _is_int(raw["seed"]):
+        bad("seed", f"{raw['seed']!r} is not an integer")
+    if "seeds" in raw and not (_is_int(raw["seeds"]) and raw["seeds"] >= 1):
+        bad("seeds", f"{raw['seeds']!r} is not an integer >= 1")
+    metrics = raw.get("metrics", {})
+    if not isinstance(metrics, dict):
+        bad("metrics", f"{metrics!r} is not a mapping like {{main: accuracy, bootstrap: 2000}}")
+        metrics = {}
+    for key in metrics:
+        if key not in ("main", "bootstrap", "table", "secondary"):
+            bad(f"metrics.{key}", f"unknown key{_close(key, ('main', 'bootstrap', 'table', 'secondary'))}; known: main, bootstrap, table, secondary")
+    if "main" in metrics and metrics["main"] not in TABLE_METRICS:
+        bad("metrics.main", f"unknown metric {metrics['main']!r}{_close(metrics['main'], TABLE_METRICS)}; available: {', '.join(TABLE_METRICS)}")
+    if "bootstrap" in metrics and not (_is_int(metrics["bootstrap"]) and metrics["bootstrap"] >= 1):
+        bad("metrics.bootstrap", f"{metrics['bootstrap']!r} is not an integer >= 1")
+    for key in ("table", "secondary"):
+        chosen = metrics.get(key)
+        for metric in (chosen if isinstance(chosen, list) else [chosen]) if chosen is not None else []:
+            if metric not in TABLE_METRICS:
+                bad(f"metrics.{key}", f"unknown metric {metric!r}{_close(metric, TABLE_METRICS)}; available: {', '.join(TABLE_METRICS)}")
+    reference = raw.get("reference", "majority")
+    if rows and reference is not None and reference not in rows:
+        default = " (the default)" if "reference" not in raw else ""
+        bad("reference", f"{reference!r}{default} is not a runner of this config: add it to runners: (the chance row every method is marked against), name one of {', '.join(rows)}, or write reference: null for none")
+    device = raw.get("device", "auto")
+    if not (isinstance(device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device)):
+        bad("device", f"{device!r} is not auto, cpu, cuda, cuda:N or mps")
+    if "dask" in raw and raw["dask"] is not None and not isinstance(raw["dask"], str):
+        bad("dask", f"{raw['dask']!r} is not a scheduler address such as tcp://host:8786")
+    reported = raw.get("reported", [])
+    if not isinstance(reported, list):
+        bad("reported", f"{reported!r} is not a list")
+        reported = []
+    for index, item in enumerate(reported):
+        key = f"reported[{index}]"
+        if not isinstance(item, dict):
+            bad(key, f"{item!r} is not a mapping")
+            continue
+        for field_name in item:
+            if field_name not in REPORTED_KEYS:
+                bad(f"{key}.{field_name}", f"unknown key; known: {', '.join(REPORTED_KEYS)}")
+        if "method" not in item or not _is_number(item.get("value")):
+            bad(key, "needs method: and a numeric value:")
+        if item.get("input", "T1W") not in INPUTS:
+            bad(f"{key}.input", f"{item.get('input')!r} is not one of {', '.join(INPUTS)}")
+        if item.get("level", "patient") not in LEVELS:
+            bad(f"{key}.level", f"{item.get('level')!r} is not patient or slice")
+        if item.get("metric", "accuracy") not in TABLE_METRICS:
+            bad(f"{key}.metric", f"unknown metric {item.get('metric')!r}")
+    if rows:
+        from cirrbench.benchmark.execution.experiment import declared_pair_problems
+
+        problems += [f"{source}: {line}" for line in declared_pair_problems(raw.get("compare"), rows)]
+    return problems
+
+
+def config_reference() -> str:
+    """``docs/config.md``: every key, then every runner's parameters (generated; do not edit)."""
+    from cirrbench.benchmark.runners.params import allowed_text, describe_type, param_doc
+    from cirrbench.benchmark.runners.registry import available_runners
+
+    import typing
+
+    lines = [
+        "# Config reference",
+        "",
+        "Generated from the schema (`benchmark/config_schema.py`) and the runners' declared parameters by",
+        "`cirrbench config-reference --out docs/config.md`; a test fails when this file is out of date.",
+        "Every key is checked when a config is read: a mistake stops the run before any job, with one",
+        "line per problem naming the key, the value and what is allowed (exit code 2).",
+        "",
+        "## Keys",
+        "",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| `{k.path}` | {k.type} | {k.default} | {k.meaning} |" for k in KEYS]
+    lines += ["", "## Protocol options", "", "| protocol | option | allowed | default | meaning |", "|---|---|---|---|---|"]
+    for name, options in PROTOCOL_OPTIONS.items():
+        if not options:
+            lines.append(f"| `{name}` | (none) | | | |")
+        for option, (_, text, default, meaning) in options.items():
+            lines.append(f"| `{name}` | `{option}` | {text} | {default} | {meaning} |")
+    lines += ["", "## Runners and their parameters", ""]
+    for name, cls in available_runners().items():
+        if not cls.__module__.startswith("cirrbench."):
+            continue
+        lines += [f"### `{name}`", "", f"{cls.shown_as()} ({cls.family}; inputs: {cls.sequences}). {cls.description}".rstrip(), ""]
+        if cls.variants:
+            lines += ["Variants: " + ", ".join(f"`{v}` ({', '.join(f'{k}={val!r}' for k, val in cls.variants[v].items())})" for v in cls.variants) + ".", ""]
+        fields = dataclasses.fields(cls.Params)
+        if not fields:
+            lines += ["No parameters.", ""]
+            continue
+        hints = typing.get_type_hints(cls.Params)
+        lines += ["| parameter | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+        for f in fields:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            lines.append(f"| `{f.name}` | {describe_type(hints.get(f.name, str))} | `{default!r}` | {allowed_text(f)} | {param_doc(f)} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

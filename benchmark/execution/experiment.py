@@ -1,0 +1,327 @@
+"""Experiment configs (YAML, safe-loaded) and the job grid runner x variant x sequence x split x seed."""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cirrbench.benchmark.runners.registry import get_runner
+from cirrbench.benchmark.protocols.splits import Split, SplitSet
+
+BOTH = "both"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # benchmark/configs: the shipped profiles
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run: every problem, one line each naming the key that is wrong."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    name: str
+    alias: str | None = None  # row name in tables when one runner appears with different parameters
+    params: dict[str, Any] = field(default_factory=dict)
+    variants: tuple[str, ...] = ("default",)
+    protocols: tuple[str, ...] | None = None  # None: every protocol of the experiment
+    sequences: tuple[str, ...] | None = None  # None: every sequence the runner supports
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    data: dict[str, Any]
+    sequences: tuple[str, ...]
+    protocols: tuple[ProtocolSpec, ...]
+    runners: tuple[RunnerSpec, ...]
+    seed: int = 0
+    n_seeds: int = 1
+    main_metric: str = "accuracy"
+    bootstrap: int = 2000
+    reference_runner: str | None = "majority"  # None: no chance row (reference: null)
+    device: str = "auto"
+    reported: tuple[dict[str, Any], ...] = ()
+    compare: tuple[tuple[str, str], ...] = ()  # declared comparisons, "row[:variant]" pairs
+    plugins: tuple[str, ...] = ()  # plugin files (absolute paths) and modules, imported by every worker
+    table_metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "specificity", "f1")
+    secondary_metrics: tuple[str, ...] = ("auc", "qwk", "mae", "ece", "brier")
+    source: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _as_tuple(value: Any) -> tuple:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
+def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
+    """A checked experiment; :class:`ConfigError` lists every problem of the config at once."""
+    from cirrbench.benchmark.execution.config_schema import check_config
+    from cirrbench.benchmark.runners.plugins import PluginError, load_plugin
+
+    plugins = []
+    if isinstance(raw, dict) and isinstance(raw.get("plugins"), list):
+        base = Path(source).parent if source not in ("<dict>", "") and Path(source).suffix else Path.cwd()
+        for item in raw["plugins"]:
+            if not isinstance(item, str):
+                continue  # reported by check_config
+            spec = str((base / item).resolve()) if item.endswith(".py") and not Path(item).is_absolute() else item
+            try:
+                load_plugin(spec)
+            except PluginError as exc:
+                raise ConfigError(f"{source}: plugins: {exc}") from None
+            plugins.append(spec)
+    problems = check_config(raw, source)
+    if problems:
+        raise ConfigError(problems)
+    protocols = []
+    for item in raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"]):
+        if isinstance(item, str):
+            protocols.append(ProtocolSpec(item))
+        else:
+            protocols.append(ProtocolSpec(item["name"], {k: v for k, v in item.items() if k != "name"}))
+    runners = []
+    for item in raw["runners"]:
+        item = {"name": item} if isinstance(item, str) else dict(item)
+        cls = get_runner(item["name"])
+        variants = item.get("variants", ["default"])
+        variants = tuple(cls.variant_names()) if variants == "all" else _as_tuple(variants)
+        runners.append(RunnerSpec(item["name"], item.get("as"), dict(item.get("params") or {}), variants, _as_tuple(item.get("protocols")) or None, _as_tuple(item.get("sequences")) or None))
+    metrics = raw.get("metrics") or {}
+    families = {}
+    rows: dict[str, set[str]] = {}
+    for spec in runners:
+        row = spec.alias or spec.name
+        rows.setdefault(row, set()).update(spec.variants)
+        families.setdefault(row, get_runner(spec.name).family)
+    return Experiment(
+        name=str(raw.get("name", Path(source).stem)),
+        data=dict(raw.get("data") or {}),
+        sequences=tuple(raw.get("sequences", ["T1W", "T2W"])),
+        protocols=tuple(protocols),
+        runners=tuple(runners),
+        seed=int(raw.get("seed", 0)),
+        n_seeds=int(raw.get("seeds", 1)),
+        main_metric=str(metrics.get("main", "accuracy")),
+        table_metrics=tuple(_as_tuple(metrics.get("table", ("accuracy", "precision", "recall", "specificity", "f1")))),
+        secondary_metrics=tuple(_as_tuple(metrics.get("secondary", ("auc", "qwk", "mae", "ece", "brier")))),
+        compare=declared_pairs(raw.get("compare"), families),
+        plugins=tuple(plugins),
+        bootstrap=int(metrics.get("bootstrap", 2000)),
+        reference_runner=raw.get("reference", "majority"),
+        device=str(raw.get("device", "auto")),
+        reported=tuple(raw.get("reported") or ()),
+        source=source,
+        raw=raw,
+    )
+
+
+def declared_pair_problems(raw: Any, rows: dict[str, set[str]]) -> list[str]:
+    """Problems of a ``compare:`` value; ``rows``: row name (alias or runner) -> variants it runs."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        return [f"compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, cnn-vgg19]], got {raw!r}"]
+    problems = []
+    for index, item in enumerate(raw):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+            problems.append(f"compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}")
+            continue
+        for side in item:
+            row, _, variant = side.partition(":")
+            if row not in rows:
+                problems.append(f"compare[{index}]: {row!r} is not a runner of this config; runners: {', '.join(rows)}")
+            elif variant and variant not in rows[row]:
+                problems.append(f"compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}")
+        if item[0] == item[1]:
+            problems.append(f"compare[{index}]: a method compared with itself ({item[0]!r})")
+    return problems
+
+
+def declared_pairs(raw: Any, families: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The comparisons declared before any result exists. Each side is a row name (``as:`` alias
+    or runner) with an optional ``:variant``; without ``compare:``, the first radiomics runner
+    listed against the first deep runner listed (no choice made after seeing results)."""
+    if raw is None:
+        first = {family: next((r for r, f in families.items() if f == family), None) for family in ("radiomics", "deep")}
+        return ((first["radiomics"], first["deep"]),) if first["radiomics"] and first["deep"] else ()
+    return tuple((a, b) for a, b in raw)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:
+    """``--set KEY=VALUE`` on a config: a dotted key, the value read as YAML (``2``, ``1.0e-4``,
+    ``[T1W, both]``). In ``runners``, a path element names the runner (or its ``as:`` alias) and
+    applies to every entry of it: ``runners.msa.params.epochs=2``."""
+    # A JSON round trip copies the config and undoes YAML aliases (``*deep_cpu`` shared by many
+    # runners), so an override of one runner never changes another through a shared mapping.
+    raw = json.loads(json.dumps(raw, default=str))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. --set metrics.bootstrap=500 or --set runners.msa.params.epochs=2")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value {text!r} is not valid YAML") from None
+        parts = key.strip().split(".")
+        targets: list[Any] = [raw]
+        for depth, part in enumerate(parts[:-1]):
+            following = []
+            for target in targets:
+                if isinstance(target, dict):
+                    if part == "runners" and isinstance(target.get("runners"), list) and depth == 0:
+                        following.append(target["runners"])
+                        continue
+                    child = target.setdefault(part, {})
+                    if not isinstance(child, (dict, list)):
+                        raise ConfigError(f"--set {item!r}: {'.'.join(parts[: depth + 1])} is {child!r}, not a mapping")
+                    following.append(child)
+                elif isinstance(target, list):
+                    matched = False
+                    for index, entry in enumerate(target):
+                        name = entry if isinstance(entry, str) else (entry.get("as") or entry.get("name")) if isinstance(entry, dict) else None
+                        plain = entry.get("name") if isinstance(entry, dict) else entry
+                        if part in (name, plain):
+                            if isinstance(entry, str):
+                                entry = target[index] = {"name": entry}
+                            following.append(entry)
+                            matched = True
+                    if not matched:
+                        names = [e if isinstance(e, str) else e.get("as") or e.get("name") for e in target if isinstance(e, (str, dict))]
+                        raise ConfigError(f"--set {item!r}: no runner {part!r} in runners ({', '.join(dict.fromkeys(map(str, names)))})")
+            targets = following
+        for target in targets:
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:-1])} is not a mapping")
+            target[parts[-1]] = value
+    return raw
+
+
+def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
+    """A config file, or the name of a shipped one (``cpu``, ``paper``, ``tiny``), with ``--set``
+    overrides applied before the config is checked."""
+    path = Path(path)
+    if not path.is_file() and (CONFIG_DIR / f"{path.name}.yaml").is_file():
+        path = CONFIG_DIR / f"{path.name}.yaml"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise FileNotFoundError(f"{path}: config not found (shipped configs: {shipped})")
+    raw = read_yaml(path)
+    if overrides and isinstance(raw, dict):
+        raw = apply_overrides(raw, overrides, str(path))
+    return parse_experiment(raw, str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file through the safe loader; a syntax error is one line with its line and column."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {exc.problem}{' ' + exc.context if exc.context else ''}; fix the file (indentation, a missing colon or bracket)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML error: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; a config is YAML text") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    runner: str  # registry name
+    variant: str
+    params: dict[str, Any]
+    sequence: str
+    protocol: str
+    split_id: str
+    split_hash: str
+    seed_index: int
+    seed: int
+    cohort_fingerprint: str
+    alias: str = ""  # the name shown in tables; the registry name when empty
+
+    @property
+    def display(self) -> str:
+        return self.alias or self.runner
+
+    @property
+    def label(self) -> str:
+        return f"{self.display}:{self.variant}:{self.sequence}:{self.split_id}:s{self.seed_index}"
+
+    @property
+    def key(self) -> str:
+        """Hash of everything that determines the job's output (and the row name it is filed under)."""
+        payload = json.dumps(
+            [self.runner, self.variant, self.params, self.sequence, self.split_hash, self.cohort_fingerprint, self.seed] + ([self.alias] if self.alias else []),
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "key": self.key, "label": self.label}
+
+
+def derive_seed(base: int, *axes: Any) -> int:
+    """A seed per (split, sequence, replicate), independent of job order: parallel == serial."""
+    text = json.dumps([base, *axes], default=str)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**31 - 1)
+
+
+def split_covers(split: Split, sequence: str) -> bool:
+    return split.sequences is None or sequence in split.sequences
+
+
+def build_jobs(experiment: Experiment, split_sets: dict[str, SplitSet], cohort_fingerprint: str, only: str | None = None) -> list[Job]:
+    jobs: list[Job] = []
+    for spec in experiment.runners:
+        cls = get_runner(spec.name)
+        for protocol in experiment.protocols:
+            if spec.protocols is not None and protocol.name not in spec.protocols:
+                continue
+            for sequence in experiment.sequences:
+                if spec.sequences is not None and sequence not in spec.sequences:
+                    continue
+                if sequence == BOTH and "both" not in cls.sequences:
+                    continue
+                for split in split_sets[protocol.name]:
+                    if sequence == BOTH and split.sequences is not None:
+                        continue  # per-sequence splits (official) cannot hold a two-sequence job
+                    if sequence != BOTH and not split_covers(split, sequence):
+                        continue
+                    for variant in spec.variants:
+                        params = dataclasses.asdict(cls.make_params(spec.params, variant))
+                        for seed_index in range(experiment.n_seeds):
+                            seed = derive_seed(experiment.seed, split.split_id, sequence, seed_index)
+                            job = Job(spec.name, variant, params, sequence, protocol.name, split.split_id, split.content_hash(), seed_index, seed, cohort_fingerprint, spec.alias or "")
+                            if only is None or fnmatch.fnmatch(job.label, only):
+                                jobs.append(job)
+    unique = {job.key: job for job in jobs}  # a runner listed twice (e.g. variants under one protocol) runs once
+    seen: dict[tuple, dict] = {}
+    for job in unique.values():
+        row = (job.display, job.variant, job.sequence, job.split_id, job.seed_index)
+        if seen.setdefault(row, job.params) != job.params:
+            raise ConfigError(f"{experiment.source}: runner {job.display!r} variant {job.variant!r} appears with different parameters; give one of the entries a distinct name with 'as:'")
+    return list(unique.values())

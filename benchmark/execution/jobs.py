@@ -1,0 +1,337 @@
+"""Running jobs: cached by key, written atomically, failures recorded and never cached.
+
+Where each file goes is :mod:`benchmark.store`'s business; this module decides which jobs run,
+hands each runner its data (test labels hidden), checks what it returns and records the outcome.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from cirrbench.benchmark.data.cohort import Cohort
+from cirrbench.benchmark.execution.experiment import BOTH, Job
+from cirrbench.benchmark.common.paths import cache_dir
+from cirrbench.benchmark.common.provenance import package_versions
+from cirrbench.benchmark.runners.contract import RunContext, ScanSet
+from cirrbench.benchmark.runners.registry import get_runner
+from cirrbench.benchmark.protocols.splits import SplitSet
+from cirrbench.benchmark.execution.store import PREDICTIONS, ResultsStore
+
+log = logging.getLogger("cirrbench")
+
+
+
+@dataclass
+class JobData:
+    train: ScanSet
+    valid: ScanSet
+    test: ScanSet  # with labels; hidden before the runner sees it
+
+
+class WorkerLostError(RuntimeError):
+    """A local worker process died mid-job (SIGKILL, out of memory); finished jobs are on disk."""
+
+
+@dataclass
+class RunSummary:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # label -> last line of the error
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def format(self) -> str:
+        lines = [f"jobs: {len(self.ran)} ran, {len(self.skipped)} already done, {len(self.failed)} failed"]
+        for label, error in self.failed.items():
+            lines.append(f"  FAILED {label}: {error}")
+        if self.failed:
+            lines.append("  tracebacks: <results>/failures/<key>.json; failed jobs are retried on the next run")
+        return "\n".join(lines)
+
+
+def job_dir(out: Path, job: Job) -> Path:
+    return ResultsStore(out).job_dir(job.key)
+
+
+def is_done(out: Path, job: Job) -> bool:
+    return ResultsStore(out).is_done(job.key)
+
+
+def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobData:
+    split = split_sets[job.protocol].by_id()[job.split_id]
+    wanted = None if job.sequence == BOTH else {job.sequence}
+    parts: dict[str, list] = {"train": [], "valid": [], "test": []}
+    for record in cohort.records:
+        if wanted is not None and record.sequence not in wanted:
+            continue
+        role = split.roles.get(record.patient_id)
+        if role in parts:
+            parts[role].append(record)
+    def features(records: list) -> "pd.DataFrame | None":
+        return cohort.features.loc[[r.scan_id for r in records]] if cohort.features is not None else None
+
+    sets = {role: ScanSet(tuple(records), cohort.labels, features=features(records)) for role, records in parts.items()}
+    return JobData(sets["train"], sets["valid"], sets["test"])
+
+
+def _model_choice_frame(job: Job, cls: type, runner, data: JobData, predictions) -> pd.DataFrame | None:
+    """Held-out predictions for choosing among methods without test data: the runner's own
+    out-of-fold predictions when it trained on the validation part, else its predictions of the
+    validation part (after the test predictions, so these never change)."""
+    labelled = ScanSet(data.train.records + data.valid.records, data.train.labels)
+    if cls.uses_validation == "training":
+        if predictions.held_out is None:
+            return None
+        unknown = set(predictions.held_out.index) - set(labelled.scan_ids)
+        if unknown:
+            raise ValueError(f"held-out predictions for scans the runner did not learn from: {sorted(unknown)[:5]}")
+        scans = ScanSet(tuple(r for r in labelled if r.scan_id in set(predictions.held_out.index)), labelled.labels)
+        held = type(predictions)(predictions.held_out)
+        frame, source = _predictions_frame(job, scans, held), "inner CV, out of fold"
+    elif len(data.valid):
+        valid = data.valid.hide_labels()
+        valid_predictions = runner.predict(valid)
+        valid_predictions.validate(valid)
+        frame, source = _predictions_frame(job, data.valid, valid_predictions), "validation part"
+    else:
+        return None
+    frame["choice_source"] = source
+    return frame
+
+
+def _predictions_frame(job: Job, scans: ScanSet, predictions) -> pd.DataFrame:
+    """One row per scan of ``scans`` (with its true label, which the runner never saw)."""
+    labels = scans.labels
+    probs = predictions.scan_probabilities.loc[scans.scan_ids]
+    frame = pd.DataFrame(
+        {
+            "scan_id": [r.scan_id for r in scans],
+            "patient_id": [r.patient_id for r in scans],
+            "sequence": [r.sequence for r in scans],
+            "true_label": [r.label for r in scans],
+        }
+    )
+    for name in labels.names:
+        frame[f"prob_{name}"] = probs[name].to_numpy(dtype=float)
+    frame["pred_label"] = np.argmax(probs.to_numpy(dtype=float), axis=1)
+    frame["runner"] = job.display
+    frame["variant"] = job.variant
+    frame["input"] = job.sequence
+    frame["protocol"] = job.protocol
+    frame["split_id"] = job.split_id
+    frame["seed_index"] = job.seed_index
+    frame["seed"] = job.seed
+    return frame
+
+
+def default_jobs(device: str) -> int:
+    """Parallel jobs when the user gives none: every usable core on a CPU; one on a GPU, where
+    parallel trainings would share (and exhaust) its memory."""
+    if _resolve_device(device) != "cpu":
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def _runner_class(name: str, module: str | None) -> type:
+    """The runner class; in a fresh worker process, first import the module whose decorator
+    registers it (runners registered in the parent by importing a module, not by entry point)."""
+    try:
+        return get_runner(name)
+    except KeyError:
+        if not module or module == "__main__":
+            raise
+        importlib.import_module(module)
+        return get_runner(name)
+
+
+def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False, runner_module: str | None = None, replace: bool = False, plugins: tuple[str, ...] = ()) -> tuple[str, float, str | None]:
+    """Fit, predict, check, write. Returns (label, seconds, error or None); never raises.
+
+    The fitted runner also predicts the validation part (labels hidden, after the test
+    predictions): the harness scores it to choose a family's best method without looking at test.
+    ``replace`` swaps a finished folder for the new one once the new one is complete (``--force``).
+    ``plugins`` are imported first (a fresh worker process has not imported them).
+    """
+    started = time.time()
+    store = ResultsStore(out)
+    try:
+        if plugins:
+            from cirrbench.benchmark.runners.plugins import load_plugins
+
+            load_plugins(plugins)
+        cls = _runner_class(job.runner, runner_module)
+        params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
+        runner = cls(params)
+        context = RunContext(
+            seed=job.seed,
+            device=_resolve_device(device),
+            cache_dir=cache_dir("runners", job.runner),
+            logger=logging.getLogger(f"cirrbench.runner.{job.runner}"),
+            show_progress=show_progress,
+        )
+        np.random.seed(job.seed % (2**32))  # for third-party code that uses the global state
+        with warnings.catch_warnings(record=True) as caught:  # library warnings go to the job's log, not the console
+            warnings.simplefilter("always")
+            runner.fit(data.train, data.valid, context)
+            test = data.test.hide_labels()
+            predictions = runner.predict(test)
+            predictions.validate(test)
+            frame = _predictions_frame(job, data.test, predictions)
+            files = {"predictions.csv": frame.to_csv(index=False)}
+            choice = _model_choice_frame(job, cls, runner, data, predictions)
+            if choice is not None:
+                files["model_choice.csv"] = choice.to_csv(index=False)
+        if caught:
+            files["warnings.log"] = _warnings_log(caught)
+        duration = time.time() - started
+        if predictions.slice_probabilities is not None:
+            files["slices.csv"] = predictions.slice_probabilities.to_csv(index=False)
+        for name, extra in predictions.extras.items():
+            files[f"extra_{name}.csv"] = extra.to_csv(index=False)
+        binary = {"arrays.npz": ResultsStore.arrays_bytes(predictions.arrays)} if predictions.arrays else {}
+        counts = {f"n_{role}": len({r.patient_id for r in part}) for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))}
+        record = {**job.to_dict(), **counts, "labels": data.test.labels.to_dict(), "status": "ok", "started": started, "duration_s": round(duration, 3), "versions": package_versions(), "device": context.device}
+        files["job.json"] = json.dumps(record, indent=2, default=str)
+        store.write_job(job.key, files, binary, replace=replace)
+        store.clear_failure(job.key)
+        return job.label, duration, None
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # recorded, never cached, does not stop the other jobs
+        if isinstance(exc, KeyboardInterrupt) and USER_INTERRUPT.is_set():
+            raise  # Ctrl-C stops the run; a runner's own KeyboardInterrupt is only its job's failure
+        duration = time.time() - started
+        payload = {**job.to_dict(), "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "duration_s": round(duration, 3)}
+        store.write_failure(job.key, payload)
+        return job.label, duration, f"{type(exc).__name__}: {exc}"
+
+
+#: Set by the run's SIGINT handler: a KeyboardInterrupt then means the user, not a runner.
+USER_INTERRUPT = threading.Event()
+
+
+def _warnings_log(caught: list) -> str:
+    """Each distinct warning once, with how often it occurred."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        line = f"{w.category.__name__}: {str(w.message).strip()} ({Path(w.filename).name}:{w.lineno})"
+        counts[line] = counts.get(line, 0) + 1
+    return "".join(f"{n} x {line}\n" for line, n in counts.items())
+
+
+@contextmanager
+def _user_interrupts() -> Iterator[None]:
+    """While jobs run in this process, mark a real Ctrl-C so run_job re-raises it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # noqa: ANN001
+        USER_INTERRUPT.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        USER_INTERRUPT.clear()
+
+
+def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, progress: bool, executor=None) -> None:
+    """Call each runner's label-free ``prepare`` once per distinct parameter set, on every scan."""
+    seen: set[str] = set()
+    scans = ScanSet(cohort.records, cohort.labels, features=cohort.features).hide_labels()
+    for job in jobs:
+        marker = json.dumps([job.runner, job.params], sort_keys=True, default=str)
+        if marker in seen:
+            continue
+        seen.add(marker)
+        cls = get_runner(job.runner)
+        context = RunContext(seed=0, device=_resolve_device(device), cache_dir=cache_dir("runners", job.runner), threads=threads, show_progress=progress, executor=executor)
+        cls.prepare(scans, cls.make_params(job.params), context)
+
+
+def run_jobs(
+    jobs: list[Job],
+    cohort: Cohort,
+    split_sets: dict[str, SplitSet],
+    out: Path,
+    n_jobs: int = 1,
+    force: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    executor=None,
+    plugins: tuple[str, ...] = (),
+) -> RunSummary:
+    """Run every job not yet done (all selected ones with ``force``): locally with joblib, or on
+    the given executor (e.g. :class:`benchmark.executors.DaskExecutor`)."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+    from tqdm.auto import tqdm
+
+    from cirrbench.benchmark.execution.executors import LocalExecutor
+
+    out = Path(out)
+    store = ResultsStore(out)
+    store.clean_partials()
+    summary = RunSummary()
+    todo = []
+    for job in jobs:
+        if store.is_done(job.key) and not force:
+            summary.skipped.append(job.label)
+        else:
+            todo.append(job)  # with --force a finished folder is replaced only once its successor is complete
+    executor = executor or LocalExecutor(n_jobs)
+    prepare_runners(todo, cohort, n_jobs, device, progress, executor)
+    bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
+    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__, force, plugins) for job in todo]
+    with _user_interrupts():
+        try:
+            for label, seconds, error in executor.map_unordered(run_job, tasks):
+                summary.durations[label] = seconds
+                if error is None:
+                    summary.ran.append(label)
+                else:
+                    summary.failed[label] = error
+                    log.error("job %s failed: %s", label, error)
+                bar.update()
+        except TerminatedWorkerError as exc:
+            raise WorkerLostError(
+                f"a worker process died while running jobs (killed by the operating system, often for lack of memory); "
+                f"the {len(summary.ran)} job(s) finished in this run are kept in {out / PREDICTIONS}. Rerun with fewer --jobs (e.g. --jobs 1) to resume"
+            ) from exc
+        finally:
+            bar.close()
+    return summary
+
+
+def load_predictions(out: Path) -> tuple[pd.DataFrame, list[dict]]:
+    """Every finished job's test predictions, concatenated, and the job records."""
+    return ResultsStore(out).load_predictions()

@@ -1,0 +1,209 @@
+"""The results folder: one module owns its layout, so execution, report and prune never guess paths.
+
+Layout::
+
+    predictions/<key>/predictions.csv        per-scan test probabilities (one row per test scan)
+    predictions/<key>/model_choice.csv       held-out per-scan probabilities for choosing among methods
+                                             without test data: on the validation part, or out-of-fold
+                                             on train + valid for runners that train on both
+    predictions/<key>/slices.csv             per-slice test probabilities (deep runners)
+    predictions/<key>/extra_<name>.csv       runner extras (training log, feature importance)
+    predictions/<key>/arrays.npz             runner arrays (attention maps)
+    predictions/<key>/job.json               the job, its counts, versions; its presence = done
+    failures/<key>.json                      traceback of the last failed attempt
+    manifest.json                            the experiment that the folder's reports describe
+    splits/ tables/ figures/ metrics/        split files and the report's outputs
+
+A job folder appears only by renaming a finished staging folder into place, so a kill at any
+moment loses no finished job and leaves no half-written one. Replacing a finished job (``--force``)
+swaps the new folder in only once it is complete: the old results survive a kill mid-job.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cirrbench.benchmark.common.atomic import atomic_write_text
+
+__all__ = ["ResultsStore", "PREDICTIONS", "FAILURES", "MANIFEST"]
+
+PREDICTIONS = "predictions"
+FAILURES = "failures"
+MANIFEST = "manifest.json"
+PARTIAL = ".partial-"
+RETIRED = ".retired-"
+
+TEST_PREDICTIONS = "predictions.csv"
+MODEL_CHOICE = "model_choice.csv"
+SLICES = "slices.csv"
+ARRAYS = "arrays.npz"
+JOB_RECORD = "job.json"
+
+
+class ResultsStore:
+    """Reads and writes one results folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ---- folders ------------------------------------------------------------------------------
+    @property
+    def predictions_dir(self) -> Path:
+        return self.root / PREDICTIONS
+
+    @property
+    def failures_dir(self) -> Path:
+        return self.root / FAILURES
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.root / "tables"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def splits_dir(self) -> Path:
+        return self.root / "splits"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def job_dir(self, key: str) -> Path:
+        return self.predictions_dir / key
+
+    def failure_path(self, key: str) -> Path:
+        return self.failures_dir / f"{key}.json"
+
+    # ---- jobs ---------------------------------------------------------------------------------
+    def is_done(self, key: str) -> bool:
+        return (self.job_dir(key) / JOB_RECORD).is_file()
+
+    def job_keys(self) -> list[str]:
+        """Keys of every finished job folder, sorted."""
+        if not self.predictions_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.predictions_dir.glob(f"*/{JOB_RECORD}") if not p.parent.name.startswith("."))
+
+    def write_job(self, key: str, files: dict[str, str], binary: dict[str, bytes] | None = None, replace: bool = False) -> Path:
+        """Write a job's files into a staging folder, then rename it into place in one step.
+
+        ``files`` are text files; ``job.json`` among them is written last (it marks the job done).
+        With ``replace``, an existing finished folder is swapped out only after the new one is
+        complete; without it, a folder another worker finished first is kept.
+        """
+        target = self.job_dir(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f"{PARTIAL}{key}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            for name, data in (binary or {}).items():
+                (staging / name).write_bytes(data)
+            ordered = sorted(files, key=lambda name: name == JOB_RECORD)
+            for name in ordered:
+                with open(staging / name, "w") as handle:
+                    handle.write(files[name])
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if target.exists():
+            if not replace:  # another worker finished the same job first
+                shutil.rmtree(staging, ignore_errors=True)
+                return target
+            retired = target.parent / f"{RETIRED}{key}-{os.getpid()}"
+            os.replace(target, retired)
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+            return target
+        os.replace(staging, target)
+        return target
+
+    def write_failure(self, key: str, payload: dict[str, Any]) -> Path:
+        return atomic_write_text(self.failure_path(key), json.dumps(payload, indent=2, default=str))
+
+    def clear_failure(self, key: str) -> None:
+        self.failure_path(key).unlink(missing_ok=True)
+
+    def clean_partials(self) -> None:
+        """Remove staging folders of killed runs; a retired folder whose replacement never
+        arrived is put back (a kill between the two renames of a replacement)."""
+        folder = self.predictions_dir
+        if not folder.is_dir():
+            return
+        for stale in folder.glob(f"{PARTIAL}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for retired in folder.glob(f"{RETIRED}*"):
+            key = retired.name[len(RETIRED) :].rsplit("-", 1)[0]
+            if not self.job_dir(key).exists():
+                os.replace(retired, self.job_dir(key))
+            else:
+                shutil.rmtree(retired, ignore_errors=True)
+
+    # ---- reading ------------------------------------------------------------------------------
+    def job_record(self, key: str) -> dict[str, Any]:
+        return json.loads((self.job_dir(key) / JOB_RECORD).read_text())
+
+    def load_predictions(self, keys: list[str] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """Test predictions of the finished jobs (all, or those in ``keys``), with a ``job_key``
+        column, and their job records in the same order."""
+        wanted = self.job_keys() if keys is None else [k for k in sorted(set(keys)) if self.is_done(k)]
+        frames, records = [], []
+        for key in wanted:
+            frame = self._read_csv(self.job_dir(key) / TEST_PREDICTIONS)
+            frame["job_key"] = key
+            frames.append(frame)
+            records.append(self.job_record(key))
+        if not frames:
+            return pd.DataFrame(), []
+        return pd.concat(frames, ignore_index=True), records
+
+    def load_model_choice(self, key: str) -> pd.DataFrame | None:
+        path = self.job_dir(key) / MODEL_CHOICE
+        return self._read_csv(path) if path.is_file() else None
+
+    def load_slices(self, key: str) -> pd.DataFrame | None:
+        path = self.job_dir(key) / SLICES
+        return pd.read_csv(path, dtype={"scan_id": str}) if path.is_file() else None
+
+    def load_extra(self, key: str, name: str) -> pd.DataFrame | None:
+        path = self.job_dir(key) / f"extra_{name}.csv"
+        return pd.read_csv(path) if path.is_file() else None
+
+    def load_arrays(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self.job_dir(key) / ARRAYS
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        return json.loads(self.manifest_path.read_text()) if self.manifest_path.is_file() else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> Path:
+        return atomic_write_text(self.manifest_path, json.dumps(manifest, indent=2, default=str))
+
+    @staticmethod
+    def arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
+
+    @staticmethod
+    def _read_csv(path: Path) -> pd.DataFrame:
+        return pd.read_csv(path, dtype={"scan_id": str, "patient_id": str})

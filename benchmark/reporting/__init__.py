@@ -1,0 +1,1 @@
+"""From prediction files to the verdict: metrics, statistics, tables, figures and the report page."""

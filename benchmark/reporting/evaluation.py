@@ -1,0 +1,293 @@
+"""Estimates and paired comparisons, with the statistics that fit each design.
+
+One test set (``official``, ``paired``, a single ``file`` split):
+    estimate: seeded patient-level bootstrap, percentile 95 % CI (slices move with their patient);
+    difference of two methods: paired bootstrap over the same resamples, percentile CI;
+    p-value: exact McNemar on patient correctness for accuracy at patient level (one seed), else
+    the paired bootstrap's two-sided p (McNemar only fits paired 0/1 outcomes per patient).
+Repeated cross-validation:
+    estimate: Nadeau-Bengio corrected resampled t interval over the splits (seeds averaged per split);
+    difference: corrected paired t interval and test on the per-split differences.
+
+A method is a :class:`MethodKey` (row name, variant, input, protocol). Every comparison the
+report draws (declared pairs, ablations, the pairwise matrix, marks against the reference) goes
+through :meth:`Evaluation.compare`, so one test means one thing everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.reporting.metrics import metric_bounds
+from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics, supported_metric
+from cirrbench.benchmark.reporting.stats import Estimate, corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
+
+__all__ = ["MethodKey", "Comparison", "Evaluation", "holm_adjust"]
+
+
+class MethodKey(NamedTuple):
+    """One row of a table: a runner's row name, its variant, the input and the protocol."""
+
+    runner: str
+    variant: str
+    input: str
+    protocol: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Method ``a`` against method ``b`` on one metric at one level."""
+
+    a: MethodKey
+    b: MethodKey
+    level: str
+    metric: str
+    a_estimate: Estimate
+    b_estimate: Estimate
+    difference: Estimate  # a - b
+    p: float
+    test: str
+    n_patients: int
+    splits: int
+
+    def as_row(self) -> dict:
+        return {
+            "a_runner": self.a.runner,
+            "a_variant": self.a.variant,
+            "b_runner": self.b.runner,
+            "b_variant": self.b.variant,
+            "input": self.a.input,
+            "protocol": self.a.protocol,
+            "level": self.level,
+            "metric": self.metric,
+            "a_value": self.a_estimate.value,
+            "a_low": self.a_estimate.low,
+            "a_high": self.a_estimate.high,
+            "b_value": self.b_estimate.value,
+            "b_low": self.b_estimate.low,
+            "b_high": self.b_estimate.high,
+            "difference": self.difference.value,
+            "difference_low": self.difference.low,
+            "difference_high": self.difference.high,
+            "test": self.test,
+            "p": self.p,
+            "n_patients": self.n_patients,
+            "splits": self.splits,
+        }
+
+
+def holm_adjust(comparisons: list[Comparison]) -> list[float]:
+    """Holm-adjusted p-values over one table's comparisons (the family is the table)."""
+    return holm([c.p for c in comparisons])
+
+
+def bootstrap_p(draws: np.ndarray) -> float:
+    """Two-sided p of a paired bootstrap: how often the resampled difference lies on the far
+    side of zero (ties count against significance), doubled; the percentile CI's inversion."""
+    draws = draws[np.isfinite(draws)]
+    if len(draws) == 0:
+        return float("nan")
+    tail = min(np.mean(draws <= 0), np.mean(draws >= 0))
+    return float(min(1.0, 2.0 * tail))
+
+
+def _percentile(point: float, draws: np.ndarray, n_boot: int, method: str = "bootstrap") -> Estimate:
+    draws = draws[np.isfinite(draws)]
+    if len(draws) < n_boot // 2 or not np.isfinite(point):
+        return Estimate(point, float("nan"), float("nan"), method)
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return Estimate(point, float(low), float(high), method)
+
+
+class Evaluation:
+    """Everything the report computes from prediction rows: estimates and paired comparisons.
+
+    Args:
+        frames: level -> prediction rows (``patient``: one row per patient and job; ``slice``: one
+            row per slice) with ``runner, variant, input, protocol, split_id, seed_index``,
+            ``patient_id``, ``true_label`` and ``prob_<class>`` columns.
+        split_metrics: per (method, split, seed, level) metrics (``scores.per_split_metrics``).
+        labels: the label set.
+        test_fractions: protocol -> mean n_test / n_train of its splits (the correction of the t).
+        n_boot: bootstrap resamples.
+        seed: the bootstrap's seed.
+    """
+
+    def __init__(self, frames: dict[str, pd.DataFrame], split_metrics: pd.DataFrame, labels: LabelSet, test_fractions: dict[str, float], n_boot: int = 2000, seed: int = 0) -> None:
+        self.frames = {level: frame for level, frame in frames.items() if not frame.empty}
+        self.split_metrics = split_metrics
+        self.labels = labels
+        self.test_fractions = test_fractions
+        self.n_boot = n_boot
+        self.seed = seed
+        self._bootstraps: dict[tuple, PairedBootstrap] = {}
+        self._stats: dict[tuple, list[PatientStatistics]] = {}
+        self._rows: dict[tuple, pd.DataFrame] = {}
+        self._estimates: dict[tuple, Estimate] = {}
+
+    # ---- what exists ----------------------------------------------------------------------------
+    def levels(self) -> list[str]:
+        return [level for level in ("patient", "scan", "slice") if level in self.frames]
+
+    def methods(self, level: str = "patient") -> list[MethodKey]:
+        """Every method with rows at ``level`` (``patient``, ``scan`` or ``slice``)."""
+        frame = self.frames.get(level)
+        if frame is None:
+            return []
+        keys = frame[list(MethodKey._fields)].drop_duplicates()
+        return sorted(MethodKey(*row) for row in keys.itertuples(index=False))
+
+    def has(self, key: MethodKey, level: str) -> bool:
+        return not self._method_rows(key, level).empty
+
+    def splits(self, protocol: str, level: str = "patient", input_: str | None = None) -> list[str]:
+        """Split ids of a protocol (of one input: ``official`` has one split per sequence)."""
+        frame = self.frames.get(level)
+        if frame is None:
+            return []
+        mask = frame["protocol"] == protocol
+        if input_ is not None:
+            mask &= frame["input"] == input_
+        return sorted(frame.loc[mask, "split_id"].unique())
+
+    def single_test_set(self, protocol: str, input_: str | None = None) -> bool:
+        """Whether the protocol scores each input on one test set (bootstrap, McNemar) rather
+        than on repeated splits (corrected t)."""
+        frame = self.frames.get("patient", next(iter(self.frames.values()), None))
+        if frame is None:
+            return False
+        part = frame[frame["protocol"] == protocol]
+        if input_ is not None:
+            part = part[part["input"] == input_]
+        counts = part.groupby("input")["split_id"].nunique()
+        return bool(len(counts)) and int(counts.max()) == 1
+
+    def n_patients(self, key: MethodKey, level: str = "patient") -> int:
+        return int(self._method_rows(key, level)["patient_id"].nunique())
+
+    # ---- internals ------------------------------------------------------------------------------
+    def _method_rows(self, key: MethodKey, level: str) -> pd.DataFrame:
+        cache_key = (key, level)
+        if cache_key not in self._rows:
+            frame = self.frames.get(level)
+            if frame is None:
+                self._rows[cache_key] = pd.DataFrame()
+            else:
+                mask = np.logical_and.reduce([frame[name] == value for name, value in zip(MethodKey._fields, key)])
+                self._rows[cache_key] = frame[mask]
+        return self._rows[cache_key]
+
+    def _bootstrap(self, protocol: str, input_: str, level: str) -> PairedBootstrap:
+        """One bootstrap per test set (protocol, input, level): every method on it shares the resamples."""
+        cache_key = (protocol, input_, level)
+        if cache_key not in self._bootstraps:
+            frame = self.frames[level]
+            patients = frame.loc[(frame["protocol"] == protocol) & (frame["input"] == input_), "patient_id"].astype(str).unique()
+            self._bootstraps[cache_key] = PairedBootstrap(list(patients), self.labels, self.n_boot, self.seed)
+        return self._bootstraps[cache_key]
+
+    def _statistics(self, key: MethodKey, level: str) -> list[PatientStatistics]:
+        cache_key = (key, level)
+        if cache_key not in self._stats:
+            self._stats[cache_key] = self._bootstrap(key.protocol, key.input, level).statistics(self._method_rows(key, level))
+        return self._stats[cache_key]
+
+    def _per_split(self, key: MethodKey, metric: str, level: str) -> pd.Series:
+        """The metric per split (seeds averaged within a split, before any t statistic)."""
+        sm = self.split_metrics
+        if sm.empty or metric not in sm:
+            return pd.Series(dtype=float)
+        mask = np.logical_and.reduce([sm[name] == value for name, value in zip(MethodKey._fields, key)]) & (sm["level"] == level)
+        return sm[mask].groupby("split_id")[metric].mean()
+
+    def _check_metric(self, metric: str) -> None:
+        if not supported_metric(metric, self.labels):
+            raise KeyError(f"metric {metric!r} is not available for this label set")
+
+    # ---- the two questions ----------------------------------------------------------------------
+    def estimate(self, key: MethodKey, metric: str, level: str = "patient") -> Estimate:
+        """The metric with its 95 % CI (bootstrap on one test set, corrected t over CV)."""
+        cache_key = (key, metric, level)
+        if cache_key in self._estimates:
+            return self._estimates[cache_key]
+        self._check_metric(metric)
+        if not self.has(key, level):
+            result = Estimate(float("nan"), float("nan"), float("nan"), "none")
+        elif self.single_test_set(key.protocol, key.input):
+            boot = self._bootstrap(key.protocol, key.input, level)
+            stats = self._statistics(key, level)
+            result = _percentile(boot.point(stats, metric), boot.draws(stats, metric), self.n_boot)
+        else:
+            per_split = self._per_split(key, metric, level)
+            result = corrected_t_ci(per_split.to_numpy(), self.test_fractions.get(key.protocol, 0.25), bounds=metric_bounds(metric, self.labels))
+        self._estimates[cache_key] = result
+        return result
+
+    def compare(self, a: MethodKey, b: MethodKey, metric: str, level: str = "patient") -> Comparison | None:
+        """``a`` against ``b`` (same input and protocol), or None where either has no rows."""
+        if (a.input, a.protocol) != (b.input, b.protocol):
+            raise ValueError(f"{a} and {b} were not scored on the same test sets")
+        self._check_metric(metric)
+        if not (self.has(a, level) and self.has(b, level)):
+            return None
+        estimate_a, estimate_b = self.estimate(a, metric, level), self.estimate(b, metric, level)
+        n_patients = int(pd.concat([self._method_rows(a, level)["patient_id"], self._method_rows(b, level)["patient_id"]]).nunique())
+        if self.single_test_set(a.protocol, a.input):
+            boot = self._bootstrap(a.protocol, a.input, level)
+            stats_a, stats_b = self._statistics(a, level), self._statistics(b, level)
+            draws = boot.draws(stats_a, metric) - boot.draws(stats_b, metric)
+            point = boot.point(stats_a, metric) - boot.point(stats_b, metric)
+            difference = _percentile(point, draws, self.n_boot)
+            one_seed = len(stats_a) == 1 and len(stats_b) == 1
+            if metric == "accuracy" and level == "patient" and one_seed:
+                p, test = self._mcnemar(a, b), "exact McNemar"
+            else:
+                p, test = bootstrap_p(draws), "paired bootstrap"
+            splits = 1
+        else:
+            per_a, per_b = self._per_split(a, metric, level), self._per_split(b, metric, level)
+            common = per_a.index.intersection(per_b.index)
+            diffs = per_a[common].to_numpy() - per_b[common].to_numpy()
+            fraction = self.test_fractions.get(a.protocol, 0.25)
+            low_bound, high_bound = metric_bounds(metric, self.labels)
+            span = high_bound - low_bound
+            difference = corrected_t_ci(diffs, fraction, bounds=(-span, span))
+            _, p = corrected_paired_t(per_a[common].to_numpy(), per_b[common].to_numpy(), fraction)
+            test, splits = "corrected resampled t", len(common)
+        return Comparison(a, b, level, metric, estimate_a, estimate_b, difference, p, test, n_patients, splits)
+
+    def _mcnemar(self, a: MethodKey, b: MethodKey) -> float:
+        cols = [f"prob_{n}" for n in self.labels.names]
+        rows_a, rows_b = self._method_rows(a, "patient"), self._method_rows(b, "patient")
+        merged = rows_a.merge(rows_b, on="patient_id", suffixes=("_a", "_b"))
+        truth = merged["true_label_a"].to_numpy()
+        correct_a = merged[[f"{c}_a" for c in cols]].to_numpy().argmax(axis=1) == truth
+        correct_b = merged[[f"{c}_b" for c in cols]].to_numpy().argmax(axis=1) == truth
+        return mcnemar_exact(correct_a, correct_b)[2]
+
+    # ---- model choice without test data ---------------------------------------------------------
+    @staticmethod
+    def validation_scores(valid: pd.DataFrame, labels: LabelSet, metric: str) -> pd.DataFrame:
+        """Mean held-out metric per method (patient level; splits and seeds averaged).
+
+        ``valid`` holds every job's model-choice predictions (the validation part, or inner-CV
+        out-of-fold predictions) with the method columns; the exploratory block picks each
+        family's best method by this, never by a test score.
+        """
+        from cirrbench.benchmark.reporting.metrics import patient_level
+
+        if valid.empty:
+            return pd.DataFrame(columns=[*MethodKey._fields, "validation"])
+        rows = []
+        for keys, part in valid.groupby([*MethodKey._fields, "split_id", "seed_index"], sort=True):
+            patients = patient_level(part, labels)
+            ids = list(patients["patient_id"].astype(str))
+            value = PatientStatistics.from_frame(patients, ids, labels).metric(metric, np.ones((1, len(ids))))[0]  # equals compute_metrics (tested)
+            rows.append({**dict(zip([*MethodKey._fields, "split_id", "seed_index"], keys)), "value": value})
+        per_job = pd.DataFrame(rows)
+        per_split = per_job.groupby([*MethodKey._fields, "split_id"], sort=True)["value"].mean().reset_index()
+        return per_split.groupby(list(MethodKey._fields), sort=True)["value"].mean().rename("validation").reset_index()

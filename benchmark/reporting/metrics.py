@@ -1,0 +1,160 @@
+"""Metrics computed from prediction files only (scikit-learn wherever it has the metric).
+
+Every function takes true labels, predicted labels and/or probabilities for one test set and
+works for any number of classes; the ordinal ones (quadratic weighted kappa, stage MAE) are only
+computed when the label set is ordinal.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from cirrbench.benchmark.data.labels import LabelSet
+
+
+def specificity_per_class(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """TN / (TN + FP) per class, one-vs-rest (scikit-learn has no direct function for it)."""
+    cm = skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
+    total = cm.sum()
+    out = np.full(n_classes, np.nan)
+    for k in range(n_classes):
+        fp = cm[:, k].sum() - cm[k, k]
+        tn = total - cm[k, :].sum() - cm[:, k].sum() + cm[k, k]
+        out[k] = tn / (tn + fp) if (tn + fp) else np.nan
+    return out
+
+
+def multiclass_brier(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Mean over samples of the squared distance between the probability vector and the one-hot truth."""
+    onehot = np.eye(proba.shape[1])[y_true]
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    """Top-label ECE with equal-width confidence bins (Guo et al. 2017)."""
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        members = bins == b
+        if members.any():
+            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(ece)
+
+
+def ovr_auc(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, np.ndarray]:
+    """Macro one-vs-rest AUC and per-class AUCs; NaN where a class is absent from the test set."""
+    n_classes = proba.shape[1]
+    per_class = np.full(n_classes, np.nan)
+    for k in range(n_classes):
+        positive = y_true == k
+        if positive.any() and (~positive).any():
+            per_class[k] = skm.roc_auc_score(positive, proba[:, k])
+    macro = float(np.nanmean(per_class)) if np.isfinite(per_class).any() else float("nan")
+    return macro, per_class
+
+
+def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, float]:
+    """All scalar metrics for one test set. Keys ``<metric>`` (macro) and ``<metric>_<class>``.
+
+    A class absent from a small test set is expected, not alarming: its per-class values are NaN
+    (and macro averages skip it), so scikit-learn's warnings about it are silenced here.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _compute_metrics(y_true, proba, labels)
+
+
+def _compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, float]:
+    y_true = np.asarray(y_true, dtype=int)
+    proba = np.asarray(proba, dtype=float)
+    y_pred = proba.argmax(axis=1)
+    k = labels.n_classes
+    classes = list(range(k))
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+    specificity = specificity_per_class(y_true, y_pred, k)
+    auc_macro, auc = ovr_auc(y_true, proba)
+    present = np.isin(classes, y_true)
+    out: dict[str, float] = {
+        "n": float(len(y_true)),
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": float(np.mean(recall[present])) if present.any() else float("nan"),
+        "precision": float(np.mean(precision[present])),
+        "recall": float(np.mean(recall[present])),
+        "specificity": float(np.nanmean(specificity[present])) if np.isfinite(specificity[present]).any() else float("nan"),
+        "f1": float(np.mean(f1[present])),
+        "auc": auc_macro,
+        "brier": multiclass_brier(y_true, proba),
+        "ece": expected_calibration_error(y_true, proba),
+    }
+    if labels.ordinal:
+        out["qwk"] = skm.cohen_kappa_score(y_true, y_pred, labels=classes, weights="quadratic") if len(np.unique(np.r_[y_true, y_pred])) > 1 else 0.0
+        out["mae"] = skm.mean_absolute_error(y_true, y_pred)
+    for index, name in enumerate(labels.names):
+        out[f"precision_{name}"] = float(precision[index]) if present[index] else float("nan")
+        out[f"recall_{name}"] = float(recall[index]) if present[index] else float("nan")
+        out[f"specificity_{name}"] = float(specificity[index])
+        out[f"f1_{name}"] = float(f1[index]) if present[index] else float("nan")
+        out[f"auc_{name}"] = float(auc[index])
+    return {key: float(value) for key, value in out.items()}
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    return skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
+
+
+def metric_bounds(name: str, labels: LabelSet) -> tuple[float, float]:
+    """The range a metric can take (for clipping confidence intervals)."""
+    base = name.split("_")[0] if name not in ("balanced_accuracy",) else name
+    if base == "qwk":
+        return (-1.0, 1.0)
+    if base == "mae":
+        return (0.0, float(labels.n_classes - 1))
+    if base == "brier":
+        return (0.0, 2.0)
+    return (0.0, 1.0)
+
+
+#: Metrics where lower is better (everything else: higher is better).
+LOWER_IS_BETTER = {"brier", "ece", "mae"}
+
+METRIC_NAMES = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "precision": "Macro precision",
+    "recall": "Macro recall (sensitivity)",
+    "specificity": "Macro specificity",
+    "f1": "Macro F1",
+    "auc": "Macro one-vs-rest AUC",
+    "brier": "Brier score",
+    "ece": "Expected calibration error",
+    "qwk": "Quadratic weighted kappa",
+    "mae": "Stage MAE (mean absolute error in stages)",
+}
+
+
+def probability_columns(frame: pd.DataFrame, labels: LabelSet) -> list[str]:
+    return [f"prob_{name}" for name in labels.names]
+
+
+def patient_level(frame: pd.DataFrame, labels: LabelSet) -> pd.DataFrame:
+    """One row per patient: mean of the patient's scan probabilities (T1W and T2W in 'both' jobs)."""
+    cols = probability_columns(frame, labels)
+    grouped = frame.groupby("patient_id", sort=True)
+    out = grouped[cols].mean()
+    out["true_label"] = grouped["true_label"].first()
+    return out.reset_index()
+
+
+def slice_level(slices: pd.DataFrame, predictions: pd.DataFrame, labels: LabelSet) -> pd.DataFrame:
+    """Slice rows with the true label of their scan (each slice inherits its patient's stage)."""
+    truth = predictions.set_index("scan_id")[["patient_id", "true_label"]]
+    merged = slices.join(truth, on="scan_id", how="inner")
+    merged = merged.rename(columns={name: f"prob_{name}" for name in labels.names})
+    return merged

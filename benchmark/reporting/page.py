@@ -1,0 +1,196 @@
+"""One page to read it all: ``REPORT.md`` and a self-contained ``report.html``.
+
+The verdict comes first, in words generated from the numbers of the declared comparisons, then
+the seed paper's table, the main and verdict tables, confusion tables, ablations, figures and
+provenance. The HTML embeds every figure (base64 PNG) and needs no network.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
+from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.reporting.metrics import METRIC_NAMES
+from cirrbench.benchmark.reporting.tables import RowNames, format_difference, p_phrase
+from cirrbench.benchmark.reporting.table import Table
+
+if TYPE_CHECKING:
+    from cirrbench.benchmark.reporting.report import ReportSettings
+
+__all__ = ["verdict_in_words", "write_page"]
+
+PROTOCOL_WORDS = {"official": "official split", "paired": "paired split (seed paper)", "cv": "repeated CV", "file": "split file"}
+SECTIONS = [
+    ("paper_", "The seed paper's table"),
+    ("main_", "Main metric per method"),
+    ("secondary_", "Discrimination, ordinal error and calibration"),
+    ("verdict_", "Declared comparisons"),
+    ("confusion_", "Confusion tables"),
+    ("per_stage_", "Per-stage metrics"),
+    ("ablation_", "Ablations against the full model"),
+]
+FIGURE_ORDER = ("forest_", "pairwise_", "roc_", "confusion_", "top_features_", "attention_")
+
+
+def _design(evaluation: Evaluation, protocol: str) -> str:
+    from cirrbench.benchmark.reporting.tables import _n_splits
+
+    n = _n_splits(evaluation, protocol)
+    words = PROTOCOL_WORDS.get(protocol, protocol)
+    return words if n == 1 else f"{words}, {n} splits"
+
+
+def _sentence(c: Comparison, adjusted: float, names: RowNames, evaluation: Evaluation, metric: str) -> str:
+    a, b = names.show(c.a.runner, c.a.variant), names.show(c.b.runner, c.b.variant)
+    if not np.isfinite(adjusted):
+        outcome = "not testable"
+    elif adjusted < 0.05:
+        outcome = f"{a if c.difference.value > 0 else b} better"
+        if metric.split("_")[0] in ("brier", "ece", "mae"):
+            outcome = f"{a if c.difference.value < 0 else b} better"
+    else:
+        outcome = "no significant difference"
+    return (
+        f"{c.a.input}, {c.level} level, {_design(evaluation, c.a.protocol)}: {a} {c.a_estimate.format()} vs {b} {c.b_estimate.format()}; "
+        f"difference {format_difference(c.difference)}, {c.test} {p_phrase(c.p)} (Holm-adjusted {p_phrase(adjusted)}): {outcome}."
+    )
+
+
+def verdict_in_words(verdicts: dict[str, list[tuple[Comparison, float]]], names: RowNames, evaluation: Evaluation, metric: str) -> list[str]:
+    """Sentences from the declared comparisons: a headline for the first declared pair under the
+    design with the most splits, then one sentence per comparison at patient level."""
+    lines: list[str] = []
+    if not any(verdicts.values()):
+        return ["No declared comparison could be tested: both runners of a pair must run under the same protocol and input."]
+    from cirrbench.benchmark.reporting.tables import _n_splits
+
+    protocol = max((p for p, v in verdicts.items() if v), key=lambda p: (_n_splits(evaluation, p), p == "cv"))
+    first = verdicts[protocol][0][0]
+    headline = [(c, q) for c, q in verdicts[protocol] if (c.a.runner, c.a.variant, c.b.runner, c.b.variant) == (first.a.runner, first.a.variant, first.b.runner, first.b.variant) and c.level == "patient"]
+    a, b = names.show(first.a.runner, first.a.variant), names.show(first.b.runner, first.b.variant)
+    better = [c.a.input for c, q in headline if np.isfinite(q) and q < 0.05 and c.difference.value > 0]
+    worse = [c.a.input for c, q in headline if np.isfinite(q) and q < 0.05 and c.difference.value < 0]
+    neutral = [c.a.input for c, q in headline if c.a.input not in better + worse]
+    parts = []
+    if better:
+        parts.append(f"{a} was significantly better than {b} for {', '.join(better)}")
+    if worse:
+        parts.append(f"{a} was significantly worse than {b} for {', '.join(worse)}")
+    if neutral:
+        parts.append(f"no significant difference for {', '.join(neutral)}")
+    lines.append(
+        f"**Verdict ({METRIC_NAMES.get(metric, metric).lower()}, patient level, {_design(evaluation, protocol)}; the pair {a} vs {b} was declared before the results existed):** "
+        + "; ".join(parts)
+        + " (significant: Holm-adjusted p < 0.05)."
+    )
+    for p in sorted(verdicts, key=lambda p: p != protocol):
+        for c, q in verdicts[p]:
+            lines.append("- " + _sentence(c, q, names, evaluation, metric))
+    return lines
+
+
+def _grouped(tables: list[Table]) -> list[tuple[str, list[Table]]]:
+    out = []
+    for prefix, title in SECTIONS:
+        chosen = [t for t in tables if t.name.startswith(prefix)]
+        if chosen:
+            out.append((title, chosen))
+    return out
+
+
+def _figures(pngs: list[Path]) -> list[Path]:
+    ordered = []
+    for prefix in FIGURE_ORDER:
+        ordered += sorted(p for p in pngs if p.name.startswith(prefix))
+    return ordered
+
+
+def _provenance(settings: "ReportSettings", labels: LabelSet) -> list[tuple[str, str]]:
+    p = settings.provenance or {}
+    cohort, experiment = p.get("cohort") or {}, p.get("experiment") or {}
+    versions = p.get("versions") or {}
+    rows = [
+        ("cohort", f"{cohort.get('source', 'n/a')} ({'synthetic phantom' if cohort.get('phantom') else 'as given'}); {cohort.get('scans', '?')} scans, {cohort.get('patients', '?')} patients"),
+        ("cohort fingerprint", str(cohort.get("fingerprint", "n/a"))),
+        ("labels", f"{', '.join(labels.names)} ({'ordinal' if labels.ordinal else 'nominal'})"),
+        ("experiment", f"{experiment.get('name', 'n/a')} ({experiment.get('source', 'n/a')})"),
+        ("run", f"{p.get('created', 'n/a')}, git commit {p.get('git_commit') or 'n/a'}"),
+        ("machine", ", ".join(f"{k} {v}" for k, v in (p.get("machine") or {}).items())),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
+        ("statistics", f"{settings.bootstrap} bootstrap resamples (seed {settings.seed}); main metric {settings.metric}; reference {settings.reference}"),
+    ]
+    return rows
+
+
+def _markdown(tables: list[Table], pngs: list[Path], words: list[str], settings: "ReportSettings", labels: LabelSet, out: Path) -> str:
+    lines = ["# cirrbench report", ""]
+    if settings.banner:
+        lines += [f"> **{settings.banner}.** These numbers check the suite's machinery; they are not clinical evidence.", ""]
+    lines += ["## Verdict", "", *words, ""]
+    for title, chosen in _grouped(tables):
+        lines += [f"## {title}", ""]
+        for table in chosen:
+            lines += [table.to_markdown(), ""]
+    lines += ["## Figures", ""]
+    for png in _figures(pngs):
+        lines += [f"![{png.stem}]({png.relative_to(out).as_posix()})", ""]
+    lines += ["## Provenance", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in _provenance(settings, labels)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+STYLE = """
+body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.7em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.banner{background:#fff3cd;border:1px solid #e0c36a;padding:.7em 1em;font-weight:600}
+.verdict{background:#eef5fb;border-left:4px solid #0072B2;padding:.6em 1em}
+.verdict li{margin:.3em 0}
+table{border-collapse:collapse;font-size:.82em;margin:.5em 0}
+th,td{padding:.25em .6em;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}
+thead th{border-bottom:2px solid #444}th.group{text-align:center;border-bottom:1px solid #999}
+tr.block td{text-align:left;background:#f6f6f6}
+figure{margin:1.2em 0}figcaption{font-weight:600;margin-bottom:.3em}
+.scroll{overflow-x:auto}.note{font-size:.8em;color:#555;margin:.2em 0}
+img{max-width:100%;border:1px solid #eee}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;font-size:.85em}dt{font-weight:600}
+"""
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(text)
+    while "**" in escaped:
+        escaped = escaped.replace("**", "<b>", 1).replace("**", "</b>", 1)
+    return escaped
+
+
+def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: "ReportSettings", labels: LabelSet) -> str:
+    body = ["<h1>cirrbench report</h1>"]
+    if settings.banner:
+        body.append(f"<p class='banner'>{html.escape(settings.banner)}. These numbers check the suite's machinery; they are not clinical evidence.</p>")
+    head, items = (words[0], words[1:]) if words else ("", [])
+    body.append("<h2 id='verdict'>Verdict</h2><div class='verdict'>")
+    body.append(f"<p>{_inline(head)}</p><ul>" + "".join(f"<li>{_inline(i[2:] if i.startswith('- ') else i)}</li>" for i in items) + "</ul></div>")
+    for title, chosen in _grouped(tables):
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        body += [t.to_html() for t in chosen]
+    body.append("<h2>Figures</h2>")
+    for png in _figures(pngs):
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        body.append(f"<figure><figcaption>{html.escape(png.stem)}</figcaption><img alt='{html.escape(png.stem)}' src='data:image/png;base64,{data}'></figure>")
+    body.append("<h2>Provenance</h2><dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _provenance(settings, labels)) + "</dl>")
+    return f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>cirrbench report</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def write_page(out: Path, tables: list[Table], pngs: list[Path], words: list[str], settings: "ReportSettings", labels: LabelSet, evaluation: Evaluation) -> list[Path]:
+    """Write ``REPORT.md`` and ``report.html`` into the results folder."""
+    return [
+        atomic_write_text(out / "REPORT.md", _markdown(tables, pngs, words, settings, labels, out)),
+        atomic_write_text(out / "report.html", _html(tables, pngs, words, settings, labels)),
+    ]

@@ -1,0 +1,62 @@
+"""From prediction files to rows the statistics use: patient- and slice-level frames, per-split metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.reporting.metrics import compute_metrics, patient_level, probability_columns, slice_level
+
+GROUP = ["runner", "variant", "input", "protocol"]
+
+
+@dataclass
+class JobFrames:
+    """Patient-level (always) and slice-level (where present) prediction rows of every job."""
+
+    patients: pd.DataFrame
+    slices: pd.DataFrame
+
+
+def level_frames(predictions: pd.DataFrame, slices_by_job: dict[str, pd.DataFrame], labels: LabelSet) -> JobFrames:
+    """``predictions``: scan rows of every job with a ``job_key`` column; ``slices_by_job``: slice rows by job key."""
+    cols = probability_columns(predictions, labels)
+    meta = ["runner", "variant", "input", "protocol", "split_id", "seed_index"]
+    patient_parts, slice_parts = [], []
+    for keys, part in predictions.groupby(meta, sort=True):
+        rows = patient_level(part, labels)
+        for name, value in zip(meta, keys):
+            rows[name] = value
+        patient_parts.append(rows)
+    for key, slices in slices_by_job.items():
+        part = predictions[predictions["job_key"] == key]  # the job's own scan rows carry its labels
+        rows = slice_level(slices, part, labels)
+        for name in meta:
+            rows[name] = part[name].iloc[0]
+        slice_parts.append(rows[["patient_id", "scan_id", "slice", *cols, "true_label", *meta]])
+    patients = pd.concat(patient_parts, ignore_index=True) if patient_parts else pd.DataFrame()
+    slices = pd.concat(slice_parts, ignore_index=True) if slice_parts else pd.DataFrame()
+    return JobFrames(patients, slices)
+
+
+def per_split_metrics(frame: pd.DataFrame, labels: LabelSet, level: str) -> pd.DataFrame:
+    """Metrics of every (group, split, seed) at one level."""
+    if frame.empty:
+        return pd.DataFrame()
+    cols = probability_columns(frame, labels)
+    rows = []
+    for keys, part in frame.groupby([*GROUP, "split_id", "seed_index"], sort=True):
+        values = compute_metrics(part["true_label"].to_numpy(), part[cols].to_numpy(), labels)
+        rows.append({**dict(zip([*GROUP, "split_id", "seed_index"], keys)), "level": level, **values})
+    return pd.DataFrame(rows)
+
+
+def test_fractions(jobs: list[dict]) -> dict[str, float]:
+    """Per protocol, the mean n_test / n_train of its jobs: the Nadeau-Bengio correction's ratio."""
+    ratios: dict[str, list[float]] = {}
+    for job in jobs:
+        if job.get("n_train"):
+            ratios.setdefault(job["protocol"], []).append(job["n_test"] / job["n_train"])
+    return {protocol: float(np.mean(values)) for protocol, values in ratios.items()}

@@ -1,0 +1,165 @@
+"""``cirrbench score``: score anyone's prediction file the way the report scores the suite's own.
+
+A prediction file is a CSV with ``scan_id`` and one probability column per class, named as the
+class (``mild``) or with a ``prob_`` prefix (``prob_mild``); the harness's own
+``predictions.csv`` qualifies. Every row is checked against the cohort before anything is
+computed: an unknown or duplicated scan, a scan of the scored split that is missing, NaN, a
+negative probability, a row whose probabilities do not sum to 1 (tolerance 1e-6) or a column
+that is not a class is one error naming the row or column, and nothing is written.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.data.cohort import Cohort
+from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
+from cirrbench.benchmark.reporting.metrics import METRIC_NAMES, patient_level
+from cirrbench.benchmark.reporting.tables import format_difference, p_phrase
+from cirrbench.benchmark.reporting.resampling import supported_metric
+from cirrbench.benchmark.reporting.stats import Estimate
+
+__all__ = ["PredictionFileError", "read_prediction_file", "score_file", "write_score", "ScoreResult"]
+
+TOLERANCE = 1e-6
+#: Columns of the suite's own prediction files that scoring ignores.
+HARNESS_COLUMNS = {"patient_id", "sequence", "true_label", "pred_label", "runner", "variant", "input", "protocol", "split_id", "seed_index", "seed", "job_key"}
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "qwk", "mae", "brier", "ece")
+
+
+class PredictionFileError(ValueError):
+    """A prediction file that cannot be scored; the message names the file and the row or column."""
+
+
+def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") -> pd.DataFrame:
+    """The file's rows with the cohort's truth joined, after every check.
+
+    Args:
+        path: the CSV.
+        cohort: the labelled cohort its scan ids refer to.
+        split: the cohort's official split the file must cover completely (``test``, ``valid``,
+            ``train``), or ``any`` to score whatever scans it holds.
+
+    Returns:
+        Rows with ``scan_id, patient_id, sequence, true_label`` and ``prob_<class>`` columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionFileError(f"{path}: no such prediction file")
+    try:
+        frame = pd.read_csv(path, dtype={"scan_id": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise PredictionFileError(f"{path}: not a readable CSV ({exc}); expected scan_id and one probability column per class") from None
+    names = list(cohort.labels.names)
+    expected = ", ".join(names)
+    if "scan_id" not in frame.columns:
+        raise PredictionFileError(f"{path}: no scan_id column; expected scan_id and one probability column per class ({expected}, optionally prob_-prefixed)")
+    columns = {}
+    for name in names:
+        for candidate in (f"prob_{name}", name):
+            if candidate in frame.columns:
+                columns[name] = candidate
+                break
+        else:
+            raise PredictionFileError(f"{path}: no probability column for class {name!r}; expected columns {expected} (or prob_{names[0]}, ...)")
+    unknown = [c for c in frame.columns if c not in {"scan_id", *columns.values(), *HARNESS_COLUMNS}]
+    if unknown:
+        raise PredictionFileError(f"{path}: column {unknown[0]!r} is not a class of this cohort ({expected}); remove it or rename it to a class name")
+    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # the CSV line (header = line 1)
+    known = cohort.by_scan_id()
+    ids = frame["scan_id"].astype(str).str.strip()
+    if ids.isna().any() or (ids == "").any() or (ids == "nan").any():
+        row = int(line[(ids == "") | (ids == "nan") | ids.isna()].iloc[0])
+        raise PredictionFileError(f"{path}: line {row}: empty scan_id")
+    duplicated = ids[ids.duplicated(keep=False)]
+    if len(duplicated):
+        first = duplicated.iloc[0]
+        raise PredictionFileError(f"{path}: scan {first!r} appears on lines {', '.join(str(int(x)) for x in line[ids == first])}; one row per scan")
+    for index, scan_id in ids.items():
+        if scan_id not in known:
+            raise PredictionFileError(f"{path}: line {int(line[index])}: scan {scan_id!r} is not in the cohort {cohort.source}")
+    probabilities = frame[[columns[n] for n in names]].apply(pd.to_numeric, errors="coerce")
+    for name in names:
+        bad = probabilities[columns[name]].isna()
+        if bad.any():
+            raise PredictionFileError(f"{path}: line {int(line[bad.idxmax()])}: {columns[name]} is empty, NaN or not a number")
+    values = probabilities.to_numpy(dtype=float)
+    negative = (values < 0).any(axis=1)
+    if negative.any():
+        raise PredictionFileError(f"{path}: line {int(line.iloc[int(np.argmax(negative))])}: a negative probability")
+    sums = values.sum(axis=1)
+    off = np.abs(sums - 1.0) > TOLERANCE
+    if off.any():
+        index = int(np.argmax(off))
+        raise PredictionFileError(f"{path}: line {int(line.iloc[index])}: probabilities sum to {sums[index]:.9g}, not 1 (tolerance {TOLERANCE:g}); normalise each row")
+    if split != "any":
+        sequences = {known[s].sequence for s in ids}
+        wanted = {r.scan_id for r in cohort.records if r.official_split == split and r.sequence in sequences}
+        missing = sorted(wanted - set(ids))
+        if missing:
+            raise PredictionFileError(f"{path}: {len(missing)} scan(s) of the cohort's {split} split are missing (first: {', '.join(missing[:5])}); predict every one, or pass --split any")
+    records = [known[s] for s in ids]
+    out = pd.DataFrame({"scan_id": ids.to_numpy(), "patient_id": [r.patient_id for r in records], "sequence": [r.sequence for r in records], "true_label": [r.label for r in records]})
+    for name in names:
+        out[f"prob_{name}"] = values[:, names.index(name)]
+    return out
+
+
+@dataclass
+class ScoreResult:
+    table: pd.DataFrame  # metric, value, low, high (and for --compare: b, difference, p)
+    text: str
+
+
+def _rows(frame: pd.DataFrame, cohort: Cohort, level: str, runner: str) -> pd.DataFrame:
+    rows = patient_level(frame, cohort.labels) if level == "patient" else frame.copy()
+    for column, value in (("runner", runner), ("variant", "default"), ("input", "file"), ("protocol", "score"), ("split_id", "score"), ("seed_index", 0)):
+        rows[column] = value
+    return rows
+
+
+def score_file(path: str | Path, cohort: Cohort, level: str = "patient", compare: str | Path | None = None, split: str = "test", n_boot: int = 2000, seed: int = 0) -> ScoreResult:
+    """Every metric with its 95 % CI (patient-level bootstrap); with ``compare``, the paired
+    difference to a second file on the same scans, its CI and p (exact McNemar for accuracy at
+    patient level, the paired bootstrap otherwise)."""
+    if level not in ("patient", "scan"):
+        raise PredictionFileError(f"--level must be patient or scan, got {level!r}")
+    frame = read_prediction_file(path, cohort, split)
+    frames = [_rows(frame, cohort, level, "a")]
+    if compare is not None:
+        other = read_prediction_file(compare, cohort, split)
+        if set(other["scan_id"]) != set(frame["scan_id"]):
+            only = sorted(set(frame["scan_id"]) ^ set(other["scan_id"]))
+            raise PredictionFileError(f"{compare}: a paired comparison needs the same scans as {path}; {len(only)} differ (first: {', '.join(only[:5])})")
+        frames.append(_rows(other, cohort, level, "b"))
+    rows = pd.concat(frames, ignore_index=True)
+    evaluation = Evaluation({level: rows}, pd.DataFrame(), cohort.labels, {}, n_boot, seed)
+    a, b = MethodKey("a", "default", "file", "score"), MethodKey("b", "default", "file", "score")
+    table = []
+    for metric in (m for m in METRICS if supported_metric(m, cohort.labels)):
+        row = {"metric": metric, **{k: v for k, v in dataclasses.asdict(evaluation.estimate(a, metric, level)).items() if k != "method"}}
+        if compare is not None:
+            c = evaluation.compare(a, b, metric, level)  # McNemar only at patient level: a patient's scans are not independent
+            row.update({"b_value": c.b_estimate.value, "b_low": c.b_estimate.low, "b_high": c.b_estimate.high, "difference": c.difference.value, "difference_low": c.difference.low, "difference_high": c.difference.high, "test": c.test, "p": c.p})
+        table.append(row)
+    n_patients = frame["patient_id"].nunique()
+    lines = [f"{path}: {len(frame)} scans, {n_patients} patients; {level} level; 95 % CI: patient-level bootstrap ({n_boot} resamples, seed {seed})"]
+    if compare is not None:
+        lines.append(f"compared with {compare} (difference = first minus second, paired on the same patients)")
+    for row in table:
+        text = f"  {METRIC_NAMES.get(row['metric'], row['metric']):32s} {Estimate(row['value'], row['low'], row['high'], 'bootstrap').format()}"
+        if compare is not None:
+            difference = Estimate(row["difference"], row["difference_low"], row["difference_high"], "bootstrap")
+            text += f"   vs {Estimate(row['b_value'], row['b_low'], row['b_high'], 'bootstrap').format()}   Δ {format_difference(difference)}   {row['test']} {p_phrase(row['p'])}"
+        lines.append(text)
+    return ScoreResult(pd.DataFrame(table), "\n".join(lines))
+
+
+def write_score(result: ScoreResult, out: str | Path) -> list[Path]:
+    out = Path(out)
+    return [atomic_write_text(out / "score.csv", result.table.to_csv(index=False)), atomic_write_text(out / "score.txt", result.text + "\n")]

@@ -1,0 +1,240 @@
+"""A table and its renderings: Markdown, LaTeX (booktabs, compiles with pdflatex), CSV and HTML.
+
+A cell is plain text with two optional marks: ``**bold**`` for the best value of a column and a
+trailing ``*`` (or ``†`` for worse) for a significant paired test. Rows come in blocks: the
+measured rows first, then titled blocks such as "reported, not rerun" or "exploratory", each
+under its own rule, never mixed with measured rows. CSV keeps row ids (registry names) next to
+the display names that Markdown, LaTeX and HTML show.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cirrbench.benchmark.common.atomic import atomic_write_text
+
+__all__ = ["Block", "Table", "INPUT_ORDER", "latex_escape"]
+
+INPUT_ORDER = ["T1W", "T2W", "both"]
+
+#: Characters pdflatex cannot take as they are, and what it needs instead.
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "Δ": r"$\Delta$",
+    "±": r"$\pm$",
+    "<": r"$<$",
+    ">": r"$>$",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "×": r"$\times$",
+    "†": r"$^\dagger$",
+    "—": "---",
+    "–": "--",
+    "−": "$-$",
+    "→": r"$\rightarrow$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Text as pdflatex reads it literally (special characters escaped, symbols in math mode)."""
+    out = "".join(_LATEX.get(ch, ch) for ch in str(text))
+    if any(ord(ch) > 127 for ch in out):
+        bad = sorted({ch for ch in out if ord(ch) > 127})
+        raise ValueError(f"no LaTeX form for {''.join(bad)!r} in {text!r}; add it to tables._LATEX")
+    return out
+
+
+_ESTIMATE = re.compile(r"^(?P<value>[+-]?\d+\.\d+) \[(?P<low>[+-]?\d+\.\d+), (?P<high>[+-]?\d+\.\d+)\](?P<mark>[*†]?)$")
+
+
+def _tex_cell(cell: str) -> str:
+    """A cell with its marks: ``**x**`` -> bold, a trailing ``*`` -> superscript star; an estimate
+    with its CI stacks the interval under the value in a smaller font (half the width)."""
+    cell = str(cell)
+    bold = cell.startswith("**") and "**" in cell[2:]
+    plain = cell.replace("**", "")
+    match = _ESTIMATE.match(plain)
+    if match:
+        value = match["value"]
+        value = r"\textbf{" + value + "}" if bold else value
+        mark = latex_escape(match["mark"]).replace("*", "$^*$") if match["mark"] else ""
+        interval = f"[{match['low']}, {match['high']}]".replace("-", "$-$")
+        value = value.replace("-", "$-$")
+        return r"\shortstack[r]{" + value + mark + r"\\ \scriptsize " + interval + "}"
+    bold = cell.startswith("**") and "**" in cell[2:]
+    if bold:
+        end = cell.index("**", 2)
+        inner, rest = cell[2:end], cell[end + 2 :]
+    else:
+        inner, rest = cell, ""
+    star = ""
+    if (rest or inner).endswith("*") and not (rest or inner).endswith("**"):
+        if rest:
+            rest, star = rest[:-1], "$^*$"
+        else:
+            inner, star = inner[:-1], "$^*$"
+    text = latex_escape(inner)
+    if bold:
+        text = r"\textbf{" + text + "}"
+    return text + latex_escape(rest) + star
+
+
+def _plain(cell: str) -> str:
+    return str(cell).replace("**", "")
+
+
+@dataclass
+class Block:
+    """A titled group of rows below the measured ones (``reported, not rerun``, ``exploratory``)."""
+
+    title: str
+    rows: list[list[str]]
+    ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    """A rendered table.
+
+    Args:
+        name: file stem (``main_cv_patient``); also the LaTeX label ``tab:<name>``.
+        caption: one line saying what the table shows.
+        header: column names; with ``groups``, the names under each group.
+        rows: measured rows (display names in the first column).
+        ids: per measured row, the id kept in CSV (registry name, variant); empty: none.
+        blocks: further titled blocks of rows.
+        notes: lines under the table (CI method, tests, marks, the phantom banner).
+        groups: column groups above ``header`` as (label, span); the first ``lead`` columns
+            have no group.
+        lead: leading columns outside any group.
+    """
+
+    name: str
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    ids: list[str] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    groups: list[tuple[str, int]] = field(default_factory=list)
+    lead: int = 1
+
+    # ---- renderings -----------------------------------------------------------------------------
+    def flat_header(self) -> list[str]:
+        """Column names with their group (``T1W accuracy``) for formats with one header row."""
+        if not self.groups:
+            return list(self.header)
+        names = list(self.header[: self.lead])
+        index = self.lead
+        for label, span in self.groups:
+            names += [f"{label} {h}".strip() for h in self.header[index : index + span]]
+            index += span
+        return names + list(self.header[index:])
+
+    def to_markdown(self) -> str:
+        header = self.flat_header()
+        lines = [f"**{self.caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        for block in self.blocks:
+            lines.append("| " + " | ".join([f"*{block.title}*"] + [""] * (len(header) - 1)) + " |")
+            lines += ["| " + " | ".join(r) + " |" for r in block.rows]
+        lines += [""] + [f"{n}  " for n in self.notes]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def to_latex(self) -> str:
+        n = len(self.header)
+        spec = "l" * self.lead + "r" * (n - self.lead)
+        lines = [
+            "% Needs \\usepackage{booktabs} and \\usepackage{graphicx}.",
+            "\\begin{table}[t]",
+            "\\centering",
+            f"\\caption{{{latex_escape(self.caption)}}}",
+            f"\\label{{tab:{self.name}}}",
+            # Shrink to the text width only when wider (never enlarge a narrow table).
+            "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
+            f"\\begin{{tabular}}{{{spec}}}",
+            "\\toprule",
+        ]
+        if self.groups:
+            cells, rules, column = [""] * self.lead, [], self.lead + 1
+            for label, span in self.groups:
+                cells.append(f"\\multicolumn{{{span}}}{{c}}{{{latex_escape(label)}}}")
+                rules.append(f"\\cmidrule(lr){{{column}-{column + span - 1}}}")
+                column += span
+            cells += [""] * (n - column + 1)
+            lines.append(" & ".join(cells) + " \\\\")
+            lines.append(" ".join(rules))
+        lines.append(" & ".join(latex_escape(h) for h in self.header) + " \\\\")
+        lines.append("\\midrule")
+        lines += [" & ".join(_tex_cell(c) for c in r) + " \\\\" for r in self.rows]
+        for block in self.blocks:
+            lines.append("\\midrule")
+            lines.append(f"\\multicolumn{{{n}}}{{l}}{{\\emph{{{latex_escape(block.title)}}}}} \\\\")
+            lines += [" & ".join(_tex_cell(c) for c in r) + " \\\\" for r in block.rows]
+        lines += ["\\bottomrule", "\\end{tabular}}"]
+        if self.notes:
+            lines.append("\\par\\smallskip{\\raggedright\\footnotesize " + " ".join(latex_escape(note) for note in self.notes) + "\\par}")
+        lines.append("\\end{table}")
+        return "\n".join(lines) + "\n"
+
+    def to_frame(self) -> pd.DataFrame:
+        header = self.flat_header()
+        parts = []
+        for kind, rows, ids in [("measured", self.rows, self.ids), *[(b.title, b.rows, b.ids) for b in self.blocks]]:
+            if not rows:
+                continue
+            frame = pd.DataFrame([[_plain(c) for c in r] for r in rows], columns=header)
+            frame.insert(0, "kind", kind)
+            if self.ids or any(b.ids for b in self.blocks):
+                frame.insert(1, "id", ids if len(ids) == len(rows) else [""] * len(rows))
+            parts.append(frame)
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", *header])
+
+    def to_html(self) -> str:
+        """A ``<table>`` for the report page (marks rendered, notes as a caption footer)."""
+
+        def cell(text: str, tag: str = "td") -> str:
+            bold = str(text).startswith("**")
+            match = _ESTIMATE.match(str(text).replace("**", ""))
+            if match and tag == "td":  # the interval under the value, smaller: half the width
+                value = f"<b>{match['value']}</b>" if bold else match["value"]
+                return f"<td>{value}{html.escape(match['mark'])}<br><small>[{match['low']}, {match['high']}]</small></td>"
+            text = html.escape(str(text))
+            text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+            return f"<{tag}>{text}</{tag}>"
+
+        head = []
+        if self.groups:
+            row = "".join("<th></th>" for _ in range(self.lead))
+            row += "".join(f'<th colspan="{span}" class="group">{html.escape(label)}</th>' for label, span in self.groups)
+            row += "<th></th>" * (len(self.header) - self.lead - sum(span for _, span in self.groups))
+            head.append(f"<tr>{row}</tr>")
+        head.append("<tr>" + "".join(cell(h, "th") for h in self.header) + "</tr>")
+        body = ["<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in self.rows]
+        for block in self.blocks:
+            body.append(f'<tr class="block"><td colspan="{len(self.header)}"><i>{html.escape(block.title)}</i></td></tr>')
+            body += ["<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in block.rows]
+        notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in self.notes)
+        return (
+            f'<figure class="table" id="{html.escape(self.name)}"><figcaption>{html.escape(self.caption)}</figcaption>'
+            f"<div class='scroll'><table><thead>{''.join(head)}</thead><tbody>{''.join(body)}</tbody></table></div>{notes}</figure>"
+        )
+
+    def write(self, folder: Path) -> list[Path]:
+        paths = []
+        for suffix, text in (("md", self.to_markdown()), ("tex", self.to_latex()), ("csv", self.to_frame().to_csv(index=False))):
+            paths.append(atomic_write_text(folder / f"{self.name}.{suffix}", text))
+        return paths

@@ -1,0 +1,235 @@
+"""The runner contract: declared parameters, named variants, fit on train (+valid), predict on test.
+
+A runner is one class in one file, registered with :func:`register_runner` (or through the
+``cirrbench.runners`` entry-point group from another package). It never sees split files, test
+labels or tables: the harness hands it :class:`ScanSet` objects and turns what ``predict``
+returns into prediction files, metrics and tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+import pandas as pd
+
+from cirrbench.benchmark.data.cohort import ScanRecord
+from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.runners.params import check_param_values
+
+HIDDEN_LABEL = -1
+
+
+class ParamsError(ValueError):
+    """Parameter values a runner cannot use; one line per problem (type, range, choices)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class ScanSet:
+    """The scans a runner may look at, with the cohort's label set. Test sets carry no labels."""
+
+    records: tuple[ScanRecord, ...]
+    labels: LabelSet
+    has_labels: bool = True
+    features: pd.DataFrame | None = field(default=None, compare=False, repr=False)  # feature-table cohorts only
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    @property
+    def y(self) -> np.ndarray:
+        if not self.has_labels:
+            raise PermissionError("test labels are hidden from runners")
+        return np.array([r.label for r in self.records], dtype=int)
+
+    @property
+    def scan_ids(self) -> list[str]:
+        return [r.scan_id for r in self.records]
+
+    @property
+    def sequences(self) -> tuple[str, ...]:
+        return tuple(sorted({r.sequence for r in self.records}))
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Patient ids, for patient-grouped inner cross-validation."""
+        return np.array([r.patient_id for r in self.records])
+
+    def hide_labels(self) -> "ScanSet":
+        hidden = tuple(replace(r, label=HIDDEN_LABEL, label_name="") for r in self.records)
+        return ScanSet(hidden, self.labels, has_labels=False, features=self.features)
+
+
+@dataclass
+class Predictions:
+    """Per-scan class probabilities (rows sum to 1), optionally per-slice ones too.
+
+    ``scan_probabilities`` has one row per test scan, indexed by scan id, one column per class in
+    label-set order. ``slice_probabilities``, where given, has columns ``scan_id``, ``slice`` and
+    the same class columns.
+    """
+
+    scan_probabilities: pd.DataFrame
+    slice_probabilities: pd.DataFrame | None = None
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as extra_<name>.csv next to the predictions
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # written together as arrays.npz (e.g. attention maps)
+    #: Held-out probabilities on labelled scans the runner learned from (out-of-fold predictions of
+    #: an inner cross-validation), same columns as ``scan_probabilities``. A runner that trains on
+    #: the validation part returns these so the harness can choose among methods without test data.
+    held_out: pd.DataFrame | None = None
+
+    def validate(self, test: ScanSet) -> None:
+        probs = self.scan_probabilities
+        names = list(test.labels.names)
+        if list(probs.columns) != names:
+            raise ValueError(f"prediction columns {list(probs.columns)} must be the class names {names} in order")
+        missing = set(test.scan_ids) - set(probs.index)
+        extra = set(probs.index) - set(test.scan_ids)
+        if missing or extra:
+            raise ValueError(f"predictions must cover exactly the test scans (missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]})")
+        values = probs.to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)) or (values < -1e-9).any() or not np.allclose(values.sum(axis=1), 1.0, atol=1e-5):
+            raise ValueError("probabilities must be finite, non-negative and sum to 1 per scan")
+        for name in self.extras:
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"extra output name {name!r} must be alphanumeric with underscores")
+        if self.held_out is not None:
+            if list(self.held_out.columns) != names:
+                raise ValueError(f"held-out prediction columns {list(self.held_out.columns)} must be the class names {names} in order")
+            held = self.held_out.to_numpy(dtype=float)
+            if not np.all(np.isfinite(held)) or not np.allclose(held.sum(axis=1), 1.0, atol=1e-5):
+                raise ValueError("held-out probabilities must be finite and sum to 1 per scan")
+        if self.slice_probabilities is not None:
+            cols = list(self.slice_probabilities.columns)
+            if cols[:2] != ["scan_id", "slice"] or cols[2:] != names:
+                raise ValueError(f"slice predictions need columns scan_id, slice, {', '.join(names)}")
+
+    @classmethod
+    def from_array(cls, scan_ids: Iterable[str], probabilities: np.ndarray, labels: LabelSet) -> "Predictions":
+        frame = pd.DataFrame(np.asarray(probabilities, dtype=float), index=list(scan_ids), columns=list(labels.names))
+        frame.index.name = "scan_id"
+        return cls(frame)
+
+
+@dataclass
+class RunContext:
+    """What the harness gives a runner for one job."""
+
+    seed: int
+    device: str = "cpu"
+    cache_dir: Path = Path(".cache")
+    threads: int = 1
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("cirrbench.runner"))
+    progress: Callable[..., Any] | None = None  # tqdm-like factory; None: no progress bars
+    show_progress: bool = False
+    executor: Any = None  # for prepare(): where to fan out per-scan work (local processes or Dask)
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def bar(self, iterable=None, **kwargs):
+        """A progress bar over ``iterable`` (silent unless the harness enabled them)."""
+        from tqdm.auto import tqdm
+
+        factory = self.progress or tqdm
+        return factory(iterable, disable=not self.show_progress, leave=False, **kwargs)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For runners without parameters."""
+
+
+class Runner(ABC):
+    """Base class of every method compared by the benchmark.
+
+    Subclasses set ``name``, ``Params`` (a dataclass of declared parameters with defaults),
+    optionally ``variants`` (variant name -> parameter overrides, for ablations; the variant
+    ``default`` always exists) and ``sequences`` ("single" or "single+both": whether the runner can
+    take T1W and T2W scans of the same patients together).
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type] = NoParams
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    sequences: ClassVar[str] = "single"
+    description: ClassVar[str] = ""
+    #: Parameter overrides that make a run on a tiny cohort take seconds (contract checks, smoke tests).
+    smoke_params: ClassVar[dict[str, Any]] = {}
+    family: ClassVar[str] = "other"  # reference | radiomics | deep | other: groups rows in tables
+    #: The row name tables and figures show ("VGG-19", "XGBoost (radiomics)"); CSV files keep ``name``.
+    display_name: ClassVar[str] = ""
+    #: Whether the runner reads images (a feature-table cohort has none): checked before any job.
+    needs_images: ClassVar[bool] = False
+    #: What ``fit`` does with the validation part, stated for the reader and the harness:
+    #: "unused"; "early-stopping" (model selection during training: deep runners); "training"
+    #: (fitted on train + valid, tuned by inner CV: radiomics runners; such a runner returns
+    #: ``Predictions.held_out`` for model choice, since its validation predictions are in-sample).
+    uses_validation: ClassVar[str] = "unused"
+
+    @classmethod
+    def check_cohort(cls, params: Any, cohort: Any) -> list[str]:
+        """Optional: problems that make this runner unusable on ``cohort`` with ``params`` (nominal
+        labels for an ordinal learner, no sites for harmonisation), reported before any job."""
+        return []
+
+    @classmethod
+    def shown_as(cls) -> str:
+        return cls.display_name or cls.name
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    @classmethod
+    def make_params(cls, overrides: dict[str, Any] | None = None, variant: str = "default") -> Any:
+        """Defaults, then the variant's overrides, then the user's; unknown names are an error."""
+        if variant != "default" and variant not in cls.variants:
+            raise KeyError(f"runner {cls.name!r} has no variant {variant!r}; variants: default, {', '.join(cls.variants)}")
+        merged = {**cls.variants.get(variant, {}), **(overrides or {})}
+        known = {f.name for f in dataclasses.fields(cls.Params)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise TypeError(f"runner {cls.name!r} has no parameter(s) {unknown}; parameters: {sorted(known)}")
+        problems = check_param_values(cls.Params, merged)
+        if problems:
+            raise ParamsError(problems)
+        params = cls.Params(**merged)
+        cls.check_params(params)
+        return params
+
+    @classmethod
+    def check_params(cls, params: Any) -> None:
+        """Optional: raise ValueError for parameter values this runner cannot use, so a config
+        fails when it is read rather than job by job."""
+
+    @classmethod
+    def variant_names(cls) -> list[str]:
+        return ["default", *[v for v in cls.variants if v != "default"]]
+
+    @classmethod
+    def prepare(cls, scans: ScanSet, params: Any, context: RunContext) -> None:
+        """Optional: label-free work shared by all jobs (feature extraction, slice caches).
+
+        Called once per parameter set before the jobs run, with every scan of the cohort and no
+        labels, with ``context.threads`` processes available. Jobs must not depend on it having
+        run: it only warms caches.
+        """
+
+    @abstractmethod
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "Runner":
+        """Learn from ``train`` (and ``valid``, as ``uses_validation`` states); never from test."""
+
+    @abstractmethod
+    def predict(self, test: ScanSet) -> Predictions:
+        """Probabilities for every scan of ``test`` (whose labels are hidden)."""

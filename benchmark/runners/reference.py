@@ -1,0 +1,49 @@
+"""Reference runners: the 'chance' rows of every table, built on scikit-learn's DummyClassifier."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.dummy import DummyClassifier
+
+from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+
+from cirrbench.benchmark.runners.registry import register_runner
+
+
+class _DummyRunner(Runner):
+    strategy: str
+    family = "reference"
+
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "_DummyRunner":
+        self.labels_ = train.labels
+        self.model_ = DummyClassifier(strategy=self.strategy, random_state=context.seed)
+        self.model_.fit(np.zeros((len(train), 1)), train.y)
+        return self
+
+    def predict(self, test: ScanSet) -> Predictions:
+        probabilities = np.zeros((len(test), self.labels_.n_classes))
+        probabilities[:, self.model_.classes_] = self.model_.predict_proba(np.zeros((len(test), 1)))
+        return Predictions.from_array(test.scan_ids, probabilities, self.labels_)
+
+
+@register_runner
+class MajorityRunner(_DummyRunner):
+    """Predicts the training set's most frequent class, with the training class frequencies as probabilities."""
+
+    name = "majority"
+    description = "most frequent training class (probabilities = class priors)"
+    display_name = "Majority class"
+    strategy = "prior"
+    sequences = "single+both"
+
+
+@register_runner
+class StratifiedRandomRunner(_DummyRunner):
+    """Draws each prediction at random with the training class frequencies (one-hot probabilities)."""
+
+    name = "stratified-random"
+    description = "random class drawn with the training class frequencies"
+    display_name = "Stratified random"
+    strategy = "stratified"
+    sequences = "single+both"
