@@ -18,7 +18,7 @@ from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.registry import register_runner
 
-from .backbones import available_backbones, load_weights
+from .backbones import available_backbones, load_weights, on_backbone_registered
 from .data import Preprocessing, preprocess_all
 from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from .train import BagBuilder, TrainSettings, Unit, predict_units, to_device, train
@@ -28,7 +28,7 @@ from .train import BagBuilder, TrainSettings, Unit, predict_units, to_device, tr
 class DeepParams:
     """What every deep runner uses; the sequence-attention and 3D models add their own below."""
 
-    backbone: str = param("resnet18", "2D (or 3D) feature extractor", choices=tuple(available_backbones()))
+    backbone: str = param("resnet18", "2D (or 3D) feature extractor: a registered backbone (`cirrbench runners` lists the cnn-<backbone> runners)")
     width: float = param(1.0, "channel multiplier (1 = the published widths; the cpu profile uses 0.25)", above=0, maximum=4)
     size: int = param(256, "in-plane input size in pixels, as in the seed paper", minimum=16, maximum=1024)
     spacing_mm: float = param(1.0, "in-plane resampling before cropping (mm)", above=0)
@@ -102,6 +102,8 @@ class DeepRunner(Runner):
 
     @classmethod
     def check_params(cls, params: DeepParams) -> None:
+        if params.backbone not in available_backbones():
+            raise ValueError(f"backbone: {params.backbone!r} is not a registered backbone; available: {', '.join(available_backbones())}")
         if params.normalise == "window" and not (params.window and len(params.window) == 2 and params.window[0] < params.window[1]):
             raise ValueError(f"normalise: window needs window: [low, high] with low < high, got {params.window!r}")
         if params.window is not None and params.normalise != "window":
@@ -185,36 +187,25 @@ class SliceCNNRunner(DeepRunner):
         return SliceClassifier(self.params.backbone, in_channels, n_classes, self.params.width)
 
 
-#: The seed paper's six backbones (ConvNeXt-Tiny stands in for Base on CPUs), plus two more.
-SLICE_BACKBONES = ("vgg19", "resnet50", "mobilenetv3-small", "convnext-tiny", "convnext-base", "pvtv2-b2", "mambavision-t", "densenet121", "efficientnet-b0", "resnet18")
-#: How papers write the backbones' names.
-BACKBONE_NAMES = {
-    "vgg19": "VGG-19",
-    "resnet50": "ResNet-50",
-    "mobilenetv3-small": "MobileNetV3-S",
-    "convnext-tiny": "ConvNeXt-T",
-    "convnext-base": "ConvNeXt-B",
-    "pvtv2-b2": "PVTv2-B2",
-    "mambavision-t": "MambaVision-T",
-    "densenet121": "DenseNet-121",
-    "efficientnet-b0": "EfficientNet-B0",
-    "resnet18": "ResNet-18",
-}
-
-for _backbone in SLICE_BACKBONES:
+def _register_slice_runner(backbone: str, display_name: str) -> None:
+    """``cnn-<backbone>``: the seed paper's released protocol with this backbone (every registered
+    backbone gets one, built-in or from a plugin)."""
     register_runner(
         type(
-            f"SliceCNN_{_backbone.replace('-', '_')}",
+            f"SliceCNN_{backbone.replace('-', '_')}",
             (SliceCNNRunner,),
             {
-                "name": f"cnn-{_backbone}",
-                "description": f"2D {_backbone} per slice, scan = mean of slice probabilities (seed-paper protocol)",
-                "display_name": BACKBONE_NAMES[_backbone],
-                "Params": dataclasses.make_dataclass(f"Params_{_backbone.replace('-', '_')}", [("backbone", str, param(_backbone, "2D feature extractor (this runner's backbone)", choices=(_backbone,)))], bases=(SliceParams,), frozen=True),
+                "name": f"cnn-{backbone}",
+                "description": f"2D {backbone} per slice, scan = mean of slice probabilities (seed-paper protocol)",
+                "display_name": display_name,
+                "Params": dataclasses.make_dataclass(f"Params_{backbone.replace('-', '_')}", [("backbone", str, param(backbone, "2D feature extractor (this runner's backbone)", choices=(backbone,)))], bases=(SliceParams,), frozen=True),
                 "__module__": __name__,
             },
         )
     )
+
+
+on_backbone_registered(_register_slice_runner)
 
 
 @register_runner

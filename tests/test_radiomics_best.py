@@ -22,7 +22,7 @@ from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
-from cirrbench.benchmark.protocols.splits import make_splits
+from cirrbench.benchmark.protocols.registry import make_splits
 
 SMOKE = {"extraction": "default", "tuning_iterations": 0, "inner_folds": 2, "permutation_repeats": 1}
 

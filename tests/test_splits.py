@@ -8,7 +8,12 @@ import pandas as pd
 import pytest
 
 from cirrbench.benchmark.data.cohort import load_cirrmri
-from cirrbench.benchmark.protocols.splits import SplitError, cv_splits, file_splits, make_splits, official_splits, paired_splits, read_splits, write_splits
+from cirrbench.benchmark.protocols.base import SplitError, read_splits, write_splits
+from cirrbench.benchmark.protocols.cv import cv_splits
+from cirrbench.benchmark.protocols.file import file_splits
+from cirrbench.benchmark.protocols.official import official_splits
+from cirrbench.benchmark.protocols.paired import paired_splits
+from cirrbench.benchmark.protocols.registry import make_splits
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +88,7 @@ def test_user_split_file(cohort, tmp_path):
     roles = ["test"] * 3 + ["valid"] * 2 + ["train"] * (len(patients) - 5)
     path = tmp_path / "mine.csv"
     pd.DataFrame({"patient_id": patients, "repeat": 0, "fold": 0, "role": roles}).to_csv(path, index=False)
-    (split,) = file_splits(path, cohort)
+    (split,) = file_splits(cohort, path=path)
     assert split.patients("test") == patients[:3]
 
 
@@ -93,17 +98,17 @@ def test_user_split_file_with_a_patient_in_two_roles_is_refused(cohort, tmp_path
     path = tmp_path / "leaky.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(SplitError, match="more than once"):
-        file_splits(path, cohort)
+        file_splits(cohort, path=path)
 
 
 def test_user_split_file_with_unknown_patients_or_columns(cohort, tmp_path):
     path = tmp_path / "bad.csv"
     pd.DataFrame({"patient_id": ["99999"], "repeat": [0], "fold": [0], "role": ["test"]}).to_csv(path, index=False)
     with pytest.raises(SplitError, match="not in the cohort"):
-        file_splits(path, cohort)
+        file_splits(cohort, path=path)
     pd.DataFrame({"patient": ["1"]}).to_csv(path, index=False)
     with pytest.raises(SplitError, match="missing column"):
-        file_splits(path, cohort)
+        file_splits(cohort, path=path)
 
 
 def test_unknown_protocol(cohort):

@@ -191,7 +191,7 @@ def test_paired_bootstrap_shares_resamples_between_methods():
     frame = pd.DataFrame({"patient_id": ["1", "2", "3"], "true_label": [0, 1, 2], "prob_mild": [1.0, 0, 0], "prob_moderate": [0, 1.0, 0], "prob_severe": [0, 0, 1.0]})
     stats = boot.statistics(frame)
     assert np.all(boot.draws(stats, "accuracy") - boot.draws(stats, "accuracy") == 0)
-    with pytest.raises(KeyError, match="no resampling form"):
+    with pytest.raises(KeyError, match="unknown metric"):
         stats[0].metric("kappa_mild", boot.counts)
 
 

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.common.ordering import natural_key
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, STAGES_WITH_HEALTHY, LabelSet
 from cirrbench.benchmark.data.layout import OFFICIAL_SPLITS, SEQUENCES, CirrMRILayout, discover
 from cirrbench.benchmark.data.metadata import PatientRow, read_metadata_csv
@@ -76,7 +77,7 @@ class Cohort:
 
     @property
     def patients(self) -> tuple[str, ...]:
-        return tuple(sorted({r.patient_id for r in self.records}, key=_natural_key))
+        return tuple(sorted({r.patient_id for r in self.records}, key=natural_key))
 
     def by_scan_id(self) -> dict[str, ScanRecord]:
         return {r.scan_id: r for r in self.records}
@@ -135,10 +136,6 @@ class Cohort:
 def path_key(path: Path | None) -> str:
     """The last three path parts: stable when a cohort folder is moved, distinct within it."""
     return "/".join(Path(path).parts[-3:]) if path is not None else ""
-
-
-def _natural_key(value: str) -> tuple:
-    return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,7 +212,7 @@ def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple
                     problems.append(
                         Problem("missing-folder", files.folder / f"{split}_{folder_kind}", "folder not found", "check that the archive was fully unzipped")
                     )
-            for stem in sorted(set(images) | set(masks), key=_natural_key):
+            for stem in sorted(set(images) | set(masks), key=natural_key):
                 image, mask = images.get(stem), masks.get(stem)
                 path = image or mask
                 if not stem.isdigit():
@@ -278,7 +275,7 @@ def _index_healthy(layout: CirrMRILayout, problems: list[Problem]) -> list[ScanR
     records = []
     for sequence, files in layout.healthy.items():
         images, masks = files.images["none"], files.masks["none"]
-        for stem in sorted(set(images) | set(masks), key=_natural_key):
+        for stem in sorted(set(images) | set(masks), key=natural_key):
             image, mask = images.get(stem), masks.get(stem)
             if image is None or mask is None:
                 check = "missing-mask" if mask is None else "missing-image"
@@ -315,7 +312,7 @@ def load_cirrmri(root: str | Path, include_healthy: bool = False, strict: bool =
         raise CohortError(problems, f"cannot index {layout.root}")
     if not records:
         raise CohortError(problems or [Problem("missing-folder", layout.root, "no scans found", "check the path")], f"no usable scan under {layout.root}")
-    records.sort(key=lambda r: (SEQUENCES.index(r.sequence), _natural_key(r.patient_id)))
+    records.sort(key=lambda r: (SEQUENCES.index(r.sequence), natural_key(r.patient_id)))
     return Cohort(tuple(records), labels, source=str(layout.root), problems=tuple(problems))
 
 

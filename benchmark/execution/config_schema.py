@@ -13,23 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Key", "KEYS", "check_config", "config_reference", "TABLE_METRICS", "PROTOCOL_OPTIONS"]
-
-TABLE_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "qwk", "mae", "ece", "brier")
+__all__ = ["Key", "KEYS", "check_config", "config_reference"]
 INPUTS = ("T1W", "T2W", "both")
 LEVELS = ("patient", "slice")
-#: Options each protocol takes: name -> (type check, allowed text, default, meaning).
-PROTOCOL_OPTIONS: dict[str, dict[str, tuple[str, str, Any, str]]] = {
-    "official": {},
-    "paired": {"source_sequence": ("sequence", "T1W or T2W", "T2W", "whose official folders give the patient-level split")},
-    "cv": {
-        "folds": ("int>=2", "an integer >= 2", 5, "folds per repeat"),
-        "repeats": ("int>=1", "an integer >= 1", 3, "repeats with reshuffled folds"),
-        "valid_fraction": ("fraction", "a number in (0, 1)", 0.15, "share of each training part held out for validation (early stopping, model choice)"),
-        "seed": ("int", "an integer", "the config's seed", "shuffling seed"),
-    },
-    "file": {"path": ("file", "an existing CSV file", None, "split CSV with patient_id,repeat,fold,role")},
-}
 DATA_KEYS = ("root", "phantom", "healthy", "labels", "ordinal")
 PHANTOM_KEYS = ("patients", "seed", "scale")
 RUNNER_KEYS = ("name", "as", "params", "variants", "protocols", "sequences")
@@ -72,7 +58,7 @@ KEYS: tuple[Key, ...] = (
     Key("runners[].sequences", "list of inputs", "all of the config's", "restrict this entry to some inputs"),
     Key("seed", "integer", "0", "base seed; seeds derive per split, input and replicate"),
     Key("seeds", "integer >= 1", "1", "replicates of every job with different seeds (averaged per split)"),
-    Key("metrics.main", f"one of {', '.join(TABLE_METRICS)}", "accuracy", "the main tables', verdict's and forest plot's metric"),
+    Key("metrics.main", "a registered metric (see Metrics below)", "accuracy", "the main tables', verdict's and forest plot's metric"),
     Key("metrics.bootstrap", "integer >= 1", "2000", "patient-level bootstrap resamples"),
     Key("metrics.table", "list of metrics", "[accuracy, precision, recall, specificity, f1]", "columns of the seed paper's table"),
     Key("metrics.secondary", "list of metrics", "[auc, qwk, mae, ece, brier]", "columns of the second table in that layout: discrimination, ordinal error (ordinal labels only), calibration"),
@@ -165,6 +151,9 @@ def check_config(raw: Any, source: str) -> list[str]:
     if not isinstance(protocol_items, list) or not protocol_items:
         bad("protocols", f"{protocol_items!r} is not a non-empty list")
         protocol_items = []
+    from cirrbench.benchmark.protocols.registry import available_protocols
+
+    protocols = available_protocols()
     protocol_names = []
     for index, item in enumerate(protocol_items):
         key = f"protocols[{index}]"
@@ -175,18 +164,18 @@ def check_config(raw: Any, source: str) -> list[str]:
         else:
             bad(key, f"{item!r} is not a protocol name or a mapping with name:")
             continue
-        if name not in PROTOCOL_OPTIONS:
-            bad(key, f"unknown protocol {name!r}{_close(name, PROTOCOL_OPTIONS)}; allowed: {', '.join(PROTOCOL_OPTIONS)}")
+        if name not in protocols:
+            bad(key, f"unknown protocol {name!r}{_close(name, protocols)}; allowed: {', '.join(protocols)}")
             continue
         if name in protocol_names:
             bad(key, f"protocol {name!r} listed twice")
         protocol_names.append(name)
-        allowed = PROTOCOL_OPTIONS[name]
+        allowed = protocols[name].options
         for option, value in options.items():
             if option not in allowed:
                 bad(f"{key}.{option}", f"unknown option of protocol {name!r}{_close(option, allowed)}; allowed: {', '.join(allowed) or 'none'}")
                 continue
-            kind, text = allowed[option][:2]
+            kind, text = allowed[option].kind, allowed[option].allowed
             ok = {
                 "int": _is_int(value),
                 "int>=1": _is_int(value) and value >= 1,
@@ -194,11 +183,13 @@ def check_config(raw: Any, source: str) -> list[str]:
                 "fraction": _is_number(value) and 0 < value < 1,
                 "sequence": value in ("T1W", "T2W"),
                 "file": isinstance(value, str) and Path(value).expanduser().is_file(),
-            }[kind]
+                "text": isinstance(value, str),
+            }.get(kind, True)
             if not ok:
                 bad(f"{key}.{option}", f"{value!r} is not {text}")
-        if name == "file" and "path" not in options:
-            bad(key, "protocol 'file' needs path: (your split CSV)")
+        for option in protocols[name].required:
+            if option not in options:
+                bad(key, f"protocol {name!r} needs {option}: ({allowed[option].meaning})")
 
     # runners ----------------------------------------------------------------------------------
     registry = available_runners()
@@ -279,15 +270,18 @@ def check_config(raw: Any, source: str) -> list[str]:
     for key in metrics:
         if key not in ("main", "bootstrap", "table", "secondary"):
             bad(f"metrics.{key}", f"unknown key{_close(key, ('main', 'bootstrap', 'table', 'secondary'))}; known: main, bootstrap, table, secondary")
-    if "main" in metrics and metrics["main"] not in TABLE_METRICS:
-        bad("metrics.main", f"unknown metric {metrics['main']!r}{_close(metrics['main'], TABLE_METRICS)}; available: {', '.join(TABLE_METRICS)}")
+    from cirrbench.benchmark.reporting.metric_registry import available_metrics
+
+    known_metrics = list(available_metrics())
+    if "main" in metrics and metrics["main"] not in known_metrics:
+        bad("metrics.main", f"unknown metric {metrics['main']!r}{_close(metrics['main'], known_metrics)}; available: {', '.join(known_metrics)}")
     if "bootstrap" in metrics and not (_is_int(metrics["bootstrap"]) and metrics["bootstrap"] >= 1):
         bad("metrics.bootstrap", f"{metrics['bootstrap']!r} is not an integer >= 1")
     for key in ("table", "secondary"):
         chosen = metrics.get(key)
         for metric in (chosen if isinstance(chosen, list) else [chosen]) if chosen is not None else []:
-            if metric not in TABLE_METRICS:
-                bad(f"metrics.{key}", f"unknown metric {metric!r}{_close(metric, TABLE_METRICS)}; available: {', '.join(TABLE_METRICS)}")
+            if metric not in known_metrics:
+                bad(f"metrics.{key}", f"unknown metric {metric!r}{_close(metric, known_metrics)}; available: {', '.join(known_metrics)}")
     reference = raw.get("reference", "majority")
     if rows and reference is not None and reference not in rows:
         default = " (the default)" if "reference" not in raw else ""
@@ -315,7 +309,7 @@ def check_config(raw: Any, source: str) -> list[str]:
             bad(f"{key}.input", f"{item.get('input')!r} is not one of {', '.join(INPUTS)}")
         if item.get("level", "patient") not in LEVELS:
             bad(f"{key}.level", f"{item.get('level')!r} is not patient or slice")
-        if item.get("metric", "accuracy") not in TABLE_METRICS:
+        if item.get("metric", "accuracy") not in known_metrics:
             bad(f"{key}.metric", f"unknown metric {item.get('metric')!r}")
     if rows:
         from cirrbench.benchmark.execution.experiment import declared_pair_problems
@@ -345,12 +339,20 @@ def config_reference() -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| `{k.path}` | {k.type} | {k.default} | {k.meaning} |" for k in KEYS]
+    from cirrbench.benchmark.protocols.registry import available_protocols
+
     lines += ["", "## Protocol options", "", "| protocol | option | allowed | default | meaning |", "|---|---|---|---|---|"]
-    for name, options in PROTOCOL_OPTIONS.items():
-        if not options:
+    for name, protocol in available_protocols().items():
+        if not protocol.options:
             lines.append(f"| `{name}` | (none) | | | |")
-        for option, (_, text, default, meaning) in options.items():
-            lines.append(f"| `{name}` | `{option}` | {text} | {default} | {meaning} |")
+        for option, spec in protocol.options.items():
+            lines.append(f"| `{name}` | `{option}` | {spec.allowed} | {spec.default} | {spec.meaning} |")
+    from cirrbench.benchmark.reporting.metric_registry import available_metrics
+
+    lines += ["", "## Metrics", "", "| metric | meaning | better | range | labels |", "|---|---|---|---|---|"]
+    for name, metric in available_metrics().items():
+        bounds = "depends on the classes" if callable(metric.bounds) else f"{metric.bounds[0]:g} to {metric.bounds[1]:g}"
+        lines.append(f"| `{name}` | {metric.display} | {'higher' if metric.higher_is_better else 'lower'} | {bounds} | {'ordered classes only' if metric.ordinal_only else 'any'} |")
     lines += ["", "## Runners and their parameters", ""]
     for name, cls in available_runners().items():
         if not cls.__module__.startswith("cirrbench."):

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from cirrbench.benchmark.runners.registry import get_runner
-from cirrbench.benchmark.protocols.splits import Split, SplitSet
+from cirrbench.benchmark.protocols.base import Split, SplitSet
 
 BOTH = "both"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # benchmark/configs: the shipped profiles

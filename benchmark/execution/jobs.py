@@ -28,7 +28,7 @@ from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
-from cirrbench.benchmark.protocols.splits import SplitSet
+from cirrbench.benchmark.protocols.base import SplitSet
 from cirrbench.benchmark.execution.store import PREDICTIONS, ResultsStore
 
 log = logging.getLogger("cirrbench")

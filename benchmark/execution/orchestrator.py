@@ -17,7 +17,8 @@ from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomCon
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions
 from cirrbench.benchmark.reporting.report import Report, ReportSettings, build_report
 from cirrbench.benchmark.runners.registry import get_runner
-from cirrbench.benchmark.protocols.splits import make_splits, read_splits, write_splits
+from cirrbench.benchmark.protocols.base import read_splits, write_splits
+from cirrbench.benchmark.protocols.registry import get_protocol, make_splits
 from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.data.validate import ensure_valid
 
@@ -103,7 +104,7 @@ def plan_experiment(experiment: Experiment, options: RunOptions) -> Plan:
     split_sets, split_hashes = {}, {}
     for protocol in experiment.protocols:
         options_ = dict(protocol.options)
-        if protocol.name == "cv":
+        if get_protocol(protocol.name).seeded:
             options_.setdefault("seed", experiment.seed)
         made = make_splits(cohort, protocol.name, **options_)
         split_sets[protocol.name] = made

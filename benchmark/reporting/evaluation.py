@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.reporting.metrics import metric_bounds
-from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics, supported_metric
+from cirrbench.benchmark.reporting.metric_registry import metric_bounds, supported_metric
+from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics
 from cirrbench.benchmark.reporting.stats import Estimate, corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
 
 __all__ = ["MethodKey", "Comparison", "Evaluation", "holm_adjust"]

@@ -21,7 +21,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
-from cirrbench.benchmark.reporting.metrics import METRIC_NAMES, confusion  # noqa: E402
+from cirrbench.benchmark.reporting.metric_registry import metric_display  # noqa: E402
+from cirrbench.benchmark.reporting.metrics import confusion  # noqa: E402
 from cirrbench.benchmark.reporting.table import INPUT_ORDER  # noqa: E402
 
 __all__ = ["FAMILY_COLOURS", "save", "forest_plot", "confusion_figure", "roc_figure", "pairwise_matrix", "top_features", "attention_maps"]
@@ -73,7 +74,7 @@ def forest_plot(rows: pd.DataFrame, order: list[str], display: dict[str, str], f
                 ax.annotate(display.get(runner, runner), (r["value"], 1.0), xycoords=("data", "axes fraction"), xytext=(2, -2), textcoords="offset points", fontsize=6.5, color="0.35", va="top")
         ax.set_yticks(range(len(runners)), [display.get(r, r) for r in runners], fontsize=8)
         ax.set_title(column, fontsize=10)
-        ax.set_xlabel(METRIC_NAMES.get(metric, metric), fontsize=8)
+        ax.set_xlabel(metric_display(metric), fontsize=8)
         ax.grid(axis="x", color="0.92")
         ax.tick_params(axis="x", labelsize=7)
     axes[0, 0].invert_yaxis()
@@ -196,7 +197,7 @@ def pairwise_matrix(difference: np.ndarray, p_holm: np.ndarray, names: list[str]
         tick.set_color(FAMILY_COLOURS.get(family, "black") if family != "reference" else "0.35")
     bar = fig.colorbar(image, ax=ax, shrink=0.7, ticks=range(-3, 4))
     bar.ax.set_yticklabels(["row worse, p<0.001", "row worse, p<0.01", "row worse, p<0.05", "p ≥ 0.05", "row better, p<0.05", "row better, p<0.01", "row better, p<0.001"], fontsize=7)
-    ax.set_xlabel(f"column method (cell: row minus column, {METRIC_NAMES.get(metric, metric)}; Holm-adjusted p)", fontsize=8)
+    ax.set_xlabel(f"column method (cell: row minus column, {metric_display(metric)}; Holm-adjusted p)", fontsize=8)
     ax.set_title(_title(title, banner), fontsize=9)
     fig.tight_layout()
     return save(fig, out)

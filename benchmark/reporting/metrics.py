@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.reporting.metric_registry import Metric, available_metrics, register_metric, supported_metric
 
 
 def specificity_per_class(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -68,7 +69,11 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _compute_metrics(y_true, proba, labels)
+        values = _compute_metrics(y_true, proba, labels)
+        for metric in available_metrics().values():  # metrics added by plugins
+            if metric.compute is not None and supported_metric(metric.name, labels):
+                values[metric.name] = float(metric.compute(np.asarray(y_true, dtype=int), np.asarray(proba, dtype=float), labels))
+        return values
 
 
 def _compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, float]:
@@ -109,34 +114,22 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
     return skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
 
 
-def metric_bounds(name: str, labels: LabelSet) -> tuple[float, float]:
-    """The range a metric can take (for clipping confidence intervals)."""
-    base = name.split("_")[0] if name not in ("balanced_accuracy",) else name
-    if base == "qwk":
-        return (-1.0, 1.0)
-    if base == "mae":
-        return (0.0, float(labels.n_classes - 1))
-    if base == "brier":
-        return (0.0, 2.0)
-    return (0.0, 1.0)
-
-
-#: Metrics where lower is better (everything else: higher is better).
-LOWER_IS_BETTER = {"brier", "ece", "mae"}
-
-METRIC_NAMES = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "precision": "Macro precision",
-    "recall": "Macro recall (sensitivity)",
-    "specificity": "Macro specificity",
-    "f1": "Macro F1",
-    "auc": "Macro one-vs-rest AUC",
-    "brier": "Brier score",
-    "ece": "Expected calibration error",
-    "qwk": "Quadratic weighted kappa",
-    "mae": "Stage MAE (mean absolute error in stages)",
-}
+#: The built-in metrics, declared once: names, direction, bounds.
+BUILTIN_METRICS = (
+    Metric("accuracy", "Accuracy", "Accuracy"),
+    Metric("balanced_accuracy", "Balanced accuracy", "Bal. accuracy"),
+    Metric("precision", "Macro precision", "Precision", per_class=True),
+    Metric("recall", "Macro recall (sensitivity)", "Recall", per_class=True),
+    Metric("specificity", "Macro specificity", "Specificity", per_class=True),
+    Metric("f1", "Macro F1", "F1", per_class=True),
+    Metric("auc", "Macro one-vs-rest AUC", "AUC", per_class=True),
+    Metric("qwk", "Quadratic weighted kappa", "QWK", bounds=(-1.0, 1.0), ordinal_only=True),
+    Metric("mae", "Stage MAE (mean absolute error in stages)", "MAE", higher_is_better=False, bounds=lambda labels: (0.0, float(labels.n_classes - 1)), ordinal_only=True),
+    Metric("ece", "Expected calibration error", "ECE", higher_is_better=False),
+    Metric("brier", "Brier score", "Brier", higher_is_better=False, bounds=(0.0, 2.0)),
+)
+for _metric in BUILTIN_METRICS:
+    register_metric(_metric)
 
 
 def probability_columns(frame: pd.DataFrame, labels: LabelSet) -> list[str]:

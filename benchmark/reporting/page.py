@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.protocols.registry import protocol_description
+from cirrbench.benchmark.reporting.outputs import figure_families, table_families
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.reporting.metrics import METRIC_NAMES
-from cirrbench.benchmark.reporting.tables import RowNames, format_difference, p_phrase
+from cirrbench.benchmark.reporting.metric_registry import metric_display
+from cirrbench.benchmark.reporting.tables import RowNames, format_difference, n_splits, p_phrase
 from cirrbench.benchmark.reporting.table import Table
 
 if TYPE_CHECKING:
@@ -25,24 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = ["verdict_in_words", "write_page"]
 
-PROTOCOL_WORDS = {"official": "official split", "paired": "paired split (seed paper)", "cv": "repeated CV", "file": "split file"}
-SECTIONS = [
-    ("paper_", "The seed paper's table"),
-    ("main_", "Main metric per method"),
-    ("secondary_", "Discrimination, ordinal error and calibration"),
-    ("verdict_", "Declared comparisons"),
-    ("confusion_", "Confusion tables"),
-    ("per_stage_", "Per-stage metrics"),
-    ("ablation_", "Ablations against the full model"),
-]
-FIGURE_ORDER = ("forest_", "pairwise_", "roc_", "confusion_", "top_features_", "attention_")
 
 
 def _design(evaluation: Evaluation, protocol: str) -> str:
-    from cirrbench.benchmark.reporting.tables import _n_splits
-
-    n = _n_splits(evaluation, protocol)
-    words = PROTOCOL_WORDS.get(protocol, protocol)
+    n = n_splits(evaluation, protocol)
+    words = protocol_description(protocol)
     return words if n == 1 else f"{words}, {n} splits"
 
 
@@ -68,9 +57,7 @@ def verdict_in_words(verdicts: dict[str, list[tuple[Comparison, float]]], names:
     lines: list[str] = []
     if not any(verdicts.values()):
         return ["No declared comparison could be tested: both runners of a pair must run under the same protocol and input."]
-    from cirrbench.benchmark.reporting.tables import _n_splits
-
-    protocol = max((p for p, v in verdicts.items() if v), key=lambda p: (_n_splits(evaluation, p), p == "cv"))
+    protocol = max((p for p, v in verdicts.items() if v), key=lambda p: (n_splits(evaluation, p), p == "cv"))
     first = verdicts[protocol][0][0]
     headline = [(c, q) for c, q in verdicts[protocol] if (c.a.runner, c.a.variant, c.b.runner, c.b.variant) == (first.a.runner, first.a.variant, first.b.runner, first.b.variant) and c.level == "patient"]
     a, b = names.show(first.a.runner, first.a.variant), names.show(first.b.runner, first.b.variant)
@@ -85,7 +72,7 @@ def verdict_in_words(verdicts: dict[str, list[tuple[Comparison, float]]], names:
     if neutral:
         parts.append(f"no significant difference for {', '.join(neutral)}")
     lines.append(
-        f"**Verdict ({METRIC_NAMES.get(metric, metric).lower()}, patient level, {_design(evaluation, protocol)}; the pair {a} vs {b} was declared before the results existed):** "
+        f"**Verdict ({metric_display(metric).lower()}, patient level, {_design(evaluation, protocol)}; the pair {a} vs {b} was declared before the results existed):** "
         + "; ".join(parts)
         + " (significant: Holm-adjusted p < 0.05)."
     )
@@ -97,7 +84,8 @@ def verdict_in_words(verdicts: dict[str, list[tuple[Comparison, float]]], names:
 
 def _grouped(tables: list[Table]) -> list[tuple[str, list[Table]]]:
     out = []
-    for prefix, title in SECTIONS:
+    for family in table_families():
+        prefix, title = f"{family.name}_", family.section
         chosen = [t for t in tables if t.name.startswith(prefix)]
         if chosen:
             out.append((title, chosen))
@@ -106,8 +94,8 @@ def _grouped(tables: list[Table]) -> list[tuple[str, list[Table]]]:
 
 def _figures(pngs: list[Path]) -> list[Path]:
     ordered = []
-    for prefix in FIGURE_ORDER:
-        ordered += sorted(p for p in pngs if p.name.startswith(prefix))
+    for family in figure_families():
+        ordered += sorted(p for p in pngs if p.name.startswith(f"{family.name}_"))
     return ordered
 
 

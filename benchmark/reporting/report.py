@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.protocols.registry import protocol_order
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
-from cirrbench.benchmark.reporting.figures import attention_maps, confusion_figure, forest_plot, pairwise_matrix, roc_figure, top_features
+from cirrbench.benchmark.reporting.builtin_outputs import shown_name
+from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.reporting.tables import DeclaredPair, RowNames, ablation_table, confusion_table, main_table, paper_table, per_stage_table, verdict_table
-from cirrbench.benchmark.reporting.resampling import supported_metric
+from cirrbench.benchmark.reporting.tables import DeclaredPair, RowNames
+from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.rows import level_frames, per_split_metrics, test_fractions
 from cirrbench.benchmark.reporting.stats import holm
 from cirrbench.benchmark.execution.store import MANIFEST, ResultsStore
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 PHANTOM_BANNER = "SYNTHETIC PHANTOM - checks the machinery, not clinical validity"
 DEFAULT_TABLE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
 DEFAULT_SECONDARY_METRICS = ("auc", "qwk", "mae", "ece", "brier")
-PROTOCOL_ORDER = {"official": 0, "paired": 1, "cv": 2, "file": 3}
 
 
 @dataclass
@@ -98,15 +99,6 @@ class Report:
         return head + "\n".join(t.to_markdown() for t in mains)
 
 
-def shown_name(job: dict) -> str:
-    """A job record's row name in tables: its ``as:`` alias, else the runner (as ``Job.display``)."""
-    return job.get("alias") or job["runner"]
-
-
-def _input_rank(sequence: str) -> tuple[int, str]:
-    return (INPUT_ORDER.index(sequence) if sequence in INPUT_ORDER else len(INPUT_ORDER), sequence)
-
-
 def _validation_frame(store: ResultsStore, jobs: list[dict]) -> pd.DataFrame:
     """Held-out model-choice predictions of every job that saved them, with the method columns."""
     parts = []
@@ -143,24 +135,10 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     table_metrics = [m for m in settings.table_metrics if supported_metric(m, labels)]
     secondary_metrics = [m for m in settings.secondary_metrics if supported_metric(m, labels)]  # QWK and MAE only for ordinal labels
     pairs = [DeclaredPair.parse(p) for p in settings.compare]
-    protocols = sorted({k.protocol for k in evaluation.methods()}, key=lambda p: (PROTOCOL_ORDER.get(p, 9), p))
+    protocols = sorted({k.protocol for k in evaluation.methods()}, key=protocol_order)
 
-    tables: list[Table] = []
-    verdicts: dict[str, list[tuple[Comparison, float]]] = {}
-    for protocol in protocols:
-        for level in evaluation.levels():
-            tables.append(main_table(evaluation, names, protocol, level, settings.metric, settings.reference, settings.reported))
-            tables.append(paper_table(evaluation, names, protocol, level, table_metrics, settings.reported))
-            tables.append(paper_table(evaluation, names, protocol, level, secondary_metrics, settings.reported, prefix="secondary"))
-        verdict, declared = verdict_table(evaluation, names, pairs, validation, protocol, settings.metric)
-        tables.append(verdict)
-        verdicts[protocol] = declared
-        tables.append(per_stage_table(evaluation, names, labels, protocol, "patient"))
-        tables.append(confusion_table(evaluation, names, labels, protocol))
-        for runner in names.sorted(k.runner for k in evaluation.methods()):
-            for level in evaluation.levels():
-                tables.append(ablation_table(evaluation, names, runner, protocol, level, settings.metric))
-    tables = [t for t in tables if t is not None]
+    context = ReportContext(out, store, settings, labels, evaluation, names, pairs, protocols, validation, jobs, predictions, table_metrics, secondary_metrics)
+    tables: list[Table] = [t for family in table_families() for t in family.build(context) if t is not None]
     for table in tables:
         if settings.banner:
             table.notes = [f"{settings.banner}.", *[n for n in table.notes if not n.startswith(settings.banner)]]
@@ -172,10 +150,9 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     comparisons = _all_comparisons(evaluation, names, pairs, settings, protocols)
     for name, frame in (("per_split", split_metrics), ("summary", summary), ("comparisons", comparisons)):
         files.append(atomic_write_text(store.metrics_dir / f"{name}.csv", frame.to_csv(index=False)))
-    figures = _figures(store, evaluation, names, labels, pairs, settings, protocols)
-    files += figures
-    files += _importance_outputs(store, jobs, settings.banner)
-    files += _attention_outputs(store, jobs, predictions, labels, names, settings.banner)
+    for family in figure_families():
+        files += family.build(context)
+    verdicts = context.verdicts
 
     from cirrbench.benchmark.reporting.page import write_page, verdict_in_words
 
@@ -218,54 +195,8 @@ def _all_comparisons(evaluation: Evaluation, names: RowNames, pairs: list[Declar
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
-def _pairwise(evaluation: Evaluation, runners: list[str], column: str, protocol: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    n = len(runners)
-    difference, p = np.full((n, n), np.nan), np.full((n, n), np.nan)
-    tests = []
-    for i in range(n):
-        for j in range(i + 1, n):
-            c = evaluation.compare(MethodKey(runners[i], "default", column, protocol), MethodKey(runners[j], "default", column, protocol), metric, "patient")
-            if c is not None:
-                tests.append((i, j, c))
-    adjusted = holm([c.p for _, _, c in tests])
-    for (i, j, c), q in zip(tests, adjusted):
-        difference[i, j], difference[j, i] = c.difference.value, -c.difference.value
-        p[i, j] = p[j, i] = q
-    return difference, p
-
-
-def _figures(store: ResultsStore, evaluation: Evaluation, names: RowNames, labels: LabelSet, pairs: list[DeclaredPair], settings: ReportSettings, protocols: list[str]) -> list[Path]:
-    files: list[Path] = []
-    figures = store.figures_dir
-    everyone = names.sorted(k.runner for k in evaluation.methods())  # one row order for every protocol
-    frame = evaluation.frames["patient"]
-    for protocol in protocols:
-        keys = [k for k in evaluation.methods() if k.protocol == protocol and k.variant == "default"]
-        rows = pd.DataFrame([{"runner": k.runner, "input": k.input, **dataclasses.asdict(evaluation.estimate(k, settings.metric))} for k in keys])
-        ci = "bootstrap" if evaluation.single_test_set(protocol) else "corrected t"
-        title = f"{settings.metric.replace('_', ' ').capitalize()} with 95 % CI ({ci}; patient level, {protocol})"
-        files += forest_plot(rows, everyone, names.display, names.families, settings.metric, title, figures / f"forest_{protocol}", settings.reference, settings.banner)
-        part = frame[(frame["protocol"] == protocol) & (frame["variant"] == "default")]
-        for family in ("reference", "radiomics", "deep", "other"):
-            members = [r for r in everyone if names.family(r) == family]
-            title = f"Confusion matrices, {family} methods (patient level, {protocol}; counts over all test splits and seeds, colour = row share)"
-            files += confusion_figure(part, labels, members, names.display, title, figures / f"confusion_{protocol}_{family}", settings.banner)
-        compared = [r for r in [settings.reference] if r] + [r for p in pairs for r in (p.a, p.b) if p.a_variant == "default" and p.b_variant == "default"]
-        compared = list(dict.fromkeys(r for r in compared if r in set(part["runner"])))
-        title = f"Per-stage ROC of the declared comparison ({protocol}; patient level, pooled over test splits)"
-        files += roc_figure(part, labels, compared, names.display, names.families, title, figures / f"roc_{protocol}", settings.banner)
-        for column in [i for i in INPUT_ORDER if i in {k.input for k in keys}]:
-            runners = [r for r in everyone if evaluation.has(MethodKey(r, "default", column, protocol), "patient")]
-            difference, p = _pairwise(evaluation, runners, column, protocol, settings.metric)
-            test = "exact McNemar" if evaluation.single_test_set(protocol) and settings.metric == "accuracy" else ("paired bootstrap" if evaluation.single_test_set(protocol) else "corrected resampled t")
-            title = f"Pairwise differences in {settings.metric.replace('_', ' ')}, {column}, {protocol} (patient level; {test}, Holm over the matrix)"
-            files += pairwise_matrix(difference, p, [names.show(r) for r in runners], [names.family(r) for r in runners], settings.metric, title, figures / f"pairwise_{protocol}_{column}", settings.banner)
-    return files
-
-
-#: What the report owns: every table file, and figures with these name prefixes (the cohort montage
-#: and anything a user puts there are left alone).
-REPORT_FIGURE_PREFIXES = ("confusion_", "roc_", "forest_", "top_features_", "attention_", "pairwise_")
+#: The pages the report owns (with every table file and the figures of registered families;
+#: the cohort montage and anything a user puts there are left alone).
 REPORT_PAGES = ("REPORT.md", "report.html")
 
 
@@ -274,7 +205,8 @@ def remove_stale_outputs(out: Path, written: list[Path]) -> list[Path]:
     and figures of runners or protocols no longer in the experiment are not mistaken for results."""
     keep = {p.resolve() for p in written}
     candidates = [p for p in (out / "tables").glob("*") if p.suffix in (".md", ".tex", ".csv")]
-    candidates += [p for p in (out / "figures").glob("*") if p.suffix in (".png", ".pdf") and p.name.startswith(REPORT_FIGURE_PREFIXES)]
+    prefixes = tuple(f"{family.name}_" for family in figure_families())
+    candidates += [p for p in (out / "figures").glob("*") if p.suffix in (".png", ".pdf") and p.name.startswith(prefixes)]
     candidates += [out / name for name in REPORT_PAGES]
     removed = [p for p in candidates if p.is_file() and p.resolve() not in keep]
     for path in removed:
@@ -283,75 +215,3 @@ def remove_stale_outputs(out: Path, written: list[Path]) -> list[Path]:
     return removed
 
 
-def _attention_outputs(store: ResultsStore, jobs: list[dict], predictions: pd.DataFrame, labels: LabelSet, names: RowNames, banner: str | None) -> list[Path]:
-    """A figure of saved attention maps per runner and protocol (default variant, first split per input)."""
-    by_group: dict[tuple[str, str], list[dict]] = {}
-    seen: set[tuple] = set()
-    # A total order (inputs T1W, T2W, both), so the chosen scans never depend on job-folder names.
-    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"], _input_rank(j["sequence"]), shown_name(j))):
-        runner = shown_name(job)
-        group = (runner, job["protocol"], job["sequence"])
-        if job["variant"] != "default" or group in seen:
-            continue
-        arrays = store.load_arrays(job["key"])
-        if arrays is None:
-            continue
-        seen.add(group)
-        if "attention_scan_ids" not in arrays:
-            continue
-        truth = predictions[predictions["job_key"] == job["key"]].set_index("scan_id")
-        for scan_id, image, heat in zip(arrays["attention_scan_ids"], arrays["attention_images"], arrays["attention_maps"]):
-            if scan_id in truth.index:
-                by_group.setdefault((runner, job["protocol"]), []).append(
-                    {"scan_id": str(scan_id), "input": job["sequence"], "true": int(truth.loc[scan_id, "true_label"]), "pred": int(truth.loc[scan_id, "pred_label"]), "image": image, "map": heat}
-                )
-    files = []
-    for (runner, protocol), entries in sorted(by_group.items()):
-        title = f"{names.show(runner)}: spatial attention on the most attended liver slice ({protocol}, first test split), rows = true stage"
-        files += attention_maps(entries, labels, title, store.figures_dir / f"attention_{runner}_{protocol}", banner=banner)
-    return files
-
-
-def _importance_outputs(store: ResultsStore, jobs: list[dict], banner: str | None) -> list[Path]:
-    """Aggregate ``extra_feature_importance.csv`` of default-variant jobs: a table and a figure per runner and protocol."""
-    parts = []
-    for job in jobs:
-        frame = store.load_extra(job["key"], "feature_importance") if job["variant"] == "default" else None
-        if frame is None:
-            continue
-        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = shown_name(job), job["protocol"], job["sequence"], job["split_id"]
-        parts.append(frame)
-    if not parts:
-        return []
-    allrows = pd.concat(parts, ignore_index=True)
-    files = []
-    for (runner, protocol), part in allrows.groupby(["runner", "protocol"], sort=True):
-        rows = []
-        for column, sub in part.groupby("input"):
-            # A feature that did not reach the classifier in a split has importance 0 there.
-            # NaN where the validation part was too small to permute: kept as NaN, never as 0.
-            kept = sub.pivot_table(index="feature", columns="split_id", values="permutation_mean", aggfunc="mean", dropna=False)
-            computed = sub.groupby("split_id")["permutation_mean"].apply(lambda v: v.notna().any())
-            wide = kept.reindex(columns=sorted(sub["split_id"].unique()))
-            for split_id in wide.columns:
-                if computed.get(split_id, False):
-                    wide[split_id] = wide[split_id].fillna(0.0)
-            gains = sub.pivot_table(index="feature", columns="split_id", values="gain", aggfunc="mean", dropna=False).reindex(index=wide.index)
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "input": column,
-                        "feature": wide.index,
-                        "permutation_mean": wide.mean(axis=1).to_numpy(),
-                        "permutation_sd": wide.std(axis=1, ddof=1).to_numpy() if wide.shape[1] > 1 else np.nan,
-                        "gain_mean": gains.mean(axis=1).to_numpy(),
-                        "selected_in": sub.groupby("feature")["split_id"].nunique().reindex(wide.index).to_numpy(),
-                        "splits": wide.shape[1],
-                    }
-                )
-            )
-        table = pd.concat(rows, ignore_index=True)
-        table = table.sort_values(["input", "permutation_mean", "selected_in"], ascending=[True, False, False])
-        files.append(atomic_write_text(store.tables_dir / f"top_features_{runner}_{protocol}.csv", table.to_csv(index=False)))
-        files += top_features(table, runner, protocol, store.figures_dir / f"top_features_{runner}_{protocol}", banner=banner)
-    return files

@@ -18,22 +18,13 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.reporting.metric_registry import get_metric
 
-__all__ = ["PatientStatistics", "PairedBootstrap", "bootstrap_counts", "supported_metric"]
+__all__ = ["PatientStatistics", "PairedBootstrap", "bootstrap_counts"]
 
 ECE_BINS = 10
 _CONFUSION_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "qwk", "mae")
 _PER_CLASS = ("precision", "recall", "specificity", "f1", "auc")
-
-
-def supported_metric(name: str, labels: LabelSet) -> bool:
-    """Whether :class:`PatientStatistics` computes ``name`` (macro metrics and per-class ones)."""
-    if name in ("qwk", "mae"):
-        return labels.ordinal
-    if name in (*_CONFUSION_METRICS, "auc", "brier", "ece"):
-        return True
-    base, _, cls = name.partition("_")
-    return base in _PER_CLASS and cls in labels.names
 
 
 def bootstrap_counts(n_clusters: int, n_boot: int, seed: int) -> np.ndarray:
@@ -130,6 +121,9 @@ class PatientStatistics:
         """``name`` for every row of ``counts`` (resamples x clusters); NaN where undefined."""
         counts = np.atleast_2d(np.asarray(counts, dtype=float))
         k = self.labels.n_classes
+        declared = get_metric(name)
+        if declared.compute is not None:  # a plugin metric: computed on each resample's rows
+            return self._by_expansion(declared, counts)
         base, _, cls_name = name.partition("_")
         if name == "brier":
             return (counts @ self.brier) / (counts @ self.rows)
@@ -147,6 +141,15 @@ class PatientStatistics:
                 return np.nanmean(per_class, axis=1)
         cm = (counts @ self.confusion).reshape(-1, k, k)
         return _confusion_metric(name, cm, self.labels)
+
+    def _by_expansion(self, declared, counts: np.ndarray) -> np.ndarray:
+        """A metric without a sufficient-statistics form: the drawn patients' rows, repeated."""
+        rows = [np.flatnonzero(self.cluster == c) for c in range(self.n_clusters)]
+        values = np.empty(len(counts))
+        for b, draw in enumerate(counts):
+            index = np.concatenate([np.repeat(rows[c], int(n)) for c, n in enumerate(draw) if n]) if draw.any() else np.array([], dtype=int)
+            values[b] = declared.compute(self.y[index], self.proba[index], self.labels) if len(index) else np.nan
+        return values
 
     def _auc(self, counts: np.ndarray, k: int) -> np.ndarray:
         positives, negatives, pairs = self.auc_pairs[k]

@@ -19,9 +19,9 @@ import pandas as pd
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
-from cirrbench.benchmark.reporting.metrics import METRIC_NAMES, patient_level
+from cirrbench.benchmark.reporting.metric_registry import metric_display, supported_metric
+from cirrbench.benchmark.reporting.metrics import patient_level
 from cirrbench.benchmark.reporting.tables import format_difference, p_phrase
-from cirrbench.benchmark.reporting.resampling import supported_metric
 from cirrbench.benchmark.reporting.stats import Estimate
 
 __all__ = ["PredictionFileError", "read_prediction_file", "score_file", "write_score", "ScoreResult"]
@@ -152,7 +152,7 @@ def score_file(path: str | Path, cohort: Cohort, level: str = "patient", compare
     if compare is not None:
         lines.append(f"compared with {compare} (difference = first minus second, paired on the same patients)")
     for row in table:
-        text = f"  {METRIC_NAMES.get(row['metric'], row['metric']):32s} {Estimate(row['value'], row['low'], row['high'], 'bootstrap').format()}"
+        text = f"  {metric_display(row['metric']):32s} {Estimate(row['value'], row['low'], row['high'], 'bootstrap').format()}"
         if compare is not None:
             difference = Estimate(row["difference"], row["difference_low"], row["difference_high"], "bootstrap")
             text += f"   vs {Estimate(row['b_value'], row['b_low'], row['b_high'], 'bootstrap').format()}   Δ {format_difference(difference)}   {row['test']} {p_phrase(row['p'])}"

@@ -17,29 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, holm_adjust
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.reporting.metrics import LOWER_IS_BETTER, METRIC_NAMES, confusion
+from cirrbench.benchmark.reporting.metric_registry import lower_is_better, metric_display, metric_short
+from cirrbench.benchmark.reporting.metrics import confusion
 from cirrbench.benchmark.reporting.stats import Estimate, holm
 from cirrbench.benchmark.reporting.table import INPUT_ORDER, Block, Table
 
 __all__ = ["RowNames", "DeclaredPair", "main_table", "paper_table", "verdict_table", "ablation_table", "per_stage_table", "confusion_table", "format_p", "p_phrase", "format_difference"]
 
-SHORT_METRIC = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Bal. accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "specificity": "Specificity",
-    "f1": "F1",
-    "auc": "AUC",
-    "qwk": "QWK",
-    "mae": "MAE",
-    "ece": "ECE",
-    "brier": "Brier",
-}
 FAMILY_RANK = {"reference": 0, "radiomics": 1, "deep": 2}
-PROTOCOL_TEXT = {"official": "official split", "paired": "paired split (seed paper)", "cv": "repeated CV", "file": "split file"}
 
 
 @dataclass
@@ -113,10 +101,10 @@ def format_difference(estimate: Estimate) -> str:
 def _ci_text(evaluation: Evaluation, protocol: str) -> str:
     if evaluation.single_test_set(protocol):
         return f"95 % CI: patient-level bootstrap ({evaluation.n_boot} resamples, percentile)"
-    return f"95 % CI: Nadeau-Bengio corrected resampled t over {_n_splits(evaluation, protocol)} CV splits"
+    return f"95 % CI: Nadeau-Bengio corrected resampled t over {n_splits(evaluation, protocol)} CV splits"
 
 
-def _n_splits(evaluation: Evaluation, protocol: str) -> int:
+def n_splits(evaluation: Evaluation, protocol: str) -> int:
     """Splits per input (``official`` has one per sequence; CV the same folds for every input)."""
     frame = evaluation.frames.get("patient")
     if frame is None:
@@ -134,7 +122,7 @@ def _test_text(evaluation: Evaluation, protocol: str, metric: str, level: str) -
 
 
 def _better(metric: str, difference: float) -> bool:
-    return difference < 0 if metric.split("_")[0] in LOWER_IS_BETTER else difference > 0
+    return difference < 0 if lower_is_better(metric) else difference > 0
 
 
 def _n_header(evaluation: Evaluation, protocol: str, inputs: list[str], level: str) -> dict[str, int]:
@@ -184,7 +172,7 @@ def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: st
         values = [evaluation.estimate(keys[(r, column)], metric, level).value for r in runners if r != reference]
         values = [v for v in values if np.isfinite(v)]
         if len(values) > 1:  # "best" needs at least two compared methods
-            best[column] = min(values) if metric in LOWER_IS_BETTER else max(values)
+            best[column] = min(values) if lower_is_better(metric) else max(values)
     rows, ids = [], []
     for runner in runners:
         row = [names.show(runner)]
@@ -203,7 +191,7 @@ def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: st
         ids.append(runner)
     n = _n_header(evaluation, protocol, inputs, level)
     reported_rows = _reported_rows([r for r in reported if r.get("metric", "accuracy") == metric], protocol, level, [(i, metric) for i in inputs])
-    notes = [f"{METRIC_NAMES.get(metric, metric)} at {level} level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; n = test patients."]
+    notes = [f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; n = test patients."]
     if reference is None:
         notes.append("Bold: best measured value per column. No reference runner was declared (reference: null), so no row is marked.")
     elif reference in runners:
@@ -213,7 +201,7 @@ def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: st
         )
     else:
         notes.append(f"Bold: best measured value per column. {names.show(reference)} has no {level}-level predictions, so no row is marked against it.")
-    caption = f"{METRIC_NAMES.get(metric, metric)} ({level} level, {protocol} protocol)"
+    caption = f"{metric_display(metric)} ({level} level, {protocol} protocol)"
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
     return Table(f"main_{protocol}_{level}", caption, ["Method", *[f"{i} (n = {n.get(i, 0)})" for i in inputs]], rows, ids, blocks, notes)
 
@@ -237,13 +225,13 @@ def paper_table(evaluation: Evaluation, names: RowNames, protocol: str, level: s
     n = _n_header(evaluation, protocol, inputs, level)
     reported_rows = _reported_rows(reported, protocol, level, [(i, m) for i in inputs for m in metrics])
     macro = "macro-averaged over stages present in the test set, as the seed paper" if level == "patient" else "macro-averaged over stages, per slice, as the seed paper"
-    notes = [f"{level.capitalize()} level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}); precision, recall, specificity and F1 {macro}; {_ci_text(evaluation, protocol)}; n = test patients."]
+    notes = [f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); precision, recall, specificity and F1 {macro}; {_ci_text(evaluation, protocol)}; n = test patients."]
     groups = [(f"{i} (n = {n.get(i, 0)})", len(metrics)) for i in inputs]
-    header = ["Method", *[SHORT_METRIC.get(m, m) for _ in inputs for m in metrics]]
+    header = ["Method", *[metric_short(m) for _ in inputs for m in metrics]]
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
-    caption = f"{', '.join(SHORT_METRIC.get(m, m) for m in metrics)} per method and input ({level} level, {protocol} protocol)"
+    caption = f"{', '.join(metric_short(m) for m in metrics)} per method and input ({level} level, {protocol} protocol)"
     if prefix != "paper":
-        notes = [f"{level.capitalize()} level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}); " + "; ".join(f"{SHORT_METRIC.get(m, m)}: {METRIC_NAMES.get(m, m)}" for m in metrics) + f"; {_ci_text(evaluation, protocol)}; n = test patients."]
+        notes = [f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); " + "; ".join(f"{metric_short(m)}: {metric_display(m)}" for m in metrics) + f"; {_ci_text(evaluation, protocol)}; n = test patients."]
     return Table(f"{prefix}_{protocol}_{level}", caption, header, rows, ids, blocks, notes, groups)
 
 
@@ -284,7 +272,7 @@ def exploratory_comparisons(evaluation: Evaluation, names: RowNames, validation:
     out = []
     if validation.empty:
         return out
-    lower = metric in LOWER_IS_BETTER
+    lower = lower_is_better(metric)
     for column in _inputs(evaluation, protocol, "patient"):
         part = validation[(validation["protocol"] == protocol) & (validation["input"] == column) & (validation["variant"] == "default")]
         chosen = {}
@@ -322,7 +310,7 @@ def verdict_table(evaluation: Evaluation, names: RowNames, pairs: list[DeclaredP
         blocks.append(Block("exploratory: each family's best method chosen on held-out training data, never on test", block_rows))
     header = ["Comparison", "Input", "Level", "A (95 % CI)", "B (95 % CI)", "Δ A − B (95 % CI)", "Test", "p", "p (Holm)"]
     notes = [
-        f"{METRIC_NAMES.get(metric, metric)}, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}). Pairs declared in the config before the results existed "
+        f"{metric_display(metric)}, {protocol_description(protocol)} ({protocol}). Pairs declared in the config before the results existed "
         "(default: the first radiomics runner against the first deep runner listed).",
         f"{_ci_text(evaluation, protocol)}; the difference's CI from the same "
         + ("paired bootstrap resamples" if evaluation.single_test_set(protocol) else "corrected resampled t on per-split differences")
@@ -361,10 +349,10 @@ def ablation_table(evaluation: Evaluation, names: RowNames, runner: str, protoco
             row += [format_difference(c.difference), format_p(adjusted[(variant, column)])] if c is not None else (["(full model)", ""] if variant == "default" else ["—", "—"])
         rows.append(row)
         ids.append(f"{runner}:{variant}")
-    header = ["Variant", *[h for _ in inputs for h in (SHORT_METRIC.get(metric, metric), "Δ vs default (95 % CI)", "p (Holm)")]]
+    header = ["Variant", *[h for _ in inputs for h in (metric_short(metric), "Δ vs default (95 % CI)", "p (Holm)")]]
     groups = [(column, 3) for column in inputs]
     notes = [
-        f"{METRIC_NAMES.get(metric, metric)} at {level} level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}); Δ: variant minus the default (full) variant; {_ci_text(evaluation, protocol)}.",
+        f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}); Δ: variant minus the default (full) variant; {_ci_text(evaluation, protocol)}.",
         f"p: {_test_text(evaluation, protocol, metric, level)}, Holm-adjusted over this table.",
     ]
     caption = f"Ablation of {names.show(runner)}: each variant against the full model ({level} level, {protocol} protocol)"
@@ -390,9 +378,9 @@ def per_stage_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, p
                     row.append(estimate.format() if np.isfinite(estimate.value) else "—")
             rows.append(row)
             ids.append(runner)
-    header = ["Method", "Input", *[SHORT_METRIC[k] for _ in labels.names for k in kinds]]
+    header = ["Method", "Input", *[metric_short(k) for _ in labels.names for k in kinds]]
     groups = [(stage, len(kinds)) for stage in labels.names]
-    notes = [f"Per-stage one-vs-rest metrics at {level} level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; — where a stage is absent from the test sets."]
+    notes = [f"Per-stage one-vs-rest metrics at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; — where a stage is absent from the test sets."]
     return Table(f"per_stage_{protocol}", f"Per-stage recall, specificity and F1 ({level} level, {protocol} protocol)", header, rows, ids, [], notes, groups, lead=2)
 
 
@@ -414,8 +402,8 @@ def confusion_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, p
                 cells = [f"{cm[k, j]} ({100 * cm[k, j] / total:.0f} %)" if total else f"{cm[k, j]}" for j in range(labels.n_classes)]
                 rows.append([names.show(runner), column, stage, *cells, str(total)])
                 ids.append(runner)
-    splits = _n_splits(evaluation, protocol)
-    notes = [f"Patient level, {PROTOCOL_TEXT.get(protocol, protocol)} ({protocol}): counts summed over {splits} test split(s) and all seeds; row percentages of each true stage."]
+    splits = n_splits(evaluation, protocol)
+    notes = [f"Patient level, {protocol_description(protocol)} ({protocol}): counts summed over {splits} test split(s) and all seeds; row percentages of each true stage."]
     header = ["Method", "Input", "True stage", *labels.names, "Total"]
     groups = [("Predicted stage", labels.n_classes)]
     return Table(f"confusion_{protocol}", f"Confusion matrices per method and input (patient level, {protocol} protocol)", header, rows, ids, [], notes, groups, lead=3)

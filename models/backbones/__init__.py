@@ -29,14 +29,38 @@ class BackboneSpec:
 
 
 _BUILDERS: dict[str, Callable[[BackboneSpec], Backbone]] = {}
+_DISPLAY: dict[str, str] = {}
+_LISTENERS: list[Callable[[str, str], None]] = []
 
 
-def register_backbone(name: str):
+def register_backbone(name: str, display_name: str | None = None):
+    """Decorator of ``builder(spec) -> Backbone``: a backbone usable by name, and a ``cnn-<name>``
+    slice runner for it. One file in this folder (found by discovery) or a plugin file adds one.
+
+    Args:
+        name: the name in ``backbone:`` parameters and in the runner ``cnn-<name>``.
+        display_name: how papers write it ("VGG-19"); default: the name.
+
+    Returns:
+        The decorator (it returns the builder unchanged).
+    """
+
     def decorate(builder: Callable[[BackboneSpec], Backbone]):
         _BUILDERS[name] = builder
+        _DISPLAY[name] = display_name or name
+        for listener in _LISTENERS:
+            listener(name, _DISPLAY[name])
         return builder
 
     return decorate
+
+
+def on_backbone_registered(listener: Callable[[str, str], None]) -> None:
+    """Call ``listener(name, display_name)`` for every backbone, now and when one registers later."""
+    _load()
+    _LISTENERS.append(listener)
+    for name in sorted(_BUILDERS):
+        listener(name, _DISPLAY[name])
 
 
 def available_backbones() -> list[str]:
@@ -90,5 +114,17 @@ def load_weights(module: nn.Module, path: str | Path, strict: bool = True) -> li
     return missing + unexpected + shapes
 
 
+_LOADED = False
+
+
 def _load() -> None:
-    from . import convnext, densenet, efficientnet, mambavision, mobilenet, pvt, resnet, vgg  # noqa: F401
+    """Import every module of this folder once: each registers its backbones."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")

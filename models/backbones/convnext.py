@@ -46,11 +46,11 @@ class ConvNeXt(Backbone):
         return features
 
 
-@register_backbone("convnext-tiny")
+@register_backbone("convnext-tiny", display_name="ConvNeXt-T")
 def convnext_tiny(spec: BackboneSpec) -> Backbone:
     return ConvNeXt(spec, [3, 3, 9, 3], [96, 192, 384, 768])
 
 
-@register_backbone("convnext-base")
+@register_backbone("convnext-base", display_name="ConvNeXt-B")
 def convnext_base(spec: BackboneSpec) -> Backbone:
     return ConvNeXt(spec, [3, 3, 27, 3], [128, 256, 512, 1024])

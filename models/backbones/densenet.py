@@ -32,6 +32,6 @@ class MonaiDenseNet121(Backbone):
         return features
 
 
-@register_backbone("densenet121")
+@register_backbone("densenet121", display_name="DenseNet-121")
 def densenet121(spec: BackboneSpec) -> Backbone:
     return MonaiDenseNet121(spec)

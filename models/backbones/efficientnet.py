@@ -19,6 +19,6 @@ class MonaiEfficientNetB0(Backbone):
         return list(self.net(x))[1:]  # the four deepest of five pyramid levels
 
 
-@register_backbone("efficientnet-b0")
+@register_backbone("efficientnet-b0", display_name="EfficientNet-B0")
 def efficientnet_b0(spec: BackboneSpec) -> Backbone:
     return MonaiEfficientNetB0(spec)

@@ -122,6 +122,6 @@ class MambaVision(Backbone):
         return features
 
 
-@register_backbone("mambavision-t")
+@register_backbone("mambavision-t", display_name="MambaVision-T")
 def mambavision_t(spec: BackboneSpec) -> Backbone:
     return MambaVision(spec)

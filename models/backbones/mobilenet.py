@@ -77,6 +77,6 @@ class MobileNetV3Small(Backbone):
         return features
 
 
-@register_backbone("mobilenetv3-small")
+@register_backbone("mobilenetv3-small", display_name="MobileNetV3-S")
 def mobilenetv3_small(spec: BackboneSpec) -> Backbone:
     return MobileNetV3Small(spec)

@@ -86,6 +86,6 @@ class PVTv2(Backbone):
         return features
 
 
-@register_backbone("pvtv2-b2")
+@register_backbone("pvtv2-b2", display_name="PVTv2-B2")
 def pvtv2_b2(spec: BackboneSpec) -> Backbone:
     return PVTv2(spec)

@@ -27,11 +27,11 @@ class MonaiResNet(Backbone):
         return features
 
 
-@register_backbone("resnet18")
+@register_backbone("resnet18", display_name="ResNet-18")
 def resnet18(spec: BackboneSpec) -> Backbone:
     return MonaiResNet(spec, "basic", [2, 2, 2, 2])
 
 
-@register_backbone("resnet50")
+@register_backbone("resnet50", display_name="ResNet-50")
 def resnet50(spec: BackboneSpec) -> Backbone:
     return MonaiResNet(spec, "bottleneck", [3, 4, 6, 3])

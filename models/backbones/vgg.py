@@ -35,6 +35,6 @@ class VGG19(Backbone):
         return features
 
 
-@register_backbone("vgg19")
+@register_backbone("vgg19", display_name="VGG-19")
 def vgg19(spec: BackboneSpec) -> Backbone:
     return VGG19(spec)

@@ -1,0 +1,119 @@
+"""The metric registry: every metric with its names, direction and bounds declared, not guessed.
+
+Built-in metrics (accuracy, balanced accuracy, macro precision / recall / specificity / F1, AUC,
+QWK, stage MAE, ECE, Brier) are computed by :func:`benchmark.reporting.metrics.compute_metrics`
+and, for the bootstrap, from sufficient statistics (:mod:`benchmark.reporting.resampling`). A
+metric added in one file (a plugin) gives ``compute(y_true, proba, labels) -> float``; the report
+computes it per split and, for one test set, per bootstrap resample of patients.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from cirrbench.benchmark.data.labels import LabelSet
+
+__all__ = ["Metric", "register_metric", "get_metric", "available_metrics", "metric_display", "metric_short", "lower_is_better", "metric_bounds", "supported_metric"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric as the tables, figures and statistics need it.
+
+    Args:
+        name: the name in configs (``f1``); per-class forms are ``<name>_<class>`` when ``per_class``.
+        display: the long name ("Macro F1").
+        short: the column header ("F1").
+        higher_is_better: the direction (marks, "best", the verdict's wording).
+        bounds: the range, fixed or from the label set (clips confidence intervals).
+        ordinal_only: only for ordered label sets (QWK, MAE).
+        per_class: also ``<name>_<class>`` per class.
+        compute: ``f(y_true, proba, labels) -> float`` for metrics not built in; None for built-ins.
+    """
+
+    name: str
+    display: str
+    short: str
+    higher_is_better: bool = True
+    bounds: tuple[float, float] | Callable[[LabelSet], tuple[float, float]] = (0.0, 1.0)
+    ordinal_only: bool = False
+    per_class: bool = False
+    compute: Callable[[np.ndarray, np.ndarray, LabelSet], float] | None = None
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Make ``metric`` usable by name in ``metrics: {main, table, secondary}``.
+
+    Args:
+        metric: its declaration.
+
+    Returns:
+        The metric; a name taken by another declaration is an error.
+    """
+    existing = _METRICS.get(metric.name)
+    if existing is not None and existing != metric:
+        raise ValueError(f"metric name {metric.name!r} is taken")
+    _METRICS[metric.name] = metric
+    return metric
+
+
+def _builtins() -> None:
+    from cirrbench.benchmark.reporting import metrics  # noqa: F401  (registers the built-in metrics)
+
+
+def available_metrics() -> dict[str, Metric]:
+    _builtins()
+    return dict(_METRICS)
+
+
+def _split(name: str) -> tuple[Metric | None, str]:
+    """(the metric, the class name of a per-class form or "")."""
+    _builtins()
+    if name in _METRICS:
+        return _METRICS[name], ""
+    for base, metric in _METRICS.items():
+        if metric.per_class and name.startswith(base + "_"):
+            return metric, name[len(base) + 1 :]
+    return None, ""
+
+
+def get_metric(name: str) -> Metric:
+    metric, _ = _split(name)
+    if metric is None:
+        raise KeyError(f"unknown metric {name!r}; available: {', '.join(available_metrics())}")
+    return metric
+
+
+def supported_metric(name: str, labels: LabelSet) -> bool:
+    """Whether ``name`` can be computed for this label set."""
+    metric, cls = _split(name)
+    if metric is None or (metric.ordinal_only and not labels.ordinal):
+        return False
+    return not cls or cls in labels.names
+
+
+def metric_display(name: str) -> str:
+    metric, cls = _split(name)
+    return name if metric is None else (f"{metric.display} ({cls})" if cls else metric.display)
+
+
+def metric_short(name: str) -> str:
+    metric, cls = _split(name)
+    return name if metric is None else (f"{metric.short} {cls}" if cls else metric.short)
+
+
+def lower_is_better(name: str) -> bool:
+    metric, _ = _split(name)
+    return metric is not None and not metric.higher_is_better
+
+
+def metric_bounds(name: str, labels: LabelSet) -> tuple[float, float]:
+    metric, _ = _split(name)
+    if metric is None:
+        return (-np.inf, np.inf)
+    return metric.bounds(labels) if callable(metric.bounds) else metric.bounds

@@ -1,0 +1,105 @@
+"""The report's outputs as a registry: every table family and every figure is one registered builder.
+
+A builder receives a :class:`ReportContext` (the evaluation, row names, settings, protocols, ...)
+and returns tables, or the paths of the figures it wrote. The report runs the registered builders
+in their declared order; the page groups tables under each family's section title and orders
+figures by family; a rebuild deletes files of the registered figure prefixes it did not write.
+A plugin file that registers a builder adds a table or a figure; nothing else changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["ReportContext", "TableFamily", "FigureFamily", "register_table", "register_figure", "table_families", "figure_families"]
+
+
+@dataclass
+class ReportContext:
+    """What the builders share: computed once per report."""
+
+    out: Path
+    store: Any
+    settings: Any
+    labels: Any
+    evaluation: Any
+    names: Any
+    pairs: list
+    protocols: list[str]
+    validation: Any
+    jobs: list[dict]
+    predictions: Any
+    table_metrics: list[str]
+    secondary_metrics: list[str]
+    verdicts: dict = field(default_factory=dict)  # protocol -> [(declared comparison, Holm p)], for the verdict in words
+
+
+@dataclass(frozen=True)
+class TableFamily:
+    name: str  # the file prefix (main, paper, verdict, ...)
+    section: str  # the page's section title
+    order: int
+    build: Callable[[ReportContext], list]
+
+
+@dataclass(frozen=True)
+class FigureFamily:
+    name: str  # the file prefix (forest, pairwise, ...)
+    order: int
+    build: Callable[[ReportContext], list[Path]]
+
+
+_TABLES: dict[str, TableFamily] = {}
+_FIGURES: dict[str, FigureFamily] = {}
+
+
+def register_table(name: str, *, section: str, order: int = 50) -> Callable:
+    """Decorator of ``build(context) -> list[Table]``: a table family of the report.
+
+    Args:
+        name: the file prefix of its tables (``<name>_<protocol>...``).
+        section: the report page's section title.
+        order: where it runs and appears (built-ins: 10 paper ... 70 ablation).
+
+    Returns:
+        The decorator (it returns the builder unchanged).
+    """
+
+    def decorate(build: Callable[[ReportContext], list]) -> Callable[[ReportContext], list]:
+        _TABLES[name] = TableFamily(name, section, order, build)
+        return build
+
+    return decorate
+
+
+def register_figure(name: str, *, order: int = 50) -> Callable:
+    """Decorator of ``build(context) -> list[Path]``: a figure family of the report.
+
+    Args:
+        name: the file prefix of its figures (``<name>_<protocol>...``); the report owns the prefix.
+        order: where its figures appear on the page (built-ins: 10 forest ... 60 attention).
+
+    Returns:
+        The decorator (it returns the builder unchanged).
+    """
+
+    def decorate(build: Callable[[ReportContext], list[Path]]) -> Callable[[ReportContext], list[Path]]:
+        _FIGURES[name] = FigureFamily(name, order, build)
+        return build
+
+    return decorate
+
+
+def _builtins() -> None:
+    from cirrbench.benchmark.reporting import builtin_outputs  # noqa: F401  (registers the built-in tables and figures)
+
+
+def table_families() -> list[TableFamily]:
+    _builtins()
+    return sorted(_TABLES.values(), key=lambda family: (family.order, family.name))
+
+
+def figure_families() -> list[FigureFamily]:
+    _builtins()
+    return sorted(_FIGURES.values(), key=lambda family: (family.order, family.name))
