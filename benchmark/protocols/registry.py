@@ -16,7 +16,7 @@ from typing import Any, Callable
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.protocols.base import SplitError, SplitSet
 
-__all__ = ["Protocol", "ProtocolOption", "register_protocol", "get_protocol", "available_protocols", "make_splits", "protocol_description", "protocol_order"]
+__all__ = ["Protocol", "ProtocolOption", "register_protocol", "unregister_protocol", "get_protocol", "available_protocols", "make_splits", "protocol_description", "protocol_order"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,11 @@ def register_protocol(name: str, *, description: str, order: int = 9, seeded: bo
         return make
 
     return decorate
+
+
+def unregister_protocol(name: str) -> None:
+    """Forget a protocol (tests and interactive sessions). Unknown names are ignored."""
+    _PROTOCOLS.pop(name, None)
 
 
 def _discover() -> None:

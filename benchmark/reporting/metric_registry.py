@@ -15,7 +15,7 @@ import numpy as np
 
 from cirrbench.benchmark.data.labels import LabelSet
 
-__all__ = ["Metric", "register_metric", "get_metric", "available_metrics", "metric_display", "metric_short", "lower_is_better", "metric_bounds", "supported_metric"]
+__all__ = ["Metric", "register_metric", "unregister_metric", "get_metric", "available_metrics", "metric_display", "metric_short", "lower_is_better", "metric_bounds", "supported_metric"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ def register_metric(metric: Metric) -> Metric:
         raise ValueError(f"metric name {metric.name!r} is taken")
     _METRICS[metric.name] = metric
     return metric
+
+
+def unregister_metric(name: str) -> None:
+    """Forget a metric (tests and interactive sessions). Unknown names are ignored."""
+    _METRICS.pop(name, None)
 
 
 def _builtins() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["ReportContext", "TableFamily", "FigureFamily", "register_table", "register_figure", "table_families", "figure_families"]
+__all__ = ["ReportContext", "TableFamily", "FigureFamily", "register_table", "register_figure", "unregister_output", "table_families", "figure_families"]
 
 
 @dataclass
@@ -89,6 +89,12 @@ def register_figure(name: str, *, order: int = 50) -> Callable:
         return build
 
     return decorate
+
+
+def unregister_output(name: str) -> None:
+    """Forget a table or figure family (tests and interactive sessions). Unknown names are ignored."""
+    _TABLES.pop(name, None)
+    _FIGURES.pop(name, None)
 
 
 def _builtins() -> None:

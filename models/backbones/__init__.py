@@ -63,6 +63,13 @@ def on_backbone_registered(listener: Callable[[str, str], None]) -> None:
         listener(name, _DISPLAY[name])
 
 
+def unregister_backbone(name: str) -> None:
+    """Forget a backbone (tests and interactive sessions); its cnn-<name> runner stays registered
+    until it is unregistered too. Unknown names are ignored."""
+    _BUILDERS.pop(name, None)
+    _DISPLAY.pop(name, None)
+
+
 def available_backbones() -> list[str]:
     _load()
     return sorted(_BUILDERS)
