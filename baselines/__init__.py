@@ -3,4 +3,5 @@
 Importing the package registers its runners (radiomics-xgboost, radiomics-logreg, radiomics-svm,
 radiomics-rf).
 """
+
 from . import learners  # noqa: F401  (registration)

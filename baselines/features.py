@@ -5,6 +5,7 @@ parameters and the PyRadiomics version: a rerun extracts nothing, and changing a
 invalidates exactly what it should. Scans are extracted in separate processes (SimpleITK limited
 to one thread in each, so processes do not oversubscribe the cores).
 """
+
 from __future__ import annotations
 
 import copy
@@ -12,17 +13,34 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
 
-from cirrbench.benchmark.data.cohort import ScanRecord
-from cirrbench.benchmark.common.hashing import memo_digest
 from cirrbench.benchmark.common.atomic import read_cache_entry, write_cache_entry
+from cirrbench.benchmark.common.hashing import memo_digest
 from cirrbench.benchmark.common.paths import cache_dir
+from cirrbench.benchmark.data.cohort import ScanRecord
+
+__all__ = [
+    "extract_features",
+    "extract_one",
+    "feature_table_frame",
+    "FeatureFailure",
+    "FeatureResult",
+    "load_params",
+    "params_digest",
+    "PARAMS_DIR",
+    "pyradiomics_version",
+    "quiet_radiomics",
+    "resolve_params_file",
+    "scan_key",
+    "shipped_params",
+]
 
 PARAMS_DIR = Path(__file__).parent / "params"
 log = logging.getLogger("cirrbench.features")
@@ -43,12 +61,16 @@ def resolve_params_file(name_or_file: str | Path) -> Path:
     raise FileNotFoundError(f"{name_or_file}: no such parameter file (shipped: {', '.join(shipped_params())})")
 
 
-def load_params(name_or_file: str | Path, spacing: Sequence[float] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_params(
+    name_or_file: str | Path, spacing: Sequence[float] | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The effective PyRadiomics parameters: the file (safe-loaded), then spacing and setting overrides."""
     with resolve_params_file(name_or_file).open() as handle:
         params = yaml.safe_load(handle) or {}
     if not isinstance(params, dict):
-        raise ValueError(f"{name_or_file}: a PyRadiomics parameter file is a mapping (imageType, featureClass, setting)")
+        raise ValueError(
+            f"{name_or_file}: a PyRadiomics parameter file is a mapping (imageType, featureClass, setting)"
+        )
     params = copy.deepcopy(params)
     params.setdefault("setting", {})
     if spacing is not None:
@@ -164,7 +186,9 @@ def _run_in_processes(tasks: list[tuple], jobs: int):
         return
     jobs = (os.cpu_count() or 1) if jobs < 1 else jobs
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method), initializer=_one_blas_thread) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context(method), initializer=_one_blas_thread
+    ) as pool:
         yield from pool.map(_extract_safely, *zip(*tasks))
 
 
@@ -191,7 +215,9 @@ def extract_features(
     records = list(records)
     missing_images = [r for r in records if r.image is None or r.mask is None]
     if missing_images:
-        raise ValueError(f"{len(missing_images)} scan(s) have no image (a feature-table cohort?); features cannot be extracted")
+        raise ValueError(
+            f"{len(missing_images)} scan(s) have no image (a feature-table cohort?); features cannot be extracted"
+        )
     version = pyradiomics_version()
     digest = params_digest(params)
     keys = {r.scan_id: scan_key(r.image, r.mask, digest, version) for r in records}  # type: ignore[arg-type]
@@ -210,7 +236,9 @@ def extract_features(
         todo.sort(key=lambda r: -(r.image.stat().st_size + r.mask.stat().st_size))  # type: ignore[union-attr]
         tasks = [(str(r.image), str(r.mask), params) for r in todo]
         bar = tqdm(total=len(todo), desc="radiomics features", unit="scan", disable=not progress)
-        results = executor.map_ordered(_extract_safely, tasks) if executor is not None else _run_in_processes(tasks, jobs)
+        results = (
+            executor.map_ordered(_extract_safely, tasks) if executor is not None else _run_in_processes(tasks, jobs)
+        )
         for record, (features, error) in zip(todo, results):
             if error is not None:
                 failures.append(FeatureFailure(record.scan_id, record.image, error))

@@ -9,6 +9,7 @@ current NumPy. A site with fewer than two training scans has no estimable locati
 its rows (in training and later) are passed through unharmonised, with a warning naming it
 (small cohorts meet this inside inner CV folds).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,18 +45,29 @@ class ComBatHarmoniser(TransformerMixin, BaseEstimator):
         features, site = X[:, :-1], X[:, -1]
         self.n_features_in_ = X.shape[1]
         site = site.astype(str)
-        self.median_ = np.nan_to_num(np.nanmedian(features, axis=0), nan=0.0) if len(features) else np.zeros(features.shape[1])
+        self.median_ = (
+            np.nan_to_num(np.nanmedian(features, axis=0), nan=0.0) if len(features) else np.zeros(features.shape[1])
+        )
         filled = np.where(np.isnan(features), self.median_, features)
         counts = pd.Series(site.astype(str)).value_counts()
         estimable = sorted(counts[counts >= 2].index)
         rows = np.isin(site.astype(str), estimable)
         self.varying_ = np.flatnonzero(filled[rows].std(axis=0) > 0) if rows.any() else np.array([], dtype=int)
         if len(estimable) < 2 or not len(self.varying_):
-            warnings.warn(f"ComBat: fewer than two sites with two or more training scans ({dict(counts)}); features left unharmonised", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"ComBat: fewer than two sites with two or more training scans ({dict(counts)}); features left unharmonised",
+                UserWarning,
+                stacklevel=2,
+            )
             self.levels_ = []
             return self
         with contextlib.redirect_stdout(io.StringIO()):  # neuroCombat prints its progress
-            fitted = neuroCombat(dat=filled[np.ix_(rows, self.varying_)].T, covars=pd.DataFrame({"site": site[rows].astype(str)}), batch_col="site", eb=self.eb)
+            fitted = neuroCombat(
+                dat=filled[np.ix_(rows, self.varying_)].T,
+                covars=pd.DataFrame({"site": site[rows].astype(str)}),
+                batch_col="site",
+                eb=self.eb,
+            )
         estimates = fitted["estimates"]
         self.levels_ = [str(level) for level in estimates["batches"]]
         self.stand_mean_ = np.asarray(estimates["stand.mean"])[:, 0]
@@ -74,7 +86,11 @@ class ComBatHarmoniser(TransformerMixin, BaseEstimator):
         known = np.array([s in index for s in site], dtype=bool)
         unknown = sorted(set(site[~known]))
         if unknown and self.levels_:
-            warnings.warn(f"ComBat: site code(s) {unknown} had fewer than two training scans; their rows are left unharmonised", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"ComBat: site code(s) {unknown} had fewer than two training scans; their rows are left unharmonised",
+                UserWarning,
+                stacklevel=2,
+            )
         if not known.any():
             return out
         rows = np.array([index[s] for s in site[known]], dtype=int)
@@ -85,5 +101,8 @@ class ComBatHarmoniser(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features=None):
-        names = np.asarray(input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        names = np.asarray(
+            input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)],
+            dtype=object,
+        )
         return names[:-1]

@@ -1,4 +1,5 @@
 """The radiomics learners, one runner each: XGBoost (default), logistic regression, SVM (RBF), random forest."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,8 @@ from cirrbench.benchmark.runners.registry import register_runner
 
 from .ordinal import FrankHallClassifier
 from .radiomics_runner import RadiomicsRunner
+
+__all__ = ["LogisticRegressionRunner", "OrdinalRunner", "RandomForestRunner", "SVMRunner", "XGBoostRunner"]
 
 
 @register_runner
@@ -34,12 +37,18 @@ class XGBoostRunner(RadiomicsRunner):
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
         from xgboost import XGBClassifier
 
-        return XGBClassifier(tree_method="hist", n_jobs=max(1, threads), random_state=seed % (2**31), eval_metric="mlogloss", verbosity=0)
+        return XGBClassifier(
+            tree_method="hist", n_jobs=max(1, threads), random_state=seed % (2**31), eval_metric="mlogloss", verbosity=0
+        )
 
     def _gain(self, model, names: list[str]) -> dict[str, float]:
         booster = model.named_steps["clf"].get_booster()
         scores = booster.get_score(importance_type="gain")
-        return {names[int(key[1:])]: float(value) for key, value in scores.items() if key.startswith("f") and key[1:].isdigit() and int(key[1:]) < len(names)}
+        return {
+            names[int(key[1:])]: float(value)
+            for key, value in scores.items()
+            if key.startswith("f") and key[1:].isdigit() and int(key[1:]) < len(names)
+        }
 
 
 @register_runner
@@ -63,7 +72,9 @@ class SVMRunner(RadiomicsRunner):
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
         # SVC(probability=True) is deprecated in scikit-learn 1.9 in favour of this.
         folds = int(max(2, min(3, min_class_count * (self.params.inner_folds - 1) // max(1, self.params.inner_folds))))
-        return CalibratedClassifierCV(SVC(kernel="rbf", random_state=seed % (2**31)), method="sigmoid", cv=folds, ensemble=False)
+        return CalibratedClassifierCV(
+            SVC(kernel="rbf", random_state=seed % (2**31)), method="sigmoid", cv=folds, ensemble=False
+        )
 
 
 @register_runner
@@ -94,19 +105,25 @@ class OrdinalRunner(RadiomicsRunner):
 
     name = "radiomics-ordinal"
     display_name = "Ordinal logistic (radiomics)"
-    description = "PyRadiomics features + Frank & Hall ordinal decomposition over L2 logistic regression (ordered stages only)"
+    description = (
+        "PyRadiomics features + Frank & Hall ordinal decomposition over L2 logistic regression (ordered stages only)"
+    )
     search_space = {"clf__estimator__C": [0.001, 0.01, 0.1, 1.0, 10.0]}
 
     @classmethod
     def check_cohort(cls, params, cohort) -> list[str]:
         problems = super().check_cohort(params, cohort)
         if not cohort.labels.ordinal:
-            problems.append(f"needs ordered classes, and this cohort's labels ({', '.join(cohort.labels.names)}) are nominal; declare them ordinal (--ordinal, data: {{ordinal: true}}) if their order means something, or remove this runner")
+            problems.append(
+                f"needs ordered classes, and this cohort's labels ({', '.join(cohort.labels.names)}) are nominal; declare them ordinal (--ordinal, data: {{ordinal: true}}) if their order means something, or remove this runner"
+            )
         return problems
 
     def fit(self, train, valid, context):
         if not train.labels.ordinal:
-            raise ValueError(f"radiomics-ordinal needs ordered classes; the labels {', '.join(train.labels.names)} are nominal")
+            raise ValueError(
+                f"radiomics-ordinal needs ordered classes; the labels {', '.join(train.labels.names)} are nominal"
+            )
         return super().fit(train, valid, context)
 
     def make_classifier(self, seed: int, threads: int, min_class_count: int):

@@ -8,6 +8,7 @@ estimates need not be monotone in k; differences are clipped at 0 and renormalis
 scikit-learn has no ordinal meta-estimator, and the ordinal packages on the index (mord) are
 unmaintained, so this small, tested wrapper is written here.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,12 @@ class FrankHallClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         check_is_fitted(self, "estimators_")
-        above = np.column_stack([m.predict_proba(X)[:, list(m.classes_).index(1)] if 1 in m.classes_ else np.zeros(len(X)) for m in self.estimators_])
+        above = np.column_stack(
+            [
+                m.predict_proba(X)[:, list(m.classes_).index(1)] if 1 in m.classes_ else np.zeros(len(X))
+                for m in self.estimators_
+            ]
+        )
         k = len(self.classes_)
         proba = np.empty((len(above), k))
         proba[:, 0] = 1.0 - above[:, 0]

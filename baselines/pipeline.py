@@ -1,18 +1,29 @@
 """scikit-learn building blocks of the radiomics learners: column choice, correlation filter, pipeline."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
 from sklearn.impute import SimpleImputer
-from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .harmonisation import ComBatHarmoniser
+
+__all__ = [
+    "build_pipeline",
+    "CorrelationFilter",
+    "FAMILIES",
+    "IMAGE_TYPES",
+    "kept_feature_names",
+    "parse_feature_name",
+    "select_columns",
+]
 
 #: PyRadiomics feature classes by family.
 FAMILIES = {
@@ -90,11 +101,23 @@ class CorrelationFilter(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=float)[:, self.keep_]
 
     def get_feature_names_out(self, input_features=None):
-        names = np.asarray(input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        names = np.asarray(
+            input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)],
+            dtype=object,
+        )
         return names[self.keep_]
 
 
-def build_pipeline(classifier, n_radiomics: int, n_covariates: int = 0, harmonise: bool = False, correlation_threshold: float = 0.95, select: str = "anova", k: int | str = 50, scale: bool = True) -> Pipeline:
+def build_pipeline(
+    classifier,
+    n_radiomics: int,
+    n_covariates: int = 0,
+    harmonise: bool = False,
+    correlation_threshold: float = 0.95,
+    select: str = "anova",
+    k: int | str = 50,
+    scale: bool = True,
+) -> Pipeline:
     """The columns are ``n_radiomics`` radiomics features, then ``n_covariates`` covariates (age,
     sex, the input indicator), then, with ``harmonise``, the site code.
 
@@ -117,7 +140,9 @@ def build_pipeline(classifier, n_radiomics: int, n_covariates: int = 0, harmonis
     radiomics_columns = list(range(n_radiomics)) + ([n_radiomics + n_covariates] if harmonise else [])
     parts = [("radiomics", Pipeline(steps), radiomics_columns)]
     if n_covariates:
-        covariates = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))] + ([("scale", StandardScaler())] if scale else [])
+        covariates = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))] + (
+            [("scale", StandardScaler())] if scale else []
+        )
         parts.append(("covariates", Pipeline(covariates), list(range(n_radiomics, n_radiomics + n_covariates))))
     features = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
     return Pipeline([("features", features), ("clf", classifier)])

@@ -11,9 +11,11 @@ all, the correlation threshold including none), gives out-of-fold predictions (t
 model choice) and permutation importance on its held-out folds, and calibrates learners whose
 probabilities are not calibrated already. Test scans are never seen before ``predict``.
 """
+
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,11 +27,13 @@ from sklearn.feature_selection import f_classif
 from sklearn.model_selection import RandomizedSearchCV, StratifiedGroupKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
-from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+from cirrbench.benchmark.runners.params import param
 
 from .features import extract_features, load_params
 from .pipeline import build_pipeline, kept_feature_names, select_columns
+
+__all__ = ["K_CHOICES", "RADIOMICS_VARIANTS", "RadiomicsParams", "RadiomicsRunner", "THRESHOLD_CHOICES"]
 
 #: What the inner search tries when ``select_k`` / ``correlation_threshold`` are left to it.
 K_CHOICES: tuple[int | str, ...] = (10, 25, 50, "all")
@@ -40,19 +44,40 @@ FIXED_K, FIXED_THRESHOLD = 50, 0.95  # without tuning
 @dataclass(frozen=True)
 class RadiomicsParams:
     extraction: str = param("mri", "PyRadiomics parameter file: a shipped one (default, mri) or a path to your own")
-    spacing: tuple[float, float, float] | None = param(None, "overrides the file's resampledPixelSpacing (mm); null: the file's", above=0)
-    image_types: tuple[str, ...] = param(("original", "log", "wavelet"), "image types whose features are used", choices=("original", "log", "wavelet"))
-    families: tuple[str, ...] = param(("shape", "firstorder", "texture"), "feature families used", choices=("shape", "firstorder", "texture"))
-    correlation_threshold: float | None = param(None, "drop one of two features correlated above this |r| (1: keep all; null: tuned over 0.9, 0.95, none)", above=0, maximum=1)
+    spacing: tuple[float, float, float] | None = param(
+        None, "overrides the file's resampledPixelSpacing (mm); null: the file's", above=0
+    )
+    image_types: tuple[str, ...] = param(
+        ("original", "log", "wavelet"), "image types whose features are used", choices=("original", "log", "wavelet")
+    )
+    families: tuple[str, ...] = param(
+        ("shape", "firstorder", "texture"), "feature families used", choices=("shape", "firstorder", "texture")
+    )
+    correlation_threshold: float | None = param(
+        None,
+        "drop one of two features correlated above this |r| (1: keep all; null: tuned over 0.9, 0.95, none)",
+        above=0,
+        maximum=1,
+    )
     select: str = param("anova", "feature selection: ANOVA k-best, or none", choices=("anova", "none"))
     select_k: int | None = param(None, "features ANOVA keeps (null: tuned over 10, 25, 50, all)", minimum=1)
-    clinical: bool = param(False, "add age and sex; they bypass filtering and selection, so they always reach the classifier")
+    clinical: bool = param(
+        False, "add age and sex; they bypass filtering and selection, so they always reach the classifier"
+    )
     harmonise: bool = param(False, "ComBat across sites (the cohort's site column), fitted on the training rows only")
     class_weight: bool = param(True, "balanced sample weights for the stage imbalance")
-    tuning_iterations: int = param(8, "random-search budget over the inner CV (0: no tuning: library defaults, k 50, |r| 0.95)", minimum=0)
-    inner_folds: int = param(3, "patient-grouped inner CV folds (tuning, out-of-fold predictions, importance, calibration)", minimum=2)
+    tuning_iterations: int = param(
+        8, "random-search budget over the inner CV (0: no tuning: library defaults, k 50, |r| 0.95)", minimum=0
+    )
+    inner_folds: int = param(
+        3, "patient-grouped inner CV folds (tuning, out-of-fold predictions, importance, calibration)", minimum=2
+    )
     permutation_repeats: int = param(5, "permutation-importance repeats per held-out inner fold (0: none)", minimum=0)
-    permutation_features: int = param(30, "features whose importance is measured by permutation (the highest ANOVA F among those the model kept)", minimum=1)
+    permutation_features: int = param(
+        30,
+        "features whose importance is measured by permutation (the highest ANOVA F among those the model kept)",
+        minimum=1,
+    )
 
 
 #: Ablation variants shared by every radiomics learner.
@@ -80,14 +105,16 @@ class RadiomicsRunner(Runner):
     calibrate: ClassVar[bool] = False
     smoke_params = {"extraction": "default", "tuning_iterations": 0, "permutation_repeats": 1, "select_k": 10}
 
-    def make_classifier(self, seed: int, threads: int, min_class_count: int):  # pragma: no cover - abstract
+    @abstractmethod
+    def make_classifier(self, seed: int, threads: int, min_class_count: int):
         """The classifier; ``min_class_count`` (smallest class in the fitted data) bounds internal CV."""
-        raise NotImplementedError
 
     @classmethod
     def check_cohort(cls, params: RadiomicsParams, cohort: Any) -> list[str]:
         if params.harmonise and all(r.site is None for r in cohort.records):
-            return ["harmonise: true needs the cohort's sites (a site column in the manifest or feature table, a Site column in the CirrMRI600+ metadata CSVs); this cohort has none"]
+            return [
+                "harmonise: true needs the cohort's sites (a site column in the manifest or feature table, a Site column in the CirrMRI600+ metadata CSVs); this cohort has none"
+            ]
         return []
 
     # ---- features -------------------------------------------------------------------------
@@ -101,7 +128,13 @@ class RadiomicsRunner(Runner):
             from cirrbench.benchmark.execution.executors import DaskExecutor
 
             distributed = context.executor if isinstance(context.executor, DaskExecutor) else None
-            result = extract_features(scans.records, cls._extraction_params(params), jobs=max(1, context.threads), progress=context.show_progress, executor=distributed)
+            result = extract_features(
+                scans.records,
+                cls._extraction_params(params),
+                jobs=max(1, context.threads),
+                progress=context.show_progress,
+                executor=distributed,
+            )
             for failure in result.failures:
                 context.logger.error("%s", failure)
 
@@ -116,9 +149,15 @@ class RadiomicsRunner(Runner):
     def _matrix(self, scans: ScanSet) -> pd.DataFrame:
         """Radiomics columns, then covariates (age, sex, the input indicator), then the site code."""
         raw = self._raw_features(scans)
-        columns = self.radiomics_columns_ if hasattr(self, "radiomics_columns_") else select_columns(list(raw.columns), self.params.image_types, self.params.families)
+        columns = (
+            self.radiomics_columns_
+            if hasattr(self, "radiomics_columns_")
+            else select_columns(list(raw.columns), self.params.image_types, self.params.families)
+        )
         if not columns:
-            raise ValueError(f"no feature left for image types {self.params.image_types} and families {self.params.families}; does the extraction parameter file enable them?")
+            raise ValueError(
+                f"no feature left for image types {self.params.image_types} and families {self.params.families}; does the extraction parameter file enable them?"
+            )
         X = raw.reindex(columns=columns).copy()
         covariates = self.covariates_ if hasattr(self, "covariates_") else self._covariate_names(scans)
         if "clinical_age" in covariates:
@@ -127,8 +166,14 @@ class RadiomicsRunner(Runner):
         if "input_T2W" in covariates:
             X["input_T2W"] = [1.0 if r.sequence == "T2W" else 0.0 for r in scans]
         if self.params.harmonise:
-            codes = self.site_codes_ if hasattr(self, "site_codes_") else {s: float(i) for i, s in enumerate(sorted({r.site for r in scans if r.site is not None}))}
-            X["site"] = [codes.get(r.site, -1.0) for r in scans]  # -1: a site without training scans (left unharmonised, with a warning)
+            codes = (
+                self.site_codes_
+                if hasattr(self, "site_codes_")
+                else {s: float(i) for i, s in enumerate(sorted({r.site for r in scans if r.site is not None}))}
+            )
+            X["site"] = [
+                codes.get(r.site, -1.0) for r in scans
+            ]  # -1: a site without training scans (left unharmonised, with a warning)
         return X
 
     def _covariate_names(self, scans: ScanSet) -> list[str]:
@@ -136,13 +181,15 @@ class RadiomicsRunner(Runner):
         return names + (["input_T2W"] if len(scans.sequences) > 1 else [])
 
     # ---- fit / predict ----------------------------------------------------------------------
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "RadiomicsRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> RadiomicsRunner:
         features = None if train.features is None else pd.concat([train.features, valid.features])
         labelled = ScanSet(train.records + valid.records, train.labels, features=features)
         self.labels_ = labelled.labels
         self.covariates_ = self._covariate_names(labelled)
         if self.params.harmonise:
-            self.site_codes_ = {s: float(i) for i, s in enumerate(sorted({r.site for r in labelled if r.site is not None}))}
+            self.site_codes_ = {
+                s: float(i) for i, s in enumerate(sorted({r.site for r in labelled if r.site is not None}))
+            }
         frame = self._matrix(labelled)
         self.columns_ = list(frame.columns)
         self.radiomics_columns_ = [c for c in self.columns_ if c not in self.covariates_ and c != "site"]
@@ -151,7 +198,11 @@ class RadiomicsRunner(Runner):
         self.classes_ = np.unique(y)
         y_encoded = np.searchsorted(self.classes_, y)
         min_count = int(np.bincount(y_encoded).min())
-        folds = list(StratifiedGroupKFold(self.params.inner_folds, shuffle=True, random_state=context.seed % (2**31)).split(X, y_encoded, labelled.groups))
+        folds = list(
+            StratifiedGroupKFold(self.params.inner_folds, shuffle=True, random_state=context.seed % (2**31)).split(
+                X, y_encoded, labelled.groups
+            )
+        )
         pipeline = build_pipeline(
             self.make_classifier(context.seed, context.threads, min_count),
             n_radiomics=len(self.radiomics_columns_),
@@ -172,10 +223,15 @@ class RadiomicsRunner(Runner):
             if self.calibrate:
                 # One (pipeline, sigmoid calibrator) pair per inner fold, each calibrator fitted on
                 # its fold's held-out patients; predictions average the pairs (no refit needed).
-                self.model_ = CalibratedClassifierCV(best, method="sigmoid", cv=folds, ensemble=True).fit(X, y_encoded, **fit_params)
+                self.model_ = CalibratedClassifierCV(best, method="sigmoid", cv=folds, ensemble=True).fit(
+                    X, y_encoded, **fit_params
+                )
                 fold_models = [pair.estimator for pair in self.model_.calibrated_classifiers_]
             else:
-                fold_models = [clone(best).fit(X[train_rows], y_encoded[train_rows], **self._rows(fit_params, train_rows)) for train_rows, _ in folds]
+                fold_models = [
+                    clone(best).fit(X[train_rows], y_encoded[train_rows], **self._rows(fit_params, train_rows))
+                    for train_rows, _ in folds
+                ]
                 self.model_ = clone(best).fit(X, y_encoded, **fit_params)
             self.held_out_ = self._held_out(fold_models, folds, X, labelled)
             self.importance_ = self._importance(fold_models, folds, X, y_encoded, context.seed)
@@ -185,7 +241,9 @@ class RadiomicsRunner(Runner):
     def _rows(fit_params: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
         return {name: value[rows] for name, value in fit_params.items()}
 
-    def _tune(self, pipeline, X: np.ndarray, y: np.ndarray, folds: list, fit_params: dict[str, Any], seed: int) -> dict[str, Any]:
+    def _tune(
+        self, pipeline, X: np.ndarray, y: np.ndarray, folds: list, fit_params: dict[str, Any], seed: int
+    ) -> dict[str, Any]:
         """The inner search's best parameters (an empty dict without tuning)."""
         space = dict(self.search_space)
         if self.params.select == "anova" and self.params.select_k is None:
@@ -194,7 +252,17 @@ class RadiomicsRunner(Runner):
             space["features__radiomics__decorrelate__threshold"] = list(THRESHOLD_CHOICES)
         if self.params.tuning_iterations <= 0 or not space:
             return {}
-        search = RandomizedSearchCV(pipeline, space, n_iter=self.params.tuning_iterations, scoring="balanced_accuracy", cv=folds, random_state=seed % (2**31), n_jobs=1, error_score=np.nan, refit=False)
+        search = RandomizedSearchCV(
+            pipeline,
+            space,
+            n_iter=self.params.tuning_iterations,
+            scoring="balanced_accuracy",
+            cv=folds,
+            random_state=seed % (2**31),
+            n_jobs=1,
+            error_score=np.nan,
+            refit=False,
+        )
         search.fit(X, y, **fit_params)
         return dict(search.best_params_)
 
@@ -250,10 +318,12 @@ class RadiomicsRunner(Runner):
             with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f_scores, _ = f_classif(np.nan_to_num(X[np.ix_(train_rows, columns)]), y[train_rows])
-            ranked = [kept[i] for i in np.argsort(-np.nan_to_num(f_scores, nan=-1.0))[: self.params.permutation_features]]
+            ranked = [
+                kept[i] for i in np.argsort(-np.nan_to_num(f_scores, nan=-1.0))[: self.params.permutation_features]
+            ]
             truth = self.classes_[y[held]]
 
-            def accuracy(matrix: np.ndarray) -> float:
+            def accuracy(matrix: np.ndarray, model=model, truth=truth) -> float:
                 return float(np.mean(self.classes_[self._fold_proba(model, matrix).argmax(axis=1)] == truth))
 
             base = accuracy(X[held])

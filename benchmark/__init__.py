@@ -1,5 +1,6 @@
 """cirrbench's harness (``cirrbench.benchmark``): cohort index, validation, phantom, splits, runners,
 execution, statistics, reports and the command line. The public API is the ``cirrbench`` package."""
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

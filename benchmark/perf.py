@@ -4,6 +4,7 @@ Each measurement runs on a phantom (generated into the cache when needed) and re
 machine, versions and settings next to its numbers, so a figure quoted in the README can be
 traced to the run that produced it.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from cirrbench.benchmark.data.cohort import load_cirrmri  # noqa: E402
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions  # noqa: E402
+from cirrbench.benchmark.data.cohort import load_cirrmri  # noqa: E402
+
+__all__ = ["extraction_benchmark", "plot_scaling", "scaling_benchmark", "training_benchmark"]
 
 
 def _write(out: Path, name: str, payload: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    payload = {**payload, "machine": machine(), "versions": package_versions(), "git_commit": git_commit(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    payload = {
+        **payload,
+        "machine": machine(),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     path = out / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str))
     return path
@@ -34,7 +43,6 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
     from radiomics import featureextractor
 
     import cirrbench.baselines.features as features
-
     from cirrbench.benchmark.common.hashing import clear_memo
 
     features.quiet_radiomics()
@@ -74,7 +82,11 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
         "scans": len(records),
         "params": params_name,
         "jobs": jobs,
-        "seconds": {"sequential_loop": round(sequential, 2), "parallel_cold": round(cold, 2), "warm_cache": round(warm, 3)},
+        "seconds": {
+            "sequential_loop": round(sequential, 2),
+            "parallel_cold": round(cold, 2),
+            "warm_cache": round(warm, 3),
+        },
         "speedup_parallel_vs_loop": round(sequential / cold, 2),
         "warm_fraction_of_cold": round(warm / cold, 4),
         "targets": {"speedup_parallel_vs_loop": ">= 1.8", "warm_fraction_of_cold": "<= 0.02"},
@@ -89,7 +101,10 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
         ax.text(v, y, f" {v:.1f} s" if v >= 1 else f" {v:.2f} s", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(f"seconds for {len(records)} phantom scans ({params_name} parameters)")
-    ax.set_title(f"PyRadiomics extraction: {result['speedup_parallel_vs_loop']}x faster, warm = {100 * result['warm_fraction_of_cold']:.1f} % of cold", fontsize=9)
+    ax.set_title(
+        f"PyRadiomics extraction: {result['speedup_parallel_vs_loop']}x faster, warm = {100 * result['warm_fraction_of_cold']:.1f} % of cold",
+        fontsize=9,
+    )
     ax.set_xlim(0, max(values) * 1.2)
     fig.tight_layout()
     fig.savefig(out / "extraction.png", dpi=130)
@@ -101,11 +116,36 @@ def _probe_settings(epochs: int, augment: bool):
     """The small, fixed training set-up both training probes use (no early stop within ``epochs``)."""
     from cirrbench.models.train import TrainSettings
 
-    return TrainSettings(epochs=epochs, batch_size=8, slices_per_scan=4, max_slices=16, context=0, lr=1e-3, weight_decay=1e-5, scheduler="cosine",
-                         plateau_patience=5, early_stopping=epochs + 1, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=augment, amp=False)
+    return TrainSettings(
+        epochs=epochs,
+        batch_size=8,
+        slices_per_scan=4,
+        max_slices=16,
+        context=0,
+        lr=1e-3,
+        weight_decay=1e-5,
+        scheduler="cosine",
+        plateau_patience=5,
+        early_stopping=epochs + 1,
+        monitor="accuracy",
+        class_weights=False,
+        slice_loss=1.0,
+        scan_loss=0.0,
+        augment=augment,
+        amp=False,
+    )
 
 
-def training_benchmark(root: Path, out: Path, scans: int = 60, epochs: int = 3, backbone: str = "resnet18", width: float = 0.25, size: int = 64, trials: int = 9) -> dict:
+def training_benchmark(
+    root: Path,
+    out: Path,
+    scans: int = 60,
+    epochs: int = 3,
+    backbone: str = "resnet18",
+    width: float = 0.25,
+    size: int = 64,
+    trials: int = 9,
+) -> dict:
     """Throughput of the suite's training loop vs a bare torch loop on the same cached slices.
 
     Both train the same slice classifier with, step for step, the same batch shapes (the suite's
@@ -147,7 +187,11 @@ def training_benchmark(root: Path, out: Path, scans: int = 60, epochs: int = 3, 
     builder.batch = timed_batch  # type: ignore[method-assign]
 
     # Bare loop: every liver slice preloaded as one tensor, random batches of the same shapes.
-    pool = torch.from_numpy(np.concatenate([np.asarray(slices[r.scan_id].volume[slices[r.scan_id].selected], dtype=np.float32) for r in records]))[:, None]
+    pool = torch.from_numpy(
+        np.concatenate(
+            [np.asarray(slices[r.scan_id].volume[slices[r.scan_id].selected], dtype=np.float32) for r in records]
+        )
+    )[:, None]
     labels = torch.from_numpy(np.concatenate([[r.label] * len(slices[r.scan_id].selected) for r in records]))
     torch.manual_seed(0)
     bare_model = SliceClassifier(backbone, 1, 3, width)
@@ -232,11 +276,25 @@ def _probe(kind: str, root: str) -> dict:
         torch.manual_seed(0)
         model = SliceClassifier("resnet18", 1, 3, 0.25)
         units = [Unit(r.scan_id, r.label, {r.sequence: r.scan_id}) for r in cohort.records]
-        train(model, BagBuilder(slices, cohort.sequences, settings, 0), units, [], 3, settings, torch.device("cpu"), seed=0)
+        train(
+            model,
+            BagBuilder(slices, cohort.sequences, settings, 0),
+            units,
+            [],
+            3,
+            settings,
+            torch.device("cpu"),
+            seed=0,
+        )
     seconds = time.perf_counter() - start
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"scans": len(cohort), "seconds": round(seconds, 2), "peak_rss_mb": round(float(np.max([own, children])), 1), "main_rss_mb": round(own, 1)}
+    return {
+        "scans": len(cohort),
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(float(np.max([own, children])), 1),
+        "main_rss_mb": round(own, 1),
+    }
 
 
 def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), scale: float = 0.5) -> dict:
@@ -257,18 +315,30 @@ def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), sca
         root = phantom_root(n, 1, scale=scale, jobs=2, progress=False)
         for kind in ("extraction", "epoch"):
             code = f"import json; from cirrbench.benchmark.perf import _probe; print(json.dumps(_probe({kind!r}, {str(root)!r})))"
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # inherits CIRRBENCH_CACHE
+            done = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            )  # inherits CIRRBENCH_CACHE
             rows.append({"kind": kind, "patients": n, **json.loads(done.stdout.strip().splitlines()[-1])})
-    result: dict = {"what": "cost growth: wall time and peak memory vs cohort size", "phantom_scale": scale, "rows": rows, "fits": {}}
+    result: dict = {
+        "what": "cost growth: wall time and peak memory vs cohort size",
+        "phantom_scale": scale,
+        "rows": rows,
+        "fits": {},
+    }
     for kind in ("extraction", "epoch"):
         part = [r for r in rows if r["kind"] == kind]
         x = np.log([r["scans"] for r in part])
         y = np.log([r["seconds"] for r in part])
         exponent = float(np.polyfit(x, y, 1)[0])
         memory = [r["peak_rss_mb"] for r in part]
-        result["fits"][kind] = {"time_exponent": round(exponent, 3), "peak_memory_ratio_max_over_min": round(max(memory) / min(memory), 3)}
+        result["fits"][kind] = {
+            "time_exponent": round(exponent, 3),
+            "peak_memory_ratio_max_over_min": round(max(memory) / min(memory), 3),
+        }
     result["targets"] = {"time_exponent": "<= 1.1", "peak_memory_ratio_max_over_min": "<= 1.2"}
-    result["meets_targets"] = all(f["time_exponent"] <= 1.1 and f["peak_memory_ratio_max_over_min"] <= 1.2 for f in result["fits"].values())
+    result["meets_targets"] = all(
+        f["time_exponent"] <= 1.1 and f["peak_memory_ratio_max_over_min"] <= 1.2 for f in result["fits"].values()
+    )
     _write(out, "scaling", result)
     plot_scaling(result, out / "scaling.png")
     return result
@@ -284,7 +354,11 @@ def plot_scaling(result: dict, path: Path) -> None:
     for ax, key, label in ((axes[0], "seconds", "wall time (s)"), (axes[1], "peak_rss_mb", "peak memory (MB)")):
         for kind, colour in (("extraction", "C0"), ("epoch", "C1")):
             part = [r for r in rows if r["kind"] == kind]
-            name = f"{kind} (time exponent {result['fits'][kind]['time_exponent']})" if key == "seconds" else f"{kind} (max/min {result['fits'][kind]['peak_memory_ratio_max_over_min']})"
+            name = (
+                f"{kind} (time exponent {result['fits'][kind]['time_exponent']})"
+                if key == "seconds"
+                else f"{kind} (max/min {result['fits'][kind]['peak_memory_ratio_max_over_min']})"
+            )
             ax.plot([r["scans"] for r in part], [r[key] for r in part], "o-", color=colour, label=name)
         ax.set_xscale("log")
         if key == "seconds":
@@ -300,7 +374,9 @@ def plot_scaling(result: dict, path: Path) -> None:
         ax.set_ylabel(label)
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(color="0.92")
-    fig.suptitle("Cost growth on phantoms: feature extraction (default parameters, 2 processes) and one deep epoch", fontsize=9)
+    fig.suptitle(
+        "Cost growth on phantoms: feature extraction (default parameters, 2 processes) and one deep epoch", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

@@ -15,6 +15,7 @@ and check it with :func:`check_runner`; :func:`load_plugin` makes a local file's
 available without packaging them. The folders ``benchmark/``, ``baselines/`` and ``models/`` of
 the repository are ``cirrbench.benchmark``, ``cirrbench.baselines`` and ``cirrbench.models``.
 """
+
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
@@ -27,13 +28,13 @@ except PackageNotFoundError:  # a source tree without installation
     __version__ = "0+unknown"
 
 from cirrbench.benchmark.data.cohort import Cohort, ScanRecord
-from cirrbench.benchmark.runners.check import check_runner
-from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.runners.plugins import load_plugin
-from cirrbench.benchmark.reporting.report import Report
+from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions
+from cirrbench.benchmark.reporting.report import Report
+from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+from cirrbench.benchmark.runners.plugins import load_plugin
 from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner
 
 __all__ = [
@@ -66,7 +67,9 @@ __all__ = [
 ]
 
 
-def load_cohort(path: str | Path, labels: list[str] | None = None, ordinal: bool | None = None, healthy: bool = False) -> Cohort:
+def load_cohort(
+    path: str | Path, labels: list[str] | None = None, ordinal: bool | None = None, healthy: bool = False
+) -> Cohort:
     """Index a cohort without reading the images.
 
     Args:
@@ -113,7 +116,8 @@ def load_experiment(config: str | Path | dict, overrides: tuple[str, ...] = ()) 
     Returns:
         The experiment: runners, protocols, inputs, seeds, metrics, declared comparisons.
     """
-    from cirrbench.benchmark.execution.experiment import apply_overrides, load_experiment as _load, parse_experiment
+    from cirrbench.benchmark.execution.experiment import apply_overrides, parse_experiment
+    from cirrbench.benchmark.execution.experiment import load_experiment as _load
 
     if isinstance(config, dict):
         raw = apply_overrides(config, overrides, "<dict>") if overrides else config
@@ -121,7 +125,14 @@ def load_experiment(config: str | Path | dict, overrides: tuple[str, ...] = ()) 
     return _load(config, overrides)
 
 
-def run(experiment: Experiment, out: str | Path = "results", data: str | Path | None = None, jobs: int | None = None, progress: bool = False, **options: Any):
+def run(
+    experiment: Experiment,
+    out: str | Path = "results",
+    data: str | Path | None = None,
+    jobs: int | None = None,
+    progress: bool = False,
+    **options: Any,
+):
     """Run an experiment's job grid and build every table, figure and the report page.
 
     Args:
@@ -140,7 +151,10 @@ def run(experiment: Experiment, out: str | Path = "results", data: str | Path | 
     from cirrbench.benchmark.execution.orchestrator import run_experiment
 
     count = jobs or default_jobs(options.get("device") or experiment.device)
-    return run_experiment(experiment, RunOptions(out=Path(out), data=Path(data) if data else None, jobs=count, progress=progress, **options))
+    return run_experiment(
+        experiment,
+        RunOptions(out=Path(out), data=Path(data) if data else None, jobs=count, progress=progress, **options),
+    )
 
 
 def report(results: str | Path) -> Report:
@@ -157,7 +171,15 @@ def report(results: str | Path) -> Report:
     return build_report(results)
 
 
-def score_predictions(predictions: str | Path, cohort: str | Path | Cohort, level: str = "patient", compare: str | Path | None = None, split: str = "test", n_boot: int = 2000, seed: int = 0):
+def score_predictions(
+    predictions: str | Path,
+    cohort: str | Path | Cohort,
+    level: str = "patient",
+    compare: str | Path | None = None,
+    split: str = "test",
+    n_boot: int = 2000,
+    seed: int = 0,
+):
     """Score a prediction file as the report scores the suite's own (``cirrbench score``).
 
     Args:

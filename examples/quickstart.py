@@ -9,6 +9,7 @@ Run it from anywhere:  python examples/quickstart.py [RESULTS_FOLDER]
    radiomics learner on identical patient-grouped splits;
 5. read the verdict, and score a prediction file as anyone's would be scored.
 """
+
 from __future__ import annotations
 
 import sys
@@ -45,7 +46,9 @@ class LiverSpreadRunner(cirrbench.Runner):
             rows.append([liver.std(), np.percentile(liver, 95) - np.percentile(liver, 5)])
         return np.array(rows)
 
-    def fit(self, train: cirrbench.ScanSet, valid: cirrbench.ScanSet, context: cirrbench.RunContext) -> "LiverSpreadRunner":
+    def fit(
+        self, train: cirrbench.ScanSet, valid: cirrbench.ScanSet, context: cirrbench.RunContext
+    ) -> LiverSpreadRunner:
         from sklearn.linear_model import LogisticRegression
 
         self.labels_ = train.labels
@@ -59,7 +62,9 @@ class LiverSpreadRunner(cirrbench.Runner):
 
 
 def main(out: Path) -> None:
-    root = write_phantom(out / "cohort", PhantomConfig(patients=24, seed=1, scale=0.4, healthy=0, sub_slices=1), progress=False)
+    root = write_phantom(
+        out / "cohort", PhantomConfig(patients=24, seed=1, scale=0.4, healthy=0, sub_slices=1), progress=False
+    )
     cohort = cirrbench.load_cohort(root)
     print(f"cohort: {len(cohort)} scans of {len(cohort.patients)} patients; labels {cohort.labels.names}")
     print(cirrbench.validate_cohort(root).format().splitlines()[-1])
@@ -71,7 +76,11 @@ def main(out: Path) -> None:
             "data": {"root": str(root)},
             "sequences": ["T1W", "T2W"],
             "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
-            "runners": ["majority", "example-liver-spread", {"name": "radiomics-logreg", "params": {"extraction": "default", "tuning_iterations": 0}}],
+            "runners": [
+                "majority",
+                "example-liver-spread",
+                {"name": "radiomics-logreg", "params": {"extraction": "default", "tuning_iterations": 0}},
+            ],
             "compare": [["radiomics-logreg", "example-liver-spread"]],
             "metrics": {"bootstrap": 200},
         }

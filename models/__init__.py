@@ -2,4 +2,5 @@
 
 Importing the package registers its runners (cnn-<backbone>, msa, volumetric-3d).
 """
+
 from . import runners  # noqa: F401  (registration)

@@ -1,8 +1,11 @@
 """Channel and spatial attention (CBAM, Woo et al. 2018) refining one backbone stage."""
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+__all__ = ["CBAM", "ChannelAttention", "SpatialAttention"]
 
 
 class ChannelAttention(nn.Module):

@@ -8,22 +8,36 @@ volumes), optionally zeroed outside the liver, and resized in-plane to ``size``.
 The result is cached as a float16 ``.npy`` volume keyed on the files' content and these
 parameters, so training epochs read no NIfTI at all.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from cirrbench.benchmark.common.atomic import atomic_write_bytes, read_cache_entry, write_cache_entry
-from cirrbench.benchmark.data.cohort import ScanRecord
 from cirrbench.benchmark.common.hashing import memo_digest
 from cirrbench.benchmark.common.paths import cache_dir
+from cirrbench.benchmark.data.cohort import ScanRecord
+
+__all__ = [
+    "augmentation",
+    "CACHE_VERSION",
+    "pick_slices",
+    "preprocess_all",
+    "preprocess_scan",
+    "Preprocessing",
+    "preprocessing_transform",
+    "RAS_LABELS",
+    "ScanSlices",
+    "stack_context",
+]
 
 CACHE_VERSION = "1"
 
@@ -37,14 +51,16 @@ class Preprocessing:
     mask_outside: bool = False  # zero the non-liver voxels
     min_liver_fraction: float = 0.2  # a slice is kept when its liver area >= this x the largest
     normalise: str = "roi-zscore"  # roi-zscore | image-zscore | window | none
-    window: tuple[float, float] | None = None  # for "window": intensities mapped from [low, high] to [0, 1] (CT: Hounsfield units)
+    window: tuple[float, float] | None = (
+        None  # for "window": intensities mapped from [low, high] to [0, 1] (CT: Hounsfield units)
+    )
     crop: str = "roi"  # roi: the mask's bounding box plus a margin; none: the whole field of view
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _normalise(data: dict, p: "Preprocessing") -> dict:
+def _normalise(data: dict, p: Preprocessing) -> dict:
     """Intensities as the modality needs them (the seed paper's MRI default: z-score in the liver).
 
     ``roi-zscore``: clip to percentiles of the ROI, z-score with the ROI's mean and SD (MRI has no
@@ -88,7 +104,16 @@ RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))
 
 def preprocessing_transform(p: Preprocessing):
     """The MONAI pipeline of one scan (dictionary transforms on keys image and mask)."""
-    from monai.transforms import Compose, CropForegroundd, EnsureChannelFirstd, Lambda, LoadImaged, Orientationd, Resized, Spacingd
+    from monai.transforms import (
+        Compose,
+        CropForegroundd,
+        EnsureChannelFirstd,
+        Lambda,
+        LoadImaged,
+        Orientationd,
+        Resized,
+        Spacingd,
+    )
 
     keys = ["image", "mask"]
     margin = int(round(p.margin_mm / p.spacing_mm))
@@ -98,7 +123,11 @@ def preprocessing_transform(p: Preprocessing):
             EnsureChannelFirstd(keys),
             Orientationd(keys, axcodes="RAS", labels=RAS_LABELS),
             Spacingd(keys, pixdim=(p.spacing_mm, p.spacing_mm, -1.0), mode=("bilinear", "nearest")),
-            *([CropForegroundd(keys, source_key="mask", margin=(margin, margin, 0), allow_smaller=True)] if p.crop == "roi" else []),
+            *(
+                [CropForegroundd(keys, source_key="mask", margin=(margin, margin, 0), allow_smaller=True)]
+                if p.crop == "roi"
+                else []
+            ),
             Lambda(lambda d: _normalise(d, p)),
             Resized(keys, spatial_size=(p.size, p.size, -1), mode=("bilinear", "nearest")),
         ]
@@ -114,7 +143,9 @@ class ScanSlices:
 
 
 def _cache_paths(record: ScanRecord, p: Preprocessing) -> tuple[Path, Path]:
-    key = hashlib.sha256(json.dumps([CACHE_VERSION, memo_digest(record.image), memo_digest(record.mask), p.key()]).encode()).hexdigest()  # type: ignore[arg-type]
+    key = hashlib.sha256(
+        json.dumps([CACHE_VERSION, memo_digest(record.image), memo_digest(record.mask), p.key()]).encode()
+    ).hexdigest()  # type: ignore[arg-type]
     folder = cache_dir("slices", p.key())
     return folder / f"{key}.npy", folder / f"{key}.json"
 
@@ -136,7 +167,9 @@ def preprocess_scan(record: ScanRecord, p: Preprocessing) -> ScanSlices:
     buffer = io.BytesIO()
     np.save(buffer, volume)
     atomic_write_bytes(volume_path, buffer.getvalue())
-    write_cache_entry(meta_path, {"scan_id": record.scan_id, "selected": selected.tolist(), "shape": list(volume.shape)})  # written last: marks the entry complete
+    write_cache_entry(
+        meta_path, {"scan_id": record.scan_id, "selected": selected.tolist(), "shape": list(volume.shape)}
+    )  # written last: marks the entry complete
     return ScanSlices(np.load(volume_path, mmap_mode="r"), selected)
 
 
@@ -159,7 +192,9 @@ def _read_cached(volume_path: Path, meta_path: Path) -> ScanSlices | None:
         return None
 
 
-def preprocess_all(records: Sequence[ScanRecord], p: Preprocessing, jobs: int = 1, progress: bool = False) -> dict[str, ScanSlices]:
+def preprocess_all(
+    records: Sequence[ScanRecord], p: Preprocessing, jobs: int = 1, progress: bool = False
+) -> dict[str, ScanSlices]:
     """Every scan's slices; missing cache entries are computed in ``jobs`` processes first."""
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
@@ -167,7 +202,13 @@ def preprocess_all(records: Sequence[ScanRecord], p: Preprocessing, jobs: int = 
     missing = [r for r in records if not all(path.is_file() for path in _cache_paths(r, p))]
     if missing:
         tasks = (delayed(preprocess_scan)(r, p) for r in missing)
-        for _ in tqdm(Parallel(n_jobs=jobs, return_as="generator")(tasks), total=len(missing), desc="slice cache", unit="scan", disable=not progress):
+        for _ in tqdm(
+            Parallel(n_jobs=jobs, return_as="generator")(tasks),
+            total=len(missing),
+            desc="slice cache",
+            unit="scan",
+            disable=not progress,
+        ):
             pass
     return {r.scan_id: preprocess_scan(r, p) for r in records}
 
@@ -191,6 +232,12 @@ def augmentation(seed: int):
     """The seed paper's training augmentation: flips (p 0.3) and rotation up to 10 degrees."""
     from monai.transforms import Compose, RandFlip, RandRotate
 
-    transform = Compose([RandFlip(prob=0.3, spatial_axis=0), RandFlip(prob=0.3, spatial_axis=1), RandRotate(range_x=np.deg2rad(10.0), prob=1.0, keep_size=True, padding_mode="zeros")])
+    transform = Compose(
+        [
+            RandFlip(prob=0.3, spatial_axis=0),
+            RandFlip(prob=0.3, spatial_axis=1),
+            RandRotate(range_x=np.deg2rad(10.0), prob=1.0, keep_size=True, padding_mode="zeros"),
+        ]
+    )
     transform.set_random_state(seed=seed % (2**32))
     return transform

@@ -9,6 +9,7 @@ patients) and ``valid[s]`` of shape (B, N); a patient without a sequence has no 
   descriptors, gated-attention pooling per sequence and cross-sequence attention.
 - :class:`VolumetricModel`: a 3D backbone on the cropped liver volume.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,6 +18,8 @@ from torch import Tensor, nn
 from .attention import CBAM
 from .backbones import BackboneSpec, build_backbone
 from .pooling import GatedAttentionPooling, masked_mean
+
+__all__ = ["SequenceAttentionModel", "SliceClassifier", "VolumetricModel"]
 
 
 def _flatten(x: Tensor) -> Tensor:
@@ -30,7 +33,9 @@ class SliceClassifier(nn.Module):
         self.backbone = build_backbone(backbone, BackboneSpec(in_channels, width))
         self.head = nn.Linear(self.backbone.out_channels[-1], n_classes)
 
-    def forward(self, x: dict[str, Tensor], valid: dict[str, Tensor], clinical: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, x: dict[str, Tensor], valid: dict[str, Tensor], clinical: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         slice_logits, scan_probs, counts = {}, 0.0, 0.0
         for s in x:
             b, n = x[s].shape[:2]
@@ -52,8 +57,19 @@ class SequenceAttentionModel(nn.Module):
     descriptor.
     """
 
-    def __init__(self, backbone: str, in_channels: int, n_classes: int, width: float, sequences: tuple[str, ...], dim: int = 128,
-                 multiscale: bool = True, attention: bool = True, pooling: str = "attention", clinical: bool = False) -> None:
+    def __init__(
+        self,
+        backbone: str,
+        in_channels: int,
+        n_classes: int,
+        width: float,
+        sequences: tuple[str, ...],
+        dim: int = 128,
+        multiscale: bool = True,
+        attention: bool = True,
+        pooling: str = "attention",
+        clinical: bool = False,
+    ) -> None:
         super().__init__()
         self.backbone = build_backbone(backbone, BackboneSpec(in_channels, width))
         stages = [1, 2, 3] if multiscale else [3]
@@ -68,14 +84,21 @@ class SequenceAttentionModel(nn.Module):
         self.sequence_embedding = nn.ParameterDict({s: nn.Parameter(torch.zeros(dim)) for s in sequences})
         self.cross = nn.MultiheadAttention(dim, num_heads=4, batch_first=True)
         self.clinical = clinical
-        self.head = nn.Sequential(nn.LayerNorm(dim + (2 if clinical else 0)), nn.Linear(dim + (2 if clinical else 0), n_classes))
+        self.head = nn.Sequential(
+            nn.LayerNorm(dim + (2 if clinical else 0)), nn.Linear(dim + (2 if clinical else 0), n_classes)
+        )
 
     def slice_descriptors(self, images: Tensor) -> Tensor:
         features = self.backbone(images)
-        parts = [proj(refine(features[i]).mean(dim=(2, 3))) for i, refine, proj in zip(self.stages, self.refine, self.project)]
+        parts = [
+            proj(refine(features[i]).mean(dim=(2, 3)))
+            for i, refine, proj in zip(self.stages, self.refine, self.project)
+        ]
         return self.fuse(torch.cat(parts, dim=-1))
 
-    def forward(self, x: dict[str, Tensor], valid: dict[str, Tensor], clinical: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, x: dict[str, Tensor], valid: dict[str, Tensor], clinical: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         tokens, present, slice_logits, means = [], [], {}, []
         self.last_attention: dict[str, Tensor] = {}
         for s in x:
@@ -90,7 +113,9 @@ class SequenceAttentionModel(nn.Module):
             tokens.append(pooled + self.sequence_embedding[s])
             present.append(valid[s].any(dim=1))
         if self.pooling == "mean":
-            probs = sum(p * m[:, None].float() for p, m in means) / sum(m[:, None].float() for _, m in means).clamp_min(1.0)
+            probs = sum(p * m[:, None].float() for p, m in means) / sum(m[:, None].float() for _, m in means).clamp_min(
+                1.0
+            )
             return torch.log(probs.clamp_min(1e-8)), slice_logits
         z = torch.stack(tokens, dim=1)  # (B, S, D)
         mask = torch.stack(present, dim=1)  # (B, S)
@@ -111,9 +136,14 @@ class VolumetricModel(nn.Module):
         self.backbone = build_backbone(backbone, BackboneSpec(1, width, spatial_dims=3))
         self.head = nn.Linear(self.backbone.out_channels[-1], n_classes)
 
-    def forward(self, x: dict[str, Tensor], valid: dict[str, Tensor], clinical: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        logits = []
+    def forward(
+        self, x: dict[str, Tensor], valid: dict[str, Tensor], clinical: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        logits, present = [], []
         for s in x:
             volume = x[s][:, 0]  # (B, D, H, W) stored as one instance of D channels
             logits.append(self.head(self.backbone(volume.unsqueeze(1).permute(0, 1, 3, 4, 2))[-1].mean(dim=(2, 3, 4))))
-        return torch.stack(logits).mean(dim=0), {}
+            present.append(valid[s].reshape(len(volume), -1).any(dim=1).to(logits[-1].dtype))
+        # average over the sequences each unit has: a missing sequence is zero padding, not evidence
+        weights = torch.stack(present).unsqueeze(-1)
+        return (torch.stack(logits) * weights).sum(dim=0) / weights.sum(dim=0).clamp_min(1.0), {}

@@ -1,8 +1,11 @@
 """Slice-to-scan pooling: gated attention (attention-based MIL, Ilse et al. 2018) and the mean."""
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+__all__ = ["GatedAttentionPooling", "masked_mean"]
 
 
 class GatedAttentionPooling(nn.Module):

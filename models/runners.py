@@ -4,9 +4,11 @@ Every runner returns per-scan probabilities and (except the 3D model) per-slice 
 so the tables show slice-level accuracy (comparable with the seed paper) and patient-level
 accuracy. Defaults train from scratch; ``weights`` names a local file of pretrained weights.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.registry import register_runner
 
 from .backbones import available_backbones, load_weights, on_backbone_registered
@@ -23,34 +25,67 @@ from .data import Preprocessing, preprocess_all
 from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from .train import BagBuilder, TrainSettings, Unit, predict_units, to_device, train
 
+__all__ = [
+    "CPU_SMOKE",
+    "DeepParams",
+    "DeepRunner",
+    "SequenceAttentionParams",
+    "SequenceAttentionRunner",
+    "SliceCNNRunner",
+    "SliceParams",
+    "VolumetricParams",
+    "VolumetricRunner",
+]
+
 
 @dataclass(frozen=True)
 class DeepParams:
     """What every deep runner uses; the sequence-attention and 3D models add their own below."""
 
-    backbone: str = param("resnet18", "2D (or 3D) feature extractor: a registered backbone (`cirrbench runners` lists the cnn-<backbone> runners)")
-    width: float = param(1.0, "channel multiplier (1 = the published widths; the cpu profile uses 0.25)", above=0, maximum=4)
+    backbone: str = param(
+        "resnet18",
+        "2D (or 3D) feature extractor: a registered backbone (`cirrbench runners` lists the cnn-<backbone> runners)",
+    )
+    width: float = param(
+        1.0, "channel multiplier (1 = the published widths; the cpu profile uses 0.25)", above=0, maximum=4
+    )
     size: int = param(256, "in-plane input size in pixels, as in the seed paper", minimum=16, maximum=1024)
     spacing_mm: float = param(1.0, "in-plane resampling before cropping (mm)", above=0)
     mask_outside: bool = param(False, "zero the voxels outside the liver mask")
-    normalise: str = param("roi-zscore", "intensities: z-score in the ROI (MRI), over the image, a fixed window (CT), or none (binary volumes)", choices=("roi-zscore", "image-zscore", "window", "none"))
-    window: tuple[float, float] | None = param(None, "for normalise: window, the [low, high] mapped to [0, 1] (e.g. [-100, 200] HU)")
-    crop: str = param("roi", "crop to the mask's bounding box plus a margin, or keep the whole field of view", choices=("roi", "none"))
+    normalise: str = param(
+        "roi-zscore",
+        "intensities: z-score in the ROI (MRI), over the image, a fixed window (CT), or none (binary volumes)",
+        choices=("roi-zscore", "image-zscore", "window", "none"),
+    )
+    window: tuple[float, float] | None = param(
+        None, "for normalise: window, the [low, high] mapped to [0, 1] (e.g. [-100, 200] HU)"
+    )
+    crop: str = param(
+        "roi", "crop to the mask's bounding box plus a margin, or keep the whole field of view", choices=("roi", "none")
+    )
     epochs: int = param(100, "maximum training epochs", minimum=1)
     batch_size: int = param(8, "scans (or patients) per step", minimum=1)
     slices_per_scan: int | None = param(4, "slices sampled per scan per step (null: all)", minimum=1)
-    epoch: str = param("scans", "scans: every training scan once per epoch; slices: every liver slice once (slice CNNs, the released code)", choices=("scans", "slices"))
+    epoch: str = param(
+        "scans",
+        "scans: every training scan once per epoch; slices: every liver slice once (slice CNNs, the released code)",
+        choices=("scans", "slices"),
+    )
     max_slices: int | None = param(32, "slices per scan at prediction (null: all)", minimum=1)
     lr: float = param(1e-4, "AdamW learning rate", above=0, maximum=1)
     weight_decay: float = param(1e-5, "AdamW weight decay", minimum=0)
     scheduler: str = param("plateau", "learning-rate schedule", choices=("plateau", "cosine", "none"))
     plateau_patience: int = param(5, "epochs without validation improvement before the learning rate drops", minimum=1)
-    early_stopping: int = param(20, "epochs without validation improvement before training stops (best weights restored)", minimum=1)
+    early_stopping: int = param(
+        20, "epochs without validation improvement before training stops (best weights restored)", minimum=1
+    )
     monitor: str = param("accuracy", "validation quantity early stopping follows", choices=("accuracy", "loss"))
     class_weights: bool = param(False, "weight the loss by inverse class frequency")
     augment: bool = param(True, "the seed paper's flips (p 0.3) and rotations (up to 10 degrees)")
     amp: bool = param(True, "mixed precision on CUDA (ignored on CPU)")
-    weights: str | None = param(None, "local file of pretrained backbone weights (a state dict, loaded with weights_only)")
+    weights: str | None = param(
+        None, "local file of pretrained backbone weights (a state dict, loaded with weights_only)"
+    )
     weights_strict: bool = param(True, "refuse a weights file whose keys or shapes do not match the backbone")
 
 
@@ -74,7 +109,17 @@ class VolumetricParams(DeepParams):
     depth: int = param(32, "slices the cropped liver volume is resampled to", minimum=4)
 
 
-CPU_SMOKE = {"width": 0.25, "size": 32, "spacing_mm": 2.5, "epochs": 2, "batch_size": 4, "slices_per_scan": 2, "max_slices": 4, "early_stopping": 2, "augment": False}
+CPU_SMOKE = {
+    "width": 0.25,
+    "size": 32,
+    "spacing_mm": 2.5,
+    "epochs": 2,
+    "batch_size": 4,
+    "slices_per_scan": 2,
+    "max_slices": 4,
+    "early_stopping": 2,
+    "augment": False,
+}
 
 
 class DeepRunner(Runner):
@@ -85,17 +130,30 @@ class DeepRunner(Runner):
     smoke_params = CPU_SMOKE
     fuse_patients: ClassVar[bool] = False  # True: with both sequences, one example per patient
 
-    def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
+        """The network for these inputs: each deep runner's one job."""
 
     def preprocessing(self) -> Preprocessing:
         p = self.params
-        return Preprocessing(spacing_mm=p.spacing_mm, size=p.size, mask_outside=p.mask_outside, normalise=p.normalise, window=tuple(p.window) if p.window else None, crop=p.crop)
+        return Preprocessing(
+            spacing_mm=p.spacing_mm,
+            size=p.size,
+            mask_outside=p.mask_outside,
+            normalise=p.normalise,
+            window=tuple(p.window) if p.window else None,
+            crop=p.crop,
+        )
 
     @classmethod
     def prepare(cls, scans: ScanSet, params: DeepParams, context: RunContext) -> None:
         runner = cls(params)
-        preprocess_all([r for r in scans if r.image is not None], runner.preprocessing(), jobs=max(1, context.threads), progress=context.show_progress)
+        preprocess_all(
+            [r for r in scans if r.image is not None],
+            runner.preprocessing(),
+            jobs=max(1, context.threads),
+            progress=context.show_progress,
+        )
 
     #: Epoch kinds this runner trains with (see TrainSettings.epoch); slice CNNs add "slices".
     epochs_supported: ClassVar[tuple[str, ...]] = ("scans",)
@@ -103,21 +161,43 @@ class DeepRunner(Runner):
     @classmethod
     def check_params(cls, params: DeepParams) -> None:
         if params.backbone not in available_backbones():
-            raise ValueError(f"backbone: {params.backbone!r} is not a registered backbone; available: {', '.join(available_backbones())}")
-        if params.normalise == "window" and not (params.window and len(params.window) == 2 and params.window[0] < params.window[1]):
+            raise ValueError(
+                f"backbone: {params.backbone!r} is not a registered backbone; available: {', '.join(available_backbones())}"
+            )
+        if params.normalise == "window" and not (
+            params.window and len(params.window) == 2 and params.window[0] < params.window[1]
+        ):
             raise ValueError(f"normalise: window needs window: [low, high] with low < high, got {params.window!r}")
         if params.window is not None and params.normalise != "window":
-            raise ValueError(f"window: {list(params.window)} is only used with normalise: window (normalise is {params.normalise!r})")
+            raise ValueError(
+                f"window: {list(params.window)} is only used with normalise: window (normalise is {params.normalise!r})"
+            )
         if params.epoch not in cls.epochs_supported:
-            raise ValueError(f"epoch must be one of {list(cls.epochs_supported)}, not {params.epoch!r} ('slices' is for the cnn-* slice classifiers)")
+            raise ValueError(
+                f"epoch must be one of {list(cls.epochs_supported)}, not {params.epoch!r} ('slices' is for the cnn-* slice classifiers)"
+            )
 
     def settings(self) -> TrainSettings:
         p = self.params
         return TrainSettings(
-            epochs=p.epochs, batch_size=p.batch_size, slices_per_scan=p.slices_per_scan, max_slices=p.max_slices, context=getattr(p, "context", 0),
-            lr=p.lr, weight_decay=p.weight_decay, scheduler=p.scheduler, plateau_patience=p.plateau_patience, early_stopping=p.early_stopping,
-            monitor=p.monitor, class_weights=p.class_weights, slice_loss=self.slice_loss, scan_loss=self.scan_loss, augment=p.augment, amp=p.amp,
-            volumetric_depth=None, epoch=p.epoch,
+            epochs=p.epochs,
+            batch_size=p.batch_size,
+            slices_per_scan=p.slices_per_scan,
+            max_slices=p.max_slices,
+            context=getattr(p, "context", 0),
+            lr=p.lr,
+            weight_decay=p.weight_decay,
+            scheduler=p.scheduler,
+            plateau_patience=p.plateau_patience,
+            early_stopping=p.early_stopping,
+            monitor=p.monitor,
+            class_weights=p.class_weights,
+            slice_loss=self.slice_loss,
+            scan_loss=self.scan_loss,
+            augment=p.augment,
+            amp=p.amp,
+            volumetric_depth=None,
+            epoch=p.epoch,
         )
 
     slice_loss: ClassVar[float] = 1.0
@@ -136,7 +216,7 @@ class DeepRunner(Runner):
             return [Unit(p, e["label"], e["scans"], e["clinical"]) for p, e in grouped.items()]
         return [Unit(r.scan_id, y, {r.sequence: r.scan_id}, clinical(r)) for r, y in zip(scans, labels)]
 
-    def fit(self, train_set: ScanSet, valid: ScanSet, context: RunContext) -> "DeepRunner":
+    def fit(self, train_set: ScanSet, valid: ScanSet, context: RunContext) -> DeepRunner:
         torch.manual_seed(context.seed)
         np.random.seed(context.seed % (2**32))
         if context.device == "cpu":
@@ -150,10 +230,24 @@ class DeepRunner(Runner):
         self.model_ = self.build_model(in_channels, train_set.labels.n_classes, self.sequences_)
         if self.params.weights:
             mismatched = load_weights(self.model_.backbone, self.params.weights, strict=self.params.weights_strict)
-            context.logger.info("loaded %s (%d keys did not match; weights_strict: false)" if mismatched else "loaded %s", self.params.weights, *([len(mismatched)] if mismatched else []))
+            context.logger.info(
+                "loaded %s (%d keys did not match; weights_strict: false)" if mismatched else "loaded %s",
+                self.params.weights,
+                *([len(mismatched)] if mismatched else []),
+            )
         self.device_ = torch.device(context.device)
         builder = BagBuilder(self.slices_, self.sequences_, self.settings(), context.seed)
-        self.log_ = train(self.model_, builder, self._units(train_set), self._units(valid), train_set.labels.n_classes, self.settings(), self.device_, context.seed, context.bar if context.show_progress else None)
+        self.log_ = train(
+            self.model_,
+            builder,
+            self._units(train_set),
+            self._units(valid),
+            train_set.labels.n_classes,
+            self.settings(),
+            self.device_,
+            context.seed,
+            context.bar if context.show_progress else None,
+        )
         self.seed_ = context.seed
         return self
 
@@ -198,7 +292,18 @@ def _register_slice_runner(backbone: str, display_name: str) -> None:
                 "name": f"cnn-{backbone}",
                 "description": f"2D {backbone} per slice, scan = mean of slice probabilities (seed-paper protocol)",
                 "display_name": display_name,
-                "Params": dataclasses.make_dataclass(f"Params_{backbone.replace('-', '_')}", [("backbone", str, param(backbone, "2D feature extractor (this runner's backbone)", choices=(backbone,)))], bases=(SliceParams,), frozen=True),
+                "Params": dataclasses.make_dataclass(
+                    f"Params_{backbone.replace('-', '_')}",
+                    [
+                        (
+                            "backbone",
+                            str,
+                            param(backbone, "2D feature extractor (this runner's backbone)", choices=(backbone,)),
+                        )
+                    ],
+                    bases=(SliceParams,),
+                    frozen=True,
+                ),
                 "__module__": __name__,
             },
         )
@@ -230,7 +335,17 @@ class SequenceAttentionRunner(DeepRunner):
 
     def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
         p = self.params
-        return SequenceAttentionModel(p.backbone, in_channels, n_classes, p.width, sequences, multiscale=p.multiscale, attention=p.attention, pooling=p.pooling, clinical=p.clinical)
+        return SequenceAttentionModel(
+            p.backbone,
+            in_channels,
+            n_classes,
+            p.width,
+            sequences,
+            multiscale=p.multiscale,
+            attention=p.attention,
+            pooling=p.pooling,
+            clinical=p.clinical,
+        )
 
     def settings(self) -> TrainSettings:
         settings = super().settings()
@@ -254,7 +369,11 @@ class SequenceAttentionRunner(DeepRunner):
         if not spatial:
             return {}
         predicted = predictions.scan_probabilities.to_numpy().argmax(axis=1)
-        chosen = [i for k in range(self.labels_.n_classes) for i in np.flatnonzero(predicted == k)[: self.params.attention_maps]]
+        chosen = [
+            i
+            for k in range(self.labels_.n_classes)
+            for i in np.flatnonzero(predicted == k)[: self.params.attention_maps]
+        ]
         builder = BagBuilder(self.slices_, self.sequences_, self.settings(), self.seed_)
         images, maps, ids = [], [], []
         spatial[0].record = True
@@ -266,11 +385,15 @@ class SequenceAttentionRunner(DeepRunner):
                 x, valid, clinical, _ = builder.batch([unit], training=False)
                 x, valid, clinical = to_device(self.device_, x, valid, clinical)
                 self.model_(x, valid, clinical)
-                weights = self.model_.last_attention.get(record.sequence) if self.params.pooling == "attention" else None
+                weights = (
+                    self.model_.last_attention.get(record.sequence) if self.params.pooling == "attention" else None
+                )
                 best = int(weights[0, : int(valid[record.sequence][0].sum())].argmax()) if weights is not None else 0
                 # one more pass on that slice alone, so the recorded map is this slice's
                 self.model_.slice_descriptors(x[record.sequence][0, best : best + 1])
-                attention = torch.nn.functional.interpolate(spatial[0].last_map, size=x[record.sequence].shape[-2:], mode="bilinear", align_corners=False)
+                attention = torch.nn.functional.interpolate(
+                    spatial[0].last_map, size=x[record.sequence].shape[-2:], mode="bilinear", align_corners=False
+                )
                 centre = x[record.sequence].shape[2] // 2
                 images.append(x[record.sequence][0, best, centre].cpu().numpy())
                 maps.append(attention[0, 0].cpu().numpy())
@@ -279,7 +402,11 @@ class SequenceAttentionRunner(DeepRunner):
             spatial[0].record = False
         if not ids:
             return {}
-        return {"attention_images": np.stack(images).astype(np.float32), "attention_maps": np.stack(maps).astype(np.float32), "attention_scan_ids": np.array(ids)}
+        return {
+            "attention_images": np.stack(images).astype(np.float32),
+            "attention_maps": np.stack(maps).astype(np.float32),
+            "attention_scan_ids": np.array(ids),
+        }
 
 
 @register_runner

@@ -4,13 +4,14 @@ AdamW; ReduceLROnPlateau on the validation loss (as the seed paper's released co
 optional class weights; early stopping on a validation scan-level metric with the best weights
 restored; seeded and deterministic on CPU; mixed precision on CUDA; a per-epoch log.
 """
+
 from __future__ import annotations
 
 import copy
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ from sklearn.metrics import balanced_accuracy_score
 from torch import Tensor, nn
 
 from .data import ScanSlices, augmentation, pick_slices, stack_context
+
+__all__ = ["BagBuilder", "predict_units", "to_device", "train", "training_batches", "TrainSettings", "Unit"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,9 @@ class TrainSettings:
 class BagBuilder:
     """Turns units into batched tensors, sampling and augmenting slices when training."""
 
-    def __init__(self, slices: dict[str, ScanSlices], sequences: Sequence[str], settings: TrainSettings, seed: int) -> None:
+    def __init__(
+        self, slices: dict[str, ScanSlices], sequences: Sequence[str], settings: TrainSettings, seed: int
+    ) -> None:
         self.slices, self.sequences, self.settings = slices, tuple(sequences), settings
         self.rng = np.random.default_rng(seed)
         self.augment = augmentation(seed) if settings.augment else None
@@ -70,7 +75,9 @@ class BagBuilder:
         expanded = []
         for unit in units:
             if len(unit.scan_ids) != 1:
-                raise ValueError("epoch: slices trains a slice classifier on single scans; a unit fusing several sequences has no single slice to pin")
+                raise ValueError(
+                    "epoch: slices trains a slice classifier on single scans; a unit fusing several sequences has no single slice to pin"
+                )
             (scan_id,) = unit.scan_ids.values()
             expanded += [dataclasses.replace(unit, slice_index=int(k)) for k in self.slices[scan_id].selected]
         return expanded
@@ -94,7 +101,9 @@ class BagBuilder:
             bag = np.stack([np.asarray(self.augment(torch.from_numpy(x))) for x in bag])
         return bag, [int(k) for k in picks]
 
-    def batch(self, units: Sequence[Unit], training: bool) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor, dict[str, list[list[int]]]]:
+    def batch(
+        self, units: Sequence[Unit], training: bool
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor, dict[str, list[list[int]]]]:
         x, valid, picks = {}, {}, {}
         for seq in self.sequences:
             bags = [self._bag(u.scan_ids.get(seq), training, u.slice_index) for u in units]
@@ -119,7 +128,11 @@ def to_device(device: torch.device, *tensors):
 
 def _losses(model_out, valid, labels: Tensor, weights: Tensor | None, settings: TrainSettings) -> Tensor:
     scan_logits, slice_logits = model_out
-    loss = settings.scan_loss * nn.functional.cross_entropy(scan_logits, labels, weight=weights) if settings.scan_loss else 0.0
+    loss = (
+        settings.scan_loss * nn.functional.cross_entropy(scan_logits, labels, weight=weights)
+        if settings.scan_loss
+        else 0.0
+    )
     if settings.slice_loss and slice_logits:
         parts = []
         for seq, logits in slice_logits.items():
@@ -131,7 +144,9 @@ def _losses(model_out, valid, labels: Tensor, weights: Tensor | None, settings: 
 
 
 @torch.no_grad()
-def predict_units(model: nn.Module, builder: BagBuilder, units: Sequence[Unit], device: torch.device, batch_size: int) -> tuple[np.ndarray, list[dict]]:
+def predict_units(
+    model: nn.Module, builder: BagBuilder, units: Sequence[Unit], device: torch.device, batch_size: int
+) -> tuple[np.ndarray, list[dict]]:
     """Scan probabilities per unit and, per unit, {sequence: (slice indices, slice probabilities)}."""
     model.eval()
     probs, slices = [], []
@@ -185,7 +200,11 @@ def train(
     weights = None
     if settings.class_weights:
         counts = np.bincount(labels, minlength=n_classes).astype(float)
-        weights = torch.tensor(np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0), dtype=torch.float32, device=device)
+        weights = torch.tensor(
+            np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0),
+            dtype=torch.float32,
+            device=device,
+        )
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     if settings.scheduler == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, settings.epochs))
@@ -218,10 +237,14 @@ def train(
         if valid_units:
             probs, _ = predict_units(model, builder, valid_units, device, settings.batch_size)
             y = np.array([u.label for u in valid_units])
-            row["valid_loss"] = float(nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), torch.from_numpy(y)))
+            row["valid_loss"] = float(
+                nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), torch.from_numpy(y))
+            )
             pred = probs.argmax(axis=1)
             row["valid_accuracy"] = float(np.mean(pred == y))
-            row["valid_balanced_accuracy"] = float(balanced_accuracy_score(y, pred)) if len(np.unique(y)) > 1 else row["valid_accuracy"]
+            row["valid_balanced_accuracy"] = (
+                float(balanced_accuracy_score(y, pred)) if len(np.unique(y)) > 1 else row["valid_accuracy"]
+            )
             score = row[f"valid_{settings.monitor}"] - 1e-3 * row["valid_loss"]  # ties: lower loss wins
         else:
             row["valid_loss"], score = row["train_loss"], -row["train_loss"]

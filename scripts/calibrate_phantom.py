@@ -6,6 +6,7 @@ numbers, the phantom's provenance and the package versions.
 
     python scripts/calibrate_phantom.py PHANTOM_ROOT --out results/phantom_calibration.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,15 @@ def main() -> None:
         accuracies, recalls, matrix = [], [], np.zeros((3, 3), dtype=int)
         for repeat in range(3):
             for train, test in StratifiedGroupKFold(5, shuffle=True, random_state=repeat).split(X, y, groups):
-                model = XGBClassifier(n_estimators=200, max_depth=3, learning_rate=0.05, subsample=0.8, colsample_bytree=0.5, n_jobs=args.jobs, random_state=repeat)
+                model = XGBClassifier(
+                    n_estimators=200,
+                    max_depth=3,
+                    learning_rate=0.05,
+                    subsample=0.8,
+                    colsample_bytree=0.5,
+                    n_jobs=args.jobs,
+                    random_state=repeat,
+                )
                 model.fit(X[train], y[train])
                 pred = model.predict(X[test])
                 accuracies.append(accuracy_score(y[test], pred))

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny phantoms generated once per test session, copied per test when mutated."""
+
 from __future__ import annotations
 
 import shutil

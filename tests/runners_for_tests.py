@@ -1,4 +1,5 @@
 """Runners that misbehave on purpose, to test the harness (registered only when imported)."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
-
 from cirrbench.benchmark.runners.registry import register_runner
 
 
@@ -16,7 +16,7 @@ from cirrbench.benchmark.runners.registry import register_runner
 class FailingRunner(Runner):
     name = "test-failing"
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "FailingRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> FailingRunner:
         raise RuntimeError("this runner always fails")
 
     def predict(self, test: ScanSet) -> Predictions:  # pragma: no cover
@@ -36,7 +36,7 @@ class KillerRunner(Runner):
     name = "test-killer"
     Params = KillerParams
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "KillerRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> KillerRunner:
         counter = Path(self.params.counter)
         count = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(count))
@@ -69,7 +69,7 @@ class SliceRunner(Runner):
     variants = {"blunt": {"sharpness": 0.5}, "one-slice": {"slices": 1}}
     sequences = "single+both"
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "SliceRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> SliceRunner:
         self.labels_ = train.labels
         self.prior_ = np.bincount(train.y, minlength=train.labels.n_classes) / len(train)
         self.seed_ = context.seed
@@ -126,7 +126,7 @@ class RadiomicsLikeRunner(Runner):
             rows.append([liver.std(), np.percentile(liver, 95) - np.percentile(liver, 5), float(r.sequence == "T2W")])
         return np.array(rows)
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "RadiomicsLikeRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> RadiomicsLikeRunner:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -154,7 +154,7 @@ class SleepyRunner(Runner):
     name = "test-sleepy"
     Params = SleepyParams
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "SleepyRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> SleepyRunner:
         import time
 
         time.sleep(self.params.seconds)
@@ -172,7 +172,7 @@ class ExitingRunner(Runner):
 
     name = "test-exits"
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "ExitingRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> ExitingRunner:
         raise SystemExit(3)
 
     def predict(self, test: ScanSet) -> Predictions:  # pragma: no cover
@@ -185,10 +185,10 @@ class WarningRunner(Runner):
 
     name = "test-warns"
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "WarningRunner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> WarningRunner:
         import warnings
 
-        warnings.warn("a library had something to say", UserWarning)
+        warnings.warn("a library had something to say", UserWarning, stacklevel=2)
         self.labels_ = train.labels
         return self
 

@@ -1,20 +1,21 @@
 """Every input a user can get wrong, as a table: the exit code, a message that names the file, row
 or key, and no table, prediction or split file written. Cases build their input in a temporary
 folder from a tiny phantom; the command runs in this process through the CLI's ``main``."""
+
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import runners_for_tests  # noqa: F401  (registers the stand-in runners)
 import yaml
 
-import runners_for_tests  # noqa: F401  (registers the stand-in runners)
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri, write_manifest
 
@@ -59,7 +60,9 @@ class World:
     def feature_table(self, change: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Path:
         cohort = load_cirrmri(self.root)
         rng = np.random.default_rng(0)
-        frame = cohort.to_frame()[["scan_id", "patient_id", "sequence", "label_name", "official_split"]].rename(columns={"label_name": "label", "official_split": "split"})
+        frame = cohort.to_frame()[["scan_id", "patient_id", "sequence", "label_name", "official_split"]].rename(
+            columns={"label_name": "label", "official_split": "split"}
+        )
         frame["original_firstorder_Mean"] = rng.normal(size=len(frame))
         frame["original_glcm_Contrast"] = rng.normal(size=len(frame))
         frame = frame.astype({"scan_id": str, "patient_id": str})
@@ -70,14 +73,31 @@ class World:
         return path
 
     def config(self, **raw) -> Path:
-        base = {"name": "bad", "sequences": ["T1W", "T2W"], "protocols": ["official"], "runners": ["majority"], "metrics": {"bootstrap": 20}}
+        base = {
+            "name": "bad",
+            "sequences": ["T1W", "T2W"],
+            "protocols": ["official"],
+            "runners": ["majority"],
+            "metrics": {"bootstrap": 20},
+        }
         base.update(raw)
         path = self.tmp / "config.yaml"
         path.write_text(yaml.safe_dump(base))
         return path
 
     def run(self, config: Path, data: Path | None = None, *extra: str) -> list[str]:
-        return ["run", str(config), "--out", str(self.out), "--data", str(data or self.root), "-q", "--jobs", "1", *extra]
+        return [
+            "run",
+            str(config),
+            "--out",
+            str(self.out),
+            "--data",
+            str(data or self.root),
+            "-q",
+            "--jobs",
+            "1",
+            *extra,
+        ]
 
 
 def rewrite(path: Path, data: np.ndarray) -> None:
@@ -95,7 +115,11 @@ def layout_upper_case_suffix(w: World) -> Case:
 def layout_no_suffix(w: World) -> Case:
     image, _ = w.first_scan()
     image.rename(image.with_name(image.name.replace(".nii.gz", "")))
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unrecognised-file]", str(image.with_name(image.name.replace(".nii.gz", "")))])
+    return Case(
+        ["data", "validate", str(w.root), "-q"],
+        1,
+        ["[unrecognised-file]", str(image.with_name(image.name.replace(".nii.gz", "")))],
+    )
 
 
 def layout_other_format(w: World) -> Case:
@@ -121,9 +145,15 @@ def layout_t1_t2_stage_conflict(w: World) -> Case:
     t2 = w.root / "Metadata" / "T2_age_gender_evaluation.csv"
     frame = pd.read_csv(t2)
     common = sorted(set(frame["Patient ID"]) & set(pd.read_csv(t1)["Patient ID"]))[0]
-    frame.loc[frame["Patient ID"] == common, "Radiological Evaluation"] = frame.loc[frame["Patient ID"] == common, "Radiological Evaluation"] % 3 + 1
+    frame.loc[frame["Patient ID"] == common, "Radiological Evaluation"] = (
+        frame.loc[frame["Patient ID"] == common, "Radiological Evaluation"] % 3 + 1
+    )
     frame.to_csv(t2, index=False)
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[stage-conflict]", f"patient {common}", "T1_age_gender_evaluation.csv"])
+    return Case(
+        ["data", "validate", str(w.root), "-q"],
+        1,
+        ["[stage-conflict]", f"patient {common}", "T1_age_gender_evaluation.csv"],
+    )
 
 
 def layout_empty_mask(w: World) -> Case:
@@ -172,32 +202,56 @@ def _first_line(frame: pd.DataFrame, column: str, value: str, row: int = 0) -> p
 
 
 def manifest_stage_mixed_with_other(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "label", "stage 3", 2)))], 1, ["line 4", "mix the cirrhosis stages", "'stage 3'"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: _first_line(f, "label", "stage 3", 2)))],
+        1,
+        ["line 4", "mix the cirrhosis stages", "'stage 3'"],
+    )
 
 
 def manifest_numeric_labels(w: World) -> Case:
     codes = {"mild": "1", "moderate": "2", "severe": "3"}
-    return Case(["data", "info", str(w.manifest(lambda f: f.assign(label=f["label"].map(codes))))], 1, ["numeric labels", "--labels 1,2,3"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: f.assign(label=f["label"].map(codes))))],
+        1,
+        ["numeric labels", "--labels 1,2,3"],
+    )
 
 
 def manifest_label_outside_declared(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest()), "--labels", "mild,moderate"], 1, ["severe", "not one of the declared labels", "line"])
+    return Case(
+        ["data", "info", str(w.manifest()), "--labels", "mild,moderate"],
+        1,
+        ["severe", "not one of the declared labels", "line"],
+    )
 
 
 def manifest_split_value(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "split", "training")))], 1, ["line 2", "split 'training'"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: _first_line(f, "split", "training")))],
+        1,
+        ["line 2", "split 'training'"],
+    )
 
 
 def manifest_sequence_value(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "sequence", "T1")))], 1, ["line 2", "sequence 'T1' is not T1W or T2W"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: _first_line(f, "sequence", "T1")))],
+        1,
+        ["line 2", "sequence 'T1' is not T1W or T2W"],
+    )
 
 
 def manifest_age_value(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "age", "sixty")))], 1, ["line 2", "age 'sixty'"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: _first_line(f, "age", "sixty")))], 1, ["line 2", "age 'sixty'"]
+    )
 
 
 def manifest_empty_patient(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "patient_id", "")))], 1, ["line 2", "empty patient_id"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: _first_line(f, "patient_id", "")))], 1, ["line 2", "empty patient_id"]
+    )
 
 
 def manifest_patient_two_labels(w: World) -> Case:
@@ -211,15 +265,25 @@ def manifest_patient_two_labels(w: World) -> Case:
 
 
 def manifest_duplicate_scan(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True)))], 1, ["appears on lines 2,"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True)))],
+        1,
+        ["appears on lines 2,"],
+    )
 
 
 def manifest_missing_column(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: f.drop(columns=["mask"])))], 1, ["missing column(s) ['mask']"])
+    return Case(
+        ["data", "info", str(w.manifest(lambda f: f.drop(columns=["mask"])))], 1, ["missing column(s) ['mask']"]
+    )
 
 
 def manifest_missing_file(w: World) -> Case:
-    return Case(["data", "validate", str(w.manifest(lambda f: _first_line(f, "image", "/nowhere/1.nii.gz"))), "-q"], 1, ["[missing-file]", "/nowhere/1.nii.gz", "line 2"])
+    return Case(
+        ["data", "validate", str(w.manifest(lambda f: _first_line(f, "image", "/nowhere/1.nii.gz"))), "-q"],
+        1,
+        ["[missing-file]", "/nowhere/1.nii.gz", "line 2"],
+    )
 
 
 def manifest_empty_image(w: World) -> Case:
@@ -231,48 +295,88 @@ def manifest_single_class(w: World) -> Case:
 
 
 def manifest_run_with_bad_row(w: World) -> Case:
-    return Case(w.run(w.config(), w.manifest(lambda f: _first_line(f, "split", "tst", 3))), 1, ["line 5", "split 'tst'"])
+    return Case(
+        w.run(w.config(), w.manifest(lambda f: _first_line(f, "split", "tst", 3))), 1, ["line 5", "split 'tst'"]
+    )
 
 
 def manifest_sequence_the_cohort_lacks(w: World) -> Case:
-    return Case(w.run(w.config(), w.manifest(lambda f: f[f["sequence"] == "T1W"])), 2, ["sequences: 'T2W'", "has only T1W"])
+    return Case(
+        w.run(w.config(), w.manifest(lambda f: f[f["sequence"] == "T1W"])), 2, ["sequences: 'T2W'", "has only T1W"]
+    )
 
 
 # ---- feature tables -----------------------------------------------------------------------------
 def features_split_value(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "split", "holdout")))], 1, ["features.csv", "line 2", "split 'holdout'"])
+    return Case(
+        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "split", "holdout")))],
+        1,
+        ["features.csv", "line 2", "split 'holdout'"],
+    )
 
 
 def features_sequence_value(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "sequence", "FLAIR")))], 1, ["line 2", "sequence 'FLAIR'"])
+    return Case(
+        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "sequence", "FLAIR")))],
+        1,
+        ["line 2", "sequence 'FLAIR'"],
+    )
 
 
 def features_age_value(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: f.assign(age=["60y"] + ["60"] * (len(f) - 1))))], 1, ["line 2", "age '60y'"])
+    return Case(
+        ["data", "info", str(w.feature_table(lambda f: f.assign(age=["60y"] + ["60"] * (len(f) - 1))))],
+        1,
+        ["line 2", "age '60y'"],
+    )
 
 
 def features_missing_patient(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "patient_id", "", 1)))], 1, ["line 3", "empty patient_id"])
+    return Case(
+        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "patient_id", "", 1)))],
+        1,
+        ["line 3", "empty patient_id"],
+    )
 
 
 def features_mixed_labels(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: _first_line(f, "label", "cirrhotic", 1)))], 1, ["line 3", "'cirrhotic'"])
+    return Case(
+        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "label", "cirrhotic", 1)))],
+        1,
+        ["line 3", "'cirrhotic'"],
+    )
 
 
 def features_non_numeric_feature(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: f.assign(diagnostics_Versions="v3")))], 1, ["non-numeric feature column(s) ['diagnostics_Versions']"])
+    return Case(
+        ["data", "info", str(w.feature_table(lambda f: f.assign(diagnostics_Versions="v3")))],
+        1,
+        ["non-numeric feature column(s) ['diagnostics_Versions']"],
+    )
 
 
 def features_no_feature(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: f.drop(columns=["original_firstorder_Mean", "original_glcm_Contrast"])))], 1, ["no feature column"])
+    return Case(
+        [
+            "data",
+            "info",
+            str(w.feature_table(lambda f: f.drop(columns=["original_firstorder_Mean", "original_glcm_Contrast"]))),
+        ],
+        1,
+        ["no feature column"],
+    )
 
 
 def features_missing_label_column(w: World) -> Case:
-    return Case(["data", "info", str(w.feature_table(lambda f: f.drop(columns=["label"])))], 1, ["missing column(s) ['label']"])
+    return Case(
+        ["data", "info", str(w.feature_table(lambda f: f.drop(columns=["label"])))], 1, ["missing column(s) ['label']"]
+    )
 
 
 def features_deep_runner(w: World) -> Case:
-    return Case(w.run(w.config(runners=["majority", "msa"]), w.feature_table()), 2, ["msa need images", "feature table"])
+    return Case(
+        w.run(w.config(runners=["majority", "msa"]), w.feature_table()), 2, ["msa need images", "feature table"]
+    )
 
 
 def features_patient_two_labels(w: World) -> Case:
@@ -301,21 +405,57 @@ CONFIG_CASES = [
     config_case("reference: 'majority' (the default) is not a runner of this config", runners=["stratified-random"]),
     config_case("reference: 'chance' is not a runner of this config", reference="chance"),
     config_case("protocols[0]: unknown protocol 'oficial'", protocols=["oficial"]),
-    config_case("protocols[0].valid_frac: unknown option of protocol 'cv'", protocols=[{"name": "cv", "valid_frac": 0.2}]),
+    config_case(
+        "protocols[0].valid_frac: unknown option of protocol 'cv'", protocols=[{"name": "cv", "valid_frac": 0.2}]
+    ),
     config_case("protocols[0].folds: 1 is not an integer >= 2", protocols=[{"name": "cv", "folds": 1}]),
-    config_case("protocols[0].valid_fraction: 1.5 is not a number in (0, 1)", protocols=[{"name": "cv", "valid_fraction": 1.5}]),
+    config_case(
+        "protocols[0].valid_fraction: 1.5 is not a number in (0, 1)", protocols=[{"name": "cv", "valid_fraction": 1.5}]
+    ),
     config_case("protocols[0]: protocol 'file' needs path:", protocols=[{"name": "file"}]),
-    config_case("protocols[0].path: '/no/splits.csv' is not an existing CSV file", protocols=[{"name": "file", "path": "/no/splits.csv"}]),
-    config_case("runners[1] (radiomics-xgbost): unknown runner (did you mean 'radiomics-xgboost'?)", runners=["majority", "radiomics-xgbost"]),
-    config_case("runners[1] (msa).params.epochs: 0 is below the minimum 1", runners=["majority", {"name": "msa", "params": {"epochs": 0}}]),
-    config_case("runners[1] (msa).params.width: 0 must be greater than 0", runners=["majority", {"name": "msa", "params": {"width": 0}}]),
-    config_case("runners[1] (msa).params.lr: '1e-4' is not a number (YAML reads 1e-4 as text: write 1.0e-4)", runners=["majority", {"name": "msa", "params": {"lr": "1e-4"}}]),
-    config_case("runners[1] (radiomics-logreg).params.select_k: 0 is below the minimum 1", runners=["majority", {"name": "radiomics-logreg", "params": {"select_k": 0}}]),
-    config_case("runners[1] (cnn-vgg19).params: runner 'cnn-vgg19' has no parameter(s) ['pooling']", runners=["majority", {"name": "cnn-vgg19", "params": {"pooling": "mean"}}]),
-    config_case("runners[1] (msa).params.epochs: True is not an integer", runners=["majority", {"name": "msa", "params": {"epochs": True}}]),
-    config_case("runners[1] (msa).variants: 'no-atention' is not a variant of msa", runners=["majority", {"name": "msa", "variants": ["no-atention"]}]),
-    config_case("runners[1] (majority).colour: unknown key", runners=["majority", {"name": "majority", "colour": "red"}]),
-    config_case("runners[1] (msa).protocols: 'cv' is not one of the config's protocols", runners=["majority", {"name": "msa", "protocols": ["cv"]}]),
+    config_case(
+        "protocols[0].path: '/no/splits.csv' is not an existing CSV file",
+        protocols=[{"name": "file", "path": "/no/splits.csv"}],
+    ),
+    config_case(
+        "runners[1] (radiomics-xgbost): unknown runner (did you mean 'radiomics-xgboost'?)",
+        runners=["majority", "radiomics-xgbost"],
+    ),
+    config_case(
+        "runners[1] (msa).params.epochs: 0 is below the minimum 1",
+        runners=["majority", {"name": "msa", "params": {"epochs": 0}}],
+    ),
+    config_case(
+        "runners[1] (msa).params.width: 0 must be greater than 0",
+        runners=["majority", {"name": "msa", "params": {"width": 0}}],
+    ),
+    config_case(
+        "runners[1] (msa).params.lr: '1e-4' is not a number (YAML reads 1e-4 as text: write 1.0e-4)",
+        runners=["majority", {"name": "msa", "params": {"lr": "1e-4"}}],
+    ),
+    config_case(
+        "runners[1] (radiomics-logreg).params.select_k: 0 is below the minimum 1",
+        runners=["majority", {"name": "radiomics-logreg", "params": {"select_k": 0}}],
+    ),
+    config_case(
+        "runners[1] (cnn-vgg19).params: runner 'cnn-vgg19' has no parameter(s) ['pooling']",
+        runners=["majority", {"name": "cnn-vgg19", "params": {"pooling": "mean"}}],
+    ),
+    config_case(
+        "runners[1] (msa).params.epochs: True is not an integer",
+        runners=["majority", {"name": "msa", "params": {"epochs": True}}],
+    ),
+    config_case(
+        "runners[1] (msa).variants: 'no-atention' is not a variant of msa",
+        runners=["majority", {"name": "msa", "variants": ["no-atention"]}],
+    ),
+    config_case(
+        "runners[1] (majority).colour: unknown key", runners=["majority", {"name": "majority", "colour": "red"}]
+    ),
+    config_case(
+        "runners[1] (msa).protocols: 'cv' is not one of the config's protocols",
+        runners=["majority", {"name": "msa", "protocols": ["cv"]}],
+    ),
     config_case("runners: no runners listed", runners=[]),
     config_case("sequences: 'T3W' is not an input", sequences=["T3W"]),
     config_case("seeds: 0 is not an integer >= 1", seeds=0),
@@ -347,7 +487,11 @@ def config_missing_file(w: World) -> Case:
 
 
 def config_many_problems_at_once(w: World) -> Case:
-    return Case(w.run(w.config(metrics={"main": "acuracy", "bootstrap": -1}, seeds=0, device="gpu")), 2, ["metrics.main", "metrics.bootstrap", "seeds", "device", "4 problem(s); nothing was run"])
+    return Case(
+        w.run(w.config(metrics={"main": "acuracy", "bootstrap": -1}, seeds=0, device="gpu")),
+        2,
+        ["metrics.main", "metrics.bootstrap", "seeds", "device", "4 problem(s); nothing was run"],
+    )
 
 
 # ---- CLI and run level: exit 2 before any job ---------------------------------------------------
@@ -368,15 +512,23 @@ def cli_set_malformed(w: World) -> Case:
 
 
 def cli_set_unknown_runner(w: World) -> Case:
-    return Case([*w.run(w.config()), "--set", "runners.msx.params.epochs=2"], 2, ["no runner 'msx' in runners (majority)"])
+    return Case(
+        [*w.run(w.config()), "--set", "runners.msx.params.epochs=2"], 2, ["no runner 'msx' in runners (majority)"]
+    )
 
 
 def cli_set_bad_value(w: World) -> Case:
-    return Case([*w.run(w.config()), "--set", "metrics.bootstrap=0"], 2, ["metrics.bootstrap: 0 is not an integer >= 1"])
+    return Case(
+        [*w.run(w.config()), "--set", "metrics.bootstrap=0"], 2, ["metrics.bootstrap: 0 is not an integer >= 1"]
+    )
 
 
 def cli_unknown_skip_check(w: World) -> Case:
-    return Case([*w.run(w.config()), "--skip-check", "empty-mask", "--skip-check", "emptymask"], 2, ["unknown check(s) ['emptymask']"])
+    return Case(
+        [*w.run(w.config()), "--skip-check", "empty-mask", "--skip-check", "emptymask"],
+        2,
+        ["unknown check(s) ['emptymask']"],
+    )
 
 
 def cli_unknown_runner_name(w: World) -> Case:

@@ -1,4 +1,5 @@
 """Radiomics baselines: extraction fidelity and cache, feature tables, learners, leakage canary."""
+
 from __future__ import annotations
 
 import logging
@@ -13,9 +14,9 @@ import pytest
 from cirrbench.baselines.features import extract_features, load_params
 from cirrbench.baselines.pipeline import CorrelationFilter, select_columns
 from cirrbench.benchmark.data.cohort import load_cirrmri, load_cohort
-from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.data.feature_table import import_pyradiomics_batch
 from cirrbench.benchmark.data.phantom import PhantomConfig, write_phantom
+from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 SMOKE = {"extraction": "default", "tuning_iterations": 2, "inner_folds": 2, "permutation_repeats": 1, "select_k": 10}
@@ -95,7 +96,9 @@ def test_cli_extract_writes_one_row_per_scan(tiny_phantom, tmp_path, capsys):
     from cirrbench.benchmark.cli import main
 
     out = tmp_path / "features.csv"
-    assert main(["features", "extract", "--data", str(tiny_phantom), "--params", "default", "--out", str(out), "-q"]) == 0
+    assert (
+        main(["features", "extract", "--data", str(tiny_phantom), "--params", "default", "--out", str(out), "-q"]) == 0
+    )
     table = pd.read_csv(out)
     assert list(table.columns[:3]) == ["scan_id", "patient_id", "sequence"]
     assert "original_shape_Sphericity" in table.columns
@@ -103,10 +106,25 @@ def test_cli_extract_writes_one_row_per_scan(tiny_phantom, tmp_path, capsys):
 
 
 def test_column_selection_and_correlation_filter():
-    columns = ["original_shape_Sphericity", "original_firstorder_Mean", "log-sigma-1-0-mm-3D_glcm_Idmn", "wavelet-LLH_glszm_ZoneEntropy", "original_ngtdm_Busyness"]
-    assert select_columns(columns, ["original"], ["shape", "firstorder", "texture"]) == ["original_shape_Sphericity", "original_firstorder_Mean", "original_ngtdm_Busyness"]
-    assert select_columns(columns, ["log", "wavelet"], ["texture"]) == ["log-sigma-1-0-mm-3D_glcm_Idmn", "wavelet-LLH_glszm_ZoneEntropy"]
-    assert select_columns(columns, ["wavelet"], ["shape"]) == ["original_shape_Sphericity"]  # shape does not depend on the filter
+    columns = [
+        "original_shape_Sphericity",
+        "original_firstorder_Mean",
+        "log-sigma-1-0-mm-3D_glcm_Idmn",
+        "wavelet-LLH_glszm_ZoneEntropy",
+        "original_ngtdm_Busyness",
+    ]
+    assert select_columns(columns, ["original"], ["shape", "firstorder", "texture"]) == [
+        "original_shape_Sphericity",
+        "original_firstorder_Mean",
+        "original_ngtdm_Busyness",
+    ]
+    assert select_columns(columns, ["log", "wavelet"], ["texture"]) == [
+        "log-sigma-1-0-mm-3D_glcm_Idmn",
+        "wavelet-LLH_glszm_ZoneEntropy",
+    ]
+    assert select_columns(columns, ["wavelet"], ["shape"]) == [
+        "original_shape_Sphericity"
+    ]  # shape does not depend on the filter
     x = np.random.default_rng(0).normal(size=(50, 3))
     X = np.c_[x[:, 0], x[:, 0] * 2 + 0.001, x[:, 1], x[:, 2]]
     kept = CorrelationFilter(0.95).fit(X).keep_
@@ -123,7 +141,11 @@ def study(tmp_path_factory):
     from radiomics import featureextractor
 
     radiomics.setVerbosity(logging.ERROR)
-    root = write_phantom(tmp_path_factory.mktemp("study") / "cohort", PhantomConfig(patients=60, seed=5, scale=0.5, healthy=0, sub_slices=1), progress=False)
+    root = write_phantom(
+        tmp_path_factory.mktemp("study") / "cohort",
+        PhantomConfig(patients=60, seed=5, scale=0.5, healthy=0, sub_slices=1),
+        progress=False,
+    )
     cohort = load_cirrmri(root)
     table = extract_features(cohort.records, load_params("default"), jobs=2, progress=False).table
     extractor = featureextractor.RadiomicsFeatureExtractor()
@@ -145,7 +167,9 @@ def run(raw: dict, out: Path):
 
 def test_imported_pyradiomics_csv_runs_under_official_and_cv(study, tmp_path):
     root, batch = study
-    table_path = import_pyradiomics_batch(batch, root / "Metadata" / "CirrMRI600+_CompleteData_age_gender_evaluation.csv", tmp_path / "features.csv")
+    table_path = import_pyradiomics_batch(
+        batch, root / "Metadata" / "CirrMRI600+_CompleteData_age_gender_evaluation.csv", tmp_path / "features.csv"
+    )
     cohort = load_cohort(table_path)
     assert cohort.features is not None and all(r.image is None for r in cohort)
     assert {r.official_split for r in cohort} == {"train", "valid", "test"}
@@ -171,12 +195,18 @@ def test_learners_beat_the_majority_runner(study, tmp_path):
         "data": {"root": str(root)},
         "sequences": ["T1W", "T2W"],
         "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
-        "runners": ["majority", {"name": "radiomics-xgboost", "params": SMOKE}, {"name": "radiomics-logreg", "params": SMOKE}],
+        "runners": [
+            "majority",
+            {"name": "radiomics-xgboost", "params": SMOKE},
+            {"name": "radiomics-logreg", "params": SMOKE},
+        ],
         "metrics": {"bootstrap": 200},
     }
     summary, report = run(raw, tmp_path / "results")
     assert summary.ok
-    table = report.summary[(report.summary["level"] == "patient") & (report.summary["metric"] == "accuracy")].set_index(["runner", "input"])["value"]
+    table = report.summary[(report.summary["level"] == "patient") & (report.summary["metric"] == "accuracy")].set_index(
+        ["runner", "input"]
+    )["value"]
     gains = []
     for runner in ("radiomics-xgboost", "radiomics-logreg"):
         for column in ("T1W", "T2W"):
@@ -197,12 +227,19 @@ def test_leakage_canary_is_useless_because_nothing_is_fitted_on_test_data(study,
     rng = np.random.default_rng(0)
     test_patients = set(rng.choice(patients, size=len(patients) // 3, replace=False))
     roles = ["test" if p in test_patients else "train" for p in patients]
-    for i, p in enumerate(patients):  # a few validation patients from the training side
+    for i in range(len(patients)):  # a few validation patients from the training side
         if roles[i] == "train" and i % 6 == 0:
             roles[i] = "valid"
     split_file = tmp_path / "split.csv"
     pd.DataFrame({"patient_id": patients, "repeat": 0, "fold": 0, "role": roles}).to_csv(split_file, index=False)
-    frame = pd.DataFrame({"scan_id": [r.scan_id for r in cohort], "patient_id": [r.patient_id for r in cohort], "sequence": "T1W", "label": [r.label_name for r in cohort]})
+    frame = pd.DataFrame(
+        {
+            "scan_id": [r.scan_id for r in cohort],
+            "patient_id": [r.patient_id for r in cohort],
+            "sequence": "T1W",
+            "label": [r.label_name for r in cohort],
+        }
+    )
     frame = pd.concat([frame, features.loc[frame["scan_id"]].reset_index(drop=True)], axis=1)
     accuracies = {}
     for name, with_canary in (("plain", False), ("canary", True)):
@@ -222,11 +259,15 @@ def test_leakage_canary_is_useless_because_nothing_is_fitted_on_test_data(study,
         }
         _, report = run(raw, tmp_path / name)
         summary = report.summary
-        accuracies[name] = float(summary[(summary["level"] == "patient") & (summary["metric"] == "accuracy")]["value"].iloc[0])
+        accuracies[name] = float(
+            summary[(summary["level"] == "patient") & (summary["metric"] == "accuracy")]["value"].iloc[0]
+        )
         if with_canary:
             importance = pd.read_csv(next((tmp_path / name / "predictions").glob("*/extra_feature_importance.csv")))
             canary = importance[importance["feature"] == "canary_label"]
             ranked = importance.sort_values("gain", ascending=False)["feature"].tolist()
-            assert canary.empty or ranked.index("canary_label") > 5, "the canary ranks among the top features: something saw test labels"
+            assert canary.empty or ranked.index("canary_label") > 5, (
+                "the canary ranks among the top features: something saw test labels"
+            )
     assert accuracies["canary"] < 0.9, accuracies
     assert accuracies["canary"] <= accuracies["plain"] + 0.15, accuracies

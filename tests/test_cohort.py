@@ -1,4 +1,5 @@
 """The cohort index from a CirrMRI600+ root (both unzip forms), with healthy volunteers, and from manifests."""
+
 from __future__ import annotations
 
 import shutil
@@ -26,7 +27,19 @@ def double_folders(root: Path) -> None:
 def test_index_has_one_record_per_scan_with_all_fields(tiny_phantom):
     cohort = load_cirrmri(tiny_phantom)
     frame = cohort.to_frame()
-    assert list(frame.columns) == ["scan_id", "patient_id", "sequence", "label", "label_name", "official_split", "image", "mask", "age", "sex", "site"]
+    assert list(frame.columns) == [
+        "scan_id",
+        "patient_id",
+        "sequence",
+        "label",
+        "label_name",
+        "official_split",
+        "image",
+        "mask",
+        "age",
+        "sex",
+        "site",
+    ]
     assert frame["site"].str.startswith("centre-").all()  # the phantom names its simulated centres
     assert cohort.labels == CIRRHOSIS_STAGES
     assert set(frame["sequence"]) == {"T1W", "T2W"}
@@ -102,7 +115,9 @@ def test_info_counts_match_the_files(tiny_phantom):
             assert table.loc[(seq, split), "total"] == n_files
     s = summary(cohort)
     assert s["patients"] == 12
-    assert s["patients_with_all_sequences"] == len(pd.read_csv(tiny_phantom / "Metadata" / "T1&T2_Paired_age_gender_evaluation.csv"))
+    assert s["patients_with_all_sequences"] == len(
+        pd.read_csv(tiny_phantom / "Metadata" / "T1&T2_Paired_age_gender_evaluation.csv")
+    )
 
 
 def test_manifest_round_trip(tiny_phantom, tmp_path):
@@ -137,7 +152,9 @@ def test_manifest_errors_name_the_problem(tmp_path):
     with pytest.raises(CohortError, match="missing column"):
         load_manifest(bad)
     missing = tmp_path / "missing.csv"
-    missing.write_text("scan_id,patient_id,sequence,label,image,mask\nA,1,T1W,mild,nowhere.nii.gz,nowhere_mask.nii.gz\nB,2,T1W,severe,nowhere2.nii.gz,nowhere2_mask.nii.gz\n")
+    missing.write_text(
+        "scan_id,patient_id,sequence,label,image,mask\nA,1,T1W,mild,nowhere.nii.gz,nowhere_mask.nii.gz\nB,2,T1W,severe,nowhere2.nii.gz,nowhere2_mask.nii.gz\n"
+    )
     with pytest.raises(CohortError, match="nowhere.nii.gz"):
         load_manifest(missing)
 

@@ -1,12 +1,13 @@
 """The config's reference, dry runs, --set overrides and `cirrbench runners NAME`."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import runners_for_tests  # noqa: F401
 import yaml
 
-import runners_for_tests  # noqa: F401
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.execution.config_schema import KEYS, TOP_LEVEL, config_reference
 
@@ -14,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_docs_config_reference_is_generated_from_the_schema():
-    assert (ROOT / "docs" / "config.md").read_text() == config_reference(), "run: cirrbench config-reference --out docs/config.md"
+    assert (ROOT / "docs" / "config.md").read_text() == config_reference(), (
+        "run: cirrbench config-reference --out docs/config.md"
+    )
 
 
 def test_every_top_level_key_is_documented():
@@ -23,7 +26,14 @@ def test_every_top_level_key_is_documented():
 
 
 def config(root: Path, tmp: Path, **raw) -> Path:
-    base = {"name": "c", "data": {"root": str(root)}, "sequences": ["T1W"], "protocols": ["official"], "runners": ["majority", "test-slices"], "metrics": {"bootstrap": 20}}
+    base = {
+        "name": "c",
+        "data": {"root": str(root)},
+        "sequences": ["T1W"],
+        "protocols": ["official"],
+        "runners": ["majority", "test-slices"],
+        "metrics": {"bootstrap": 20},
+    }
     base.update(raw)
     path = tmp / "c.yaml"
     path.write_text(yaml.safe_dump(base))
@@ -40,14 +50,39 @@ def test_dry_run_counts_jobs_and_writes_nothing(tiny_phantom, tmp_path, capsys):
     assert main(["run", str(path), "--out", str(out), "-q", "--jobs", "1", "--only", "majority:*"]) == 0
     capsys.readouterr()
     assert main(["run", str(path), "--out", str(out), "--dry-run", "-q"]) == 0
-    lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines() if line.split() and line.split()[0] in ("majority", "test-slices", "total")}
-    assert lines["majority"] == ["1", "1", "0"] and lines["test-slices"] == ["1", "0", "1"] and lines["total"] == ["2", "1", "1"]
+    lines = {
+        line.split()[0]: line.split()[1:]
+        for line in capsys.readouterr().out.splitlines()
+        if line.split() and line.split()[0] in ("majority", "test-slices", "total")
+    }
+    assert (
+        lines["majority"] == ["1", "1", "0"]
+        and lines["test-slices"] == ["1", "0", "1"]
+        and lines["total"] == ["2", "1", "1"]
+    )
 
 
 def test_set_overrides_a_runner_and_the_result_says_so(tiny_phantom, tmp_path):
     out = tmp_path / "results"
     path = config(tiny_phantom, tmp_path)
-    assert main(["run", str(path), "--out", str(out), "-q", "--jobs", "1", "--set", "runners.test-slices.params.sharpness=0.5", "--set", "metrics.bootstrap=30"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "--out",
+                str(out),
+                "-q",
+                "--jobs",
+                "1",
+                "--set",
+                "runners.test-slices.params.sharpness=0.5",
+                "--set",
+                "metrics.bootstrap=30",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     runner = next(r for r in manifest["experiment"]["config"]["runners"] if isinstance(r, dict))
     assert runner == {"name": "test-slices", "params": {"sharpness": 0.5}} and manifest["report"]["bootstrap"] == 30
@@ -56,11 +91,19 @@ def test_set_overrides_a_runner_and_the_result_says_so(tiny_phantom, tmp_path):
 def test_runners_name_shows_meaning_and_allowed_values(capsys):
     assert main(["runners", "msa"]) == 0
     text = capsys.readouterr().out
-    assert "epochs = 100  (an integer)  [>= 1]  maximum training epochs" in text and "variant no-attention: attention=False" in text
+    assert (
+        "epochs = 100  (an integer)  [>= 1]  maximum training epochs" in text
+        and "variant no-attention: attention=False" in text
+    )
     assert main(["runners", "cnn-vgg19", "--json"]) == 0
     described = json.loads(capsys.readouterr().out)["cnn-vgg19"]
     names = [p["name"] for p in described["params"]]
-    assert described["display_name"] == "VGG-19" and "pooling" not in names and "attention" not in names and "context" in names
+    assert (
+        described["display_name"] == "VGG-19"
+        and "pooling" not in names
+        and "attention" not in names
+        and "context" in names
+    )
 
 
 def test_cirrbench_data_env_is_honoured_by_data_commands(tiny_phantom, monkeypatch, capsys):

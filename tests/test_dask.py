@@ -1,4 +1,5 @@
 """Dask execution: a LocalCluster gives the same predictions and tables as a local run."""
+
 from __future__ import annotations
 
 import filecmp
@@ -16,12 +17,21 @@ def test_local_cluster_gives_the_same_tables_as_a_local_run(tiny_phantom, tmp_pa
         "data": {"root": str(tiny_phantom)},
         "sequences": ["T1W", "T2W"],
         "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
-        "runners": ["majority", "stratified-random", {"name": "radiomics-logreg", "params": {"extraction": "default", "tuning_iterations": 0, "select_k": 10, "permutation_repeats": 1}}],
+        "runners": [
+            "majority",
+            "stratified-random",
+            {
+                "name": "radiomics-logreg",
+                "params": {"extraction": "default", "tuning_iterations": 0, "select_k": 10, "permutation_repeats": 1},
+            },
+        ],
         "metrics": {"bootstrap": 200},
     }
     experiment = parse_experiment(raw, "dask.yaml")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        summary, _ = run_experiment(experiment, RunOptions(out=tmp_path / "dask", progress=False, dask=cluster.scheduler_address))
+        summary, _ = run_experiment(
+            experiment, RunOptions(out=tmp_path / "dask", progress=False, dask=cluster.scheduler_address)
+        )
     assert summary.ok and len(summary.ran) == 3 * 2 * 3
     run_experiment(experiment, RunOptions(out=tmp_path / "local", progress=False))
     tables = sorted((tmp_path / "local" / "tables").iterdir())
@@ -29,4 +39,6 @@ def test_local_cluster_gives_the_same_tables_as_a_local_run(tiny_phantom, tmp_pa
     for path in tables:
         assert filecmp.cmp(path, tmp_path / "dask" / "tables" / path.name, shallow=False), path.name
     for path in sorted((tmp_path / "local" / "predictions").glob("*/predictions.csv")):
-        assert filecmp.cmp(path, tmp_path / "dask" / "predictions" / path.parent.name / "predictions.csv", shallow=False)
+        assert filecmp.cmp(
+            path, tmp_path / "dask" / "predictions" / path.parent.name / "predictions.csv", shallow=False
+        )

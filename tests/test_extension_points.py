@@ -1,9 +1,9 @@
 """Every extension point is one new file: a runner, a backbone, a protocol, a metric, a table and a
 figure, each added here from a temporary module (a plugin file) and used by a real run."""
+
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,7 +15,7 @@ from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.plugins import load_plugin
 from cirrbench.benchmark.runners.registry import get_runner
 
-PLUGIN = '''
+PLUGIN = """
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +102,7 @@ def bars(context):
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.bar([0, 1], [1, 2])
     return save(fig, context.store.figures_dir / "ext-bars_all")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,23 @@ def run(plugin, tiny_phantom, tmp_path_factory):
         "data": {"root": str(tiny_phantom)},
         "sequences": ["T1W"],
         "protocols": [{"name": "ext-halves", "flip": 1}],
-        "runners": ["majority", "ext-prior", {"name": "cnn-ext-tinynet", "params": {"width": 0.25, "size": 32, "spacing_mm": 2.5, "epochs": 1, "batch_size": 4, "slices_per_scan": 2, "max_slices": 4, "augment": False}}],
+        "runners": [
+            "majority",
+            "ext-prior",
+            {
+                "name": "cnn-ext-tinynet",
+                "params": {
+                    "width": 0.25,
+                    "size": 32,
+                    "spacing_mm": 2.5,
+                    "epochs": 1,
+                    "batch_size": 4,
+                    "slices_per_scan": 2,
+                    "max_slices": 4,
+                    "augment": False,
+                },
+            },
+        ],
         "metrics": {"bootstrap": 30, "table": ["accuracy", "ext_youden"]},
     }
     out = tmp_path_factory.mktemp("ext") / "results"

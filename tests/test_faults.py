@@ -1,6 +1,7 @@
 """Faults a long benchmark meets: a kill during --force, corrupt cache entries, two runs into one
 folder, a killed main process with live workers, a full or unwritable disk, runners that exit or
 warn. None of them may lose finished results, block the next run or leave a process behind."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import runners_for_tests  # noqa: F401  (registers the test runners)
 import yaml
 
-import runners_for_tests  # noqa: F401  (registers the test runners)
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.execution.experiment import parse_experiment
@@ -26,7 +27,14 @@ TESTS = Path(__file__).parent
 
 
 def config(root: Path, tmp: Path, **raw) -> Path:
-    base = {"name": "faults", "data": {"root": str(root)}, "sequences": ["T1W"], "protocols": ["official"], "runners": ["majority"], "metrics": {"bootstrap": 20}}
+    base = {
+        "name": "faults",
+        "data": {"root": str(root)},
+        "sequences": ["T1W"],
+        "protocols": ["official"],
+        "runners": ["majority"],
+        "metrics": {"bootstrap": 20},
+    }
     base.update(raw)
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(base))
@@ -41,11 +49,20 @@ def cli_in_subprocess(*argv: str) -> list[str]:
 def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):
     out = tmp_path / "results"
     counter = tmp_path / "fits.txt"
-    path = config(tiny_phantom, tmp_path, sequences=["T1W", "T2W"], runners=["majority", {"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}])
+    path = config(
+        tiny_phantom,
+        tmp_path,
+        sequences=["T1W", "T2W"],
+        runners=["majority", {"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}],
+    )
     assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0  # fits 1 and 2: both killer jobs done
     before = {p.parent.name: p.read_bytes() for p in (out / "predictions").glob("*/predictions.csv")}
     assert len(before) == 4
-    killed = subprocess.run(cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", "1", "-q", "--force"), capture_output=True, text=True)
+    killed = subprocess.run(
+        cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", "1", "-q", "--force"),
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == 137, killed.stderr  # the third fit (a forced rerun) killed the process
     after = {p.parent.name: p.read_bytes() for p in (out / "predictions").glob("*/predictions.csv")}
     assert after == before  # every finished job survived, byte for byte
@@ -102,7 +119,15 @@ def test_a_second_run_into_the_same_folder_is_refused_with_the_holder(tiny_phant
 
 
 def test_a_killed_holder_releases_the_lock(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", f"from cirrbench.benchmark.execution.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from cirrbench.benchmark.execution.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()
@@ -112,9 +137,20 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
 
 def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
     psutil = pytest.importorskip("psutil")
-    path = config(tiny_phantom, tmp_path, sequences=["T1W", "T2W"], runners=[{"name": "test-sleepy", "params": {"seconds": 60}}], reference=None)
+    path = config(
+        tiny_phantom,
+        tmp_path,
+        sequences=["T1W", "T2W"],
+        runners=[{"name": "test-sleepy", "params": {"seconds": 60}}],
+        reference=None,
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    main_process = subprocess.Popen(cli_in_subprocess("run", str(path), "--out", str(tmp_path / "results"), "--jobs", "2", "-q"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    main_process = subprocess.Popen(
+        cli_in_subprocess("run", str(path), "--out", str(tmp_path / "results"), "--jobs", "2", "-q"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     parent = psutil.Process(main_process.pid)
     deadline = time.time() + 60
     workers = []
@@ -157,7 +193,9 @@ def test_a_runner_that_exits_is_that_jobs_failure(tiny_phantom, tmp_path):
     out = tmp_path / "results"
     raw = yaml.safe_load(config(tiny_phantom, tmp_path, runners=["majority", "test-exits"]).read_text())
     summary, report = run_experiment(parse_experiment(raw, "x.yaml"), RunOptions(out=out, progress=False))
-    assert summary.ran == ["majority:default:T1W:official-T1W:s0"] and list(summary.failed) == ["test-exits:default:T1W:official-T1W:s0"]
+    assert summary.ran == ["majority:default:T1W:official-T1W:s0"] and list(summary.failed) == [
+        "test-exits:default:T1W:official-T1W:s0"
+    ]
     assert "SystemExit" in summary.failed["test-exits:default:T1W:official-T1W:s0"]
     (failure,) = (out / "failures").glob("*.json")
     assert json.loads(failure.read_text())["status"] == "failed"

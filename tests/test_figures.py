@@ -1,4 +1,5 @@
 """Which importance a feature chart shows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,15 @@ from cirrbench.benchmark.reporting.figures import importance_measure, top_featur
 
 def frame(permutation, gain) -> pd.DataFrame:
     n = len(gain)
-    return pd.DataFrame({"input": ["T1W"] * n, "feature": [f"original_firstorder_F{i}" for i in range(n)], "permutation_mean": permutation, "permutation_sd": [0.01] * n, "gain_mean": gain})
+    return pd.DataFrame(
+        {
+            "input": ["T1W"] * n,
+            "feature": [f"original_firstorder_F{i}" for i in range(n)],
+            "permutation_mean": permutation,
+            "permutation_sd": [0.01] * n,
+            "gain_mean": gain,
+        }
+    )
 
 
 def test_permutation_importance_is_charted_when_it_moved_anything():

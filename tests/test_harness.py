@@ -1,4 +1,5 @@
 """The harness end to end on a tiny phantom: contract, registry, caching, failures, resume, report."""
+
 from __future__ import annotations
 
 import filecmp
@@ -9,16 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 import runners_for_tests  # noqa: F401  (registers the misbehaving runners)
-from cirrbench.benchmark.data.cohort import load_cirrmri
-from cirrbench.benchmark.runners.check import check_runner
-from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
-from cirrbench.benchmark.reporting.report import build_report
-from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
-from cirrbench.benchmark.runners.contract import Runner, ScanSet
-from cirrbench.benchmark.runners.registry import available_runners, register_runner
+
 import cirrbench.benchmark.runners.registry as registry_module
+from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
+from cirrbench.benchmark.reporting.report import build_report
+from cirrbench.benchmark.runners.check import check_runner
+from cirrbench.benchmark.runners.contract import ScanSet
+from cirrbench.benchmark.runners.registry import available_runners, register_runner
 
 BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__module__.startswith("cirrbench."))
 
@@ -32,7 +33,7 @@ def test_test_labels_are_hidden_from_runners(tiny_phantom):
     cohort = load_cirrmri(tiny_phantom)
     hidden = ScanSet(cohort.records, cohort.labels).hide_labels()
     with pytest.raises(PermissionError):
-        hidden.y
+        _ = hidden.y
     assert {r.label_name for r in hidden} == {""}
 
 
@@ -46,7 +47,9 @@ def test_entry_point_plugins_are_registered(monkeypatch):
         def load(self):
             return PluginRunner
 
-    monkeypatch.setattr(registry_module, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else [])
+    monkeypatch.setattr(
+        registry_module, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else []
+    )
     monkeypatch.setattr(registry_module, "_ENTRY_POINTS_LOADED", False)
     assert available_runners()["plugin-runner"] is PluginRunner
     registry_module.unregister_runner("plugin-runner")
@@ -107,7 +110,9 @@ def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_
     main = pd.read_csv(out / "tables" / "main_cv_patient.csv")
     assert list(main["id"]) == ["majority", "stratified-random"]  # CSV keeps ids next to display names
     assert list(main["Method"]) == ["Majority class", "Stratified random"]
-    cv_rows = pd.concat(pd.read_csv(f, dtype={"patient_id": str}) for f in (out / "predictions").glob("*/predictions.csv"))
+    cv_rows = pd.concat(
+        pd.read_csv(f, dtype={"patient_id": str}) for f in (out / "predictions").glob("*/predictions.csv")
+    )
     cv_rows = cv_rows[cv_rows["protocol"] == "cv"]
     n = {i: cv_rows.loc[cv_rows["input"] == i, "patient_id"].nunique() for i in ("T1W", "T2W", "both")}
     assert list(main.columns) == ["kind", "id", "Method", *[f"{i} (n = {n[i]})" for i in ("T1W", "T2W", "both")]]
@@ -115,7 +120,20 @@ def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_
     assert manifest["cohort"]["fingerprint"] and manifest["splits"]["cv"] and manifest["versions"]["numpy"]
     assert all(j["done"] and j["duration_s"] is not None for j in manifest["jobs"])
     predictions = pd.read_csv(next((out / "predictions").glob("*/predictions.csv")))
-    for column in ("scan_id", "patient_id", "sequence", "true_label", "prob_mild", "prob_moderate", "prob_severe", "pred_label", "runner", "variant", "split_id", "seed"):
+    for column in (
+        "scan_id",
+        "patient_id",
+        "sequence",
+        "true_label",
+        "prob_mild",
+        "prob_moderate",
+        "prob_severe",
+        "pred_label",
+        "runner",
+        "variant",
+        "split_id",
+        "seed",
+    ):
         assert column in predictions.columns
 
     again, _ = run(experiment(tiny_phantom), out)
@@ -144,7 +162,13 @@ def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     from cirrbench.benchmark.cli import main
 
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(experiment(tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"], reference=None)))
+    config.write_text(
+        yaml.safe_dump(
+            experiment(
+                tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"], reference=None
+            )
+        )
+    )
     assert main(["run", str(config), "--out", str(tmp_path / "r"), "--jobs", "2", "-q"]) == 1
     # The runner is registered here by importing its module; the worker processes import it too,
     # so the job fails for the runner's own reason, not as an unknown runner.
@@ -156,12 +180,20 @@ def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_p
     import yaml
 
     out = tmp_path / "results"
-    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}], reference=None, sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
+    raw = experiment(
+        tiny_phantom,
+        runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}],
+        reference=None,
+        sequences=["T1W"],
+        protocols=[{"name": "cv", "folds": 3, "repeats": 2}],
+    )
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(raw))
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '2', '-q']))"
     ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert ended.returncode == 1 and "a worker process died" in ended.stderr and "--jobs" in ended.stderr, ended.stderr[-2000:]
+    assert ended.returncode == 1 and "a worker process died" in ended.stderr and "--jobs" in ended.stderr, ended.stderr[
+        -2000:
+    ]
     assert "Traceback" not in ended.stderr
     summary, _ = run(raw, out)
     assert summary.ok and len(summary.skipped) + len(summary.ran) == 6
@@ -172,7 +204,13 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
 
     out = tmp_path / "results"
     counter = tmp_path / "fits.txt"
-    raw = experiment(tiny_phantom, runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}], reference=None, sequences=["T1W"], protocols=[{"name": "cv", "folds": 3, "repeats": 2}])
+    raw = experiment(
+        tiny_phantom,
+        runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}],
+        reference=None,
+        sequences=["T1W"],
+        protocols=[{"name": "cv", "folds": 3, "repeats": 2}],
+    )
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(raw))
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q'])"
@@ -218,14 +256,34 @@ def test_invalid_cohort_stops_the_run_before_any_job(phantom_copy, tmp_path):
     with pytest.raises(CohortError, match="missing-mask"):
         run(experiment(phantom_copy), tmp_path / "results")
     assert not (tmp_path / "results" / "predictions").exists()
-    summary, _ = run(experiment(phantom_copy, sequences=["T1W"], protocols=["official"]), tmp_path / "results", skip_checks=("missing-mask",))
+    summary, _ = run(
+        experiment(phantom_copy, sequences=["T1W"], protocols=["official"]),
+        tmp_path / "results",
+        skip_checks=("missing-mask",),
+    )
     assert summary.ok
 
 
 def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
     out = tmp_path / "results"
-    reported = [{"method": "VGG-19", "source": "seed paper, arXiv:2502.18225", "input": "T1W", "protocol": "official", "level": "slice", "metric": "accuracy", "value": 0.728}]
-    raw = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=["majority", {"name": "test-slices", "variants": "all"}], reported=reported)
+    reported = [
+        {
+            "method": "VGG-19",
+            "source": "seed paper, arXiv:2502.18225",
+            "input": "T1W",
+            "protocol": "official",
+            "level": "slice",
+            "metric": "accuracy",
+            "value": 0.728,
+        }
+    ]
+    raw = experiment(
+        tiny_phantom,
+        sequences=["T1W"],
+        protocols=["official"],
+        runners=["majority", {"name": "test-slices", "variants": "all"}],
+        reported=reported,
+    )
     summary, report = run(raw, out)
     assert summary.ok
     slice_table = (out / "tables" / "main_official_slice.md").read_text()
@@ -235,26 +293,44 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
     marker = next(i for i, line in enumerate(lines) if "reported, not rerun" in line)
     assert any("VGG-19" in line and "0.728" in line for line in lines[marker:])
     assert not any("VGG-19" in line for line in lines[:marker])
-    assert "VGG-19" not in (out / "tables" / "main_official_patient.md").read_text()  # patient-level table: not comparable
+    assert (
+        "VGG-19" not in (out / "tables" / "main_official_patient.md").read_text()
+    )  # patient-level table: not comparable
     csv = pd.read_csv(out / "tables" / "main_official_slice.csv")
     assert list(csv["kind"]) == ["measured", "reported, not rerun"]  # majority has no slices
     ablation = pd.read_csv(out / "tables" / "ablation_test-slices_official_patient.csv")
     assert list(ablation["Variant"]) == ["default", "blunt", "one-slice"]
     delta = "T1W Δ vs default (95 % CI)"
-    assert ablation.loc[0, delta] == "(full model)" and ablation.loc[1, delta].startswith(("+", "-"))  # each variant against its own default
+    assert ablation.loc[0, delta] == "(full model)" and ablation.loc[1, delta].startswith(
+        ("+", "-")
+    )  # each variant against its own default
     assert ablation["T1W p (Holm)"].iloc[1:].notna().all()
     tex = (out / "tables" / "main_official_slice.tex").read_text()
     assert "\\toprule" in tex and "\\emph{reported, not rerun}" in tex
 
 
 def test_report_ignores_job_folders_of_an_earlier_config_with_the_same_labels(tiny_phantom, tmp_path):
-    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}], reference=None)
-    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}], reference=None)
+    first = experiment(
+        tiny_phantom,
+        sequences=["T1W"],
+        protocols=["official"],
+        runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}],
+        reference=None,
+    )
+    second = experiment(
+        tiny_phantom,
+        sequences=["T1W"],
+        protocols=["official"],
+        runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}],
+        reference=None,
+    )
     run(first, tmp_path / "shared")
     _, mixed = run(second, tmp_path / "shared")
     _, clean = run(second, tmp_path / "clean")
     columns = ["runner", "variant", "input", "level", "value", "low", "high"]
-    pd.testing.assert_frame_equal(mixed.summary[columns].reset_index(drop=True), clean.summary[columns].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        mixed.summary[columns].reset_index(drop=True), clean.summary[columns].reset_index(drop=True)
+    )
 
 
 def test_report_removes_tables_and_figures_an_earlier_config_left_but_keeps_other_files(tiny_phantom, tmp_path):
@@ -263,7 +339,9 @@ def test_report_removes_tables_and_figures_an_earlier_config_left_but_keeps_othe
     assert (out / "tables" / "main_cv_patient.csv").is_file() and (out / "figures" / "forest_cv.png").is_file()
     (out / "figures" / "my_notes.png").write_bytes(b"kept")
     run(experiment(tiny_phantom, sequences=["T1W"], protocols=["official"]), out)
-    assert (out / "tables" / "main_official_patient.csv").is_file() and (out / "figures" / "forest_official.png").is_file()
+    assert (out / "tables" / "main_official_patient.csv").is_file() and (
+        out / "figures" / "forest_official.png"
+    ).is_file()
     assert not list((out / "tables").glob("*_cv*")) and not list((out / "figures").glob("*_cv*"))
     assert (out / "figures" / "my_notes.png").read_bytes() == b"kept"
 
@@ -272,8 +350,20 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
     from cirrbench.benchmark.execution.prune import prune
 
     out = tmp_path / "shared"
-    first = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}], reference=None)
-    second = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}], reference=None)
+    first = experiment(
+        tiny_phantom,
+        sequences=["T1W"],
+        protocols=["official"],
+        runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}],
+        reference=None,
+    )
+    second = experiment(
+        tiny_phantom,
+        sequences=["T1W"],
+        protocols=["official"],
+        runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}],
+        reference=None,
+    )
     run(first, out)
     old = {p.name for p in (out / "predictions").iterdir()}
     run(second, out)
@@ -295,7 +385,11 @@ def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
     experiment = load_experiment(profile)  # unknown runners, parameters or rejected values raise ConfigError
     assert experiment.runners and experiment.protocols
     if profile == "paper":  # slice CNNs train on every liver slice per epoch, as the released code
-        epochs = {spec.name: spec.params.get("epoch", "scans") for spec in experiment.runners if spec.name.startswith(("cnn-", "msa"))}
+        epochs = {
+            spec.name: spec.params.get("epoch", "scans")
+            for spec in experiment.runners
+            if spec.name.startswith(("cnn-", "msa"))
+        }
         assert epochs.pop("msa") == "scans" and set(epochs.values()) == {"slices"} and len(epochs) == 8
 
 

@@ -1,4 +1,5 @@
 """cirrbench as a library: one namespace, the documented API, plugins without packaging, the example."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ import yaml
 import cirrbench
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN = '''
+PLUGIN = """
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ class TiltRunner(Runner):
         p = np.full((len(test), k), (1 - self.params.tilt) / (k - 1))
         p[:, 0] = self.params.tilt
         return Predictions.from_array(test.scan_ids, p, self.labels_)
-'''
+"""
 
 
 def test_the_public_api_is_documented_and_complete():
@@ -47,7 +48,19 @@ def test_the_public_api_is_documented_and_complete():
         item = getattr(cirrbench, name)
         if callable(item) and not isinstance(item, type):
             assert "Args:" in (item.__doc__ or "") and "Returns:" in (item.__doc__ or ""), name
-    for name in ("Runner", "Predictions", "register_runner", "RunContext", "ScanSet", "load_experiment", "run", "report", "score_predictions", "check_runner", "load_plugin"):
+    for name in (
+        "Runner",
+        "Predictions",
+        "register_runner",
+        "RunContext",
+        "ScanSet",
+        "load_experiment",
+        "run",
+        "report",
+        "score_predictions",
+        "check_runner",
+        "load_plugin",
+    ):
         assert name in cirrbench.__all__
 
 
@@ -56,25 +69,48 @@ def test_the_cli_in_a_folder_with_its_own_models_and_benchmark_packages_sees_eve
         (tmp_path / shadow).mkdir()
         (tmp_path / shadow / "__init__.py").write_text("raise ImportError('the user project, not cirrbench')\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-m", "cirrbench", "runners", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cirrbench", "runners", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     import json
 
     names = set(json.loads(done.stdout))
-    assert {"msa", "volumetric-3d", "radiomics-xgboost", "radiomics-ordinal", "majority"} <= names and len([n for n in names if n.startswith("cnn-")]) == 10
+    assert {"msa", "volumetric-3d", "radiomics-xgboost", "radiomics-ordinal", "majority"} <= names and len(
+        [n for n in names if n.startswith("cnn-")]
+    ) == 10
 
 
 def test_generic_package_names_are_not_installed(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     code = "import importlib.util as u; print([n for n in ('benchmark', 'baselines', 'models') if u.find_spec(n)])"
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_a_local_plugin_file_runs_in_parallel_workers(tiny_phantom, tmp_path):
     (tmp_path / "tilt_runner.py").write_text(PLUGIN)
     config = tmp_path / "plug.yaml"
-    config.write_text(yaml.safe_dump({"name": "plug", "plugins": ["tilt_runner.py"], "data": {"root": str(tiny_phantom)}, "sequences": ["T1W", "T2W"], "protocols": ["official"], "runners": ["majority", "plugin-tilt"], "metrics": {"bootstrap": 20}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "plug",
+                "plugins": ["tilt_runner.py"],
+                "data": {"root": str(tiny_phantom)},
+                "sequences": ["T1W", "T2W"],
+                "protocols": ["official"],
+                "runners": ["majority", "plugin-tilt"],
+                "metrics": {"bootstrap": 20},
+            }
+        )
+    )
     code = f"from cirrbench.benchmark.cli import main; raise SystemExit(main(['run', {str(config)!r}, '--out', {str(tmp_path / 'results')!r}, '--jobs', '2', '-q']))"
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -98,6 +134,13 @@ def test_a_plugin_on_the_command_line_lists_its_runner_and_a_broken_one_is_named
 
 def test_the_quickstart_example_runs(tmp_path):
     env = {**os.environ, "CIRRBENCH_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py"), str(tmp_path / "out")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Verdict" in done.stdout and (tmp_path / "out" / "results" / "REPORT.md").is_file()

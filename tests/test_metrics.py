@@ -1,4 +1,5 @@
 """Metrics against hand-worked examples and scikit-learn; statistics against known truths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -88,9 +89,21 @@ def test_patient_bootstrap_covers_the_truth_at_about_the_nominal_rate():
     truth, hits, trials = 0.65, 0, 400
     for t in range(trials):
         correct = rng.random(60) < truth
-        frame = pd.DataFrame({"patient_id": [str(i) for i in range(60)], "true_label": 0, "prob_mild": np.where(correct, 0.8, 0.1), "prob_moderate": np.where(correct, 0.1, 0.8), "prob_severe": 0.1})
-        frame = frame.assign(runner="m", variant="default", input="T1W", protocol="official", split_id="s", seed_index=0)
-        ci = Evaluation({"patient": frame}, pd.DataFrame(), CIRRHOSIS_STAGES, {}, n_boot=1000, seed=t).estimate(MethodKey("m", "default", "T1W", "official"), "accuracy")
+        frame = pd.DataFrame(
+            {
+                "patient_id": [str(i) for i in range(60)],
+                "true_label": 0,
+                "prob_mild": np.where(correct, 0.8, 0.1),
+                "prob_moderate": np.where(correct, 0.1, 0.8),
+                "prob_severe": 0.1,
+            }
+        )
+        frame = frame.assign(
+            runner="m", variant="default", input="T1W", protocol="official", split_id="s", seed_index=0
+        )
+        ci = Evaluation({"patient": frame}, pd.DataFrame(), CIRRHOSIS_STAGES, {}, n_boot=1000, seed=t).estimate(
+            MethodKey("m", "default", "T1W", "official"), "accuracy"
+        )
         hits += ci.low <= truth <= ci.high
     coverage = hits / trials
     assert 0.90 <= coverage <= 0.98, coverage

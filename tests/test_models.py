@@ -1,4 +1,5 @@
 """Deep models: every backbone and model runs forward and backward; pooling on hand-made inputs; overfitting."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,9 @@ import pytest
 import torch
 
 from cirrbench.models.backbones import BackboneSpec, available_backbones, build_backbone
+from cirrbench.models.data import ScanSlices
 from cirrbench.models.networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from cirrbench.models.pooling import GatedAttentionPooling, masked_mean
-from cirrbench.models.data import ScanSlices
 from cirrbench.models.train import BagBuilder, TrainSettings, Unit, train, training_batches
 
 
@@ -32,7 +33,9 @@ def _bags(sequences=("T1W", "T2W"), b=2, n=3, c=3, size=32):
     return x, valid
 
 
-@pytest.mark.parametrize("variant", [{}, {"multiscale": False}, {"attention": False}, {"pooling": "mean"}, {"clinical": True}])
+@pytest.mark.parametrize(
+    "variant", [{}, {"multiscale": False}, {"attention": False}, {"pooling": "mean"}, {"clinical": True}]
+)
 @pytest.mark.parametrize("sequences", [("T1W",), ("T1W", "T2W")])
 def test_sequence_attention_model_forward_backward(variant, sequences):
     torch.manual_seed(0)
@@ -132,7 +135,9 @@ def test_weights_that_do_not_fit_are_an_error_listing_the_keys_unless_not_strict
     torch.save(other.state_dict(), path)
     target = build_backbone("resnet18", BackboneSpec(width=0.25))
     before = {k: v.clone() for k, v in target.state_dict().items()}
-    with pytest.raises(WeightsMismatchError, match=r"densenet.pt: does not fit the network: \d+ missing \(.*\); \d+ unexpected") as error:
+    with pytest.raises(
+        WeightsMismatchError, match=r"densenet.pt: does not fit the network: \d+ missing \(.*\); \d+ unexpected"
+    ) as error:
         load_weights(target, path)
     assert "weights_strict: false" in str(error.value)
     assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())  # nothing half-loaded
@@ -146,10 +151,29 @@ def test_weights_that_do_not_fit_are_an_error_listing_the_keys_unless_not_strict
 
 def _slice_epoch_setup(epoch: str):
     rng = np.random.default_rng(0)
-    slices = {f"s{i}": ScanSlices(rng.normal(size=(9, 16, 16)).astype(np.float16), np.arange(2, 2 + 3 + i)) for i in range(4)}  # 3..6 liver slices
+    slices = {
+        f"s{i}": ScanSlices(rng.normal(size=(9, 16, 16)).astype(np.float16), np.arange(2, 2 + 3 + i)) for i in range(4)
+    }  # 3..6 liver slices
     units = [Unit(f"s{i}", i % 3, {"T1W": f"s{i}"}) for i in range(4)]
-    settings = TrainSettings(epochs=1, batch_size=2, slices_per_scan=2, max_slices=4, context=0, lr=1e-3, weight_decay=0.0, scheduler="cosine", plateau_patience=1,
-                             early_stopping=2, monitor="accuracy", class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=False, amp=False, epoch=epoch)
+    settings = TrainSettings(
+        epochs=1,
+        batch_size=2,
+        slices_per_scan=2,
+        max_slices=4,
+        context=0,
+        lr=1e-3,
+        weight_decay=0.0,
+        scheduler="cosine",
+        plateau_patience=1,
+        early_stopping=2,
+        monitor="accuracy",
+        class_weights=False,
+        slice_loss=1.0,
+        scan_loss=0.0,
+        augment=False,
+        amp=False,
+        epoch=epoch,
+    )
     builder = BagBuilder(slices, ("T1W",), settings, seed=0)
     seen: list[tuple[int, list[str], list[list[int]]]] = []
     original = builder.batch
@@ -168,9 +192,13 @@ def test_slice_epochs_visit_every_liver_slice_once_in_steps_of_batch_times_bag()
     slices, units, settings, builder, seen = _slice_epoch_setup("slices")
     train(SliceClassifier("resnet18", 1, 3, 0.25), builder, units, [], 3, settings, torch.device("cpu"), seed=0)
     visited = sorted((key, pick[0]) for _, keys, picks in seen for key, pick in zip(keys, picks))
-    assert visited == sorted((key, int(k)) for key, item in slices.items() for k in item.selected)  # 18 slices, each once
+    assert visited == sorted(
+        (key, int(k)) for key, item in slices.items() for k in item.selected
+    )  # 18 slices, each once
     assert all(len(pick) == 1 for _, _, picks in seen for pick in picks)
-    assert [n for n, _, _ in seen] == [len(b) for b in training_batches(np.arange(18), 4)]  # 2 scans x 2 slices per step
+    assert [n for n, _, _ in seen] == [
+        len(b) for b in training_batches(np.arange(18), 4)
+    ]  # 2 scans x 2 slices per step
 
 
 def test_scan_epochs_sample_a_bag_per_scan():

@@ -1,4 +1,5 @@
 """The phantom: CirrMRI600+ layout and codes, realistic quirks, determinism, learnable but hard."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,11 @@ from cirrbench.benchmark.data.validate import validate
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_layout_matches_cirrmri(tiny_phantom):
@@ -27,7 +32,13 @@ def test_layout_matches_cirrmri(tiny_phantom):
             assert (tiny_phantom / f"Cirrhosis_{seq}_3D" / f"{split}_masks").is_dir()
     meta = tiny_phantom / "Metadata"
     complete = pd.read_csv(meta / "CirrMRI600+_CompleteData_age_gender_evaluation.csv")
-    assert list(complete.columns) == ["Patient ID", "Age", "Gender", "Radiological Evaluation", "Site"]  # Site: an extra column the real CSVs lack (for harmonisation)
+    assert list(complete.columns) == [
+        "Patient ID",
+        "Age",
+        "Gender",
+        "Radiological Evaluation",
+        "Site",
+    ]  # Site: an extra column the real CSVs lack (for harmonisation)
     assert set(complete["Gender"]) <= {1, 2}
     assert set(complete["Radiological Evaluation"]) == {1, 2, 3}
     assert len(complete) == 12
@@ -77,7 +88,11 @@ def test_same_seed_gives_identical_files(tmp_path):
     config = PhantomConfig(patients=6, seed=11, healthy=0, scale=0.3, sub_slices=1)
     a = _digest(write_phantom(tmp_path / "a", config, progress=False))
     b = _digest(write_phantom(tmp_path / "b", config, progress=False))
-    c = _digest(write_phantom(tmp_path / "c", PhantomConfig(patients=6, seed=12, healthy=0, scale=0.3, sub_slices=1), progress=False))
+    c = _digest(
+        write_phantom(
+            tmp_path / "c", PhantomConfig(patients=6, seed=12, healthy=0, scale=0.3, sub_slices=1), progress=False
+        )
+    )
     assert a == b
     assert a != c
 
@@ -102,7 +117,13 @@ def _texture_features(record) -> list[float]:
     step = np.abs(np.diff(z, axis=0))[inner]
     hist, _ = np.histogram(liver, bins=32, range=(0, 3))
     p = hist[hist > 0] / hist.sum()
-    return [liver.std(), np.percentile(liver, 95) - np.percentile(liver, 5), step.mean(), -(p * np.log(p)).sum(), float(record.sequence == "T2W")]
+    return [
+        liver.std(),
+        np.percentile(liver, 95) - np.percentile(liver, 5),
+        step.mean(),
+        -(p * np.log(p)).sum(),
+        float(record.sequence == "T2W"),
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The radiomics half at its best: train + valid with inner-CV tuning, tuned selection (k = all
 included), covariates that always reach the classifier, the ordinal learner, ComBat across sites,
 calibration, out-of-fold predictions for model choice, and a feature table that is a cohort."""
+
 from __future__ import annotations
 
 import logging
@@ -17,12 +18,12 @@ from cirrbench.baselines.ordinal import FrankHallClassifier
 from cirrbench.baselines.pipeline import kept_feature_names
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri, load_cohort
-from cirrbench.benchmark.execution.jobs import job_data
-from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.execution.experiment import parse_experiment
+from cirrbench.benchmark.execution.jobs import job_data
+from cirrbench.benchmark.protocols.registry import make_splits
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
-from cirrbench.benchmark.protocols.registry import make_splits
 
 SMOKE = {"extraction": "default", "tuning_iterations": 0, "inner_folds": 2, "permutation_repeats": 1}
 
@@ -58,11 +59,16 @@ def test_the_validation_part_is_training_data_and_test_is_never_seen(cohort):
 
 
 def test_the_harness_stores_out_of_fold_predictions_for_model_choice(cohort, tmp_path):
-    from cirrbench.benchmark.execution.jobs import run_job
     from cirrbench.benchmark.execution.experiment import build_jobs
+    from cirrbench.benchmark.execution.jobs import run_job
     from cirrbench.benchmark.execution.store import ResultsStore
 
-    raw = {"sequences": ["T1W"], "protocols": ["official"], "runners": [{"name": "radiomics-logreg", "params": SMOKE}], "reference": None}
+    raw = {
+        "sequences": ["T1W"],
+        "protocols": ["official"],
+        "runners": [{"name": "radiomics-logreg", "params": SMOKE}],
+        "reference": None,
+    }
     experiment = parse_experiment(raw, "t.yaml")
     splits = {"official": make_splits(cohort, "official")}
     (job,) = [j for j in build_jobs(experiment, splits, cohort.fingerprint()) if j.sequence == "T1W"]
@@ -86,7 +92,10 @@ def test_the_inner_search_covers_k_all_and_no_correlation_filter(cohort, monkeyp
     monkeypatch.setattr(module, "RandomizedSearchCV", Spy)
     fitted("radiomics-logreg", cohort, tuning_iterations=2)
     assert "all" in seen["features__radiomics__select__k"] and 10 in seen["features__radiomics__select__k"]
-    assert 1.0 in seen["features__radiomics__decorrelate__threshold"] and 0.9 in seen["features__radiomics__decorrelate__threshold"]
+    assert (
+        1.0 in seen["features__radiomics__decorrelate__threshold"]
+        and 0.9 in seen["features__radiomics__decorrelate__threshold"]
+    )
 
 
 def test_clinical_covariates_always_reach_the_classifier(cohort):
@@ -130,8 +139,14 @@ def test_frank_hall_beats_a_nominal_model_in_qwk_on_an_ordinal_problem():
     for seed in range(6):
         rng = np.random.default_rng(seed)
         (X, y), (X_test, y_test) = ordinal_toy(rng, 60), ordinal_toy(rng, 2000)
-        ordinal = cohen_kappa_score(y_test, FrankHallClassifier(LogisticRegression(max_iter=5000)).fit(X, y).predict(X_test), weights="quadratic")
-        nominal = cohen_kappa_score(y_test, LogisticRegression(max_iter=5000).fit(X, y).predict(X_test), weights="quadratic")
+        ordinal = cohen_kappa_score(
+            y_test,
+            FrankHallClassifier(LogisticRegression(max_iter=5000)).fit(X, y).predict(X_test),
+            weights="quadratic",
+        )
+        nominal = cohen_kappa_score(
+            y_test, LogisticRegression(max_iter=5000).fit(X, y).predict(X_test), weights="quadratic"
+        )
         wins += ordinal > nominal
         gaps.append(ordinal - nominal)
     assert wins >= 5 and np.mean(gaps) > 0.02, gaps
@@ -181,21 +196,50 @@ def test_harmonised_variant_needs_sites_and_uses_them(cohort):
     assert any(r.site for r in cohort.records)  # the phantom writes its centres
     runner, *_ = fitted("radiomics-logreg", cohort, harmonise=True)
     assert "harmonise" in runner.model_.named_steps["features"].named_transformers_["radiomics"].named_steps
-    without = type(cohort)(tuple(r.__class__(**{**r.__dict__, "site": None}) for r in cohort.records), cohort.labels, cohort.source)
+    without = type(cohort)(
+        tuple(r.__class__(**{**r.__dict__, "site": None}) for r in cohort.records), cohort.labels, cohort.source
+    )
     assert "needs the cohort's sites" in cls.check_cohort(cls.make_params({**SMOKE, "harmonise": True}), without)[0]
 
 
 # ---- extraction output is a cohort ----------------------------------------------------------
 def test_features_extract_writes_a_feature_table_cohort_that_runs_as_data(contract_phantom, tmp_path):
     out = tmp_path / "features.csv"
-    assert main(["features", "extract", "--data", str(contract_phantom), "--params", "default", "--out", str(out), "--jobs", "1", "-q"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "extract",
+                "--data",
+                str(contract_phantom),
+                "--params",
+                "default",
+                "--out",
+                str(out),
+                "--jobs",
+                "1",
+                "-q",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out)
     assert list(table.columns[:8]) == ["scan_id", "patient_id", "sequence", "label", "split", "age", "sex", "site"]
     features = load_cohort(out)
     images = load_cirrmri(contract_phantom)
-    assert {r.scan_id: (r.label, r.official_split, r.site) for r in features} == {r.scan_id: (r.label, r.official_split, r.site) for r in images}
+    assert {r.scan_id: (r.label, r.official_split, r.site) for r in features} == {
+        r.scan_id: (r.label, r.official_split, r.site) for r in images
+    }
     from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
-    raw = {"data": {"root": str(out)}, "sequences": ["T1W"], "protocols": ["official"], "runners": ["majority", {"name": "radiomics-ordinal", "params": SMOKE}], "metrics": {"bootstrap": 20}}
-    summary, report = run_experiment(parse_experiment(raw, "t.yaml"), RunOptions(out=tmp_path / "results", progress=False))
+    raw = {
+        "data": {"root": str(out)},
+        "sequences": ["T1W"],
+        "protocols": ["official"],
+        "runners": ["majority", {"name": "radiomics-ordinal", "params": SMOKE}],
+        "metrics": {"bootstrap": 20},
+    }
+    summary, report = run_experiment(
+        parse_experiment(raw, "t.yaml"), RunOptions(out=tmp_path / "results", progress=False)
+    )
     assert summary.ok and report is not None

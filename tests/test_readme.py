@@ -1,4 +1,5 @@
 """The README's runner example is real code: it must register and obey the contract."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,6 @@ from pathlib import Path
 from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.registry import get_runner, unregister_runner
-
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -1,6 +1,7 @@
 """The verdict and the report: declared comparisons, ablations against their own full model, the
 seed paper's table, confusion tables, the report page (rendered in Chromium), LaTeX that compiles,
 and a rebuild that is byte-identical."""
+
 from __future__ import annotations
 
 import re
@@ -11,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
-from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
-from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
+
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES
+from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
+from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
+from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
 from cirrbench.benchmark.reporting.report import build_report
 from cirrbench.benchmark.reporting.tables import RowNames, exploratory_comparisons
-from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 
 def config(root: Path, **overrides) -> dict:
@@ -37,7 +38,9 @@ def config(root: Path, **overrides) -> dict:
 @pytest.fixture(scope="module")
 def results(tiny_phantom, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / "results"
-    summary, _ = run_experiment(parse_experiment(config(tiny_phantom), "report-test.yaml"), RunOptions(out=out, progress=False, jobs=1))
+    summary, _ = run_experiment(
+        parse_experiment(config(tiny_phantom), "report-test.yaml"), RunOptions(out=out, progress=False, jobs=1)
+    )
     assert summary.ok
     return out
 
@@ -78,10 +81,14 @@ def test_comparisons_csv_holds_every_test_with_its_holm_family(results):
     for _, part in comparisons.groupby("holm_family"):
         assert (part["p_holm"].dropna() >= part["p"].dropna().reindex(part["p_holm"].dropna().index) - 1e-12).all()
     ablation = comparisons[comparisons["kind"] == "ablation"]
-    assert set(ablation["b_variant"]) == {"default"} and set(ablation["a_runner"]) == {"test-deep"}  # against its own full model, never majority
+    assert set(ablation["b_variant"]) == {"default"} and set(ablation["a_runner"]) == {
+        "test-deep"
+    }  # against its own full model, never majority
 
 
-@pytest.mark.parametrize("protocol, level", [("official", "patient"), ("official", "slice"), ("cv", "patient"), ("cv", "slice")])
+@pytest.mark.parametrize(
+    "protocol, level", [("official", "patient"), ("official", "slice"), ("cv", "patient"), ("cv", "slice")]
+)
 def test_ablation_tables_show_difference_to_the_full_model_with_ci_and_p(results, protocol, level):
     table = read(results, f"ablation_test-deep_{protocol}_{level}")
     assert list(table["Variant"]) == ["default", "blunt", "one-slice"]
@@ -102,7 +109,13 @@ def test_paper_table_has_five_metrics_per_input_with_cis_and_n(results):
 
 
 def test_paper_table_metrics_are_chosen_in_the_config(tiny_phantom, tmp_path):
-    raw = config(tiny_phantom, sequences=["T1W"], protocols=["official"], runners=["majority", "test-radiomics"], metrics={"bootstrap": 50, "table": ["balanced_accuracy", "auc", "qwk", "ece", "brier"]})
+    raw = config(
+        tiny_phantom,
+        sequences=["T1W"],
+        protocols=["official"],
+        runners=["majority", "test-radiomics"],
+        metrics={"bootstrap": 50, "table": ["balanced_accuracy", "auc", "qwk", "ece", "brier"]},
+    )
     run_experiment(parse_experiment(raw, "t.yaml"), RunOptions(out=tmp_path / "r", progress=False))
     table = read(tmp_path / "r", "paper_official_patient")
     assert [c.split(") ")[1] for c in table.columns[3:]] == ["Bal. accuracy", "AUC", "QWK", "ECE", "Brier"]
@@ -110,9 +123,13 @@ def test_paper_table_metrics_are_chosen_in_the_config(tiny_phantom, tmp_path):
 
 def test_confusion_table_counts_every_test_patient_once_per_split(results):
     table = read(results, "confusion_cv")
-    counts = table[["Predicted stage mild", "Predicted stage moderate", "Predicted stage severe"]].apply(lambda c: c.str.extract(r"^(\d+)")[0].astype(int))
+    counts = table[["Predicted stage mild", "Predicted stage moderate", "Predicted stage severe"]].apply(
+        lambda c: c.str.extract(r"^(\d+)")[0].astype(int)
+    )
     per_method = counts.sum(axis=1).groupby([table["id"], table["Input"]]).sum()
-    predictions = pd.concat(pd.read_csv(p, dtype={"patient_id": str}) for p in (results / "predictions").glob("*/predictions.csv"))
+    predictions = pd.concat(
+        pd.read_csv(p, dtype={"patient_id": str}) for p in (results / "predictions").glob("*/predictions.csv")
+    )
     cv = predictions[(predictions["protocol"] == "cv") & (predictions["variant"] == "default")]
     expected = cv.groupby(["runner", "input"])["patient_id"].nunique()
     for (runner, column), total in per_method.items():
@@ -129,19 +146,38 @@ def test_per_stage_table_has_cis_in_the_main_tables_row_order(results):
 
 def test_report_page_verdict_first_and_self_contained(results):
     page = (results / "REPORT.md").read_text()
-    assert page.index("SYNTHETIC PHANTOM") < page.index("## Verdict") < page.index("## The seed paper's table") < page.index("## Figures") < page.index("## Provenance")
+    assert (
+        page.index("SYNTHETIC PHANTOM")
+        < page.index("## Verdict")
+        < page.index("## The seed paper's table")
+        < page.index("## Figures")
+        < page.index("## Provenance")
+    )
     verdict = page[page.index("## Verdict") : page.index("## The seed paper's table")]
-    assert "Radiomics stand-in" in verdict and "Deep stand-in" in verdict and "corrected resampled t" in verdict and "exact McNemar" in verdict
+    assert (
+        "Radiomics stand-in" in verdict
+        and "Deep stand-in" in verdict
+        and "corrected resampled t" in verdict
+        and "exact McNemar" in verdict
+    )
     assert re.search(r"repeated CV, 3 splits", verdict)
     html = (results / "report.html").read_text()
     assert "<img" in html and not re.search(r"""(src|href)=['"]?https?://""", html)  # no network needed
-    assert html.count("data:image/png;base64,") == len(list((results / "figures").glob("*.png"))) - (1 if (results / "figures" / "cohort_montage.png").exists() else 0)
+    assert html.count("data:image/png;base64,") == len(list((results / "figures").glob("*.png"))) - (
+        1 if (results / "figures" / "cohort_montage.png").exists() else 0
+    )
 
 
 def test_report_rebuild_is_byte_identical(results, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(results, copy)
-    generated = [*(copy / "tables").iterdir(), *(copy / "metrics").iterdir(), copy / "REPORT.md", copy / "report.html", *(copy / "figures").glob("*.pdf")]
+    generated = [
+        *(copy / "tables").iterdir(),
+        *(copy / "metrics").iterdir(),
+        copy / "REPORT.md",
+        copy / "report.html",
+        *(copy / "figures").glob("*.pdf"),
+    ]
     before = {p.relative_to(copy): p.read_bytes() for p in generated}
     for path in generated:
         path.unlink()
@@ -156,15 +192,27 @@ PDFLATEX = shutil.which("pdflatex")
 COMMITTED = Path(__file__).resolve().parents[1] / "results"
 
 
-@pytest.mark.skipif(PDFLATEX is None, reason="pdflatex not installed (Debian: apt-get install texlive-latex-recommended)")
+@pytest.mark.skipif(
+    PDFLATEX is None, reason="pdflatex not installed (Debian: apt-get install texlive-latex-recommended)"
+)
 @pytest.mark.parametrize("which", ["this run", "committed results"])
 def test_every_table_compiles_with_pdflatex(results, tmp_path, which):
     tables = sorted(((results if which == "this run" else COMMITTED) / "tables").glob("*.tex"))
     assert len(tables) >= 12
     body = "\n".join(f"\\input{{{t}}}\n\\clearpage" for t in tables)
     document = tmp_path / "tables.tex"
-    document.write_text("\\documentclass{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n" + body + "\n\\end{document}\n")
-    done = subprocess.run([PDFLATEX, "-halt-on-error", "-interaction=nonstopmode", document.name], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    document.write_text(
+        "\\documentclass{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n"
+        + body
+        + "\n\\end{document}\n"
+    )
+    done = subprocess.run(
+        [PDFLATEX, "-halt-on-error", "-interaction=nonstopmode", document.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "tables.pdf").stat().st_size > 10_000
     for table in tables:
@@ -177,9 +225,25 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian: apt-get install chromium)")
 def test_report_page_renders_in_a_real_browser(results, tmp_path):
     screenshot = tmp_path / "page.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     done = subprocess.run(
-        [CHROMIUM, *flags, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}", "--window-size=1280,1600", (results / "report.html").resolve().as_uri()],
+        [
+            CHROMIUM,
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={screenshot}",
+            "--window-size=1280,1600",
+            (results / "report.html").resolve().as_uri(),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -211,11 +275,20 @@ def test_compare_key_errors_name_the_pair(tiny_phantom, compare, message):
 
 
 def test_declared_variant_pairs_are_accepted(tiny_phantom):
-    experiment = parse_experiment(config(tiny_phantom, compare=[["test-radiomics", "test-deep"], ["test-deep", "test-deep:blunt"]]), "ok.yaml")
+    experiment = parse_experiment(
+        config(tiny_phantom, compare=[["test-radiomics", "test-deep"], ["test-deep", "test-deep:blunt"]]), "ok.yaml"
+    )
     assert experiment.compare == (("test-radiomics", "test-deep"), ("test-deep", "test-deep:blunt"))
 
 
-@pytest.mark.parametrize("metrics, message", [({"main": "acuracy"}, "unknown metric 'acuracy'"), ({"table": ["f1", "kappa"]}, "unknown metric 'kappa'"), ({"mian": "accuracy"}, "unknown key")])
+@pytest.mark.parametrize(
+    "metrics, message",
+    [
+        ({"main": "acuracy"}, "unknown metric 'acuracy'"),
+        ({"table": ["f1", "kappa"]}, "unknown metric 'kappa'"),
+        ({"mian": "accuracy"}, "unknown key"),
+    ],
+)
 def test_metric_names_are_checked_when_the_config_is_read(tiny_phantom, metrics, message):
     with pytest.raises(ConfigError, match=message):
         parse_experiment(config(tiny_phantom, metrics=metrics), "bad.yaml")
@@ -230,11 +303,30 @@ def test_exploratory_block_chooses_each_familys_best_on_validation_not_test():
         hit = rng.random(40) < skill
         proba = np.full((40, 3), 0.1)
         proba[np.arange(40), np.where(hit, truth, (truth + 1) % 3)] = 0.8
-        rows.append(pd.DataFrame({"patient_id": [str(i) for i in range(40)], "true_label": truth, **{f"prob_{c}": proba[:, k] for k, c in enumerate(CIRRHOSIS_STAGES.names)}}).assign(runner=runner, variant="default", input="T1W", protocol="official", split_id="s", seed_index=0))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": [str(i) for i in range(40)],
+                    "true_label": truth,
+                    **{f"prob_{c}": proba[:, k] for k, c in enumerate(CIRRHOSIS_STAGES.names)},
+                }
+            ).assign(runner=runner, variant="default", input="T1W", protocol="official", split_id="s", seed_index=0)
+        )
     evaluation = Evaluation({"patient": pd.concat(rows)}, pd.DataFrame(), CIRRHOSIS_STAGES, {}, n_boot=50)
-    validation = pd.DataFrame({"runner": ["rad-a", "rad-b", "deep"], "variant": "default", "input": "T1W", "protocol": "official", "validation": [0.2, 0.7, 0.5]})
+    validation = pd.DataFrame(
+        {
+            "runner": ["rad-a", "rad-b", "deep"],
+            "variant": "default",
+            "input": "T1W",
+            "protocol": "official",
+            "validation": [0.2, 0.7, 0.5],
+        }
+    )
     names = RowNames(families={"rad-a": "radiomics", "rad-b": "radiomics", "deep": "deep"})
     ((comparison, why),) = exploratory_comparisons(evaluation, names, validation, "official", "accuracy")
     assert comparison.a == MethodKey("rad-b", "default", "T1W", "official") and comparison.b.runner == "deep"
     assert "0.700" in why
-    assert evaluation.estimate(MethodKey("rad-a", "default", "T1W", "official"), "accuracy").value > evaluation.estimate(comparison.a, "accuracy").value
+    assert (
+        evaluation.estimate(MethodKey("rad-a", "default", "T1W", "official"), "accuracy").value
+        > evaluation.estimate(comparison.a, "accuracy").value
+    )

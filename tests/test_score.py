@@ -1,5 +1,6 @@
 """``cirrbench score``: any method's prediction file scored as the report scores the suite's own;
 every bad file is one error naming the line or column, exit 2, nothing written."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,9 @@ def test_scans(tiny_phantom) -> pd.DataFrame:
     records = [r for r in cohort.records if r.official_split == "test"]
     rng = np.random.default_rng(0)
     proba = rng.dirichlet(np.ones(3), len(records))
-    return pd.DataFrame({"scan_id": [r.scan_id for r in records], "mild": proba[:, 0], "moderate": proba[:, 1], "severe": proba[:, 2]})
+    return pd.DataFrame(
+        {"scan_id": [r.scan_id for r in records], "mild": proba[:, 0], "moderate": proba[:, 1], "severe": proba[:, 2]}
+    )
 
 
 def write(frame: pd.DataFrame, path) -> str:
@@ -26,25 +29,58 @@ def write(frame: pd.DataFrame, path) -> str:
 
 
 def test_a_good_file_prints_every_metric_with_its_ci_and_writes_them(tiny_phantom, test_scans, tmp_path, capsys):
-    assert main(["score", write(test_scans, tmp_path / "p.csv"), "--data", str(tiny_phantom), "--bootstrap", "200", "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                write(test_scans, tmp_path / "p.csv"),
+                "--data",
+                str(tiny_phantom),
+                "--bootstrap",
+                "200",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     for name in ("Accuracy", "Macro F1", "Macro one-vs-rest AUC", "Quadratic weighted kappa", "Brier score"):
         assert name in text
     table = pd.read_csv(tmp_path / "out" / "score.csv")
     assert {"metric", "value", "low", "high"} <= set(table.columns)
     finite = table.dropna()
-    assert len(finite) >= 6 and (finite["low"] <= finite["value"] + 1e-9).all() and (finite["value"] <= finite["high"] + 1e-9).all()
+    assert (
+        len(finite) >= 6
+        and (finite["low"] <= finite["value"] + 1e-9).all()
+        and (finite["value"] <= finite["high"] + 1e-9).all()
+    )
 
 
 def test_the_suites_own_prediction_file_and_prob_prefixed_columns_are_accepted(tiny_phantom, test_scans, tmp_path):
-    own = test_scans.rename(columns={c: f"prob_{c}" for c in ("mild", "moderate", "severe")}).assign(runner="x", variant="default", true_label=0)
+    own = test_scans.rename(columns={c: f"prob_{c}" for c in ("mild", "moderate", "severe")}).assign(
+        runner="x", variant="default", true_label=0
+    )
     assert main(["score", write(own, tmp_path / "p.csv"), "--data", str(tiny_phantom), "--bootstrap", "50"]) == 0
 
 
 def test_compare_runs_the_paired_test(tiny_phantom, test_scans, tmp_path, capsys):
     other = test_scans.copy()
     other[["mild", "moderate", "severe"]] = other[["severe", "mild", "moderate"]].to_numpy()
-    code = main(["score", write(test_scans, tmp_path / "a.csv"), "--compare", write(other, tmp_path / "b.csv"), "--data", str(tiny_phantom), "--bootstrap", "100", "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "score",
+            write(test_scans, tmp_path / "a.csv"),
+            "--compare",
+            write(other, tmp_path / "b.csv"),
+            "--data",
+            str(tiny_phantom),
+            "--bootstrap",
+            "100",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "exact McNemar" in text and "paired bootstrap" in text and "Δ" in text
@@ -53,7 +89,20 @@ def test_compare_runs_the_paired_test(tiny_phantom, test_scans, tmp_path, capsys
 
 
 def test_scan_level_never_uses_mcnemar(tiny_phantom, test_scans, tmp_path, capsys):
-    code = main(["score", write(test_scans, tmp_path / "a.csv"), "--compare", write(test_scans, tmp_path / "b.csv"), "--data", str(tiny_phantom), "--level", "scan", "--bootstrap", "50"])
+    code = main(
+        [
+            "score",
+            write(test_scans, tmp_path / "a.csv"),
+            "--compare",
+            write(test_scans, tmp_path / "b.csv"),
+            "--data",
+            str(tiny_phantom),
+            "--level",
+            "scan",
+            "--bootstrap",
+            "50",
+        ]
+    )
     assert code == 0 and "McNemar" not in capsys.readouterr().out
 
 
@@ -129,7 +178,9 @@ def _empty_id(f):
         (_empty_id, "line 2: empty scan_id"),
     ],
 )
-def test_bad_prediction_files_are_one_error_naming_the_line_or_column(tiny_phantom, test_scans, tmp_path, capsys, break_it, message):
+def test_bad_prediction_files_are_one_error_naming_the_line_or_column(
+    tiny_phantom, test_scans, tmp_path, capsys, break_it, message
+):
     path = write(break_it(test_scans), tmp_path / "bad.csv")
     assert main(["score", path, "--data", str(tiny_phantom), "--bootstrap", "20", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
@@ -143,7 +194,6 @@ def test_compare_needs_the_same_scans_and_split_any_skips_completeness(tiny_phan
     assert "needs the same scans" in capsys.readouterr().err
     assert main(["score", b, "--data", str(tiny_phantom), "--split", "any", "--bootstrap", "20"]) == 0
     assert main(["score", str(tmp_path / "absent.csv"), "--data", str(tiny_phantom)]) == 2
-
 
 
 def test_score_without_a_cohort_says_how_to_give_one(test_scans, tmp_path, monkeypatch, capsys):

@@ -1,9 +1,9 @@
 """Split protocols: patient-disjoint, stratified, deterministic, written and re-read with hashes."""
+
 from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -94,7 +94,9 @@ def test_user_split_file(cohort, tmp_path):
 
 def test_user_split_file_with_a_patient_in_two_roles_is_refused(cohort, tmp_path):
     patients = list(cohort.patients)
-    frame = pd.DataFrame({"patient_id": patients + [patients[0]], "repeat": 0, "fold": 0, "role": ["train"] * len(patients) + ["test"]})
+    frame = pd.DataFrame(
+        {"patient_id": patients + [patients[0]], "repeat": 0, "fold": 0, "role": ["train"] * len(patients) + ["test"]}
+    )
     path = tmp_path / "leaky.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(SplitError, match="more than once"):

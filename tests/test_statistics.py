@@ -1,6 +1,7 @@
 """The statistics behind the tables, as the report calls them: resampled metrics, the paired
 patient bootstrap, corrected resampled t, exact McNemar and Holm, against hand-worked values and
 against scipy / statsmodels where these compute the same quantity."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,14 +9,31 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey, bootstrap_p
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, LabelSet
+from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey, bootstrap_p
 from cirrbench.benchmark.reporting.metrics import compute_metrics
 from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics, bootstrap_counts
 from cirrbench.benchmark.reporting.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
 
 L = CIRRHOSIS_STAGES
-METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "brier", "ece", "qwk", "mae", "recall_mild", "f1_severe", "specificity_moderate", "precision_moderate", "auc_mild"]
+METRICS = [
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "auc",
+    "brier",
+    "ece",
+    "qwk",
+    "mae",
+    "recall_mild",
+    "f1_severe",
+    "specificity_moderate",
+    "precision_moderate",
+    "auc_mild",
+]
 
 
 def random_rows(rng: np.random.Generator, n_patients: int, rows_per_patient: int, classes: int = 3) -> pd.DataFrame:
@@ -25,7 +43,13 @@ def random_rows(rng: np.random.Generator, n_patients: int, rows_per_patient: int
     proba = rng.dirichlet(np.ones(3) * 0.8, len(patient))
     proba = np.round(proba, 1) + 1e-3
     proba /= proba.sum(axis=1, keepdims=True)
-    return pd.DataFrame({"patient_id": patient.astype(str), "true_label": stage[patient], **{f"prob_{c}": proba[:, i] for i, c in enumerate(L.names)}})
+    return pd.DataFrame(
+        {
+            "patient_id": patient.astype(str),
+            "true_label": stage[patient],
+            **{f"prob_{c}": proba[:, i] for i, c in enumerate(L.names)},
+        }
+    )
 
 
 def _same(a: float, b: float) -> bool:
@@ -62,7 +86,9 @@ def test_a_resample_equals_the_metric_of_the_patients_drawn(rows_per_patient):
 def test_bootstrap_counts_are_seeded_resamples_of_every_cluster_size():
     counts = bootstrap_counts(7, 50, seed=3)
     assert counts.shape == (50, 7) and (counts.sum(axis=1) == 7).all()
-    assert np.array_equal(counts, bootstrap_counts(7, 50, seed=3)) and not np.array_equal(counts, bootstrap_counts(7, 50, seed=4))
+    assert np.array_equal(counts, bootstrap_counts(7, 50, seed=3)) and not np.array_equal(
+        counts, bootstrap_counts(7, 50, seed=4)
+    )
 
 
 def test_corrected_t_interval_hand_worked():
@@ -115,7 +141,9 @@ def test_bootstrap_p_hand_worked():
 
 
 # ---- the evaluation: which test for which design ------------------------------------------------
-def method_rows(rng, runner: str, protocol: str, splits: int, n: int, skill: float, level_rows: int = 1) -> pd.DataFrame:
+def method_rows(
+    rng, runner: str, protocol: str, splits: int, n: int, skill: float, level_rows: int = 1
+) -> pd.DataFrame:
     parts = []
     for split in range(splits):
         frame = random_rows(rng, n, level_rows)
@@ -126,7 +154,14 @@ def method_rows(rng, runner: str, protocol: str, splits: int, n: int, skill: flo
         for i, c in enumerate(L.names):
             frame[f"prob_{c}"] = proba[:, i]
         frame["patient_id"] = [f"{split}-{p}" if splits > 1 else p for p in frame["patient_id"]]
-        frame = frame.assign(runner=runner, variant="default", input="T1W", protocol=protocol, split_id=f"{protocol}-{split}", seed_index=0)
+        frame = frame.assign(
+            runner=runner,
+            variant="default",
+            input="T1W",
+            protocol=protocol,
+            split_id=f"{protocol}-{split}",
+            seed_index=0,
+        )
         parts.append(frame)
     return pd.concat(parts, ignore_index=True)
 
@@ -134,7 +169,14 @@ def method_rows(rng, runner: str, protocol: str, splits: int, n: int, skill: flo
 def evaluation_of(frame: pd.DataFrame, n_boot: int = 500) -> Evaluation:
     from cirrbench.benchmark.reporting.rows import per_split_metrics
 
-    return Evaluation({"patient": frame}, per_split_metrics(frame, L, "patient"), L, {"cv": 0.25, "official": 0.3}, n_boot=n_boot, seed=1)
+    return Evaluation(
+        {"patient": frame},
+        per_split_metrics(frame, L, "patient"),
+        L,
+        {"cv": 0.25, "official": 0.3},
+        n_boot=n_boot,
+        seed=1,
+    )
 
 
 def test_one_test_set_uses_mcnemar_for_accuracy_and_the_paired_bootstrap_otherwise():
@@ -163,7 +205,11 @@ def test_repeated_cv_uses_the_corrected_t_on_per_split_differences():
     ev = evaluation_of(frame)
     c = ev.compare(MethodKey("a", "default", "T1W", "cv"), MethodKey("b", "default", "T1W", "cv"), "accuracy")
     assert c.test == "corrected resampled t" and c.splits == 10
-    per_split = frame.assign(hit=frame[[f"prob_{x}" for x in L.names]].to_numpy().argmax(1) == frame["true_label"]).groupby(["runner", "split_id"])["hit"].mean()
+    per_split = (
+        frame.assign(hit=frame[[f"prob_{x}" for x in L.names]].to_numpy().argmax(1) == frame["true_label"])
+        .groupby(["runner", "split_id"])["hit"]
+        .mean()
+    )
     diffs = per_split["a"].to_numpy() - per_split["b"].to_numpy()
     assert c.difference.value == pytest.approx(diffs.mean())
     assert c.p == pytest.approx(corrected_paired_t(per_split["a"].to_numpy(), per_split["b"].to_numpy(), 0.25)[1])
@@ -179,7 +225,9 @@ def test_slice_level_bootstrap_moves_a_patients_slices_together():
     # every slice of a patient right or wrong together
     first = slices.groupby("patient_id")["prob_mild"].transform("first")
     slices["prob_mild"] = first
-    slices[["prob_moderate", "prob_severe"]] = slices.groupby("patient_id")[["prob_moderate", "prob_severe"]].transform("first")
+    slices[["prob_moderate", "prob_severe"]] = slices.groupby("patient_id")[["prob_moderate", "prob_severe"]].transform(
+        "first"
+    )
     patients = slices.groupby("patient_id", as_index=False).first()
     width_slices = evaluation_of(slices).estimate(MethodKey("a", "default", "T1W", "official"), "accuracy")
     width_patients = evaluation_of(patients).estimate(MethodKey("a", "default", "T1W", "official"), "accuracy")
@@ -188,7 +236,15 @@ def test_slice_level_bootstrap_moves_a_patients_slices_together():
 
 def test_paired_bootstrap_shares_resamples_between_methods():
     boot = PairedBootstrap(["1", "2", "3"], L, n_boot=100, seed=0)
-    frame = pd.DataFrame({"patient_id": ["1", "2", "3"], "true_label": [0, 1, 2], "prob_mild": [1.0, 0, 0], "prob_moderate": [0, 1.0, 0], "prob_severe": [0, 0, 1.0]})
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["1", "2", "3"],
+            "true_label": [0, 1, 2],
+            "prob_mild": [1.0, 0, 0],
+            "prob_moderate": [0, 1.0, 0],
+            "prob_severe": [0, 0, 1.0],
+        }
+    )
     stats = boot.statistics(frame)
     assert np.all(boot.draws(stats, "accuracy") - boot.draws(stats, "accuracy") == 0)
     with pytest.raises(KeyError, match="unknown metric"):
@@ -197,7 +253,9 @@ def test_paired_bootstrap_shares_resamples_between_methods():
 
 def test_ordinal_only_metrics_are_refused_for_nominal_label_sets():
     nominal = LabelSet(("a", "b", "c"), ordinal=False)
-    frame = random_rows(np.random.default_rng(0), 5, 1).rename(columns={f"prob_{c}": f"prob_{n}" for c, n in zip(L.names, nominal.names)})
+    frame = random_rows(np.random.default_rng(0), 5, 1).rename(
+        columns={f"prob_{c}": f"prob_{n}" for c, n in zip(L.names, nominal.names)}
+    )
     frame = frame.assign(runner="x", variant="default", input="T1W", protocol="official", split_id="s", seed_index=0)
     ev = Evaluation({"patient": frame}, pd.DataFrame(), nominal, {}, n_boot=10)
     with pytest.raises(KeyError, match="not available"):

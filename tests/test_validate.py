@@ -1,4 +1,5 @@
 """Validation: a clean phantom passes; each kind of corruption fails with that file named."""
+
 from __future__ import annotations
 
 import gzip

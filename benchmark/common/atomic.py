@@ -4,6 +4,7 @@ Every output of the suite (tables, figures' sidecars, manifests, cache entries) 
 temporary sibling with a per-process name and renamed into place; ``os.replace`` is atomic on
 POSIX and Windows file systems. A failed write removes its temporary file.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,9 @@ def read_cache_entry(path: str | Path) -> object | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, OSError) as exc:
-        logging.getLogger("cirrbench").warning("cache entry %s is corrupt (%s); recomputing it", path, type(exc).__name__)
+        logging.getLogger("cirrbench").warning(
+            "cache entry %s is corrupt (%s); recomputing it", path, type(exc).__name__
+        )
         path.unlink(missing_ok=True)
         return None
 

@@ -1,8 +1,11 @@
 """Content digests of files, memoised in-process on (path, size, mtime) so a file is hashed once."""
+
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
+__all__ = ["clear_memo", "file_digest", "memo_digest"]
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 

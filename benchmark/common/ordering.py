@@ -1,4 +1,5 @@
 """One natural order for patient ids and file stems: numbers by value, then text."""
+
 from __future__ import annotations
 
 __all__ = ["natural_key"]

@@ -1,8 +1,11 @@
 """Where the suite keeps caches: ``$CIRRBENCH_CACHE`` or ``~/.cache/cirrbench``."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+__all__ = ["cache_dir"]
 
 
 def cache_dir(*parts: str) -> Path:

@@ -3,14 +3,15 @@
 Everything downstream (validation, splits, runners, metrics) sees only :class:`Cohort` and its
 :class:`ScanRecord` rows, never the folder layout, so any labelled cohort can be benchmarked.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,7 +83,7 @@ class Cohort:
     def by_scan_id(self) -> dict[str, ScanRecord]:
         return {r.scan_id: r for r in self.records}
 
-    def select(self, sequences: Iterable[str] | None = None, patients: Iterable[str] | None = None) -> "Cohort":
+    def select(self, sequences: Iterable[str] | None = None, patients: Iterable[str] | None = None) -> Cohort:
         """A sub-cohort, keeping order, label set and source."""
         seqs = set(sequences) if sequences is not None else None
         pats = set(patients) if patients is not None else None
@@ -123,7 +124,18 @@ class Cohort:
                     stats.append((st.st_size, st.st_mtime_ns))
                 except (OSError, AttributeError):
                     stats.append(None)
-            row = [r.scan_id, r.patient_id, r.sequence, r.label, r.official_split, r.age, r.sex, path_key(r.image), path_key(r.mask), stats]
+            row = [
+                r.scan_id,
+                r.patient_id,
+                r.sequence,
+                r.label,
+                r.official_split,
+                r.age,
+                r.sex,
+                path_key(r.image),
+                path_key(r.mask),
+                stats,
+            ]
             if r.site is not None:  # cohorts without sites keep the fingerprints they always had
                 row.append(r.site)
             digest.update(json.dumps(row, default=str).encode())
@@ -143,16 +155,25 @@ def path_key(path: Path | None) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _stage_conflicts(csv: Path, rows: dict[str, PatientRow], other_csv: Path, other_rows: dict[str, PatientRow]) -> list[Problem]:
+def _stage_conflicts(
+    csv: Path, rows: dict[str, PatientRow], other_csv: Path, other_rows: dict[str, PatientRow]
+) -> list[Problem]:
     """Patients whose stage differs between two metadata CSVs (the stage is per patient)."""
     return [
-        Problem("stage-conflict", csv, f"patient {pid} has stage {row.stage_code} here but {other_rows[pid].stage_code} in {other_csv.name}", "the stage is per patient: make both files agree")
+        Problem(
+            "stage-conflict",
+            csv,
+            f"patient {pid} has stage {row.stage_code} here but {other_rows[pid].stage_code} in {other_csv.name}",
+            "the stage is per patient: make both files agree",
+        )
         for pid, row in rows.items()
         if pid in other_rows and other_rows[pid].stage_code != row.stage_code
     ]
 
 
-def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple[list[ScanRecord], list[Problem], LabelSet]:
+def index_cirrmri(
+    layout: CirrMRILayout, include_healthy: bool = False
+) -> tuple[list[ScanRecord], list[Problem], LabelSet]:
     """Build records from a discovered layout; every structural problem is collected, none raised."""
     problems: list[Problem] = []
     labels = STAGES_WITH_HEALTHY if include_healthy else CIRRHOSIS_STAGES
@@ -203,44 +224,79 @@ def index_cirrmri(layout: CirrMRILayout, include_healthy: bool = False) -> tuple
             continue
         for path in files.unrecognised:
             problems.append(
-                Problem("unrecognised-file", path, "not a .nii.gz or .nii volume, so it is not part of the cohort", "rename it to <PatientID>.nii.gz (lower-case suffix) if it is a scan, or move it out of the folder")
+                Problem(
+                    "unrecognised-file",
+                    path,
+                    "not a .nii.gz or .nii volume, so it is not part of the cohort",
+                    "rename it to <PatientID>.nii.gz (lower-case suffix) if it is a scan, or move it out of the folder",
+                )
             )
         for split in OFFICIAL_SPLITS:
             images, masks = files.images[split], files.masks[split]
             for folder_kind in ("images", "masks"):
                 if not (files.folder / f"{split}_{folder_kind}").is_dir():
                     problems.append(
-                        Problem("missing-folder", files.folder / f"{split}_{folder_kind}", "folder not found", "check that the archive was fully unzipped")
+                        Problem(
+                            "missing-folder",
+                            files.folder / f"{split}_{folder_kind}",
+                            "folder not found",
+                            "check that the archive was fully unzipped",
+                        )
                     )
             for stem in sorted(set(images) | set(masks), key=natural_key):
                 image, mask = images.get(stem), masks.get(stem)
                 path = image or mask
                 if not stem.isdigit():
                     problems.append(
-                        Problem("non-numeric-name", path, f"file name {path.name!r} is not a numeric patient ID", "rename it to <PatientID>.nii.gz as in the dataset")
+                        Problem(
+                            "non-numeric-name",
+                            path,
+                            f"file name {path.name!r} is not a numeric patient ID",
+                            "rename it to <PatientID>.nii.gz as in the dataset",
+                        )
                     )
                     continue
                 if mask is None:
                     problems.append(
-                        Problem("missing-mask", image, "image has no mask", f"add {files.folder.name}/{split}_masks/{image.name} or remove the image")
+                        Problem(
+                            "missing-mask",
+                            image,
+                            "image has no mask",
+                            f"add {files.folder.name}/{split}_masks/{image.name} or remove the image",
+                        )
                     )
                     continue
                 if image is None:
                     problems.append(
-                        Problem("missing-image", mask, "mask has no image", f"add {files.folder.name}/{split}_images/{mask.name} or remove the mask")
+                        Problem(
+                            "missing-image",
+                            mask,
+                            "mask has no image",
+                            f"add {files.folder.name}/{split}_images/{mask.name} or remove the mask",
+                        )
                     )
                     continue
                 pid = str(int(stem))
                 if (sequence, pid) in seen:
                     problems.append(
-                        Problem("duplicate-scan", image, f"patient {pid} also has a {sequence} scan at {seen[(sequence, pid)]}", "keep the scan in one split folder only")
+                        Problem(
+                            "duplicate-scan",
+                            image,
+                            f"patient {pid} also has a {sequence} scan at {seen[(sequence, pid)]}",
+                            "keep the scan in one split folder only",
+                        )
                     )
                     continue
                 seen[(sequence, pid)] = image
                 row = rows_by_sequence[sequence].get(pid) or complete_rows.get(pid)
                 if row is None:
                     problems.append(
-                        Problem("no-metadata", image, f"patient {pid} has no row in the {sequence} metadata CSV", "add the patient's row (Patient ID,Age,Gender,Radiological Evaluation)")
+                        Problem(
+                            "no-metadata",
+                            image,
+                            f"patient {pid} has no row in the {sequence} metadata CSV",
+                            "add the patient's row (Patient ID,Age,Gender,Radiological Evaluation)",
+                        )
                     )
                     continue
                 label = row.stage_code - 1 + stage_offset
@@ -271,7 +327,14 @@ def _index_healthy(layout: CirrMRILayout, problems: list[Problem]) -> list[ScanR
         rows, found = read_metadata_csv(layout.healthy_csv, healthy=True)
         problems.extend(found)
     if not layout.healthy:
-        problems.append(Problem("missing-folder", layout.root / "Healthy_subjects", "healthy subjects were requested but not found", "unzip Healthy_subjects/ or drop --healthy"))
+        problems.append(
+            Problem(
+                "missing-folder",
+                layout.root / "Healthy_subjects",
+                "healthy subjects were requested but not found",
+                "unzip Healthy_subjects/ or drop --healthy",
+            )
+        )
     records = []
     for sequence, files in layout.healthy.items():
         images, masks = files.images["none"], files.masks["none"]
@@ -279,7 +342,14 @@ def _index_healthy(layout: CirrMRILayout, problems: list[Problem]) -> list[ScanR
             image, mask = images.get(stem), masks.get(stem)
             if image is None or mask is None:
                 check = "missing-mask" if mask is None else "missing-image"
-                problems.append(Problem(check, image or mask, f"healthy subject {stem} lacks its {'mask' if mask is None else 'image'}", "add the missing file"))
+                problems.append(
+                    Problem(
+                        check,
+                        image or mask,
+                        f"healthy subject {stem} lacks its {'mask' if mask is None else 'image'}",
+                        "add the missing file",
+                    )
+                )
                 continue
             row = rows.get(str(int(stem))) if stem.isdigit() else None
             pid = f"{HEALTHY_PREFIX}{stem}"
@@ -311,7 +381,10 @@ def load_cirrmri(root: str | Path, include_healthy: bool = False, strict: bool =
     if strict and problems:
         raise CohortError(problems, f"cannot index {layout.root}")
     if not records:
-        raise CohortError(problems or [Problem("missing-folder", layout.root, "no scans found", "check the path")], f"no usable scan under {layout.root}")
+        raise CohortError(
+            problems or [Problem("missing-folder", layout.root, "no scans found", "check the path")],
+            f"no usable scan under {layout.root}",
+        )
     records.sort(key=lambda r: (SEQUENCES.index(r.sequence), natural_key(r.patient_id)))
     return Cohort(tuple(records), labels, source=str(layout.root), problems=tuple(problems))
 
@@ -356,7 +429,9 @@ class TableRows:
         )
 
 
-def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequence[str] | None = None, ordinal: bool | None = None) -> TableRows:
+def check_table_rows(
+    frame: pd.DataFrame, path: Path, check: str, labels: Sequence[str] | None = None, ordinal: bool | None = None
+) -> TableRows:
     """Every row-level value of a manifest or feature table, checked at once.
 
     A value the suite would otherwise drop, guess or misread (an empty id, a sequence other than
@@ -369,7 +444,10 @@ def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequen
     def text(column: str) -> list[str]:
         if column not in frame.columns:
             return [""] * len(frame)
-        return ["" if (v is None or (isinstance(v, float) and np.isnan(v))) else " ".join(str(v).split()) for v in frame[column]]
+        return [
+            "" if (v is None or (isinstance(v, float) and np.isnan(v))) else " ".join(str(v).split())
+            for v in frame[column]
+        ]
 
     lines = list(range(2, len(frame) + 2))
     problems: list[Problem] = []
@@ -377,11 +455,21 @@ def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequen
     def problem(message: str, fix: str) -> None:
         problems.append(Problem(check, path, message, fix))
 
-    scan_ids, patients, sequences, splits, ages_text, sexes = text("scan_id"), text("patient_id"), text("sequence"), text("split"), text("age"), text("sex")
+    scan_ids, patients, sequences, splits, ages_text, sexes = (
+        text("scan_id"),
+        text("patient_id"),
+        text("sequence"),
+        text("split"),
+        text("age"),
+        text("sex"),
+    )
     for column, values in (("scan_id", scan_ids), ("patient_id", patients), ("sequence", sequences)):
         empty = [line for line, v in zip(lines, values) if not v]
         if empty:
-            problem(f"line{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:8]))}: empty {column}", f"fill {column} on every row")
+            problem(
+                f"line{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:8]))}: empty {column}",
+                f"fill {column} on every row",
+            )
     canonical_sequences = {seq.casefold(): seq for seq in SEQUENCES}
     for line, value in zip(lines, sequences):
         if value and value.casefold() not in canonical_sequences:
@@ -389,7 +477,10 @@ def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequen
     canonical_splits = {split: split for split in OFFICIAL_SPLITS}
     for line, value in zip(lines, splits):
         if value and value.casefold() not in canonical_splits:
-            problem(f"line {line}: split {value!r} is not train, valid or test", "use train, valid or test, or leave it empty")
+            problem(
+                f"line {line}: split {value!r} is not train, valid or test",
+                "use train, valid or test, or leave it empty",
+            )
     ages: list[float | None] = []
     for line, value in zip(lines, ages_text):
         try:
@@ -402,7 +493,10 @@ def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequen
         ages.append(age)
     label_set, classes, issues = resolve_labels(text("label"), lines, labels, ordinal)
     for issue in issues:
-        problem(f"{issue.where()}: {issue.message}" if issue.lines else issue.message, "fix the labels, or declare the label set with --labels / data: {labels: [...]}")
+        problem(
+            f"{issue.where()}: {issue.message}" if issue.lines else issue.message,
+            "fix the labels, or declare the label set with --labels / data: {labels: [...]}",
+        )
     by_scan: dict[str, list[int]] = {}
     for line, scan_id in zip(lines, scan_ids):
         if scan_id:
@@ -416,12 +510,20 @@ def check_table_rows(frame: pd.DataFrame, path: Path, check: str, labels: Sequen
             by_patient.setdefault(pid, {}).setdefault(cls, line)
     for pid, found in by_patient.items():
         if len(found) > 1 and label_set is not None:
-            shown = ", ".join(f"{label_set.name(c)} on line {line}" for c, line in sorted(found.items(), key=lambda item: item[1]))
-            problem(f"patient {pid} has two labels ({shown})", "the stage is per patient: give all of a patient's scans the same label")
+            shown = ", ".join(
+                f"{label_set.name(c)} on line {line}" for c, line in sorted(found.items(), key=lambda item: item[1])
+            )
+            problem(
+                f"patient {pid} has two labels ({shown})",
+                "the stage is per patient: give all of a patient's scans the same label",
+            )
     if label_set is not None:
         used = {c for c in classes if c is not None}
         if len(used) < 2:
-            problem(f"only one class ({', '.join(label_set.name(c) for c in used) or 'none'}) in the whole table", "a benchmark needs at least two classes")
+            problem(
+                f"only one class ({', '.join(label_set.name(c) for c in used) or 'none'}) in the whole table",
+                "a benchmark needs at least two classes",
+            )
     if problems:
         raise CohortError(problems, f"cannot use {path}")
     assert label_set is not None
@@ -462,12 +564,29 @@ def load_manifest(
     missing = [c for c in MANIFEST_REQUIRED if c not in frame.columns]
     if missing:
         raise CohortError(
-            [Problem("manifest-columns", path, f"missing column(s) {missing}", f"required: {', '.join(MANIFEST_REQUIRED)}; optional: {', '.join(MANIFEST_OPTIONAL)}")]
+            [
+                Problem(
+                    "manifest-columns",
+                    path,
+                    f"missing column(s) {missing}",
+                    f"required: {', '.join(MANIFEST_REQUIRED)}; optional: {', '.join(MANIFEST_OPTIONAL)}",
+                )
+            ]
         )
     for column in ("image", "mask"):
         empty = [str(i + 2) for i, v in enumerate(frame[column]) if not str(v).strip()]
         if empty:
-            raise CohortError([Problem("manifest-value", path, f"line{'s' if len(empty) > 1 else ''} {', '.join(empty[:8])}: empty {column}", f"give every scan its {column} file")], f"cannot use {path}")
+            raise CohortError(
+                [
+                    Problem(
+                        "manifest-value",
+                        path,
+                        f"line{'s' if len(empty) > 1 else ''} {', '.join(empty[:8])}: empty {column}",
+                        f"give every scan its {column} file",
+                    )
+                ],
+                f"cannot use {path}",
+            )
     rows = check_table_rows(frame, path, "manifest-value", labels, ordinal)
     problems: list[Problem] = []
     records: list[ScanRecord] = []
@@ -477,7 +596,14 @@ def load_manifest(
         mask = Path(mask_text) if Path(mask_text).is_absolute() else (path.parent / mask_text).resolve()
         absent = [p for p in (image, mask) if not p.is_file()]
         for p in absent:
-            problems.append(Problem("missing-file", p, f"named on line {line} of {path.name} but does not exist", "fix the path (relative paths are relative to the manifest)"))
+            problems.append(
+                Problem(
+                    "missing-file",
+                    p,
+                    f"named on line {line} of {path.name} but does not exist",
+                    "fix the path (relative paths are relative to the manifest)",
+                )
+            )
         if absent:
             continue
         records.append(rows.record(i, image, mask))
@@ -493,7 +619,9 @@ def load_cohort(path: str | Path, include_healthy: bool = False, **manifest_opti
     column) or else as a feature table (see :mod:`benchmark.feature_table`)."""
     path = Path(path).expanduser()
     if path.is_dir() and (manifest_options.get("labels") is not None or manifest_options.get("ordinal") is not None):
-        raise ValueError(f"{path}: a CirrMRI600+ folder has fixed labels (mild, moderate, severe; ordinal); --labels and --ordinal are for manifest and feature-table cohorts")
+        raise ValueError(
+            f"{path}: a CirrMRI600+ folder has fixed labels (mild, moderate, severe; ordinal); --labels and --ordinal are for manifest and feature-table cohorts"
+        )
     if path.is_file() and path.suffix.lower() == ".csv":
         if is_feature_table(path):
             from cirrbench.benchmark.data.feature_table import load_feature_table
@@ -529,7 +657,10 @@ def write_manifest(cohort: Cohort, path: str | Path) -> Path:
 def warn_problems(cohort: Cohort) -> None:
     """Emit the loader's structural problems as one warning (the validator reports them too)."""
     if cohort.problems:
-        warnings.warn(f"{len(cohort.problems)} scan(s) or rows were left out of {cohort.source}; run `cirrbench data validate` for the list", stacklevel=2)
+        warnings.warn(
+            f"{len(cohort.problems)} scan(s) or rows were left out of {cohort.source}; run `cirrbench data validate` for the list",
+            stacklevel=2,
+        )
 
 
 __all__ = [

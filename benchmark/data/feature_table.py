@@ -4,11 +4,12 @@ A suite feature table is a CSV with one row per scan: ``scan_id, patient_id, seq
 optionally ``split, age, sex``, and every other column a numeric feature. ``cirrbench features
 import`` makes one from PyRadiomics batch output joined to the dataset's metadata CSV.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -16,6 +17,8 @@ from cirrbench.benchmark.data.cohort import Cohort, check_table_rows
 from cirrbench.benchmark.data.layout import OFFICIAL_SPLITS, SEQUENCE_FOLDERS
 from cirrbench.benchmark.data.metadata import read_metadata_csv
 from cirrbench.benchmark.data.problems import CohortError, Problem
+
+__all__ = ["feature_columns", "import_pyradiomics_batch", "load_feature_table", "META_COLUMNS", "REQUIRED"]
 
 META_COLUMNS = ("scan_id", "patient_id", "sequence", "label", "split", "age", "sex", "site")
 REQUIRED = ("scan_id", "patient_id", "sequence", "label")
@@ -32,16 +35,46 @@ def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, or
     case-insensitively, sequence, split, age, one label per patient, one row per scan.
     """
     path = Path(path).expanduser()
-    frame = pd.read_csv(path, dtype={"scan_id": str, "patient_id": str, "sequence": str, "label": str, "split": str, "sex": str, "age": str, "site": str}, keep_default_na=True, encoding="utf-8-sig")
+    frame = pd.read_csv(
+        path,
+        dtype={
+            "scan_id": str,
+            "patient_id": str,
+            "sequence": str,
+            "label": str,
+            "split": str,
+            "sex": str,
+            "age": str,
+            "site": str,
+        },
+        keep_default_na=True,
+        encoding="utf-8-sig",
+    )
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise CohortError([Problem("feature-table", path, f"missing column(s) {missing}", f"a feature table needs {', '.join(REQUIRED)} (optional: split, age, sex, site) and feature columns")])
+        raise CohortError(
+            [
+                Problem(
+                    "feature-table",
+                    path,
+                    f"missing column(s) {missing}",
+                    f"a feature table needs {', '.join(REQUIRED)} (optional: split, age, sex, site) and feature columns",
+                )
+            ]
+        )
     problems: list[Problem] = []
     features = frame[feature_columns(frame)]
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
-        problems.append(Problem("feature-table", path, f"non-numeric feature column(s) {non_numeric[:5]}", "drop them or move them out of the table (diagnostics columns are not features)"))
+        problems.append(
+            Problem(
+                "feature-table",
+                path,
+                f"non-numeric feature column(s) {non_numeric[:5]}",
+                "drop them or move them out of the table (diagnostics columns are not features)",
+            )
+        )
     if not len(features.columns):
         problems.append(Problem("feature-table", path, "no feature column", "add the feature columns"))
     if problems:
@@ -62,7 +95,9 @@ def _infer_from_path(image: str) -> tuple[str | None, str | None, str | None]:
     name = Path(image).name
     stem = re.sub(r"\.nii(\.gz)?$", "", name)
     sequence = next((_SEQUENCE_FROM_FOLDER[p] for p in parts if p in _SEQUENCE_FROM_FOLDER), None)
-    split = next((p[: -len("_images")] for p in parts if p.endswith("_images") and p[: -len("_images")] in OFFICIAL_SPLITS), None)
+    split = next(
+        (p[: -len("_images")] for p in parts if p.endswith("_images") and p[: -len("_images")] in OFFICIAL_SPLITS), None
+    )
     return (str(int(stem)) if stem.isdigit() else None), sequence, split
 
 
@@ -89,19 +124,40 @@ def import_pyradiomics_batch(
         raise CohortError(problems, f"cannot use {metadata_csv}")
     if id_column is None and image_column not in batch.columns:
         raise ValueError(f"{batch_csv}: no {image_column!r} column to infer patient ids from; pass --id-column")
-    feature_cols = [c for c in batch.columns if not c.startswith("diagnostics_") and c not in {image_column, "Mask", id_column} and pd.api.types.is_numeric_dtype(batch[c])]
+    feature_cols = [
+        c
+        for c in batch.columns
+        if not c.startswith("diagnostics_")
+        and c not in {image_column, "Mask", id_column}
+        and pd.api.types.is_numeric_dtype(batch[c])
+    ]
     records = []
     for index, row in batch.iterrows():
-        inferred_pid, inferred_seq, split = _infer_from_path(str(row[image_column])) if image_column in batch.columns else (None, None, None)
+        inferred_pid, inferred_seq, split = (
+            _infer_from_path(str(row[image_column])) if image_column in batch.columns else (None, None, None)
+        )
         pid = str(int(row[id_column])) if id_column is not None else inferred_pid
         seq = sequence or inferred_seq
         if pid is None or seq is None:
-            raise ValueError(f"{batch_csv} row {index + 2}: cannot tell the patient id or sequence; pass --id-column and --sequence")
+            raise ValueError(
+                f"{batch_csv} row {index + 2}: cannot tell the patient id or sequence; pass --id-column and --sequence"
+            )
         meta = rows.get(pid)
         if meta is None:
             raise ValueError(f"{batch_csv} row {index + 2}: patient {pid} is not in {metadata_csv}")
         names = ("mild", "moderate", "severe")
-        records.append({"scan_id": f"{seq}-{pid}", "patient_id": pid, "sequence": seq, "label": names[meta.stage_code - 1], "split": split or "", "age": meta.age, "sex": meta.sex or "", "site": meta.site or ""})
+        records.append(
+            {
+                "scan_id": f"{seq}-{pid}",
+                "patient_id": pid,
+                "sequence": seq,
+                "label": names[meta.stage_code - 1],
+                "split": split or "",
+                "age": meta.age,
+                "sex": meta.sex or "",
+                "site": meta.site or "",
+            }
+        )
     table = pd.concat([pd.DataFrame(records), batch[feature_cols].reset_index(drop=True)], axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)

@@ -1,10 +1,13 @@
 """Reading scans: SimpleITK, as PyRadiomics does, so every part of the suite sees the same voxels."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+__all__ = ["liver_slice_index", "read_array", "read_array_radiological", "read_header", "read_image"]
 
 
 def read_image(path: str | Path) -> sitk.Image:

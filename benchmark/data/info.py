@@ -1,4 +1,5 @@
 """Cohort summary: counts per sequence x split x stage, pairing, and grid geometry from headers."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -9,6 +10,8 @@ import pandas as pd
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.data.imageio import read_header
 
+__all__ = ["count_table", "format_info", "geometry_table", "summary"]
+
 
 def count_table(cohort: Cohort) -> pd.DataFrame:
     """Rows (sequence, split), one column per label, plus a total; splits in official order."""
@@ -17,7 +20,9 @@ def count_table(cohort: Cohort) -> pd.DataFrame:
     table = pd.crosstab([frame["sequence"], frame["official_split"]], frame["label_name"])
     table = table.reindex(columns=[n for n in cohort.labels.names if n in table.columns], fill_value=0)
     order = {"train": 0, "valid": 1, "test": 2, "none": 3}
-    table = table.sort_index(key=lambda idx: idx.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order else v))
+    table = table.sort_index(
+        key=lambda idx: idx.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order else v)
+    )
     table["total"] = table.sum(axis=1)
     return table
 

@@ -3,9 +3,12 @@
 The default is the three CirrMRI600+ stages. A manifest cohort may bring its own set; ordinal
 metrics (quadratic weighted kappa, stage MAE) are only computed for ordinal sets.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+__all__ = ["CIRRHOSIS_STAGES", "LabelIssue", "LabelSet", "resolve_labels", "STAGES_WITH_HEALTHY"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,12 @@ class LabelIssue:
         return f"line{'s' if len(self.lines) > 1 else ''} {shown}"
 
 
-def resolve_labels(values: list[str], lines: list[int], declared: list[str] | tuple[str, ...] | None = None, ordinal: bool | None = None) -> tuple[LabelSet | None, list[int | None], list[LabelIssue]]:
+def resolve_labels(
+    values: list[str],
+    lines: list[int],
+    declared: list[str] | tuple[str, ...] | None = None,
+    ordinal: bool | None = None,
+) -> tuple[LabelSet | None, list[int | None], list[LabelIssue]]:
     """The label set of a manifest or feature table and each row's class index.
 
     Class names are compared case- and whitespace-insensitively (``Mild``, ``mild `` and ``MILD``
@@ -99,7 +107,12 @@ def resolve_labels(values: list[str], lines: list[int], declared: list[str] | tu
             return None, [None] * len(values), issues
         for k, where in present.items():
             if k not in declared_keys:
-                issues.append(LabelIssue(f"label {values[lines.index(where[0])].strip()!r} is not one of the declared labels {list(names)}", tuple(where)))
+                issues.append(
+                    LabelIssue(
+                        f"label {values[lines.index(where[0])].strip()!r} is not one of the declared labels {list(names)}",
+                        tuple(where),
+                    )
+                )
         stages = list(declared_keys) == [_key(n) for n in CIRRHOSIS_STAGES.names]
         label_set = LabelSet(names, ordinal=stages if ordinal is None else bool(ordinal))
     else:
@@ -107,11 +120,24 @@ def resolve_labels(values: list[str], lines: list[int], declared: list[str] | tu
         stages = [k for k in present if k in stage_keys]
         others = [k for k in present if k not in stage_keys]
         if stages and others:
-            shown = "; ".join(f"{values[lines.index(present[k][0])].strip()!r} ({LabelIssue('', tuple(present[k])).where()})" for k in others)
-            issues.append(LabelIssue(f"labels mix the cirrhosis stages (mild, moderate, severe) with other values: {shown}; fix them, or declare the label set (--labels, data: {{labels: [...]}})", tuple(line for k in others for line in present[k])))
+            shown = "; ".join(
+                f"{values[lines.index(present[k][0])].strip()!r} ({LabelIssue('', tuple(present[k])).where()})"
+                for k in others
+            )
+            issues.append(
+                LabelIssue(
+                    f"labels mix the cirrhosis stages (mild, moderate, severe) with other values: {shown}; fix them, or declare the label set (--labels, data: {{labels: [...]}})",
+                    tuple(line for k in others for line in present[k]),
+                )
+            )
             return None, [None] * len(values), issues
         if others and all(_looks_numeric(k) for k in others):
-            issues.append(LabelIssue(f"numeric labels {sorted(others)} need a declared meaning: pass --labels {','.join(sorted(others))} (and --ordinal if ordered), or data: {{labels: [...]}} in the config; CirrMRI600+ codes 1, 2, 3 are mild, moderate, severe", tuple(line for k in others for line in present[k])))
+            issues.append(
+                LabelIssue(
+                    f"numeric labels {sorted(others)} need a declared meaning: pass --labels {','.join(sorted(others))} (and --ordinal if ordered), or data: {{labels: [...]}} in the config; CirrMRI600+ codes 1, 2, 3 are mild, moderate, severe",
+                    tuple(line for k in others for line in present[k]),
+                )
+            )
             return None, [None] * len(values), issues
         if not others:
             label_set = CIRRHOSIS_STAGES if ordinal is None else LabelSet(CIRRHOSIS_STAGES.names, bool(ordinal))

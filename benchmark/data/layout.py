@@ -5,10 +5,33 @@ which files belong to the cohort. The layout accepts the folder doubled by unzip
 folder of the same name (``Cirrhosis_T1_3D/Cirrhosis_T1_3D/...``) and metadata either in
 ``Metadata/`` or at the root. The 2D PNG export (``Cirrhosis_T2_2D``) is ignored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+__all__ = [
+    "CirrMRILayout",
+    "COMPLETE_CSV",
+    "discover",
+    "HEALTHY_COLUMNS",
+    "HEALTHY_CSV",
+    "HEALTHY_FOLDERS",
+    "IGNORED_NAMES",
+    "list_nifti",
+    "METADATA_COLUMNS",
+    "nifti_stem",
+    "NIFTI_SUFFIX",
+    "OFFICIAL_SPLITS",
+    "PAIRED_CSV",
+    "resolve_doubled",
+    "SEQUENCE_CSV",
+    "SEQUENCE_FOLDERS",
+    "SequenceFiles",
+    "SEQUENCES",
+    "unrecognised_files",
+]
 
 SEQUENCES: tuple[str, ...] = ("T1W", "T2W")
 OFFICIAL_SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -56,7 +79,14 @@ def unrecognised_files(folder: Path) -> list[Path]:
     ``12``, ``12.mha``): reported by validation, never skipped without a word."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith((".nii.gz", ".nii")) and p.name not in IGNORED_NAMES and not p.name.startswith("._"))
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.endswith((".nii.gz", ".nii"))
+        and p.name not in IGNORED_NAMES
+        and not p.name.startswith("._")
+    )
 
 
 def resolve_doubled(folder: Path) -> Path:
@@ -130,7 +160,9 @@ def discover(root: str | Path) -> CirrMRILayout:
     """Find the cohort's folders and files; raises only when ``root`` is not a folder."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a folder. Pass the folder that holds Cirrhosis_T1_3D/ and Cirrhosis_T2_3D/.")
+        raise FileNotFoundError(
+            f"{root}: not a folder. Pass the folder that holds Cirrhosis_T1_3D/ and Cirrhosis_T2_3D/."
+        )
     sequences: dict[str, SequenceFiles] = {}
     for sequence, name in SEQUENCE_FOLDERS.items():
         folder = resolve_doubled(root / name)
@@ -138,7 +170,9 @@ def discover(root: str | Path) -> CirrMRILayout:
         for split in OFFICIAL_SPLITS:
             files.images[split] = list_nifti(folder / f"{split}_images")
             files.masks[split] = list_nifti(folder / f"{split}_masks")
-            files.unrecognised += unrecognised_files(folder / f"{split}_images") + unrecognised_files(folder / f"{split}_masks")
+            files.unrecognised += unrecognised_files(folder / f"{split}_images") + unrecognised_files(
+                folder / f"{split}_masks"
+            )
         sequences[sequence] = files
     healthy, healthy_csv = _find_healthy(root)
     return CirrMRILayout(

@@ -1,4 +1,5 @@
 """Reading the CirrMRI600+ metadata CSVs into clean per-patient rows, collecting every problem."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +9,8 @@ import pandas as pd
 
 from cirrbench.benchmark.data.layout import HEALTHY_COLUMNS, METADATA_COLUMNS
 from cirrbench.benchmark.data.problems import Problem
+
+__all__ = ["PatientRow", "read_metadata_csv", "SEX_CODES"]
 
 #: CSV "Gender" code -> sex letter used in the index.
 SEX_CODES = {1: "F", 2: "M"}
@@ -26,7 +29,11 @@ def _read(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame | None, li
     try:
         frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     except Exception as exc:  # pandas raises many types for malformed CSVs
-        return None, [Problem("metadata-columns", path, f"cannot be parsed as CSV ({exc})", "re-export it as comma-separated UTF-8")]
+        return None, [
+            Problem(
+                "metadata-columns", path, f"cannot be parsed as CSV ({exc})", "re-export it as comma-separated UTF-8"
+            )
+        ]
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -62,18 +69,39 @@ def read_metadata_csv(path: Path, healthy: bool = False) -> tuple[dict[str, Pati
         where = f"line {line}"
         pid_number = _number(record[id_column].strip())
         if pid_number is None or pid_number != int(pid_number):
-            problems.append(Problem("metadata-value", path, f"{where}: {id_column} {record[id_column]!r} is not an integer", "fix or delete the row"))
+            problems.append(
+                Problem(
+                    "metadata-value",
+                    path,
+                    f"{where}: {id_column} {record[id_column]!r} is not an integer",
+                    "fix or delete the row",
+                )
+            )
             continue
         pid = str(int(pid_number))
         if pid in seen:
-            problems.append(Problem("duplicate-patient", path, f"{where}: patient {pid} appears more than once", "keep exactly one row per patient (the first row is used meanwhile)"))
+            problems.append(
+                Problem(
+                    "duplicate-patient",
+                    path,
+                    f"{where}: patient {pid} appears more than once",
+                    "keep exactly one row per patient (the first row is used meanwhile)",
+                )
+            )
             continue
         seen.add(pid)
         age = _number(record["Age"].strip())
         gender = _number(record["Gender"].strip())
         sex = SEX_CODES.get(int(gender)) if gender is not None and gender == int(gender) else None
         if record["Gender"].strip() and sex is None:
-            problems.append(Problem("metadata-value", path, f"{where}: Gender {record['Gender']!r} is not 1 (female) or 2 (male)", "use the dataset's codes 1/2"))
+            problems.append(
+                Problem(
+                    "metadata-value",
+                    path,
+                    f"{where}: Gender {record['Gender']!r} is not 1 (female) or 2 (male)",
+                    "use the dataset's codes 1/2",
+                )
+            )
         stage_code: int | None = None
         if not healthy:
             stage = _number(record["Radiological Evaluation"].strip())

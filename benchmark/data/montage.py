@@ -1,4 +1,5 @@
 """A montage of liver slices per stage and sequence: the first thing to look at in a cohort."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np  # noqa: E402
 
 from cirrbench.benchmark.data.cohort import Cohort  # noqa: E402
 from cirrbench.benchmark.data.imageio import liver_slice_index, read_array_radiological  # noqa: E402
+
+__all__ = ["montage"]
 
 
 def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | None = None, seed: int = 0) -> Path:
@@ -31,7 +34,10 @@ def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | No
         raise ValueError(f"{cohort.source}: no images to draw (a feature table has none)")
     names = cohort.labels.names
     fig, axes = plt.subplots(
-        len(names), per_stage * len(sequences), figsize=(2.6 * per_stage * len(sequences), 2.4 * len(names)), squeeze=False
+        len(names),
+        per_stage * len(sequences),
+        figsize=(2.6 * per_stage * len(sequences), 2.4 * len(names)),
+        squeeze=False,
     )
     for row, name in enumerate(names):
         candidates = [p for p, s in by_patient.items() if next(iter(s.values())).label_name == name]
@@ -56,7 +62,16 @@ def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | No
             ax.contour(mask[k], levels=[0.5], colors=["#ff7f0e"], linewidths=0.6)
             ax.set_title(f"{record.sequence} patient {record.patient_id}", fontsize=8)
             for text, xy in (("A", (0.5, 0.97)), ("P", (0.5, 0.03)), ("R", (0.03, 0.5)), ("L", (0.97, 0.5))):
-                ax.text(*xy, text, transform=ax.transAxes, ha="center", va="center", fontsize=6, color="yellow", fontweight="bold")
+                ax.text(
+                    *xy,
+                    text,
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="yellow",
+                    fontweight="bold",
+                )
             if col == 0:
                 ax.set_ylabel(name, fontsize=11)
     fig.suptitle(title or f"{Path(cohort.source).name}: largest liver slice per stage", fontsize=11)

@@ -1,8 +1,11 @@
 """A problem found in a cohort: one line that names the file, what is wrong and what to do."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+__all__ = ["CHECKS", "CohortError", "FATAL_FOR_SCAN", "format_report", "Problem"]
 
 #: Every kind of problem the checks report, with a one-line description (shown by
 #: ``cirrbench data validate --list-checks`` and accepted by ``--skip-check``).

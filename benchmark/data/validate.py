@@ -4,13 +4,14 @@ The same checks guard every run (:func:`ensure_valid`); a user can skip named ch
 run then says which checks it did not run. File-level results are cached per scan on the files'
 size and modification time, so re-validating an unchanged cohort reads nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import nibabel as nib
 import numpy as np
@@ -18,11 +19,13 @@ import SimpleITK as sitk
 from joblib import Parallel, delayed
 
 from cirrbench.benchmark.common.atomic import read_cache_entry, write_cache_entry
+from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.data.cohort import Cohort, ScanRecord, load_cirrmri, load_cohort
 from cirrbench.benchmark.data.layout import PAIRED_CSV, discover
 from cirrbench.benchmark.data.metadata import read_metadata_csv
-from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.data.problems import CHECKS, CohortError, Problem
+
+__all__ = ["check_scan_files", "ensure_valid", "Tolerance", "validate", "ValidationReport", "VALIDATOR_VERSION"]
 
 VALIDATOR_VERSION = "2"  # 2: the not-3d check
 
@@ -84,7 +87,14 @@ def _read_voxels(path: Path, problems: list[Problem]) -> np.ndarray | None:
     try:
         return np.asanyarray(nib.load(str(path)).dataobj)
     except Exception as exc:  # nibabel raises EOFError, ImageFileError, zlib.error, ...
-        problems.append(Problem("unreadable", path, f"cannot be read as NIfTI ({_reason(exc)})", "re-download or re-extract this file; a truncated .nii.gz usually means an interrupted download or unzip"))
+        problems.append(
+            Problem(
+                "unreadable",
+                path,
+                f"cannot be read as NIfTI ({_reason(exc)})",
+                "re-download or re-extract this file; a truncated .nii.gz usually means an interrupted download or unzip",
+            )
+        )
         return None
 
 
@@ -96,7 +106,14 @@ def _read_geometry(path: Path, problems: list[Problem]) -> sitk.ImageFileReader 
         reader.ReadImageInformation()
         return reader
     except Exception as exc:
-        problems.append(Problem("unreadable", path, f"header cannot be read by ITK ({_reason(exc)})", "re-download or re-extract this file"))
+        problems.append(
+            Problem(
+                "unreadable",
+                path,
+                f"header cannot be read by ITK ({_reason(exc)})",
+                "re-download or re-extract this file",
+            )
+        )
         return None
 
 
@@ -107,7 +124,14 @@ def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> 
     mask_voxels = _read_voxels(record.mask, problems)
     for path, array in ((record.image, voxels), (record.mask, mask_voxels)):
         if array is not None and array.ndim != 3:
-            problems.append(Problem("not-3d", path, f"a {array.ndim}D array of shape {tuple(array.shape)}, not a 3D volume", "export the scan as one 3D volume (x, y, slices); split 4D series, stack 2D slices"))
+            problems.append(
+                Problem(
+                    "not-3d",
+                    path,
+                    f"a {array.ndim}D array of shape {tuple(array.shape)}, not a 3D volume",
+                    "export the scan as one 3D volume (x, y, slices); split 4D series, stack 2D slices",
+                )
+            )
     if voxels is not None and voxels.ndim != 3 or mask_voxels is not None and mask_voxels.ndim != 3:
         return problems  # geometry and intensity checks assume 3D volumes
     image = _read_geometry(record.image, problems) if voxels is not None else None
@@ -115,28 +139,72 @@ def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> 
     if voxels is not None and np.issubdtype(voxels.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(voxels)))
         if bad:
-            problems.append(Problem("non-finite", record.image, f"{bad} NaN or infinite voxel(s)", "fix the conversion that produced this file (NaN usually comes from a division by zero)"))
+            problems.append(
+                Problem(
+                    "non-finite",
+                    record.image,
+                    f"{bad} NaN or infinite voxel(s)",
+                    "fix the conversion that produced this file (NaN usually comes from a division by zero)",
+                )
+            )
     if mask_voxels is not None:
         values = np.unique(mask_voxels)
         extra = [v for v in values.tolist() if v not in (0, 1)]
         if extra:
             shown = ", ".join(f"{v:g}" for v in extra[:5])
-            problems.append(Problem("mask-values", record.mask, f"values outside {{0, 1}}: {shown}", "binarise the mask (liver = 1, background = 0)"))
+            problems.append(
+                Problem(
+                    "mask-values",
+                    record.mask,
+                    f"values outside {{0, 1}}: {shown}",
+                    "binarise the mask (liver = 1, background = 0)",
+                )
+            )
         if not np.any(values != 0):
-            problems.append(Problem("empty-mask", record.mask, "no liver voxel", "replace it with the scan's liver segmentation"))
+            problems.append(
+                Problem("empty-mask", record.mask, "no liver voxel", "replace it with the scan's liver segmentation")
+            )
     if image is not None and mask is not None:
         where = f"image {record.image.name} vs mask"
         if image.GetSize() != mask.GetSize():
-            problems.append(Problem("size-mismatch", record.mask, f"size {mask.GetSize()} but the image is {image.GetSize()}", "resample the mask onto the image grid"))
+            problems.append(
+                Problem(
+                    "size-mismatch",
+                    record.mask,
+                    f"size {mask.GetSize()} but the image is {image.GetSize()}",
+                    "resample the mask onto the image grid",
+                )
+            )
         else:
             spacing_i, spacing_m = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
             if not np.allclose(spacing_i, spacing_m, rtol=tolerance.spacing_rel, atol=0):
-                problems.append(Problem("spacing-mismatch", record.mask, f"spacing {tuple(np.round(spacing_m, 4))} but the image has {tuple(np.round(spacing_i, 4))} ({where})", "copy the image's header geometry to the mask"))
+                problems.append(
+                    Problem(
+                        "spacing-mismatch",
+                        record.mask,
+                        f"spacing {tuple(np.round(spacing_m, 4))} but the image has {tuple(np.round(spacing_i, 4))} ({where})",
+                        "copy the image's header geometry to the mask",
+                    )
+                )
             origin_i, origin_m = np.array(image.GetOrigin()), np.array(mask.GetOrigin())
             if np.max(np.abs(origin_i - origin_m)) > tolerance.origin_mm:
-                problems.append(Problem("origin-mismatch", record.mask, f"origin {tuple(np.round(origin_m, 3))} but the image has {tuple(np.round(origin_i, 3))} ({where})", "copy the image's header geometry to the mask"))
+                problems.append(
+                    Problem(
+                        "origin-mismatch",
+                        record.mask,
+                        f"origin {tuple(np.round(origin_m, 3))} but the image has {tuple(np.round(origin_i, 3))} ({where})",
+                        "copy the image's header geometry to the mask",
+                    )
+                )
             if np.max(np.abs(np.array(image.GetDirection()) - np.array(mask.GetDirection()))) > tolerance.direction:
-                problems.append(Problem("direction-mismatch", record.mask, "direction matrix differs from the image's", "copy the image's header geometry to the mask"))
+                problems.append(
+                    Problem(
+                        "direction-mismatch",
+                        record.mask,
+                        "direction matrix differs from the image's",
+                        "copy the image's header geometry to the mask",
+                    )
+                )
     return problems
 
 
@@ -150,7 +218,9 @@ def _check_cached(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> 
             pass  # an entry of another format: recompute
     problems = check_scan_files(record, tolerance)
     if path is not None:
-        write_cache_entry(path, [{"check": p.check, "path": str(p.path), "message": p.message, "fix": p.fix} for p in problems])
+        write_cache_entry(
+            path, [{"check": p.check, "path": str(p.path), "message": p.message, "fix": p.fix} for p in problems]
+        )
     return problems
 
 
@@ -196,7 +266,17 @@ def validate(
     except CohortError as exc:
         return ValidationReport(str(path), 0, [p for p in exc.problems if p.check not in skipped], skipped)
     file_checks = set(CHECKS) - set(skipped)
-    if file_checks & {"unreadable", "not-3d", "non-finite", "size-mismatch", "spacing-mismatch", "origin-mismatch", "direction-mismatch", "mask-values", "empty-mask"}:
+    if file_checks & {
+        "unreadable",
+        "not-3d",
+        "non-finite",
+        "size-mismatch",
+        "spacing-mismatch",
+        "origin-mismatch",
+        "direction-mismatch",
+        "mask-values",
+        "empty-mask",
+    }:
         with_files = [r for r in cohort.records if r.image is not None and r.mask is not None]
         tasks = (delayed(_check_cached)(r, tolerance, use_cache) for r in with_files)
         bar = tqdm(total=len(with_files), desc="validating scans", unit="scan", disable=not progress)

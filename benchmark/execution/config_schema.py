@@ -5,6 +5,7 @@ naming the key, the value and what is allowed, before any cohort is read or job 
 ``docs/config.md`` is generated from :data:`KEYS` and the runners' declared parameters
 (:func:`config_reference`), so the reference cannot drift from what the checks accept.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,41 +35,139 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("name", "text", "the file's stem", "the experiment's name, in the manifest and report"),
-    Key("plugins", "list of .py paths or module names", "[]", "imported before the runners are read, so their decorated runners can be listed (paths relative to the config file); `--plugin` adds more"),
+    Key(
+        "plugins",
+        "list of .py paths or module names",
+        "[]",
+        "imported before the runners are read, so their decorated runners can be listed (paths relative to the config file); `--plugin` adds more",
+    ),
     Key("data", "mapping", "{} (the phantom)", "where the cohort comes from"),
-    Key("data.root", "path", "none", "CirrMRI600+ folder, manifest CSV or feature-table CSV; `--data` and `$CIRRBENCH_DATA` take precedence; without it, the phantom"),
-    Key("data.phantom", "mapping", "{patients: 120, seed: 0}", "the synthetic phantom generated (once, cached) when no root is given"),
+    Key(
+        "data.root",
+        "path",
+        "none",
+        "CirrMRI600+ folder, manifest CSV or feature-table CSV; `--data` and `$CIRRBENCH_DATA` take precedence; without it, the phantom",
+    ),
+    Key(
+        "data.phantom",
+        "mapping",
+        "{patients: 120, seed: 0}",
+        "the synthetic phantom generated (once, cached) when no root is given",
+    ),
     Key("data.phantom.patients", "integer >= 6", "120", "cirrhosis patients in the phantom"),
     Key("data.phantom.seed", "integer", "0", "the phantom's seed: same seed, same files"),
     Key("data.phantom.scale", "number > 0", "1", "grid scale (< 1: smaller volumes, same field of view)"),
     Key("data.healthy", "true or false", "false", "include healthy volunteers as a fourth class below mild"),
-    Key("data.labels", "list of text", "none", "class names in order, for manifest and feature-table cohorts (compared case-insensitively); required for numeric labels"),
-    Key("data.ordinal", "true or false", "true for mild/moderate/severe, else false", "whether the classes are ordered (quadratic weighted kappa, stage MAE)"),
-    Key("sequences", "list of T1W, T2W, both", "[T1W, T2W]", "inputs: one sequence, or both sequences of a patient together"),
-    Key("protocols", "list of names or {name: ..., options}", "[official]", "split protocols: official, paired, cv, file (`protocol:` for a single one)"),
-    Key("protocols[].folds / repeats / valid_fraction / seed", "cv options", "5 / 3 / 0.15 / seed", "repeated stratified K-fold over patients"),
+    Key(
+        "data.labels",
+        "list of text",
+        "none",
+        "class names in order, for manifest and feature-table cohorts (compared case-insensitively); required for numeric labels",
+    ),
+    Key(
+        "data.ordinal",
+        "true or false",
+        "true for mild/moderate/severe, else false",
+        "whether the classes are ordered (quadratic weighted kappa, stage MAE)",
+    ),
+    Key(
+        "sequences",
+        "list of T1W, T2W, both",
+        "[T1W, T2W]",
+        "inputs: one sequence, or both sequences of a patient together",
+    ),
+    Key(
+        "protocols",
+        "list of names or {name: ..., options}",
+        "[official]",
+        "split protocols: official, paired, cv, file (`protocol:` for a single one)",
+    ),
+    Key(
+        "protocols[].folds / repeats / valid_fraction / seed",
+        "cv options",
+        "5 / 3 / 0.15 / seed",
+        "repeated stratified K-fold over patients",
+    ),
     Key("protocols[].source_sequence", "paired option", "T2W", "whose official folders give the paired split"),
     Key("protocols[].path", "file option", "required", "your split CSV (patient_id,repeat,fold,role)"),
-    Key("runners", "list of names or mappings", "required", "the methods; `cirrbench runners` lists them with their parameters"),
+    Key(
+        "runners",
+        "list of names or mappings",
+        "required",
+        "the methods; `cirrbench runners` lists them with their parameters",
+    ),
     Key("runners[].name", "registered runner", "required", "which runner"),
     Key("runners[].as", "text", "the name", "row name in tables, when one runner appears with different parameters"),
-    Key("runners[].params", "mapping", "{}", "parameters (see the runner tables below; each is checked for type and range)"),
+    Key(
+        "runners[].params",
+        "mapping",
+        "{}",
+        "parameters (see the runner tables below; each is checked for type and range)",
+    ),
     Key("runners[].variants", "list of variant names, or all", "[default]", "ablation variants to run"),
-    Key("runners[].protocols", "list of protocol names", "all of the config's", "restrict this entry to some protocols"),
+    Key(
+        "runners[].protocols", "list of protocol names", "all of the config's", "restrict this entry to some protocols"
+    ),
     Key("runners[].sequences", "list of inputs", "all of the config's", "restrict this entry to some inputs"),
     Key("seed", "integer", "0", "base seed; seeds derive per split, input and replicate"),
     Key("seeds", "integer >= 1", "1", "replicates of every job with different seeds (averaged per split)"),
-    Key("metrics.main", "a registered metric (see Metrics below)", "accuracy", "the main tables', verdict's and forest plot's metric"),
+    Key(
+        "metrics.main",
+        "a registered metric (see Metrics below)",
+        "accuracy",
+        "the main tables', verdict's and forest plot's metric",
+    ),
     Key("metrics.bootstrap", "integer >= 1", "2000", "patient-level bootstrap resamples"),
-    Key("metrics.table", "list of metrics", "[accuracy, precision, recall, specificity, f1]", "columns of the seed paper's table"),
-    Key("metrics.secondary", "list of metrics", "[auc, qwk, mae, ece, brier]", "columns of the second table in that layout: discrimination, ordinal error (ordinal labels only), calibration"),
-    Key("reference", "a runner of this config, or null", "majority", "the chance row every method is marked against (null: none; the main tables then carry no marks)"),
-    Key("compare", "list of [A, B] pairs (A or B may be name:variant)", "first radiomics vs first deep runner", "the declared comparisons of the verdict"),
+    Key(
+        "metrics.table",
+        "list of metrics",
+        "[accuracy, precision, recall, specificity, f1]",
+        "columns of the seed paper's table",
+    ),
+    Key(
+        "metrics.secondary",
+        "list of metrics",
+        "[auc, qwk, mae, ece, brier]",
+        "columns of the second table in that layout: discrimination, ordinal error (ordinal labels only), calibration",
+    ),
+    Key(
+        "reference",
+        "a runner of this config, or null",
+        "majority",
+        "the chance row every method is marked against (null: none; the main tables then carry no marks)",
+    ),
+    Key(
+        "compare",
+        "list of [A, B] pairs (A or B may be name:variant)",
+        "first radiomics vs first deep runner",
+        "the declared comparisons of the verdict",
+    ),
     Key("device", "auto, cpu, cuda, cuda:N, mps", "auto", "where deep runners train (`--device` overrides)"),
-    Key("reported", "list of mappings", "[]", "numbers reported elsewhere (method, value, input, protocol, level, metric, source): shown as 'reported, not rerun'"),
+    Key(
+        "reported",
+        "list of mappings",
+        "[]",
+        "numbers reported elsewhere (method, value, input, protocol, level, metric, source): shown as 'reported, not rerun'",
+    ),
     Key("dask", "scheduler address", "none", "run on this Dask cluster (`--dask` overrides)"),
 )
-TOP_LEVEL = ("name", "plugins", "data", "sequences", "protocols", "protocol", "runners", "seed", "seeds", "metrics", "reference", "compare", "device", "reported", "dask")
+TOP_LEVEL = (
+    "name",
+    "plugins",
+    "data",
+    "sequences",
+    "protocols",
+    "protocol",
+    "runners",
+    "seed",
+    "seeds",
+    "metrics",
+    "reference",
+    "compare",
+    "device",
+    "reported",
+    "dask",
+)
 
 
 def _is_int(value: Any) -> bool:
@@ -97,7 +196,9 @@ def check_config(raw: Any, source: str) -> list[str]:
         problems.append(f"{source}: {key}: {text}")
 
     if not isinstance(raw, dict):
-        return [f"{source}: the config must be a mapping of keys (name:, data:, runners:, ...), got {type(raw).__name__}"]
+        return [
+            f"{source}: the config must be a mapping of keys (name:, data:, runners:, ...), got {type(raw).__name__}"
+        ]
     for key in raw:
         if key not in TOP_LEVEL:
             bad(str(key), f"unknown key{_close(key, TOP_LEVEL)}; known: {', '.join(TOP_LEVEL)}")
@@ -115,7 +216,10 @@ def check_config(raw: Any, source: str) -> list[str]:
     elif isinstance(data, dict):
         for key in data:
             if key not in DATA_KEYS:
-                bad(f"data.{key}", f"unknown key{_close(key, DATA_KEYS)}; known: {', '.join(DATA_KEYS)} (an unknown key must not silently fall back to the phantom)")
+                bad(
+                    f"data.{key}",
+                    f"unknown key{_close(key, DATA_KEYS)}; known: {', '.join(DATA_KEYS)} (an unknown key must not silently fall back to the phantom)",
+                )
         if "root" in data and not isinstance(data["root"], str):
             bad("data.root", f"{data['root']!r} is not a path")
         phantom = data.get("phantom")
@@ -125,7 +229,10 @@ def check_config(raw: Any, source: str) -> list[str]:
             else:
                 for key, value in phantom.items():
                     if key not in PHANTOM_KEYS:
-                        bad(f"data.phantom.{key}", f"unknown key{_close(key, PHANTOM_KEYS)}; known: {', '.join(PHANTOM_KEYS)}")
+                        bad(
+                            f"data.phantom.{key}",
+                            f"unknown key{_close(key, PHANTOM_KEYS)}; known: {', '.join(PHANTOM_KEYS)}",
+                        )
                     elif key == "patients" and not (_is_int(value) and value >= 6):
                         bad("data.phantom.patients", f"{value!r} is not an integer >= 6")
                     elif key == "seed" and not _is_int(value):
@@ -136,7 +243,11 @@ def check_config(raw: Any, source: str) -> list[str]:
             if key in data and not isinstance(data[key], bool):
                 bad(f"data.{key}", f"{data[key]!r} is not true or false")
         labels = data.get("labels")
-        if labels is not None and not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)):
+        if labels is not None and not (
+            isinstance(labels, list)
+            and len(labels) >= 2
+            and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)
+        ):
             bad("data.labels", f"{labels!r} is not a list of at least two class names")
 
     # sequences and protocols ------------------------------------------------------------------
@@ -173,7 +284,10 @@ def check_config(raw: Any, source: str) -> list[str]:
         allowed = protocols[name].options
         for option, value in options.items():
             if option not in allowed:
-                bad(f"{key}.{option}", f"unknown option of protocol {name!r}{_close(option, allowed)}; allowed: {', '.join(allowed) or 'none'}")
+                bad(
+                    f"{key}.{option}",
+                    f"unknown option of protocol {name!r}{_close(option, allowed)}; allowed: {', '.join(allowed) or 'none'}",
+                )
                 continue
             kind, text = allowed[option].kind, allowed[option].allowed
             ok = {
@@ -196,7 +310,10 @@ def check_config(raw: Any, source: str) -> list[str]:
     runners = raw.get("runners")
     rows: dict[str, set[str]] = {}
     if not isinstance(runners, list) or not runners:
-        bad("runners", "no runners listed; e.g. runners: [majority, radiomics-xgboost, msa] (`cirrbench runners` lists them)")
+        bad(
+            "runners",
+            "no runners listed; e.g. runners: [majority, radiomics-xgboost, msa] (`cirrbench runners` lists them)",
+        )
         runners = []
     for index, item in enumerate(runners):
         entry = {"name": item} if isinstance(item, str) else item
@@ -225,7 +342,10 @@ def check_config(raw: Any, source: str) -> list[str]:
             params = {}
         for variant in variants:
             if variant != "default" and variant not in cls.variants:
-                bad(f"{key}.variants", f"{variant!r} is not a variant of {name}{_close(variant, cls.variants)}; variants: {', '.join(cls.variant_names())}")
+                bad(
+                    f"{key}.variants",
+                    f"{variant!r} is not a variant of {name}{_close(variant, cls.variants)}; variants: {', '.join(cls.variant_names())}",
+                )
                 continue
         reported_once: set[str] = set()
         for variant in [v for v in variants if v == "default" or v in cls.variants]:
@@ -252,7 +372,10 @@ def check_config(raw: Any, source: str) -> list[str]:
             chosen = chosen if isinstance(chosen, list) else [chosen]
             for value in chosen:
                 if value not in allowed:
-                    bad(f"{key}.{field_name}", f"{value!r} is not one of the config's {field_name} ({', '.join(map(str, allowed))})")
+                    bad(
+                        f"{key}.{field_name}",
+                        f"{value!r} is not one of the config's {field_name} ({', '.join(map(str, allowed))})",
+                    )
         alias = entry.get("as")
         if alias is not None and not isinstance(alias, str):
             bad(f"{key}.as", f"{alias!r} is not text")
@@ -269,23 +392,35 @@ def check_config(raw: Any, source: str) -> list[str]:
         metrics = {}
     for key in metrics:
         if key not in ("main", "bootstrap", "table", "secondary"):
-            bad(f"metrics.{key}", f"unknown key{_close(key, ('main', 'bootstrap', 'table', 'secondary'))}; known: main, bootstrap, table, secondary")
+            bad(
+                f"metrics.{key}",
+                f"unknown key{_close(key, ('main', 'bootstrap', 'table', 'secondary'))}; known: main, bootstrap, table, secondary",
+            )
     from cirrbench.benchmark.reporting.metric_registry import available_metrics
 
     known_metrics = list(available_metrics())
     if "main" in metrics and metrics["main"] not in known_metrics:
-        bad("metrics.main", f"unknown metric {metrics['main']!r}{_close(metrics['main'], known_metrics)}; available: {', '.join(known_metrics)}")
+        bad(
+            "metrics.main",
+            f"unknown metric {metrics['main']!r}{_close(metrics['main'], known_metrics)}; available: {', '.join(known_metrics)}",
+        )
     if "bootstrap" in metrics and not (_is_int(metrics["bootstrap"]) and metrics["bootstrap"] >= 1):
         bad("metrics.bootstrap", f"{metrics['bootstrap']!r} is not an integer >= 1")
     for key in ("table", "secondary"):
         chosen = metrics.get(key)
         for metric in (chosen if isinstance(chosen, list) else [chosen]) if chosen is not None else []:
             if metric not in known_metrics:
-                bad(f"metrics.{key}", f"unknown metric {metric!r}{_close(metric, known_metrics)}; available: {', '.join(known_metrics)}")
+                bad(
+                    f"metrics.{key}",
+                    f"unknown metric {metric!r}{_close(metric, known_metrics)}; available: {', '.join(known_metrics)}",
+                )
     reference = raw.get("reference", "majority")
     if rows and reference is not None and reference not in rows:
         default = " (the default)" if "reference" not in raw else ""
-        bad("reference", f"{reference!r}{default} is not a runner of this config: add it to runners: (the chance row every method is marked against), name one of {', '.join(rows)}, or write reference: null for none")
+        bad(
+            "reference",
+            f"{reference!r}{default} is not a runner of this config: add it to runners: (the chance row every method is marked against), name one of {', '.join(rows)}, or write reference: null for none",
+        )
     device = raw.get("device", "auto")
     if not (isinstance(device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device)):
         bad("device", f"{device!r} is not auto, cpu, cuda, cuda:N or mps")
@@ -320,10 +455,10 @@ def check_config(raw: Any, source: str) -> list[str]:
 
 def config_reference() -> str:
     """``docs/config.md``: every key, then every runner's parameters (generated; do not edit)."""
+    import typing
+
     from cirrbench.benchmark.runners.params import allowed_text, describe_type, param_doc
     from cirrbench.benchmark.runners.registry import available_runners
-
-    import typing
 
     lines = [
         "# Config reference",
@@ -341,7 +476,13 @@ def config_reference() -> str:
     lines += [f"| `{k.path}` | {k.type} | {k.default} | {k.meaning} |" for k in KEYS]
     from cirrbench.benchmark.protocols.registry import available_protocols
 
-    lines += ["", "## Protocol options", "", "| protocol | option | allowed | default | meaning |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Protocol options",
+        "",
+        "| protocol | option | allowed | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
     for name, protocol in available_protocols().items():
         if not protocol.options:
             lines.append(f"| `{name}` | (none) | | | |")
@@ -351,15 +492,31 @@ def config_reference() -> str:
 
     lines += ["", "## Metrics", "", "| metric | meaning | better | range | labels |", "|---|---|---|---|---|"]
     for name, metric in available_metrics().items():
-        bounds = "depends on the classes" if callable(metric.bounds) else f"{metric.bounds[0]:g} to {metric.bounds[1]:g}"
-        lines.append(f"| `{name}` | {metric.display} | {'higher' if metric.higher_is_better else 'lower'} | {bounds} | {'ordered classes only' if metric.ordinal_only else 'any'} |")
+        bounds = (
+            "depends on the classes" if callable(metric.bounds) else f"{metric.bounds[0]:g} to {metric.bounds[1]:g}"
+        )
+        lines.append(
+            f"| `{name}` | {metric.display} | {'higher' if metric.higher_is_better else 'lower'} | {bounds} | {'ordered classes only' if metric.ordinal_only else 'any'} |"
+        )
     lines += ["", "## Runners and their parameters", ""]
     for name, cls in available_runners().items():
         if not cls.__module__.startswith("cirrbench."):
             continue
-        lines += [f"### `{name}`", "", f"{cls.shown_as()} ({cls.family}; inputs: {cls.sequences}). {cls.description}".rstrip(), ""]
+        lines += [
+            f"### `{name}`",
+            "",
+            f"{cls.shown_as()} ({cls.family}; inputs: {cls.sequences}). {cls.description}".rstrip(),
+            "",
+        ]
         if cls.variants:
-            lines += ["Variants: " + ", ".join(f"`{v}` ({', '.join(f'{k}={val!r}' for k, val in cls.variants[v].items())})" for v in cls.variants) + ".", ""]
+            lines += [
+                "Variants: "
+                + ", ".join(
+                    f"`{v}` ({', '.join(f'{k}={val!r}' for k, val in cls.variants[v].items())})" for v in cls.variants
+                )
+                + ".",
+                "",
+            ]
         fields = dataclasses.fields(cls.Params)
         if not fields:
             lines += ["No parameters.", ""]
@@ -368,6 +525,8 @@ def config_reference() -> str:
         lines += ["| parameter | type | default | allowed | meaning |", "|---|---|---|---|---|"]
         for f in fields:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            lines.append(f"| `{f.name}` | {describe_type(hints.get(f.name, str))} | `{default!r}` | {allowed_text(f)} | {param_doc(f)} |")
+            lines.append(
+                f"| `{f.name}` | {describe_type(hints.get(f.name, str))} | `{default!r}` | {allowed_text(f)} | {param_doc(f)} |"
+            )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

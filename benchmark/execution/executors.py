@@ -5,12 +5,16 @@ their outputs atomically to the results folder, which must be shared with the wo
 A job on a Dask worker that dies is rescheduled by the scheduler on another worker (Dask's
 ``allowed-failures``) and written exactly once, since a job folder only appears by rename.
 """
+
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+__all__ = ["DaskExecutor", "exit_with_parent", "guarded", "LocalExecutor", "make_executor"]
 
 _GUARD_STARTED = False
 
@@ -55,13 +59,17 @@ class LocalExecutor:
         from joblib import Parallel, delayed
 
         parent = os.getpid()
-        yield from Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(delayed(guarded)(fn, parent, *args) for args in argument_tuples)
+        yield from Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(
+            delayed(guarded)(fn, parent, *args) for args in argument_tuples
+        )
 
     def map_ordered(self, fn: Callable, argument_tuples: Sequence[tuple]) -> Iterator[Any]:
         from joblib import Parallel, delayed
 
         parent = os.getpid()
-        yield from Parallel(n_jobs=self.n_jobs, return_as="generator")(delayed(guarded)(fn, parent, *args) for args in argument_tuples)
+        yield from Parallel(n_jobs=self.n_jobs, return_as="generator")(
+            delayed(guarded)(fn, parent, *args) for args in argument_tuples
+        )
 
     def close(self) -> None:
         pass
@@ -102,4 +110,3 @@ class DaskExecutor:
 
 def make_executor(n_jobs: int = 1, dask: Any | None = None) -> LocalExecutor | DaskExecutor:
     return DaskExecutor(dask) if dask else LocalExecutor(n_jobs)
-

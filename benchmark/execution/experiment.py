@@ -1,4 +1,5 @@
 """Experiment configs (YAML, safe-loaded) and the job grid runner x variant x sequence x split x seed."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +12,27 @@ from typing import Any
 
 import yaml
 
-from cirrbench.benchmark.runners.registry import get_runner
 from cirrbench.benchmark.protocols.base import Split, SplitSet
+from cirrbench.benchmark.runners.registry import get_runner
+
+__all__ = [
+    "apply_overrides",
+    "BOTH",
+    "build_jobs",
+    "CONFIG_DIR",
+    "ConfigError",
+    "declared_pair_problems",
+    "declared_pairs",
+    "derive_seed",
+    "Experiment",
+    "Job",
+    "load_experiment",
+    "parse_experiment",
+    "ProtocolSpec",
+    "read_yaml",
+    "RunnerSpec",
+    "split_covers",
+]
 
 BOTH = "both"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # benchmark/configs: the shipped profiles
@@ -102,7 +122,16 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         cls = get_runner(item["name"])
         variants = item.get("variants", ["default"])
         variants = tuple(cls.variant_names()) if variants == "all" else _as_tuple(variants)
-        runners.append(RunnerSpec(item["name"], item.get("as"), dict(item.get("params") or {}), variants, _as_tuple(item.get("protocols")) or None, _as_tuple(item.get("sequences")) or None))
+        runners.append(
+            RunnerSpec(
+                item["name"],
+                item.get("as"),
+                dict(item.get("params") or {}),
+                variants,
+                _as_tuple(item.get("protocols")) or None,
+                _as_tuple(item.get("sequences")) or None,
+            )
+        )
     metrics = raw.get("metrics") or {}
     families = {}
     rows: dict[str, set[str]] = {}
@@ -137,18 +166,24 @@ def declared_pair_problems(raw: Any, rows: dict[str, set[str]]) -> list[str]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        return [f"compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, cnn-vgg19]], got {raw!r}"]
+        return [
+            f"compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, cnn-vgg19]], got {raw!r}"
+        ]
     problems = []
     for index, item in enumerate(raw):
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            problems.append(f"compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}")
+            problems.append(
+                f"compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}"
+            )
             continue
         for side in item:
             row, _, variant = side.partition(":")
             if row not in rows:
                 problems.append(f"compare[{index}]: {row!r} is not a runner of this config; runners: {', '.join(rows)}")
             elif variant and variant not in rows[row]:
-                problems.append(f"compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}")
+                problems.append(
+                    f"compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}"
+                )
         if item[0] == item[1]:
             problems.append(f"compare[{index}]: a method compared with itself ({item[0]!r})")
     return problems
@@ -159,7 +194,9 @@ def declared_pairs(raw: Any, families: dict[str, str]) -> tuple[tuple[str, str],
     or runner) with an optional ``:variant``; without ``compare:``, the first radiomics runner
     listed against the first deep runner listed (no choice made after seeing results)."""
     if raw is None:
-        first = {family: next((r for r, f in families.items() if f == family), None) for family in ("radiomics", "deep")}
+        first = {
+            family: next((r for r, f in families.items() if f == family), None) for family in ("radiomics", "deep")
+        }
         return ((first["radiomics"], first["deep"]),) if first["radiomics"] and first["deep"] else ()
     return tuple((a, b) for a, b in raw)
 
@@ -174,7 +211,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. --set metrics.bootstrap=500 or --set runners.msa.params.epochs=2")
+            raise ConfigError(
+                f"--set {item!r}: write KEY=VALUE, e.g. --set metrics.bootstrap=500 or --set runners.msa.params.epochs=2"
+            )
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -195,7 +234,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
                 elif isinstance(target, list):
                     matched = False
                     for index, entry in enumerate(target):
-                        name = entry if isinstance(entry, str) else (entry.get("as") or entry.get("name")) if isinstance(entry, dict) else None
+                        name = (
+                            entry
+                            if isinstance(entry, str)
+                            else (entry.get("as") or entry.get("name"))
+                            if isinstance(entry, dict)
+                            else None
+                        )
                         plain = entry.get("name") if isinstance(entry, dict) else entry
                         if part in (name, plain):
                             if isinstance(entry, str):
@@ -203,8 +248,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
                             following.append(entry)
                             matched = True
                     if not matched:
-                        names = [e if isinstance(e, str) else e.get("as") or e.get("name") for e in target if isinstance(e, (str, dict))]
-                        raise ConfigError(f"--set {item!r}: no runner {part!r} in runners ({', '.join(dict.fromkeys(map(str, names)))})")
+                        names = [
+                            e if isinstance(e, str) else e.get("as") or e.get("name")
+                            for e in target
+                            if isinstance(e, (str, dict))
+                        ]
+                        raise ConfigError(
+                            f"--set {item!r}: no runner {part!r} in runners ({', '.join(dict.fromkeys(map(str, names)))})"
+                        )
             targets = following
         for target in targets:
             if not isinstance(target, dict):
@@ -236,7 +287,9 @@ def read_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: YAML syntax error: {exc.problem}{' ' + exc.context if exc.context else ''}; fix the file (indentation, a missing colon or bracket)") from None
+        raise ConfigError(
+            f"{where}: YAML syntax error: {exc.problem}{' ' + exc.context if exc.context else ''}; fix the file (indentation, a missing colon or bracket)"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: YAML error: {exc}") from None
     except UnicodeDecodeError:
@@ -261,6 +314,7 @@ class Job:
     seed: int
     cohort_fingerprint: str
     alias: str = ""  # the name shown in tables; the registry name when empty
+    runner_version: str = ""  # the runner's declared version: a new one reruns its finished jobs
 
     @property
     def display(self) -> str:
@@ -274,7 +328,9 @@ class Job:
     def key(self) -> str:
         """Hash of everything that determines the job's output (and the row name it is filed under)."""
         payload = json.dumps(
-            [self.runner, self.variant, self.params, self.sequence, self.split_hash, self.cohort_fingerprint, self.seed] + ([self.alias] if self.alias else []),
+            [self.runner, self.variant, self.params, self.sequence, self.split_hash, self.cohort_fingerprint, self.seed]
+            + ([self.alias] if self.alias else [])
+            + ([f"runner-version:{self.runner_version}"] if self.runner_version else []),
             sort_keys=True,
             default=str,
         )
@@ -294,7 +350,9 @@ def split_covers(split: Split, sequence: str) -> bool:
     return split.sequences is None or sequence in split.sequences
 
 
-def build_jobs(experiment: Experiment, split_sets: dict[str, SplitSet], cohort_fingerprint: str, only: str | None = None) -> list[Job]:
+def build_jobs(
+    experiment: Experiment, split_sets: dict[str, SplitSet], cohort_fingerprint: str, only: str | None = None
+) -> list[Job]:
     jobs: list[Job] = []
     for spec in experiment.runners:
         cls = get_runner(spec.name)
@@ -315,7 +373,20 @@ def build_jobs(experiment: Experiment, split_sets: dict[str, SplitSet], cohort_f
                         params = dataclasses.asdict(cls.make_params(spec.params, variant))
                         for seed_index in range(experiment.n_seeds):
                             seed = derive_seed(experiment.seed, split.split_id, sequence, seed_index)
-                            job = Job(spec.name, variant, params, sequence, protocol.name, split.split_id, split.content_hash(), seed_index, seed, cohort_fingerprint, spec.alias or "")
+                            job = Job(
+                                spec.name,
+                                variant,
+                                params,
+                                sequence,
+                                protocol.name,
+                                split.split_id,
+                                split.content_hash(),
+                                seed_index,
+                                seed,
+                                cohort_fingerprint,
+                                spec.alias or "",
+                                cls.version,
+                            )
                             if only is None or fnmatch.fnmatch(job.label, only):
                                 jobs.append(job)
     unique = {job.key: job for job in jobs}  # a runner listed twice (e.g. variants under one protocol) runs once
@@ -323,5 +394,7 @@ def build_jobs(experiment: Experiment, split_sets: dict[str, SplitSet], cohort_f
     for job in unique.values():
         row = (job.display, job.variant, job.sequence, job.split_id, job.seed_index)
         if seen.setdefault(row, job.params) != job.params:
-            raise ConfigError(f"{experiment.source}: runner {job.display!r} variant {job.variant!r} appears with different parameters; give one of the entries a distinct name with 'as:'")
+            raise ConfigError(
+                f"{experiment.source}: runner {job.display!r} variant {job.variant!r} appears with different parameters; give one of the entries a distinct name with 'as:'"
+            )
     return list(unique.values())

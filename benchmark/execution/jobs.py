@@ -3,6 +3,7 @@
 Where each file goes is :mod:`benchmark.store`'s business; this module decides which jobs run,
 hands each runner its data (test labels hidden), checks what it returns and records the outcome.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,25 +15,39 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from cirrbench.benchmark.data.cohort import Cohort
-from cirrbench.benchmark.execution.experiment import BOTH, Job
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
+from cirrbench.benchmark.data.cohort import Cohort
+from cirrbench.benchmark.execution.experiment import BOTH, Job
+from cirrbench.benchmark.execution.store import PREDICTIONS, ResultsStore
+from cirrbench.benchmark.protocols.base import SplitSet
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
-from cirrbench.benchmark.protocols.base import SplitSet
-from cirrbench.benchmark.execution.store import PREDICTIONS, ResultsStore
+
+__all__ = [
+    "default_jobs",
+    "is_done",
+    "job_data",
+    "job_dir",
+    "JobData",
+    "load_predictions",
+    "prepare_runners",
+    "run_job",
+    "run_jobs",
+    "RunSummary",
+    "USER_INTERRUPT",
+    "WorkerLostError",
+]
 
 log = logging.getLogger("cirrbench")
-
 
 
 @dataclass
@@ -84,7 +99,8 @@ def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobDa
         role = split.roles.get(record.patient_id)
         if role in parts:
             parts[role].append(record)
-    def features(records: list) -> "pd.DataFrame | None":
+
+    def features(records: list) -> pd.DataFrame | None:
         return cohort.features.loc[[r.scan_id for r in records]] if cohort.features is not None else None
 
     sets = {role: ScanSet(tuple(records), cohort.labels, features=features(records)) for role, records in parts.items()}
@@ -172,7 +188,16 @@ def _runner_class(name: str, module: str | None) -> type:
         return get_runner(name)
 
 
-def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progress: bool = False, runner_module: str | None = None, replace: bool = False, plugins: tuple[str, ...] = ()) -> tuple[str, float, str | None]:
+def run_job(
+    job: Job,
+    data: JobData,
+    out: Path,
+    device: str = "cpu",
+    show_progress: bool = False,
+    runner_module: str | None = None,
+    replace: bool = False,
+    plugins: tuple[str, ...] = (),
+) -> tuple[str, float, str | None]:
     """Fit, predict, check, write. Returns (label, seconds, error or None); never raises.
 
     The fitted runner also predicts the validation part (labels hidden, after the test
@@ -217,8 +242,20 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
         for name, extra in predictions.extras.items():
             files[f"extra_{name}.csv"] = extra.to_csv(index=False)
         binary = {"arrays.npz": ResultsStore.arrays_bytes(predictions.arrays)} if predictions.arrays else {}
-        counts = {f"n_{role}": len({r.patient_id for r in part}) for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))}
-        record = {**job.to_dict(), **counts, "labels": data.test.labels.to_dict(), "status": "ok", "started": started, "duration_s": round(duration, 3), "versions": package_versions(), "device": context.device}
+        counts = {
+            f"n_{role}": len({r.patient_id for r in part})
+            for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
+        }
+        record = {
+            **job.to_dict(),
+            **counts,
+            "labels": data.test.labels.to_dict(),
+            "status": "ok",
+            "started": started,
+            "duration_s": round(duration, 3),
+            "versions": package_versions(),
+            "device": context.device,
+        }
         files["job.json"] = json.dumps(record, indent=2, default=str)
         store.write_job(job.key, files, binary, replace=replace)
         store.clear_failure(job.key)
@@ -227,7 +264,13 @@ def run_job(job: Job, data: JobData, out: Path, device: str = "cpu", show_progre
         if isinstance(exc, KeyboardInterrupt) and USER_INTERRUPT.is_set():
             raise  # Ctrl-C stops the run; a runner's own KeyboardInterrupt is only its job's failure
         duration = time.time() - started
-        payload = {**job.to_dict(), "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "duration_s": round(duration, 3)}
+        payload = {
+            **job.to_dict(),
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "duration_s": round(duration, 3),
+        }
         store.write_failure(job.key, payload)
         return job.label, duration, f"{type(exc).__name__}: {exc}"
 
@@ -275,7 +318,14 @@ def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, 
             continue
         seen.add(marker)
         cls = get_runner(job.runner)
-        context = RunContext(seed=0, device=_resolve_device(device), cache_dir=cache_dir("runners", job.runner), threads=threads, show_progress=progress, executor=executor)
+        context = RunContext(
+            seed=0,
+            device=_resolve_device(device),
+            cache_dir=cache_dir("runners", job.runner),
+            threads=threads,
+            show_progress=progress,
+            executor=executor,
+        )
         cls.prepare(scans, cls.make_params(job.params), context)
 
 
@@ -311,7 +361,19 @@ def run_jobs(
     executor = executor or LocalExecutor(n_jobs)
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
-    tasks = [(job, job_data(job, cohort, split_sets), out, device, progress and executor.workers == 1, get_runner(job.runner).__module__, force, plugins) for job in todo]
+    tasks = [
+        (
+            job,
+            job_data(job, cohort, split_sets),
+            out,
+            device,
+            progress and executor.workers == 1,
+            get_runner(job.runner).__module__,
+            force,
+            plugins,
+        )
+        for job in todo
+    ]
     with _user_interrupts():
         try:
             for label, seconds, error in executor.map_unordered(run_job, tasks):

@@ -5,6 +5,7 @@ Two runs writing one results folder would interleave manifests and reports. The 
 for any reason (kill -9 included), so a crashed run never blocks the next one, and the file
 says who holds it (pid, host, start time) for the message a second run prints.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ class ResultsLock:
         self.path = Path(folder) / LOCK_NAME
         self._handle = None
 
-    def __enter__(self) -> "ResultsLock":
+    def __enter__(self) -> ResultsLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +44,11 @@ class ResultsLock:
             except json.JSONDecodeError:
                 holder = {}
             handle.close()
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started"])) if "started" in holder else "an unknown time"
+            since = (
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started"]))
+                if "started" in holder
+                else "an unknown time"
+            )
             raise ResultsLocked(
                 f"{self.path.parent}: another cirrbench run (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started {since}) is writing this results folder; "
                 "wait for it to finish, or use another --out"

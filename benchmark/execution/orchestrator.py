@@ -1,4 +1,5 @@
 """``cirrbench run CONFIG``: cohort -> validation -> split files -> job grid -> predictions -> report."""
+
 from __future__ import annotations
 
 import logging
@@ -8,19 +9,31 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cirrbench.benchmark.data.cohort import Cohort
-from cirrbench.benchmark.execution.jobs import RunSummary, run_jobs
-from cirrbench.benchmark.execution.experiment import ConfigError, Experiment, Job, build_jobs
-from cirrbench.benchmark.execution.lock import ResultsLock
 from cirrbench.benchmark.common.paths import cache_dir
-from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions
-from cirrbench.benchmark.reporting.report import Report, ReportSettings, build_report
-from cirrbench.benchmark.runners.registry import get_runner
+from cirrbench.benchmark.data.cohort import Cohort
+from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
+from cirrbench.benchmark.data.validate import ensure_valid
+from cirrbench.benchmark.execution.experiment import ConfigError, Experiment, Job, build_jobs
+from cirrbench.benchmark.execution.jobs import RunSummary, run_jobs
+from cirrbench.benchmark.execution.lock import ResultsLock
+from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.protocols.base import read_splits, write_splits
 from cirrbench.benchmark.protocols.registry import get_protocol, make_splits
-from cirrbench.benchmark.execution.store import ResultsStore
-from cirrbench.benchmark.data.validate import ensure_valid
+from cirrbench.benchmark.reporting.report import Report, ReportSettings, build_report
+from cirrbench.benchmark.runners.registry import get_runner
+
+__all__ = [
+    "DATA_ENV",
+    "dry_run",
+    "phantom_root",
+    "Plan",
+    "plan_experiment",
+    "preflight",
+    "resolve_data",
+    "run_experiment",
+    "RunOptions",
+]
 
 log = logging.getLogger("cirrbench")
 DATA_ENV = "CIRRBENCH_DATA"
@@ -61,15 +74,31 @@ class RunOptions:
 
 def resolve_data(experiment: Experiment, options: RunOptions) -> tuple[Path, bool]:
     """(cohort path, is_phantom): --data, then $CIRRBENCH_DATA, then the config's root, else its phantom."""
-    explicit = options.data or (Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else None) or experiment.data.get("root")
+    explicit = (
+        options.data
+        or (Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else None)
+        or experiment.data.get("root")
+    )
     if explicit:
         path = Path(explicit).expanduser()
         if not path.exists():
-            source = "--data" if options.data else (f"${DATA_ENV}" if os.environ.get(DATA_ENV) else f"{experiment.source}: data.root")
-            raise FileNotFoundError(f"{path}: no such cohort ({source}); give a CirrMRI600+ folder, a manifest or a feature-table CSV")
+            source = (
+                "--data"
+                if options.data
+                else (f"${DATA_ENV}" if os.environ.get(DATA_ENV) else f"{experiment.source}: data.root")
+            )
+            raise FileNotFoundError(
+                f"{path}: no such cohort ({source}); give a CirrMRI600+ folder, a manifest or a feature-table CSV"
+            )
         return path, (path / "PHANTOM.json").is_file()
     phantom = experiment.data.get("phantom") or {}
-    root = phantom_root(int(phantom.get("patients", 120)), int(phantom.get("seed", 0)), float(phantom.get("scale", 1.0)), options.jobs, options.progress)
+    root = phantom_root(
+        int(phantom.get("patients", 120)),
+        int(phantom.get("seed", 0)),
+        float(phantom.get("scale", 1.0)),
+        options.jobs,
+        options.progress,
+    )
     return root, True
 
 
@@ -96,10 +125,23 @@ def plan_experiment(experiment: Experiment, options: RunOptions) -> Plan:
         print(f"cohort: {data}")
     labels = options.labels if options.labels is not None else experiment.data.get("labels")
     ordinal = options.ordinal if options.ordinal is not None else experiment.data.get("ordinal")
-    manifest_options = {k: v for k, v in (("labels", [str(x) for x in labels] if labels is not None else None), ("ordinal", ordinal)) if v is not None}
+    manifest_options = {
+        k: v
+        for k, v in (("labels", [str(x) for x in labels] if labels is not None else None), ("ordinal", ordinal))
+        if v is not None
+    }
     if manifest_options and Path(data).is_dir():
-        raise ConfigError(f"{experiment.source}: data.labels / --labels and data.ordinal / --ordinal are for manifest and feature-table cohorts; {data} is a CirrMRI600+ folder with fixed stages")
-    cohort: Cohort = ensure_valid(data, skip=options.skip_checks, include_healthy=bool(experiment.data.get("healthy", False)), jobs=options.jobs, progress=options.progress, manifest_options=manifest_options or None)
+        raise ConfigError(
+            f"{experiment.source}: data.labels / --labels and data.ordinal / --ordinal are for manifest and feature-table cohorts; {data} is a CirrMRI600+ folder with fixed stages"
+        )
+    cohort: Cohort = ensure_valid(
+        data,
+        skip=options.skip_checks,
+        include_healthy=bool(experiment.data.get("healthy", False)),
+        jobs=options.jobs,
+        progress=options.progress,
+        manifest_options=manifest_options or None,
+    )
     fingerprint = cohort.fingerprint()
     split_sets, split_hashes = {}, {}
     for protocol in experiment.protocols:
@@ -115,50 +157,74 @@ def plan_experiment(experiment: Experiment, options: RunOptions) -> Plan:
     return Plan(data, is_phantom, cohort, split_sets, split_hashes, jobs, all_jobs)
 
 
-def preflight(experiment: Experiment, options: RunOptions, cohort: Cohort, split_sets: dict, all_jobs: list[Job], jobs: list[Job]) -> None:
+def preflight(
+    experiment: Experiment, options: RunOptions, cohort: Cohort, split_sets: dict, all_jobs: list[Job], jobs: list[Job]
+) -> None:
     """The mistakes that would otherwise surface job by job, after hours: all at once, now."""
     problems: list[str] = []
     source = experiment.source
     if cohort.features is not None:
         needing = sorted({spec.alias or spec.name for spec in experiment.runners if get_runner(spec.name).needs_images})
         if needing:
-            problems.append(f"{source}: runners: {', '.join(needing)} need images, and {cohort.source} is a feature table (no images); remove them, or run them on the CirrMRI600+ folder or a manifest")
+            problems.append(
+                f"{source}: runners: {', '.join(needing)} need images, and {cohort.source} is a feature table (no images); remove them, or run them on the CirrMRI600+ folder or a manifest"
+            )
     for spec in experiment.runners:
         cls = get_runner(spec.name)
         for variant in spec.variants:
             for problem in cls.check_cohort(cls.make_params(spec.params, variant), cohort):
-                line = f"{source}: runners: {spec.alias or spec.name}" + (f" (variant {variant})" if variant != "default" else "") + f": {problem}"
+                line = (
+                    f"{source}: runners: {spec.alias or spec.name}"
+                    + (f" (variant {variant})" if variant != "default" else "")
+                    + f": {problem}"
+                )
                 if line not in problems:
                     problems.append(line)
     have = set(cohort.sequences)
     for sequence in experiment.sequences:
         needed = {"T1W", "T2W"} if sequence == "both" else {sequence}
         if not needed <= have:
-            problems.append(f"{source}: sequences: {sequence!r} but the cohort {cohort.source} has only {', '.join(sorted(have))} scans; remove it from sequences:")
+            problems.append(
+                f"{source}: sequences: {sequence!r} but the cohort {cohort.source} has only {', '.join(sorted(have))} scans; remove it from sequences:"
+            )
     for spec in experiment.runners:
         row = spec.alias or spec.name
         if not any(j.display == row for j in all_jobs):
-            problems.append(f"{source}: runners: {row!r} gets no job (its protocols/sequences and the cohort leave nothing to run); check its sequences: and protocols:")
+            problems.append(
+                f"{source}: runners: {row!r} gets no job (its protocols/sequences and the cohort leave nothing to run); check its sequences: and protocols:"
+            )
     if not all_jobs:
-        problems.append(f"{source}: the job grid is empty: no runner x input x split combination exists for this cohort")
+        problems.append(
+            f"{source}: the job grid is empty: no runner x input x split combination exists for this cohort"
+        )
     elif options.only and not jobs:
-        problems.append(f"--only {options.only!r} matches no job; labels look like {all_jobs[0].label} (runner:variant:input:split:seed)")
+        problems.append(
+            f"--only {options.only!r} matches no job; labels look like {all_jobs[0].label} (runner:variant:input:split:seed)"
+        )
     device = options.device or experiment.device
     if device.startswith("cuda") or device == "mps":
         import torch
 
         available = torch.cuda.is_available() if device.startswith("cuda") else torch.backends.mps.is_available()
         if not available:
-            problems.append(f"--device / device: {device!r} but this machine has no {'CUDA GPU' if device.startswith('cuda') else 'MPS device'} (torch {torch.__version__}); use cpu or auto")
+            problems.append(
+                f"--device / device: {device!r} but this machine has no {'CUDA GPU' if device.startswith('cuda') else 'MPS device'} (torch {torch.__version__}); use cpu or auto"
+            )
         elif device.startswith("cuda:") and int(device.split(":")[1]) >= torch.cuda.device_count():
             problems.append(f"--device / device: {device!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
     for protocol, split_set in split_sets.items():
         for split in split_set:
             for sequence in {j.sequence for j in all_jobs if j.protocol == protocol and j.split_id == split.split_id}:
                 wanted = None if sequence == "both" else {sequence}
-                classes = {r.label for r in cohort.records if split.roles.get(r.patient_id) == "train" and (wanted is None or r.sequence in wanted)}
+                classes = {
+                    r.label
+                    for r in cohort.records
+                    if split.roles.get(r.patient_id) == "train" and (wanted is None or r.sequence in wanted)
+                }
                 if len(classes) < 2:
-                    problems.append(f"split {split.split_id} ({protocol}), input {sequence}: the training part has {len(classes)} class(es); no method can learn from it (too few patients per class for this protocol?)")
+                    problems.append(
+                        f"split {split.split_id} ({protocol}), input {sequence}: the training part has {len(classes)} class(es); no method can learn from it (too few patients per class for this protocol?)"
+                    )
     if problems:
         raise ConfigError(problems)
 
@@ -177,7 +243,9 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
     lines += [f"{name:{width}s}  {total:4d}  {done:4d}  {total - done:6d}" for name, (total, done) in counts.items()]
     total, done = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
     lines.append(f"{'total':{width}s}  {total:4d}  {done:4d}  {total - done:6d}")
-    lines.append(f"dry run: nothing was run or written ({options.out}); splits: {', '.join(f'{p} {len(s)}' for p, s in plan.split_sets.items())}")
+    lines.append(
+        f"dry run: nothing was run or written ({options.out}); splits: {', '.join(f'{p} {len(s)}' for p, s in plan.split_sets.items())}"
+    )
     return "\n".join(lines)
 
 
@@ -192,19 +260,36 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> tuple[RunSumm
         return _run_locked(experiment, options, out, plan, started)
 
 
-def _run_locked(experiment: Experiment, options: RunOptions, out: Path, plan: Plan, started: float) -> tuple[RunSummary, Report | None]:
+def _run_locked(
+    experiment: Experiment, options: RunOptions, out: Path, plan: Plan, started: float
+) -> tuple[RunSummary, Report | None]:
     cohort = plan.cohort
-    split_sets = {name: read_splits(write_splits(made, out / "splits"), cohort) for name, made in plan.split_sets.items()}  # every runner sees the files' splits
+    split_sets = {
+        name: read_splits(write_splits(made, out / "splits"), cohort) for name, made in plan.split_sets.items()
+    }  # every runner sees the files' splits
     fingerprint = cohort.fingerprint()
     all_jobs = build_jobs(experiment, split_sets, fingerprint)
     jobs = build_jobs(experiment, split_sets, fingerprint, options.only) if options.only else all_jobs
-    print(f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.sequences)} input(s) x splits x {experiment.n_seeds} seed(s)")
+    print(
+        f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.sequences)} input(s) x splits x {experiment.n_seeds} seed(s)"
+    )
     from cirrbench.benchmark.execution.executors import make_executor
 
     executor = make_executor(options.jobs, options.dask or experiment.raw.get("dask"))
     try:
         plugins = tuple(dict.fromkeys(experiment.plugins + options.plugins))
-        summary = run_jobs(jobs, cohort, split_sets, out, n_jobs=options.jobs, force=options.force, device=options.device or experiment.device, progress=options.progress, executor=executor, plugins=plugins)
+        summary = run_jobs(
+            jobs,
+            cohort,
+            split_sets,
+            out,
+            n_jobs=options.jobs,
+            force=options.force,
+            device=options.device or experiment.device,
+            progress=options.progress,
+            executor=executor,
+            plugins=plugins,
+        )
     finally:
         executor.close()
     print(summary.format())
@@ -213,10 +298,25 @@ def _run_locked(experiment: Experiment, options: RunOptions, out: Path, plan: Pl
     durations = {job.key: store.job_record(job.key).get("duration_s") for job in all_jobs if store.is_done(job.key)}
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "experiment": {"name": experiment.name, "source": experiment.source, "config": experiment.raw, "plugins": list(dict.fromkeys(experiment.plugins + options.plugins))},
-        "cohort": {"source": str(plan.data), "phantom": plan.is_phantom, "fingerprint": fingerprint, "scans": len(cohort), "patients": len(cohort.patients), "labels": cohort.labels.to_dict()},
+        "experiment": {
+            "name": experiment.name,
+            "source": experiment.source,
+            "config": experiment.raw,
+            "plugins": list(dict.fromkeys(experiment.plugins + options.plugins)),
+        },
+        "cohort": {
+            "source": str(plan.data),
+            "phantom": plan.is_phantom,
+            "fingerprint": fingerprint,
+            "scans": len(cohort),
+            "patients": len(cohort.patients),
+            "labels": cohort.labels.to_dict(),
+        },
         "splits": plan.split_hashes,
-        "jobs": [{"key": j.key, "label": j.label, "duration_s": durations.get(j.key), "done": j.key in durations} for j in all_jobs],
+        "jobs": [
+            {"key": j.key, "label": j.label, "duration_s": durations.get(j.key), "done": j.key in durations}
+            for j in all_jobs
+        ],
         "report": {
             "metric": experiment.main_metric,
             "reference": experiment.reference_runner,
@@ -227,7 +327,10 @@ def _run_locked(experiment: Experiment, options: RunOptions, out: Path, plan: Pl
             "secondary_metrics": list(experiment.secondary_metrics),
             "compare": [list(pair) for pair in experiment.compare],
             "families": {(spec.alias or spec.name): get_runner(spec.name).family for spec in experiment.runners},
-            "display_names": {(spec.alias or spec.name): (spec.alias or get_runner(spec.name).shown_as()) for spec in experiment.runners},
+            "display_names": {
+                (spec.alias or spec.name): (spec.alias or get_runner(spec.name).shown_as())
+                for spec in experiment.runners
+            },
         },
         "versions": package_versions(),
         "git_commit": git_commit(),

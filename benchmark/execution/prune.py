@@ -4,6 +4,7 @@ Job folders are keyed by runner, parameters, split, cohort and seed, so every co
 the previous folders behind (reports already ignore them). Pruning keeps exactly the jobs listed
 in ``manifest.json``, i.e. the last experiment run into that folder.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cirrbench.benchmark.execution.store import ResultsStore
+
+__all__ = ["prune", "PruneResult", "stale_job_folders"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,9 @@ def stale_job_folders(out: str | Path) -> tuple[list[Path], int]:
     store = ResultsStore(out)
     manifest = store.read_manifest()
     if manifest is None:
-        raise FileNotFoundError(f"{store.manifest_path}: no manifest, so nothing says which jobs are current; run `cirrbench run CONFIG --out {out}` first")
+        raise FileNotFoundError(
+            f"{store.manifest_path}: no manifest, so nothing says which jobs are current; run `cirrbench run CONFIG --out {out}` first"
+        )
     keep = {entry["key"] for entry in manifest["jobs"]}
     folder = store.predictions_dir
     folders = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []

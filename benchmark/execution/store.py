@@ -18,6 +18,7 @@ A job folder appears only by renaming a finished staging folder into place, so a
 moment loses no finished job and leaves no half-written one. Replacing a finished job (``--force``)
 swaps the new folder in only once it is complete: the old results survive a kill mid-job.
 """
+
 from __future__ import annotations
 
 import io
@@ -96,9 +97,13 @@ class ResultsStore:
         """Keys of every finished job folder, sorted."""
         if not self.predictions_dir.is_dir():
             return []
-        return sorted(p.parent.name for p in self.predictions_dir.glob(f"*/{JOB_RECORD}") if not p.parent.name.startswith("."))
+        return sorted(
+            p.parent.name for p in self.predictions_dir.glob(f"*/{JOB_RECORD}") if not p.parent.name.startswith(".")
+        )
 
-    def write_job(self, key: str, files: dict[str, str], binary: dict[str, bytes] | None = None, replace: bool = False) -> Path:
+    def write_job(
+        self, key: str, files: dict[str, str], binary: dict[str, bytes] | None = None, replace: bool = False
+    ) -> Path:
         """Write a job's files into a staging folder, then rename it into place in one step.
 
         ``files`` are text files; ``job.json`` among them is written last (it marks the job done).

@@ -4,20 +4,23 @@ Splits are artefacts: they are written to CSV (``patient_id,repeat,fold,role``) 
 hash, re-read from those files before any job runs, and checked patient-disjoint, so every runner
 sees the very same splits and a reader can re-use them.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.ordering import natural_key
 from cirrbench.benchmark.data.cohort import Cohort
+
+__all__ = ["patient_labels", "read_splits", "ROLES", "Split", "SPLIT_COLUMNS", "SplitError", "SplitSet", "write_splits"]
 
 ROLES = ("train", "valid", "test")
 SPLIT_COLUMNS = ["patient_id", "repeat", "fold", "role"]
@@ -88,7 +91,9 @@ def patient_labels(cohort: Cohort) -> dict[str, int]:
     labels: dict[str, int] = {}
     for r in cohort.records:
         if labels.setdefault(r.patient_id, r.label) != r.label:
-            raise SplitError(f"patient {r.patient_id} has different labels in different scans; stratification needs one label per patient")
+            raise SplitError(
+                f"patient {r.patient_id} has different labels in different scans; stratification needs one label per patient"
+            )
     return labels
 
 
@@ -105,7 +110,16 @@ def write_splits(split_set: SplitSet, folder: str | Path) -> Path:
     for split in split_set:
         path = folder / f"{split.split_id}.csv"
         atomic_write_text(path, split.to_frame().to_csv(index=False))
-        index.append({"split_id": split.split_id, "file": path.name, "hash": split.content_hash(), "sequences": split.sequences, "repeat": split.repeat, "fold": split.fold})
+        index.append(
+            {
+                "split_id": split.split_id,
+                "file": path.name,
+                "hash": split.content_hash(),
+                "sequences": split.sequences,
+                "repeat": split.repeat,
+                "fold": split.fold,
+            }
+        )
     index_path = folder / "index.json"
     atomic_write_text(index_path, json.dumps({"protocol": split_set.protocol, "splits": index}, indent=2))
     written = {entry["file"] for entry in index}
@@ -123,9 +137,18 @@ def read_splits(index_path: str | Path, cohort: Cohort | None = None) -> SplitSe
     for entry in index["splits"]:
         frame = pd.read_csv(index_path.parent / entry["file"], dtype={"patient_id": str})
         sequences = tuple(entry["sequences"]) if entry["sequences"] else None
-        split = Split(entry["split_id"], index["protocol"], dict(zip(frame["patient_id"], frame["role"])), entry["repeat"], entry["fold"], sequences)
+        split = Split(
+            entry["split_id"],
+            index["protocol"],
+            dict(zip(frame["patient_id"], frame["role"])),
+            entry["repeat"],
+            entry["fold"],
+            sequences,
+        )
         if split.content_hash() != entry["hash"]:
-            raise SplitError(f"{index_path.parent / entry['file']}: content does not match its recorded hash; it was edited after writing")
+            raise SplitError(
+                f"{index_path.parent / entry['file']}: content does not match its recorded hash; it was edited after writing"
+            )
         split.check(cohort)
         splits.append(split)
     return SplitSet(index["protocol"], splits)

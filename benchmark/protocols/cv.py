@@ -1,16 +1,16 @@
 """Repeated stratified K-fold over patients with an inner validation part."""
+
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from cirrbench.benchmark.common.ordering import natural_key
 from cirrbench.benchmark.data.cohort import Cohort
-from cirrbench.benchmark.protocols.base import SPLIT_COLUMNS, Split, SplitError, SplitSet, patient_labels
+from cirrbench.benchmark.protocols.base import Split, SplitError, SplitSet, patient_labels
 from cirrbench.benchmark.protocols.registry import ProtocolOption, register_protocol
+
+__all__ = ["cv_splits"]
 
 
 @register_protocol(
@@ -21,11 +21,18 @@ from cirrbench.benchmark.protocols.registry import ProtocolOption, register_prot
     options={
         "folds": ProtocolOption("int>=2", "an integer >= 2", 5, "folds per repeat"),
         "repeats": ProtocolOption("int>=1", "an integer >= 1", 3, "repeats with reshuffled folds"),
-        "valid_fraction": ProtocolOption("fraction", "a number in (0, 1)", 0.15, "share of each training part held out for validation (early stopping, model choice)"),
+        "valid_fraction": ProtocolOption(
+            "fraction",
+            "a number in (0, 1)",
+            0.15,
+            "share of each training part held out for validation (early stopping, model choice)",
+        ),
         "seed": ProtocolOption("int", "an integer", "the config's seed", "shuffling seed"),
     },
 )
-def cv_splits(cohort: Cohort, folds: int = 5, repeats: int = 3, valid_fraction: float = 0.15, seed: int = 0) -> SplitSet:
+def cv_splits(
+    cohort: Cohort, folds: int = 5, repeats: int = 3, valid_fraction: float = 0.15, seed: int = 0
+) -> SplitSet:
     """Repeated stratified K-fold over patients; an inner validation part carved from each training part.
 
     Splitting patients (not scans) keeps a patient's T1W and T2W scans on the same side.
@@ -44,6 +51,10 @@ def cv_splits(cohort: Cohort, folds: int = 5, repeats: int = 3, valid_fraction: 
             train_p, valid_p = train_test_split(
                 patients[train_idx], test_size=n_valid, stratify=y[train_idx], random_state=(rng_seed + fold) % (2**31)
             )
-            roles = {**{p: "train" for p in train_p}, **{p: "valid" for p in valid_p}, **{p: "test" for p in patients[test_idx]}}
+            roles = {
+                **{p: "train" for p in train_p},
+                **{p: "valid" for p in valid_p},
+                **{p: "test" for p in patients[test_idx]},
+            }
             splits.append(Split(f"cv-r{repeat}-f{fold}", "cv", roles, repeat=repeat, fold=fold))
     return SplitSet("cv", splits)

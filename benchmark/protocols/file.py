@@ -1,19 +1,28 @@
 """Your own split CSV: patient_id,repeat,fold,role."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from cirrbench.benchmark.common.ordering import natural_key
 from cirrbench.benchmark.data.cohort import Cohort
-from cirrbench.benchmark.protocols.base import SPLIT_COLUMNS, Split, SplitError, SplitSet, patient_labels
+from cirrbench.benchmark.protocols.base import SPLIT_COLUMNS, Split, SplitError, SplitSet
 from cirrbench.benchmark.protocols.registry import ProtocolOption, register_protocol
 
+__all__ = ["file_splits"]
 
-@register_protocol("file", description="split file", order=3, options={"path": ProtocolOption("file", "an existing CSV file", None, "split CSV with patient_id,repeat,fold,role")}, required=("path",))
+
+@register_protocol(
+    "file",
+    description="split file",
+    order=3,
+    options={
+        "path": ProtocolOption("file", "an existing CSV file", None, "split CSV with patient_id,repeat,fold,role")
+    },
+    required=("path",),
+)
 def file_splits(cohort: Cohort | None = None, path: str | Path = "") -> SplitSet:
     """A user's split CSV with columns ``patient_id,repeat,fold,role``."""
     path = Path(path)
@@ -25,7 +34,9 @@ def file_splits(cohort: Cohort | None = None, path: str | Path = "") -> SplitSet
     for (repeat, fold), part in frame.groupby(["repeat", "fold"], sort=True):
         dupes = part["patient_id"][part["patient_id"].duplicated()].unique().tolist()
         if dupes:
-            raise SplitError(f"{path}: repeat {repeat} fold {fold} lists patient(s) {dupes[:10]} more than once: a patient must have exactly one role")
+            raise SplitError(
+                f"{path}: repeat {repeat} fold {fold} lists patient(s) {dupes[:10]} more than once: a patient must have exactly one role"
+            )
         roles = dict(zip(part["patient_id"].astype(str), part["role"].astype(str)))
         if cohort is not None:
             unknown = sorted(set(roles) - set(cohort.patients), key=natural_key)

@@ -1,16 +1,12 @@
 """The dataset's own train / valid / test folders, one split per sequence."""
+
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
-
-from cirrbench.benchmark.common.ordering import natural_key
 from cirrbench.benchmark.data.cohort import Cohort
-from cirrbench.benchmark.protocols.base import SPLIT_COLUMNS, Split, SplitError, SplitSet, patient_labels
-from cirrbench.benchmark.protocols.registry import ProtocolOption, register_protocol
+from cirrbench.benchmark.protocols.base import Split, SplitError, SplitSet
+from cirrbench.benchmark.protocols.registry import register_protocol
+
+__all__ = ["official_splits"]
 
 
 @register_protocol("official", description="official split", order=0)
@@ -20,6 +16,8 @@ def official_splits(cohort: Cohort) -> SplitSet:
     for sequence in cohort.sequences:
         roles = {r.patient_id: r.official_split for r in cohort.records if r.sequence == sequence and r.official_split}
         if not roles:
-            raise SplitError(f"no official split for {sequence}: the cohort has no train/valid/test assignment (manifest without a split column?)")
+            raise SplitError(
+                f"no official split for {sequence}: the cohort has no train/valid/test assignment (manifest without a split column?)"
+            )
         splits.append(Split(f"official-{sequence}", "official", roles, sequences=(sequence,)))
     return SplitSet("official", splits)

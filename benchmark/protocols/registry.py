@@ -6,17 +6,29 @@ description for tables, where it sorts in reports, and whether it takes the conf
 Built-in protocols are the modules of this package, found by discovery; a plugin file that
 registers a protocol adds one.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.protocols.base import SplitError, SplitSet
 
-__all__ = ["Protocol", "ProtocolOption", "register_protocol", "unregister_protocol", "get_protocol", "available_protocols", "make_splits", "protocol_description", "protocol_order"]
+__all__ = [
+    "Protocol",
+    "ProtocolOption",
+    "register_protocol",
+    "unregister_protocol",
+    "get_protocol",
+    "available_protocols",
+    "make_splits",
+    "protocol_description",
+    "protocol_order",
+]
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,15 @@ _PROTOCOLS: dict[str, Protocol] = {}
 _DISCOVERED = False
 
 
-def register_protocol(name: str, *, description: str, order: int = 9, seeded: bool = False, options: dict[str, ProtocolOption] | None = None, required: tuple[str, ...] = ()) -> Callable:
+def register_protocol(
+    name: str,
+    *,
+    description: str,
+    order: int = 9,
+    seeded: bool = False,
+    options: dict[str, ProtocolOption] | None = None,
+    required: tuple[str, ...] = (),
+) -> Callable:
     """Decorator of ``make(cohort, **options) -> SplitSet``: a protocol usable by name in configs.
 
     Args:
@@ -62,7 +82,9 @@ def register_protocol(name: str, *, description: str, order: int = 9, seeded: bo
     def decorate(make: Callable[..., SplitSet]) -> Callable[..., SplitSet]:
         existing = _PROTOCOLS.get(name)
         if existing is not None and existing.make.__qualname__ != make.__qualname__:
-            raise ValueError(f"protocol name {name!r} is taken by {existing.make.__module__}.{existing.make.__qualname__}")
+            raise ValueError(
+                f"protocol name {name!r} is taken by {existing.make.__module__}.{existing.make.__qualname__}"
+            )
         _PROTOCOLS[name] = Protocol(name, make, description, order, seeded, dict(options or {}), tuple(required))
         return make
 

@@ -4,6 +4,7 @@ Tables: the seed paper's (10), main (20), secondary (30), verdict (40), confusio
 (60), ablations (70). Figures: forest (10), pairwise (20), ROC (30), confusion (40), top radiomics
 features (50), attention maps (60). :mod:`benchmark.reporting.outputs` explains the registry.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,11 +15,25 @@ import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.reporting.evaluation import MethodKey
-from cirrbench.benchmark.reporting.figures import attention_maps, confusion_figure, forest_plot, pairwise_matrix, roc_figure, top_features
+from cirrbench.benchmark.reporting.figures import (
+    attention_maps,
+    confusion_figure,
+    forest_plot,
+    pairwise_matrix,
+    roc_figure,
+    top_features,
+)
 from cirrbench.benchmark.reporting.outputs import ReportContext, register_figure, register_table
 from cirrbench.benchmark.reporting.stats import holm
 from cirrbench.benchmark.reporting.table import INPUT_ORDER
-from cirrbench.benchmark.reporting.tables import ablation_table, confusion_table, main_table, paper_table, per_stage_table, verdict_table
+from cirrbench.benchmark.reporting.tables import (
+    ablation_table,
+    confusion_table,
+    main_table,
+    paper_table,
+    per_stage_table,
+    verdict_table,
+)
 
 __all__: list[str] = []  # everything here registers itself
 
@@ -31,17 +46,29 @@ def shown_name(job: dict) -> str:
 # ---- tables -----------------------------------------------------------------------------------
 @register_table("paper", section="The seed paper's table", order=10)
 def _paper(c: ReportContext) -> list:
-    return [paper_table(c.evaluation, c.names, p, level, c.table_metrics, c.settings.reported) for p in c.protocols for level in c.evaluation.levels()]
+    return [
+        paper_table(c.evaluation, c.names, p, level, c.table_metrics, c.settings.reported)
+        for p in c.protocols
+        for level in c.evaluation.levels()
+    ]
 
 
 @register_table("main", section="Main metric per method", order=20)
 def _main(c: ReportContext) -> list:
-    return [main_table(c.evaluation, c.names, p, level, c.settings.metric, c.settings.reference, c.settings.reported) for p in c.protocols for level in c.evaluation.levels()]
+    return [
+        main_table(c.evaluation, c.names, p, level, c.settings.metric, c.settings.reference, c.settings.reported)
+        for p in c.protocols
+        for level in c.evaluation.levels()
+    ]
 
 
 @register_table("secondary", section="Discrimination, ordinal error and calibration", order=30)
 def _secondary(c: ReportContext) -> list:
-    return [paper_table(c.evaluation, c.names, p, level, c.secondary_metrics, c.settings.reported, prefix="secondary") for p in c.protocols for level in c.evaluation.levels()]
+    return [
+        paper_table(c.evaluation, c.names, p, level, c.secondary_metrics, c.settings.reported, prefix="secondary")
+        for p in c.protocols
+        for level in c.evaluation.levels()
+    ]
 
 
 @register_table("verdict", section="Declared comparisons", order=40)
@@ -67,7 +94,12 @@ def _per_stage(c: ReportContext) -> list:
 @register_table("ablation", section="Ablations against the full model", order=70)
 def _ablation(c: ReportContext) -> list:
     runners = c.names.sorted(k.runner for k in c.evaluation.methods())
-    return [ablation_table(c.evaluation, c.names, r, p, level, c.settings.metric) for p in c.protocols for r in runners for level in c.evaluation.levels()]
+    return [
+        ablation_table(c.evaluation, c.names, r, p, level, c.settings.metric)
+        for p in c.protocols
+        for r in runners
+        for level in c.evaluation.levels()
+    ]
 
 
 # ---- figures ----------------------------------------------------------------------------------
@@ -85,10 +117,29 @@ def _forest(c: ReportContext) -> list[Path]:
     files: list[Path] = []
     for protocol in c.protocols:
         keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
-        rows = pd.DataFrame([{"runner": k.runner, "input": k.input, **dataclasses.asdict(c.evaluation.estimate(k, c.settings.metric))} for k in keys])
+        rows = pd.DataFrame(
+            [
+                {
+                    "runner": k.runner,
+                    "input": k.input,
+                    **dataclasses.asdict(c.evaluation.estimate(k, c.settings.metric)),
+                }
+                for k in keys
+            ]
+        )
         ci = "bootstrap" if c.evaluation.single_test_set(protocol) else "corrected t"
         title = f"{c.settings.metric.replace('_', ' ').capitalize()} with 95 % CI ({ci}; patient level, {protocol})"
-        files += forest_plot(rows, _everyone(c), c.names.display, c.names.families, c.settings.metric, title, c.store.figures_dir / f"forest_{protocol}", c.settings.reference, c.settings.banner)
+        files += forest_plot(
+            rows,
+            _everyone(c),
+            c.names.display,
+            c.names.families,
+            c.settings.metric,
+            title,
+            c.store.figures_dir / f"forest_{protocol}",
+            c.settings.reference,
+            c.settings.banner,
+        )
     return files
 
 
@@ -98,7 +149,12 @@ def _pairwise(evaluation, runners: list[str], column: str, protocol: str, metric
     tests = []
     for i in range(n):
         for j in range(i + 1, n):
-            c = evaluation.compare(MethodKey(runners[i], "default", column, protocol), MethodKey(runners[j], "default", column, protocol), metric, "patient")
+            c = evaluation.compare(
+                MethodKey(runners[i], "default", column, protocol),
+                MethodKey(runners[j], "default", column, protocol),
+                metric,
+                "patient",
+            )
             if c is not None:
                 tests.append((i, j, c))
     adjusted = holm([c.p for _, _, c in tests])
@@ -114,12 +170,27 @@ def _pairwise_figures(c: ReportContext) -> list[Path]:
     for protocol in c.protocols:
         keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
         for column in [i for i in INPUT_ORDER if i in {k.input for k in keys}]:
-            runners = [r for r in _everyone(c) if c.evaluation.has(MethodKey(r, "default", column, protocol), "patient")]
+            runners = [
+                r for r in _everyone(c) if c.evaluation.has(MethodKey(r, "default", column, protocol), "patient")
+            ]
             difference, p = _pairwise(c.evaluation, runners, column, protocol, c.settings.metric)
             single = c.evaluation.single_test_set(protocol)
-            test = "exact McNemar" if single and c.settings.metric == "accuracy" else ("paired bootstrap" if single else "corrected resampled t")
+            test = (
+                "exact McNemar"
+                if single and c.settings.metric == "accuracy"
+                else ("paired bootstrap" if single else "corrected resampled t")
+            )
             title = f"Pairwise differences in {c.settings.metric.replace('_', ' ')}, {column}, {protocol} (patient level; {test}, Holm over the matrix)"
-            files += pairwise_matrix(difference, p, [c.names.show(r) for r in runners], [c.names.family(r) for r in runners], c.settings.metric, title, c.store.figures_dir / f"pairwise_{protocol}_{column}", c.settings.banner)
+            files += pairwise_matrix(
+                difference,
+                p,
+                [c.names.show(r) for r in runners],
+                [c.names.family(r) for r in runners],
+                c.settings.metric,
+                title,
+                c.store.figures_dir / f"pairwise_{protocol}_{column}",
+                c.settings.banner,
+            )
     return files
 
 
@@ -128,10 +199,24 @@ def _roc(c: ReportContext) -> list[Path]:
     files: list[Path] = []
     for protocol in c.protocols:
         part = _default_rows(c, protocol)
-        compared = [r for r in [c.settings.reference] if r] + [r for pair in c.pairs for r in (pair.a, pair.b) if pair.a_variant == "default" and pair.b_variant == "default"]
+        compared = [r for r in [c.settings.reference] if r] + [
+            r
+            for pair in c.pairs
+            for r in (pair.a, pair.b)
+            if pair.a_variant == "default" and pair.b_variant == "default"
+        ]
         compared = list(dict.fromkeys(r for r in compared if r in set(part["runner"])))
         title = f"Per-stage ROC of the declared comparison ({protocol}; patient level, pooled over test splits)"
-        files += roc_figure(part, c.labels, compared, c.names.display, c.names.families, title, c.store.figures_dir / f"roc_{protocol}", c.settings.banner)
+        files += roc_figure(
+            part,
+            c.labels,
+            compared,
+            c.names.display,
+            c.names.families,
+            title,
+            c.store.figures_dir / f"roc_{protocol}",
+            c.settings.banner,
+        )
     return files
 
 
@@ -143,7 +228,15 @@ def _confusion_figures(c: ReportContext) -> list[Path]:
         for family in ("reference", "radiomics", "deep", "other"):
             members = [r for r in _everyone(c) if c.names.family(r) == family]
             title = f"Confusion matrices, {family} methods (patient level, {protocol}; counts over all test splits and seeds, colour = row share)"
-            files += confusion_figure(part, c.labels, members, c.names.display, title, c.store.figures_dir / f"confusion_{protocol}_{family}", c.settings.banner)
+            files += confusion_figure(
+                part,
+                c.labels,
+                members,
+                c.names.display,
+                title,
+                c.store.figures_dir / f"confusion_{protocol}_{family}",
+                c.settings.banner,
+            )
     return files
 
 
@@ -161,7 +254,9 @@ def _input_rank(sequence: str) -> tuple[int, str]:
     return (INPUT_ORDER.index(sequence) if sequence in INPUT_ORDER else len(INPUT_ORDER), sequence)
 
 
-def _attention_outputs(store, jobs: list[dict], predictions: pd.DataFrame, labels, names, banner: str | None) -> list[Path]:
+def _attention_outputs(
+    store, jobs: list[dict], predictions: pd.DataFrame, labels, names, banner: str | None
+) -> list[Path]:
     """A figure of saved attention maps per runner and protocol (default variant, first split per input)."""
     by_group: dict[tuple[str, str], list[dict]] = {}
     seen: set[tuple] = set()
@@ -178,15 +273,26 @@ def _attention_outputs(store, jobs: list[dict], predictions: pd.DataFrame, label
         if "attention_scan_ids" not in arrays:
             continue
         truth = predictions[predictions["job_key"] == job["key"]].set_index("scan_id")
-        for scan_id, image, heat in zip(arrays["attention_scan_ids"], arrays["attention_images"], arrays["attention_maps"]):
+        for scan_id, image, heat in zip(
+            arrays["attention_scan_ids"], arrays["attention_images"], arrays["attention_maps"]
+        ):
             if scan_id in truth.index:
                 by_group.setdefault((runner, job["protocol"]), []).append(
-                    {"scan_id": str(scan_id), "input": job["sequence"], "true": int(truth.loc[scan_id, "true_label"]), "pred": int(truth.loc[scan_id, "pred_label"]), "image": image, "map": heat}
+                    {
+                        "scan_id": str(scan_id),
+                        "input": job["sequence"],
+                        "true": int(truth.loc[scan_id, "true_label"]),
+                        "pred": int(truth.loc[scan_id, "pred_label"]),
+                        "image": image,
+                        "map": heat,
+                    }
                 )
     files = []
     for (runner, protocol), entries in sorted(by_group.items()):
         title = f"{names.show(runner)}: spatial attention on the most attended liver slice ({protocol}, first test split), rows = true stage"
-        files += attention_maps(entries, labels, title, store.figures_dir / f"attention_{runner}_{protocol}", banner=banner)
+        files += attention_maps(
+            entries, labels, title, store.figures_dir / f"attention_{runner}_{protocol}", banner=banner
+        )
     return files
 
 
@@ -197,7 +303,12 @@ def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Pat
         frame = store.load_extra(job["key"], "feature_importance") if job["variant"] == "default" else None
         if frame is None:
             continue
-        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = shown_name(job), job["protocol"], job["sequence"], job["split_id"]
+        frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = (
+            shown_name(job),
+            job["protocol"],
+            job["sequence"],
+            job["split_id"],
+        )
         parts.append(frame)
     if not parts:
         return []
@@ -208,13 +319,17 @@ def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Pat
         for column, sub in part.groupby("input"):
             # A feature that did not reach the classifier in a split has importance 0 there.
             # NaN where the validation part was too small to permute: kept as NaN, never as 0.
-            kept = sub.pivot_table(index="feature", columns="split_id", values="permutation_mean", aggfunc="mean", dropna=False)
+            kept = sub.pivot_table(
+                index="feature", columns="split_id", values="permutation_mean", aggfunc="mean", dropna=False
+            )
             computed = sub.groupby("split_id")["permutation_mean"].apply(lambda v: v.notna().any())
             wide = kept.reindex(columns=sorted(sub["split_id"].unique()))
             for split_id in wide.columns:
                 if computed.get(split_id, False):
                     wide[split_id] = wide[split_id].fillna(0.0)
-            gains = sub.pivot_table(index="feature", columns="split_id", values="gain", aggfunc="mean", dropna=False).reindex(index=wide.index)
+            gains = sub.pivot_table(
+                index="feature", columns="split_id", values="gain", aggfunc="mean", dropna=False
+            ).reindex(index=wide.index)
             rows.append(
                 pd.DataFrame(
                     {
@@ -230,6 +345,10 @@ def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Pat
             )
         table = pd.concat(rows, ignore_index=True)
         table = table.sort_values(["input", "permutation_mean", "selected_in"], ascending=[True, False, False])
-        files.append(atomic_write_text(store.tables_dir / f"top_features_{runner}_{protocol}.csv", table.to_csv(index=False)))
-        files += top_features(table, runner, protocol, store.figures_dir / f"top_features_{runner}_{protocol}", banner=banner)
+        files.append(
+            atomic_write_text(store.tables_dir / f"top_features_{runner}_{protocol}.csv", table.to_csv(index=False))
+        )
+        files += top_features(
+            table, runner, protocol, store.figures_dir / f"top_features_{runner}_{protocol}", banner=banner
+        )
     return files

@@ -13,6 +13,7 @@ A method is a :class:`MethodKey` (row name, variant, input, protocol). Every com
 report draws (declared pairs, ablations, the pairwise matrix, marks against the reference) goes
 through :meth:`Evaluation.compare`, so one test means one thing everywhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -117,7 +118,15 @@ class Evaluation:
         seed: the bootstrap's seed.
     """
 
-    def __init__(self, frames: dict[str, pd.DataFrame], split_metrics: pd.DataFrame, labels: LabelSet, test_fractions: dict[str, float], n_boot: int = 2000, seed: int = 0) -> None:
+    def __init__(
+        self,
+        frames: dict[str, pd.DataFrame],
+        split_metrics: pd.DataFrame,
+        labels: LabelSet,
+        test_fractions: dict[str, float],
+        n_boot: int = 2000,
+        seed: int = 0,
+    ) -> None:
         self.frames = {level: frame for level, frame in frames.items() if not frame.empty}
         self.split_metrics = split_metrics
         self.labels = labels
@@ -186,14 +195,20 @@ class Evaluation:
         cache_key = (protocol, input_, level)
         if cache_key not in self._bootstraps:
             frame = self.frames[level]
-            patients = frame.loc[(frame["protocol"] == protocol) & (frame["input"] == input_), "patient_id"].astype(str).unique()
+            patients = (
+                frame.loc[(frame["protocol"] == protocol) & (frame["input"] == input_), "patient_id"]
+                .astype(str)
+                .unique()
+            )
             self._bootstraps[cache_key] = PairedBootstrap(list(patients), self.labels, self.n_boot, self.seed)
         return self._bootstraps[cache_key]
 
     def _statistics(self, key: MethodKey, level: str) -> list[PatientStatistics]:
         cache_key = (key, level)
         if cache_key not in self._stats:
-            self._stats[cache_key] = self._bootstrap(key.protocol, key.input, level).statistics(self._method_rows(key, level))
+            self._stats[cache_key] = self._bootstrap(key.protocol, key.input, level).statistics(
+                self._method_rows(key, level)
+            )
         return self._stats[cache_key]
 
     def _per_split(self, key: MethodKey, metric: str, level: str) -> pd.Series:
@@ -201,7 +216,9 @@ class Evaluation:
         sm = self.split_metrics
         if sm.empty or metric not in sm:
             return pd.Series(dtype=float)
-        mask = np.logical_and.reduce([sm[name] == value for name, value in zip(MethodKey._fields, key)]) & (sm["level"] == level)
+        mask = np.logical_and.reduce([sm[name] == value for name, value in zip(MethodKey._fields, key)]) & (
+            sm["level"] == level
+        )
         return sm[mask].groupby("split_id")[metric].mean()
 
     def _check_metric(self, metric: str) -> None:
@@ -223,7 +240,11 @@ class Evaluation:
             result = _percentile(boot.point(stats, metric), boot.draws(stats, metric), self.n_boot)
         else:
             per_split = self._per_split(key, metric, level)
-            result = corrected_t_ci(per_split.to_numpy(), self.test_fractions.get(key.protocol, 0.25), bounds=metric_bounds(metric, self.labels))
+            result = corrected_t_ci(
+                per_split.to_numpy(),
+                self.test_fractions.get(key.protocol, 0.25),
+                bounds=metric_bounds(metric, self.labels),
+            )
         self._estimates[cache_key] = result
         return result
 
@@ -235,7 +256,9 @@ class Evaluation:
         if not (self.has(a, level) and self.has(b, level)):
             return None
         estimate_a, estimate_b = self.estimate(a, metric, level), self.estimate(b, metric, level)
-        n_patients = int(pd.concat([self._method_rows(a, level)["patient_id"], self._method_rows(b, level)["patient_id"]]).nunique())
+        n_patients = int(
+            pd.concat([self._method_rows(a, level)["patient_id"], self._method_rows(b, level)["patient_id"]]).nunique()
+        )
         if self.single_test_set(a.protocol, a.input):
             boot = self._bootstrap(a.protocol, a.input, level)
             stats_a, stats_b = self._statistics(a, level), self._statistics(b, level)
@@ -286,7 +309,9 @@ class Evaluation:
         for keys, part in valid.groupby([*MethodKey._fields, "split_id", "seed_index"], sort=True):
             patients = patient_level(part, labels)
             ids = list(patients["patient_id"].astype(str))
-            value = PatientStatistics.from_frame(patients, ids, labels).metric(metric, np.ones((1, len(ids))))[0]  # equals compute_metrics (tested)
+            value = PatientStatistics.from_frame(patients, ids, labels).metric(metric, np.ones((1, len(ids))))[
+                0
+            ]  # equals compute_metrics (tested)
             rows.append({**dict(zip([*MethodKey._fields, "split_id", "seed_index"], keys)), "value": value})
         per_job = pd.DataFrame(rows)
         per_split = per_job.groupby([*MethodKey._fields, "split_id"], sort=True)["value"].mean().reset_index()

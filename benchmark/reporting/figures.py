@@ -6,6 +6,7 @@ Okabe-Ito hues that survive colour blindness and greyscale), rows in one order (
 radiomics, deep; config order within a family) in every protocol, display names, the phantom
 banner on top where the phantom was used.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +26,16 @@ from cirrbench.benchmark.reporting.metric_registry import metric_display  # noqa
 from cirrbench.benchmark.reporting.metrics import confusion  # noqa: E402
 from cirrbench.benchmark.reporting.table import INPUT_ORDER  # noqa: E402
 
-__all__ = ["FAMILY_COLOURS", "save", "forest_plot", "confusion_figure", "roc_figure", "pairwise_matrix", "top_features", "attention_maps"]
+__all__ = [
+    "FAMILY_COLOURS",
+    "save",
+    "forest_plot",
+    "confusion_figure",
+    "roc_figure",
+    "pairwise_matrix",
+    "top_features",
+    "attention_maps",
+]
 
 FAMILY_COLOURS = {"reference": "#7f7f7f", "radiomics": "#E69F00", "deep": "#0072B2", "other": "#009E73"}
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
@@ -48,7 +58,17 @@ def _title(base: str, banner: str | None) -> str:
     return f"{banner}\n{base}" if banner else base
 
 
-def forest_plot(rows: pd.DataFrame, order: list[str], display: dict[str, str], families: dict[str, str], metric: str, title: str, out: Path, reference: str | None = None, banner: str | None = None) -> list[Path]:
+def forest_plot(
+    rows: pd.DataFrame,
+    order: list[str],
+    display: dict[str, str],
+    families: dict[str, str],
+    metric: str,
+    title: str,
+    out: Path,
+    reference: str | None = None,
+    banner: str | None = None,
+) -> list[Path]:
     """Point estimate and 95 % CI per method, one panel per input on a shared x axis.
 
     ``rows``: runner, input, value, low, high. The reference value is a labelled dotted line.
@@ -57,7 +77,14 @@ def forest_plot(rows: pd.DataFrame, order: list[str], display: dict[str, str], f
     runners = [r for r in order if r in set(rows["runner"])]
     if not inputs or not runners:
         return []
-    fig, axes = plt.subplots(1, len(inputs), figsize=(3.4 * len(inputs) + 1.6, 0.36 * len(runners) + 1.7), squeeze=False, sharey=True, sharex=True)
+    fig, axes = plt.subplots(
+        1,
+        len(inputs),
+        figsize=(3.4 * len(inputs) + 1.6, 0.36 * len(runners) + 1.7),
+        squeeze=False,
+        sharey=True,
+        sharex=True,
+    )
     for j, column in enumerate(inputs):
         ax = axes[0, j]
         for y, runner in enumerate(runners):
@@ -71,21 +98,44 @@ def forest_plot(rows: pd.DataFrame, order: list[str], display: dict[str, str], f
             ax.plot(r["value"], y, "o", color=colour, ms=5, zorder=3)
             if runner == reference:
                 ax.axvline(r["value"], color=FAMILY_COLOURS["reference"], ls=":", lw=1)
-                ax.annotate(display.get(runner, runner), (r["value"], 1.0), xycoords=("data", "axes fraction"), xytext=(2, -2), textcoords="offset points", fontsize=6.5, color="0.35", va="top")
+                ax.annotate(
+                    display.get(runner, runner),
+                    (r["value"], 1.0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(2, -2),
+                    textcoords="offset points",
+                    fontsize=6.5,
+                    color="0.35",
+                    va="top",
+                )
         ax.set_yticks(range(len(runners)), [display.get(r, r) for r in runners], fontsize=8)
         ax.set_title(column, fontsize=10)
         ax.set_xlabel(metric_display(metric), fontsize=8)
         ax.grid(axis="x", color="0.92")
         ax.tick_params(axis="x", labelsize=7)
     axes[0, 0].invert_yaxis()
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=1.8, label=f) for f, c in FAMILY_COLOURS.items() if f in {families.get(r, "other") for r in runners}]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.01))
+    handles = [
+        plt.Line2D([], [], color=c, marker="o", lw=1.8, label=f)
+        for f, c in FAMILY_COLOURS.items()
+        if f in {families.get(r, "other") for r in runners}
+    ]
+    fig.legend(
+        handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.01)
+    )
     fig.suptitle(_title(title, banner), fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return save(fig, out)
 
 
-def confusion_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], display: dict[str, str], title: str, out: Path, banner: str | None = None) -> list[Path]:
+def confusion_figure(
+    frame: pd.DataFrame,
+    labels: LabelSet,
+    runners: list[str],
+    display: dict[str, str],
+    title: str,
+    out: Path,
+    banner: str | None = None,
+) -> list[Path]:
     """Rows = methods, columns = inputs; counts summed over splits and seeds, colour = row share.
 
     One figure per family keeps each legible at 16+ methods.
@@ -96,7 +146,13 @@ def confusion_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], 
         return []
     k = labels.n_classes
     cols = [f"prob_{n}" for n in labels.names]
-    fig, axes = plt.subplots(len(runners), len(inputs), figsize=(2.5 * len(inputs) + 1.2, 2.3 * len(runners) + 0.9), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(runners),
+        len(inputs),
+        figsize=(2.5 * len(inputs) + 1.2, 2.3 * len(runners) + 0.9),
+        squeeze=False,
+        layout="constrained",
+    )
     image = None
     for i, runner in enumerate(runners):
         for j, column in enumerate(inputs):
@@ -110,7 +166,15 @@ def confusion_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], 
             image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
             for a in range(k):
                 for b in range(k):
-                    ax.text(b, a, f"{cm[a, b]}\n{share[a, b]:.0%}", ha="center", va="center", fontsize=7, color="white" if share[a, b] > 0.6 else "black")
+                    ax.text(
+                        b,
+                        a,
+                        f"{cm[a, b]}\n{share[a, b]:.0%}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if share[a, b] > 0.6 else "black",
+                    )
             ax.set_xticks(range(k), labels.names, fontsize=7)
             ax.set_yticks(range(k), labels.names, fontsize=7)
             if i == 0:
@@ -120,12 +184,23 @@ def confusion_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], 
             if j == 0:
                 ax.set_ylabel(f"{display.get(runner, runner)}\ntrue", fontsize=8)
     if image is not None:
-        fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.5, aspect=30, label="share of the true stage")
+        fig.colorbar(
+            image, ax=axes.ravel().tolist(), location="bottom", shrink=0.5, aspect=30, label="share of the true stage"
+        )
     fig.suptitle(_title(title, banner), fontsize=10)
     return save(fig, out)
 
 
-def roc_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], display: dict[str, str], families: dict[str, str], title: str, out: Path, banner: str | None = None) -> list[Path]:
+def roc_figure(
+    frame: pd.DataFrame,
+    labels: LabelSet,
+    runners: list[str],
+    display: dict[str, str],
+    families: dict[str, str],
+    title: str,
+    out: Path,
+    banner: str | None = None,
+) -> list[Path]:
     """One panel per input (rows) and stage (columns): one-vs-rest ROC of a few runners (the
     declared comparison and the reference), pooled over test splits; AUC in each panel's legend."""
     inputs = [i for i in INPUT_ORDER if i in set(frame["input"])]
@@ -136,9 +211,18 @@ def roc_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], displa
     per_family: dict[str, int] = {}
     for runner in runners:
         family = families.get(runner, "other")
-        style[runner] = (FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"]), LINE_STYLES[per_family.get(family, 0) % len(LINE_STYLES)])
+        style[runner] = (
+            FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"]),
+            LINE_STYLES[per_family.get(family, 0) % len(LINE_STYLES)],
+        )
         per_family[family] = per_family.get(family, 0) + 1
-    fig, axes = plt.subplots(len(inputs), labels.n_classes, figsize=(3.3 * labels.n_classes, 4.1 * len(inputs) + 0.6), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(inputs),
+        labels.n_classes,
+        figsize=(3.3 * labels.n_classes, 4.1 * len(inputs) + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
     for i, column in enumerate(inputs):
         for k, name in enumerate(labels.names):
             ax = axes[i, k]
@@ -167,7 +251,16 @@ def roc_figure(frame: pd.DataFrame, labels: LabelSet, runners: list[str], displa
     return save(fig, out)
 
 
-def pairwise_matrix(difference: np.ndarray, p_holm: np.ndarray, names: list[str], families: list[str], metric: str, title: str, out: Path, banner: str | None = None) -> list[Path]:
+def pairwise_matrix(
+    difference: np.ndarray,
+    p_holm: np.ndarray,
+    names: list[str],
+    families: list[str],
+    metric: str,
+    title: str,
+    out: Path,
+    banner: str | None = None,
+) -> list[Path]:
     """Cell (row i, column j): metric of i minus metric of j, coloured by the sign of the
     difference and its Holm-adjusted p (darker = smaller p; white = not significant)."""
     n = len(names)
@@ -188,7 +281,15 @@ def pairwise_matrix(difference: np.ndarray, p_holm: np.ndarray, names: list[str]
             if i == j:
                 ax.text(j, i, "—", ha="center", va="center", fontsize=7, color="0.6")
             elif np.isfinite(difference[i, j]):
-                ax.text(j, i, f"{difference[i, j] + 0.0:+.2f}", ha="center", va="center", fontsize=6.5, color="white" if abs(signed[i, j]) >= 3 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{difference[i, j] + 0.0:+.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color="white" if abs(signed[i, j]) >= 3 else "black",
+                )
     ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=7.5)
     ax.set_yticks(range(n), names, fontsize=7.5)
     for tick, family in zip(ax.get_xticklabels(), families):
@@ -196,7 +297,18 @@ def pairwise_matrix(difference: np.ndarray, p_holm: np.ndarray, names: list[str]
     for tick, family in zip(ax.get_yticklabels(), families):
         tick.set_color(FAMILY_COLOURS.get(family, "black") if family != "reference" else "0.35")
     bar = fig.colorbar(image, ax=ax, shrink=0.7, ticks=range(-3, 4))
-    bar.ax.set_yticklabels(["row worse, p<0.001", "row worse, p<0.01", "row worse, p<0.05", "p ≥ 0.05", "row better, p<0.05", "row better, p<0.01", "row better, p<0.001"], fontsize=7)
+    bar.ax.set_yticklabels(
+        [
+            "row worse, p<0.001",
+            "row worse, p<0.01",
+            "row worse, p<0.05",
+            "p ≥ 0.05",
+            "row better, p<0.05",
+            "row better, p<0.01",
+            "row better, p<0.001",
+        ],
+        fontsize=7,
+    )
     ax.set_xlabel(f"column method (cell: row minus column, {metric_display(metric)}; Holm-adjusted p)", fontsize=8)
     ax.set_title(_title(title, banner), fontsize=9)
     fig.tight_layout()
@@ -217,7 +329,9 @@ def importance_measure(rows: pd.DataFrame) -> tuple[str, str | None, str] | None
     return None
 
 
-def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path, top: int = 15, banner: str | None = None) -> list[Path]:
+def top_features(
+    importance: pd.DataFrame, runner: str, protocol: str, out: Path, top: int = 15, banner: str | None = None
+) -> list[Path]:
     """Bar chart of the most important features per input (mean over splits; error bar = SD over splits)."""
     inputs = [i for i in INPUT_ORDER if i in set(importance["input"])]
     if not inputs:
@@ -230,13 +344,28 @@ def top_features(importance: pd.DataFrame, runner: str, protocol: str, out: Path
         if choice is not None:
             value, error, xlabel = choice
         else:
-            ax.text(0.5, 0.5, "no importance available\n(validation part too small to permute)", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                "no importance available\n(validation part too small to permute)",
+                ha="center",
+                va="center",
+                fontsize=8,
+                transform=ax.transAxes,
+            )
             ax.set_axis_off()
             ax.set_title(column, fontsize=10)
             continue
         part = rows.sort_values(value, ascending=False).head(top)
         y = np.arange(len(part))
-        ax.barh(y, part[value], xerr=part[error].fillna(0) if error else None, color=FAMILY_COLOURS["radiomics"], alpha=0.9, error_kw={"lw": 0.8})
+        ax.barh(
+            y,
+            part[value],
+            xerr=part[error].fillna(0) if error else None,
+            color=FAMILY_COLOURS["radiomics"],
+            alpha=0.9,
+            error_kw={"lw": 0.8},
+        )
         ax.set_yticks(y, [_short_feature(f) for f in part["feature"]], fontsize=7)
         ax.invert_yaxis()
         ax.axvline(0, color="0.5", lw=0.8)
@@ -261,10 +390,14 @@ def radiological(slice_ras: np.ndarray) -> np.ndarray:
 
 def _orientation_letters(ax) -> None:
     for text, xy in (("A", (0.5, 0.98)), ("P", (0.5, 0.02)), ("R", (0.02, 0.5)), ("L", (0.98, 0.5))):
-        ax.text(*xy, text, transform=ax.transAxes, ha="center", va="center", fontsize=6, color="yellow", fontweight="bold")
+        ax.text(
+            *xy, text, transform=ax.transAxes, ha="center", va="center", fontsize=6, color="yellow", fontweight="bold"
+        )
 
 
-def attention_maps(entries: list[dict], labels: LabelSet, title: str, out: Path, per_stage: int = 3, banner: str | None = None) -> list[Path]:
+def attention_maps(
+    entries: list[dict], labels: LabelSet, title: str, out: Path, per_stage: int = 3, banner: str | None = None
+) -> list[Path]:
     """Rows: true stages; each scan shows its most attended liver slice and the model's spatial
     attention blended on it (MONAI's ``blend_images``), in radiological orientation with a
     colourbar of the attention scale. ``entries``: scan_id, input, true label, predicted label,
@@ -278,24 +411,39 @@ def attention_maps(entries: list[dict], labels: LabelSet, title: str, out: Path,
         return []
     rows = labels.n_classes
     per_stage = max(1, min(per_stage, max(sum(e["true"] == k for e in entries) for k in range(rows))))
-    fig, axes = plt.subplots(rows, 2 * per_stage, figsize=(1.9 * 2 * per_stage + 0.8, 2.1 * rows + 0.8), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, 2 * per_stage, figsize=(1.9 * 2 * per_stage + 0.8, 2.1 * rows + 0.8), squeeze=False, layout="constrained"
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for k, name in enumerate(labels.names):
         mine = [e for e in entries if e["true"] == k][:per_stage]
-        axes[k, 0].text(-0.15, 0.5, name, transform=axes[k, 0].transAxes, rotation=90, va="center", ha="right", fontsize=10)
+        axes[k, 0].text(
+            -0.15, 0.5, name, transform=axes[k, 0].transAxes, rotation=90, va="center", ha="right", fontsize=10
+        )
         for j, entry in enumerate(mine):
             image = radiological(entry["image"])
             lo, hi = np.percentile(image, [1, 99])
             scaled = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
             heat = radiological(entry["map"]) / max(float(entry["map"].max()), 1e-6)
-            blended = blend_images(torch.from_numpy(scaled[None].copy()), torch.from_numpy(heat[None].copy()), alpha=0.45, cmap="inferno", rescale_arrays=False)
+            blended = blend_images(
+                torch.from_numpy(scaled[None].copy()),
+                torch.from_numpy(heat[None].copy()),
+                alpha=0.45,
+                cmap="inferno",
+                rescale_arrays=False,
+            )
             axes[k, 2 * j].imshow(scaled, cmap="gray")
             axes[k, 2 * j].set_title(f"{entry['scan_id']} ({entry['input']})", fontsize=7)
             _orientation_letters(axes[k, 2 * j])
             axes[k, 2 * j + 1].imshow(np.moveaxis(np.asarray(blended), 0, -1))
             axes[k, 2 * j + 1].set_title(f"predicted {labels.names[entry['pred']]}", fontsize=7)
             _orientation_letters(axes[k, 2 * j + 1])
-    fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="inferno"), ax=axes.ravel().tolist(), shrink=0.5, label="spatial attention (scaled to its maximum)")
+    fig.colorbar(
+        ScalarMappable(Normalize(0, 1), cmap="inferno"),
+        ax=axes.ravel().tolist(),
+        shrink=0.5,
+        label="spatial attention (scaled to its maximum)",
+    )
     fig.suptitle(_title(title, banner), fontsize=9)
     return save(fig, out)

@@ -6,16 +6,28 @@ and, for the bootstrap, from sufficient statistics (:mod:`benchmark.reporting.re
 metric added in one file (a plugin) gives ``compute(y_true, proba, labels) -> float``; the report
 computes it per split and, for one test set, per bootstrap resample of patients.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from cirrbench.benchmark.data.labels import LabelSet
 
-__all__ = ["Metric", "register_metric", "unregister_metric", "get_metric", "available_metrics", "metric_display", "metric_short", "lower_is_better", "metric_bounds", "supported_metric"]
+__all__ = [
+    "Metric",
+    "register_metric",
+    "unregister_metric",
+    "get_metric",
+    "available_metrics",
+    "metric_display",
+    "metric_short",
+    "lower_is_better",
+    "metric_bounds",
+    "supported_metric",
+]
 
 
 @dataclass(frozen=True)

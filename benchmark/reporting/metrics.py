@@ -4,6 +4,7 @@ Every function takes true labels, predicted labels and/or probabilities for one 
 works for any number of classes; the ordinal ones (quadratic weighted kappa, stage MAE) are only
 computed when the label set is ordinal.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +13,19 @@ from sklearn import metrics as skm
 
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metric_registry import Metric, available_metrics, register_metric, supported_metric
+
+__all__ = [
+    "BUILTIN_METRICS",
+    "compute_metrics",
+    "confusion",
+    "expected_calibration_error",
+    "multiclass_brier",
+    "ovr_auc",
+    "patient_level",
+    "probability_columns",
+    "slice_level",
+    "specificity_per_class",
+]
 
 
 def specificity_per_class(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -72,7 +86,9 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> 
         values = _compute_metrics(y_true, proba, labels)
         for metric in available_metrics().values():  # metrics added by plugins
             if metric.compute is not None and supported_metric(metric.name, labels):
-                values[metric.name] = float(metric.compute(np.asarray(y_true, dtype=int), np.asarray(proba, dtype=float), labels))
+                values[metric.name] = float(
+                    metric.compute(np.asarray(y_true, dtype=int), np.asarray(proba, dtype=float), labels)
+                )
         return values
 
 
@@ -92,14 +108,20 @@ def _compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) ->
         "balanced_accuracy": float(np.mean(recall[present])) if present.any() else float("nan"),
         "precision": float(np.mean(precision[present])),
         "recall": float(np.mean(recall[present])),
-        "specificity": float(np.nanmean(specificity[present])) if np.isfinite(specificity[present]).any() else float("nan"),
+        "specificity": float(np.nanmean(specificity[present]))
+        if np.isfinite(specificity[present]).any()
+        else float("nan"),
         "f1": float(np.mean(f1[present])),
         "auc": auc_macro,
         "brier": multiclass_brier(y_true, proba),
         "ece": expected_calibration_error(y_true, proba),
     }
     if labels.ordinal:
-        out["qwk"] = skm.cohen_kappa_score(y_true, y_pred, labels=classes, weights="quadratic") if len(np.unique(np.r_[y_true, y_pred])) > 1 else 0.0
+        out["qwk"] = (
+            skm.cohen_kappa_score(y_true, y_pred, labels=classes, weights="quadratic")
+            if len(np.unique(np.r_[y_true, y_pred])) > 1
+            else 0.0
+        )
         out["mae"] = skm.mean_absolute_error(y_true, y_pred)
     for index, name in enumerate(labels.names):
         out[f"precision_{name}"] = float(precision[index]) if present[index] else float("nan")
@@ -124,7 +146,14 @@ BUILTIN_METRICS = (
     Metric("f1", "Macro F1", "F1", per_class=True),
     Metric("auc", "Macro one-vs-rest AUC", "AUC", per_class=True),
     Metric("qwk", "Quadratic weighted kappa", "QWK", bounds=(-1.0, 1.0), ordinal_only=True),
-    Metric("mae", "Stage MAE (mean absolute error in stages)", "MAE", higher_is_better=False, bounds=lambda labels: (0.0, float(labels.n_classes - 1)), ordinal_only=True),
+    Metric(
+        "mae",
+        "Stage MAE (mean absolute error in stages)",
+        "MAE",
+        higher_is_better=False,
+        bounds=lambda labels: (0.0, float(labels.n_classes - 1)),
+        ordinal_only=True,
+    ),
     Metric("ece", "Expected calibration error", "ECE", higher_is_better=False),
     Metric("brier", "Brier score", "Brier", higher_is_better=False, bounds=(0.0, 2.0)),
 )

@@ -6,13 +6,24 @@ in their declared order; the page groups tables under each family's section titl
 figures by family; a rebuild deletes files of the registered figure prefixes it did not write.
 A plugin file that registers a builder adds a table or a figure; nothing else changes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["ReportContext", "TableFamily", "FigureFamily", "register_table", "register_figure", "unregister_output", "table_families", "figure_families"]
+__all__ = [
+    "ReportContext",
+    "TableFamily",
+    "FigureFamily",
+    "register_table",
+    "register_figure",
+    "unregister_output",
+    "table_families",
+    "figure_families",
+]
 
 
 @dataclass
@@ -32,7 +43,9 @@ class ReportContext:
     predictions: Any
     table_metrics: list[str]
     secondary_metrics: list[str]
-    verdicts: dict = field(default_factory=dict)  # protocol -> [(declared comparison, Holm p)], for the verdict in words
+    verdicts: dict = field(
+        default_factory=dict
+    )  # protocol -> [(declared comparison, Holm p)], for the verdict in words
 
 
 @dataclass(frozen=True)

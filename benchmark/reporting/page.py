@@ -4,6 +4,7 @@ The verdict comes first, in words generated from the numbers of the declared com
 the seed paper's table, the main and verdict tables, confusion tables, ablations, figures and
 provenance. The HTML embeds every figure (base64 PNG) and needs no network.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,19 +15,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
-from cirrbench.benchmark.protocols.registry import protocol_description
-from cirrbench.benchmark.reporting.outputs import figure_families, table_families
-from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
 from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.protocols.registry import protocol_description
+from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
 from cirrbench.benchmark.reporting.metric_registry import metric_display
-from cirrbench.benchmark.reporting.tables import RowNames, format_difference, n_splits, p_phrase
+from cirrbench.benchmark.reporting.outputs import figure_families, table_families
 from cirrbench.benchmark.reporting.table import Table
+from cirrbench.benchmark.reporting.tables import RowNames, format_difference, n_splits, p_phrase
 
 if TYPE_CHECKING:
     from cirrbench.benchmark.reporting.report import ReportSettings
 
 __all__ = ["verdict_in_words", "write_page"]
-
 
 
 def _design(evaluation: Evaluation, protocol: str) -> str:
@@ -51,15 +51,25 @@ def _sentence(c: Comparison, adjusted: float, names: RowNames, evaluation: Evalu
     )
 
 
-def verdict_in_words(verdicts: dict[str, list[tuple[Comparison, float]]], names: RowNames, evaluation: Evaluation, metric: str) -> list[str]:
+def verdict_in_words(
+    verdicts: dict[str, list[tuple[Comparison, float]]], names: RowNames, evaluation: Evaluation, metric: str
+) -> list[str]:
     """Sentences from the declared comparisons: a headline for the first declared pair under the
     design with the most splits, then one sentence per comparison at patient level."""
     lines: list[str] = []
     if not any(verdicts.values()):
-        return ["No declared comparison could be tested: both runners of a pair must run under the same protocol and input."]
+        return [
+            "No declared comparison could be tested: both runners of a pair must run under the same protocol and input."
+        ]
     protocol = max((p for p, v in verdicts.items() if v), key=lambda p: (n_splits(evaluation, p), p == "cv"))
     first = verdicts[protocol][0][0]
-    headline = [(c, q) for c, q in verdicts[protocol] if (c.a.runner, c.a.variant, c.b.runner, c.b.variant) == (first.a.runner, first.a.variant, first.b.runner, first.b.variant) and c.level == "patient"]
+    headline = [
+        (c, q)
+        for c, q in verdicts[protocol]
+        if (c.a.runner, c.a.variant, c.b.runner, c.b.variant)
+        == (first.a.runner, first.a.variant, first.b.runner, first.b.variant)
+        and c.level == "patient"
+    ]
     a, b = names.show(first.a.runner, first.a.variant), names.show(first.b.runner, first.b.variant)
     better = [c.a.input for c, q in headline if np.isfinite(q) and q < 0.05 and c.difference.value > 0]
     worse = [c.a.input for c, q in headline if np.isfinite(q) and q < 0.05 and c.difference.value < 0]
@@ -99,27 +109,38 @@ def _figures(pngs: list[Path]) -> list[Path]:
     return ordered
 
 
-def _provenance(settings: "ReportSettings", labels: LabelSet) -> list[tuple[str, str]]:
+def _provenance(settings: ReportSettings, labels: LabelSet) -> list[tuple[str, str]]:
     p = settings.provenance or {}
     cohort, experiment = p.get("cohort") or {}, p.get("experiment") or {}
     versions = p.get("versions") or {}
     rows = [
-        ("cohort", f"{cohort.get('source', 'n/a')} ({'synthetic phantom' if cohort.get('phantom') else 'as given'}); {cohort.get('scans', '?')} scans, {cohort.get('patients', '?')} patients"),
+        (
+            "cohort",
+            f"{cohort.get('source', 'n/a')} ({'synthetic phantom' if cohort.get('phantom') else 'as given'}); {cohort.get('scans', '?')} scans, {cohort.get('patients', '?')} patients",
+        ),
         ("cohort fingerprint", str(cohort.get("fingerprint", "n/a"))),
         ("labels", f"{', '.join(labels.names)} ({'ordinal' if labels.ordinal else 'nominal'})"),
         ("experiment", f"{experiment.get('name', 'n/a')} ({experiment.get('source', 'n/a')})"),
         ("run", f"{p.get('created', 'n/a')}, git commit {p.get('git_commit') or 'n/a'}"),
         ("machine", ", ".join(f"{k} {v}" for k, v in (p.get("machine") or {}).items())),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
-        ("statistics", f"{settings.bootstrap} bootstrap resamples (seed {settings.seed}); main metric {settings.metric}; reference {settings.reference}"),
+        (
+            "statistics",
+            f"{settings.bootstrap} bootstrap resamples (seed {settings.seed}); main metric {settings.metric}; reference {settings.reference}",
+        ),
     ]
     return rows
 
 
-def _markdown(tables: list[Table], pngs: list[Path], words: list[str], settings: "ReportSettings", labels: LabelSet, out: Path) -> str:
+def _markdown(
+    tables: list[Table], pngs: list[Path], words: list[str], settings: ReportSettings, labels: LabelSet, out: Path
+) -> str:
     lines = ["# cirrbench report", ""]
     if settings.banner:
-        lines += [f"> **{settings.banner}.** These numbers check the suite's machinery; they are not clinical evidence.", ""]
+        lines += [
+            f"> **{settings.banner}.** These numbers check the suite's machinery; they are not clinical evidence.",
+            "",
+        ]
     lines += ["## Verdict", "", *words, ""]
     for title, chosen in _grouped(tables):
         lines += [f"## {title}", ""]
@@ -158,25 +179,45 @@ def _inline(text: str) -> str:
     return escaped
 
 
-def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: "ReportSettings", labels: LabelSet) -> str:
+def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: ReportSettings, labels: LabelSet) -> str:
     body = ["<h1>cirrbench report</h1>"]
     if settings.banner:
-        body.append(f"<p class='banner'>{html.escape(settings.banner)}. These numbers check the suite's machinery; they are not clinical evidence.</p>")
+        body.append(
+            f"<p class='banner'>{html.escape(settings.banner)}. These numbers check the suite's machinery; they are not clinical evidence.</p>"
+        )
     head, items = (words[0], words[1:]) if words else ("", [])
     body.append("<h2 id='verdict'>Verdict</h2><div class='verdict'>")
-    body.append(f"<p>{_inline(head)}</p><ul>" + "".join(f"<li>{_inline(i[2:] if i.startswith('- ') else i)}</li>" for i in items) + "</ul></div>")
+    body.append(
+        f"<p>{_inline(head)}</p><ul>"
+        + "".join(f"<li>{_inline(i[2:] if i.startswith('- ') else i)}</li>" for i in items)
+        + "</ul></div>"
+    )
     for title, chosen in _grouped(tables):
         body.append(f"<h2>{html.escape(title)}</h2>")
         body += [t.to_html() for t in chosen]
     body.append("<h2>Figures</h2>")
     for png in _figures(pngs):
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        body.append(f"<figure><figcaption>{html.escape(png.stem)}</figcaption><img alt='{html.escape(png.stem)}' src='data:image/png;base64,{data}'></figure>")
-    body.append("<h2>Provenance</h2><dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _provenance(settings, labels)) + "</dl>")
+        body.append(
+            f"<figure><figcaption>{html.escape(png.stem)}</figcaption><img alt='{html.escape(png.stem)}' src='data:image/png;base64,{data}'></figure>"
+        )
+    body.append(
+        "<h2>Provenance</h2><dl>"
+        + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _provenance(settings, labels))
+        + "</dl>"
+    )
     return f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>cirrbench report</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
 
 
-def write_page(out: Path, tables: list[Table], pngs: list[Path], words: list[str], settings: "ReportSettings", labels: LabelSet, evaluation: Evaluation) -> list[Path]:
+def write_page(
+    out: Path,
+    tables: list[Table],
+    pngs: list[Path],
+    words: list[str],
+    settings: ReportSettings,
+    labels: LabelSet,
+    evaluation: Evaluation,
+) -> list[Path]:
     """Write ``REPORT.md`` and ``report.html`` into the results folder."""
     return [
         atomic_write_text(out / "REPORT.md", _markdown(tables, pngs, words, settings, labels, out)),

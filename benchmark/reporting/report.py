@@ -4,29 +4,28 @@ The results folder's ``manifest.json`` says which jobs belong to the current exp
 to report them (main metric, reference, declared comparisons, table metrics, row names); the
 prediction files hold everything else. The same files always give byte-identical outputs.
 """
+
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
-from cirrbench.benchmark.protocols.registry import protocol_order
-from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
-from cirrbench.benchmark.reporting.builtin_outputs import shown_name
-from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.reporting.tables import DeclaredPair, RowNames
+from cirrbench.benchmark.execution.store import MANIFEST, ResultsStore
+from cirrbench.benchmark.protocols.registry import protocol_order
+from cirrbench.benchmark.reporting.builtin_outputs import shown_name
+from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
+from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
 from cirrbench.benchmark.reporting.rows import level_frames, per_split_metrics, test_fractions
 from cirrbench.benchmark.reporting.stats import holm
-from cirrbench.benchmark.execution.store import MANIFEST, ResultsStore
-from cirrbench.benchmark.reporting.table import INPUT_ORDER, Table
+from cirrbench.benchmark.reporting.table import Table
+from cirrbench.benchmark.reporting.tables import DeclaredPair, RowNames
 
 __all__ = ["ReportSettings", "Report", "build_report", "PHANTOM_BANNER", "MANIFEST", "DEFAULT_TABLE_METRICS"]
 
@@ -64,7 +63,7 @@ class ReportSettings:
     provenance: dict = field(default_factory=dict)
 
     @classmethod
-    def from_manifest(cls, out: Path) -> "ReportSettings":
+    def from_manifest(cls, out: Path) -> ReportSettings:
         manifest = ResultsStore(out).read_manifest()
         if manifest is None:
             return cls()
@@ -82,7 +81,10 @@ class ReportSettings:
             compare=[list(pair) for pair in report.get("compare", [])],
             banner=PHANTOM_BANNER if manifest.get("cohort", {}).get("phantom") else None,
             job_keys=[j["key"] for j in manifest.get("jobs", [])] or None,
-            provenance={k: manifest.get(k) for k in ("created", "experiment", "cohort", "versions", "git_commit", "machine", "splits")},
+            provenance={
+                k: manifest.get(k)
+                for k in ("created", "experiment", "cohort", "versions", "git_commit", "machine", "splits")
+            },
         )
 
 
@@ -115,15 +117,31 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     settings = settings or ReportSettings.from_manifest(out)
     predictions, jobs = store.load_predictions(settings.job_keys)
     if predictions.empty:
-        raise FileNotFoundError(f"{out}: no finished job with predictions; run `cirrbench run CONFIG --out {out}` first")
+        raise FileNotFoundError(
+            f"{out}: no finished job with predictions; run `cirrbench run CONFIG --out {out}` first"
+        )
     label_dicts = {json.dumps(j["labels"], sort_keys=True) for j in jobs}
     if len(label_dicts) != 1:
         raise ValueError(f"{out}: jobs use different label sets; report them separately")
     labels = LabelSet(tuple(jobs[0]["labels"]["names"]), jobs[0]["labels"]["ordinal"])
     slices = {j["key"]: s for j in jobs if (s := store.load_slices(j["key"])) is not None}
     frames = level_frames(predictions, slices, labels)
-    split_metrics = pd.concat([per_split_metrics(f, labels, level) for level, f in (("patient", frames.patients), ("slice", frames.slices)) if not f.empty], ignore_index=True)
-    evaluation = Evaluation({"patient": frames.patients, "slice": frames.slices}, split_metrics, labels, test_fractions(jobs), settings.bootstrap, settings.seed)
+    split_metrics = pd.concat(
+        [
+            per_split_metrics(f, labels, level)
+            for level, f in (("patient", frames.patients), ("slice", frames.slices))
+            if not f.empty
+        ],
+        ignore_index=True,
+    )
+    evaluation = Evaluation(
+        {"patient": frames.patients, "slice": frames.slices},
+        split_metrics,
+        labels,
+        test_fractions(jobs),
+        settings.bootstrap,
+        settings.seed,
+    )
     validation = Evaluation.validation_scores(_validation_frame(store, jobs), labels, settings.metric)
 
     runners_seen = {shown_name(j) for j in jobs}
@@ -133,11 +151,27 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         order=list(settings.families) or sorted(runners_seen),
     )
     table_metrics = [m for m in settings.table_metrics if supported_metric(m, labels)]
-    secondary_metrics = [m for m in settings.secondary_metrics if supported_metric(m, labels)]  # QWK and MAE only for ordinal labels
+    secondary_metrics = [
+        m for m in settings.secondary_metrics if supported_metric(m, labels)
+    ]  # QWK and MAE only for ordinal labels
     pairs = [DeclaredPair.parse(p) for p in settings.compare]
     protocols = sorted({k.protocol for k in evaluation.methods()}, key=protocol_order)
 
-    context = ReportContext(out, store, settings, labels, evaluation, names, pairs, protocols, validation, jobs, predictions, table_metrics, secondary_metrics)
+    context = ReportContext(
+        out,
+        store,
+        settings,
+        labels,
+        evaluation,
+        names,
+        pairs,
+        protocols,
+        validation,
+        jobs,
+        predictions,
+        table_metrics,
+        secondary_metrics,
+    )
     tables: list[Table] = [t for family in table_families() for t in family.build(context) if t is not None]
     for table in tables:
         if settings.banner:
@@ -154,7 +188,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         files += family.build(context)
     verdicts = context.verdicts
 
-    from cirrbench.benchmark.reporting.page import write_page, verdict_in_words
+    from cirrbench.benchmark.reporting.page import verdict_in_words, write_page
 
     words = verdict_in_words(verdicts, names, evaluation, settings.metric)
     files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, evaluation)
@@ -168,11 +202,25 @@ def _summary(evaluation: Evaluation, metrics: list[str]) -> pd.DataFrame:
         for key in evaluation.methods(level):
             for metric in metrics:
                 estimate = evaluation.estimate(key, metric, level)
-                rows.append({**key._asdict(), "level": level, "metric": metric, "value": estimate.value, "low": estimate.low, "high": estimate.high, "ci": estimate.method, "splits": len(evaluation.splits(key.protocol, level, key.input)), "patients": evaluation.n_patients(key, level)})
+                rows.append(
+                    {
+                        **key._asdict(),
+                        "level": level,
+                        "metric": metric,
+                        "value": estimate.value,
+                        "low": estimate.low,
+                        "high": estimate.high,
+                        "ci": estimate.method,
+                        "splits": len(evaluation.splits(key.protocol, level, key.input)),
+                        "patients": evaluation.n_patients(key, level),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def _all_comparisons(evaluation: Evaluation, names: RowNames, pairs: list[DeclaredPair], settings: ReportSettings, protocols: list[str]) -> pd.DataFrame:
+def _all_comparisons(
+    evaluation: Evaluation, names: RowNames, pairs: list[DeclaredPair], settings: ReportSettings, protocols: list[str]
+) -> pd.DataFrame:
     """Every paired test behind the tables and figures, with its family's Holm adjustment."""
     from cirrbench.benchmark.reporting.tables import declared_comparisons
 
@@ -186,10 +234,36 @@ def _all_comparisons(evaluation: Evaluation, names: RowNames, pairs: list[Declar
         add("declared", declared_comparisons(evaluation, pairs, protocol, settings.metric), f"verdict_{protocol}")
         for level in evaluation.levels():
             keys = [k for k in evaluation.methods(level) if k.protocol == protocol]
-            reference = [] if settings.reference is None else [c for k in keys if k.variant == "default" and k.runner != settings.reference and (c := evaluation.compare(k, MethodKey(settings.reference, "default", k.input, protocol), settings.metric, level)) is not None]
+            reference = (
+                []
+                if settings.reference is None
+                else [
+                    c
+                    for k in keys
+                    if k.variant == "default"
+                    and k.runner != settings.reference
+                    and (
+                        c := evaluation.compare(
+                            k, MethodKey(settings.reference, "default", k.input, protocol), settings.metric, level
+                        )
+                    )
+                    is not None
+                ]
+            )
             add("vs reference", reference, f"main_{protocol}_{level}")
             for runner in sorted({k.runner for k in keys}):
-                ablation = [c for k in keys if k.runner == runner and k.variant != "default" and (c := evaluation.compare(k, MethodKey(runner, "default", k.input, protocol), settings.metric, level)) is not None]
+                ablation = [
+                    c
+                    for k in keys
+                    if k.runner == runner
+                    and k.variant != "default"
+                    and (
+                        c := evaluation.compare(
+                            k, MethodKey(runner, "default", k.input, protocol), settings.metric, level
+                        )
+                    )
+                    is not None
+                ]
                 add("ablation", ablation, f"ablation_{runner}_{protocol}_{level}")
     columns = ["kind", "holm_family", *Comparison.__dataclass_fields__]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
@@ -206,12 +280,12 @@ def remove_stale_outputs(out: Path, written: list[Path]) -> list[Path]:
     keep = {p.resolve() for p in written}
     candidates = [p for p in (out / "tables").glob("*") if p.suffix in (".md", ".tex", ".csv")]
     prefixes = tuple(f"{family.name}_" for family in figure_families())
-    candidates += [p for p in (out / "figures").glob("*") if p.suffix in (".png", ".pdf") and p.name.startswith(prefixes)]
+    candidates += [
+        p for p in (out / "figures").glob("*") if p.suffix in (".png", ".pdf") and p.name.startswith(prefixes)
+    ]
     candidates += [out / name for name in REPORT_PAGES]
     removed = [p for p in candidates if p.is_file() and p.resolve() not in keep]
     for path in removed:
         path.unlink()
         log.info("removed %s (not part of this report)", path)
     return removed
-
-

@@ -9,6 +9,7 @@ all resamples at once, and a slice-level resample moves every slice of a drawn p
 With all counts equal to one, :meth:`PatientStatistics.metric` equals
 :func:`benchmark.metrics.compute_metrics` (tested), so point estimates and intervals agree.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class PatientStatistics:
     labels: LabelSet
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, patients: list[str], labels: LabelSet) -> "PatientStatistics":
+    def from_frame(cls, frame: pd.DataFrame, patients: list[str], labels: LabelSet) -> PatientStatistics:
         """From prediction rows with ``patient_id``, ``true_label`` and ``prob_<class>`` columns."""
         index = {p: i for i, p in enumerate(patients)}
         cluster = frame["patient_id"].astype(str).map(index)
@@ -95,7 +96,11 @@ class PatientStatistics:
         edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
         bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, ECE_BINS - 1)
         member = np.eye(ECE_BINS)[bins]
-        return self._per_cluster(member), self._per_cluster(member * correct[:, None]), self._per_cluster(member * confidence[:, None])
+        return (
+            self._per_cluster(member),
+            self._per_cluster(member * correct[:, None]),
+            self._per_cluster(member * confidence[:, None]),
+        )
 
     def _pairs(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For class ``k`` one-vs-rest: (positives per cluster, negatives per cluster, M) where
@@ -147,7 +152,11 @@ class PatientStatistics:
         rows = [np.flatnonzero(self.cluster == c) for c in range(self.n_clusters)]
         values = np.empty(len(counts))
         for b, draw in enumerate(counts):
-            index = np.concatenate([np.repeat(rows[c], int(n)) for c, n in enumerate(draw) if n]) if draw.any() else np.array([], dtype=int)
+            index = (
+                np.concatenate([np.repeat(rows[c], int(n)) for c, n in enumerate(draw) if n])
+                if draw.any()
+                else np.array([], dtype=int)
+            )
             values[b] = declared.compute(self.y[index], self.proba[index], self.labels) if len(index) else np.nan
         return values
 
@@ -216,10 +225,17 @@ def _confusion_metric(name: str, cm: np.ndarray, labels: LabelSet) -> np.ndarray
         with np.errstate(invalid="ignore", divide="ignore"):
             kappa = 1.0 - observed_cost / expected_cost
         return np.where(used > 1, kappa, 0.0)  # one class in truth and predictions: kappa 0, as compute_metrics
-    per_class = {"precision": np.where(present, precision, np.nan), "recall": recall, "specificity": specificity, "f1": np.where(present, f1, np.nan)}
+    per_class = {
+        "precision": np.where(present, precision, np.nan),
+        "recall": recall,
+        "specificity": specificity,
+        "f1": np.where(present, f1, np.nan),
+    }
     if base in per_class and cls_name in labels.names:
         return per_class[base][:, labels.index(cls_name)]
-    raise KeyError(f"metric {name!r} has no resampling form; available: {', '.join(_CONFUSION_METRICS + ('auc', 'brier', 'ece'))} and per-class precision/recall/specificity/f1/auc_<class>")
+    raise KeyError(
+        f"metric {name!r} has no resampling form; available: {', '.join(_CONFUSION_METRICS + ('auc', 'brier', 'ece'))} and per-class precision/recall/specificity/f1/auc_<class>"
+    )
 
 
 class PairedBootstrap:
@@ -245,7 +261,10 @@ class PairedBootstrap:
         """One :class:`PatientStatistics` per seed of a method's prediction rows."""
         if "seed_index" not in frame:
             return [PatientStatistics.from_frame(frame, self.patients, self.labels)]
-        return [PatientStatistics.from_frame(part, self.patients, self.labels) for _, part in frame.groupby("seed_index", sort=True)]
+        return [
+            PatientStatistics.from_frame(part, self.patients, self.labels)
+            for _, part in frame.groupby("seed_index", sort=True)
+        ]
 
     def point(self, stats: list[PatientStatistics], metric: str) -> float:
         return float(np.mean([s.metric(metric, self.ones)[0] for s in stats]))

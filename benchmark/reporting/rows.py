@@ -1,4 +1,5 @@
 """From prediction files to rows the statistics use: patient- and slice-level frames, per-split metrics."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +9,8 @@ import pandas as pd
 
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metrics import compute_metrics, patient_level, probability_columns, slice_level
+
+__all__ = ["GROUP", "JobFrames", "level_frames", "per_split_metrics", "test_fractions"]
 
 GROUP = ["runner", "variant", "input", "protocol"]
 

@@ -7,6 +7,7 @@ computed: an unknown or duplicated scan, a scan of the scored split that is miss
 negative probability, a row whose probabilities do not sum to 1 (tolerance 1e-6) or a column
 that is not a class is one error naming the row or column, and nothing is written.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,15 +22,40 @@ from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
 from cirrbench.benchmark.reporting.metric_registry import metric_display, supported_metric
 from cirrbench.benchmark.reporting.metrics import patient_level
-from cirrbench.benchmark.reporting.tables import format_difference, p_phrase
 from cirrbench.benchmark.reporting.stats import Estimate
+from cirrbench.benchmark.reporting.tables import format_difference, p_phrase
 
 __all__ = ["PredictionFileError", "read_prediction_file", "score_file", "write_score", "ScoreResult"]
 
 TOLERANCE = 1e-6
 #: Columns of the suite's own prediction files that scoring ignores.
-HARNESS_COLUMNS = {"patient_id", "sequence", "true_label", "pred_label", "runner", "variant", "input", "protocol", "split_id", "seed_index", "seed", "job_key"}
-METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "auc", "qwk", "mae", "brier", "ece")
+HARNESS_COLUMNS = {
+    "patient_id",
+    "sequence",
+    "true_label",
+    "pred_label",
+    "runner",
+    "variant",
+    "input",
+    "protocol",
+    "split_id",
+    "seed_index",
+    "seed",
+    "job_key",
+}
+METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "auc",
+    "qwk",
+    "mae",
+    "brier",
+    "ece",
+)
 
 
 class PredictionFileError(ValueError):
@@ -54,11 +80,15 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
     try:
         frame = pd.read_csv(path, dtype={"scan_id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PredictionFileError(f"{path}: not a readable CSV ({exc}); expected scan_id and one probability column per class") from None
+        raise PredictionFileError(
+            f"{path}: not a readable CSV ({exc}); expected scan_id and one probability column per class"
+        ) from None
     names = list(cohort.labels.names)
     expected = ", ".join(names)
     if "scan_id" not in frame.columns:
-        raise PredictionFileError(f"{path}: no scan_id column; expected scan_id and one probability column per class ({expected}, optionally prob_-prefixed)")
+        raise PredictionFileError(
+            f"{path}: no scan_id column; expected scan_id and one probability column per class ({expected}, optionally prob_-prefixed)"
+        )
     columns = {}
     for name in names:
         for candidate in (f"prob_{name}", name):
@@ -66,10 +96,14 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
                 columns[name] = candidate
                 break
         else:
-            raise PredictionFileError(f"{path}: no probability column for class {name!r}; expected columns {expected} (or prob_{names[0]}, ...)")
+            raise PredictionFileError(
+                f"{path}: no probability column for class {name!r}; expected columns {expected} (or prob_{names[0]}, ...)"
+            )
     unknown = [c for c in frame.columns if c not in {"scan_id", *columns.values(), *HARNESS_COLUMNS}]
     if unknown:
-        raise PredictionFileError(f"{path}: column {unknown[0]!r} is not a class of this cohort ({expected}); remove it or rename it to a class name")
+        raise PredictionFileError(
+            f"{path}: column {unknown[0]!r} is not a class of this cohort ({expected}); remove it or rename it to a class name"
+        )
     line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # the CSV line (header = line 1)
     known = cohort.by_scan_id()
     ids = frame["scan_id"].astype(str).str.strip()
@@ -79,15 +113,21 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
     duplicated = ids[ids.duplicated(keep=False)]
     if len(duplicated):
         first = duplicated.iloc[0]
-        raise PredictionFileError(f"{path}: scan {first!r} appears on lines {', '.join(str(int(x)) for x in line[ids == first])}; one row per scan")
+        raise PredictionFileError(
+            f"{path}: scan {first!r} appears on lines {', '.join(str(int(x)) for x in line[ids == first])}; one row per scan"
+        )
     for index, scan_id in ids.items():
         if scan_id not in known:
-            raise PredictionFileError(f"{path}: line {int(line[index])}: scan {scan_id!r} is not in the cohort {cohort.source}")
+            raise PredictionFileError(
+                f"{path}: line {int(line[index])}: scan {scan_id!r} is not in the cohort {cohort.source}"
+            )
     probabilities = frame[[columns[n] for n in names]].apply(pd.to_numeric, errors="coerce")
     for name in names:
         bad = probabilities[columns[name]].isna()
         if bad.any():
-            raise PredictionFileError(f"{path}: line {int(line[bad.idxmax()])}: {columns[name]} is empty, NaN or not a number")
+            raise PredictionFileError(
+                f"{path}: line {int(line[bad.idxmax()])}: {columns[name]} is empty, NaN or not a number"
+            )
     values = probabilities.to_numpy(dtype=float)
     negative = (values < 0).any(axis=1)
     if negative.any():
@@ -96,15 +136,26 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
     off = np.abs(sums - 1.0) > TOLERANCE
     if off.any():
         index = int(np.argmax(off))
-        raise PredictionFileError(f"{path}: line {int(line.iloc[index])}: probabilities sum to {sums[index]:.9g}, not 1 (tolerance {TOLERANCE:g}); normalise each row")
+        raise PredictionFileError(
+            f"{path}: line {int(line.iloc[index])}: probabilities sum to {sums[index]:.9g}, not 1 (tolerance {TOLERANCE:g}); normalise each row"
+        )
     if split != "any":
         sequences = {known[s].sequence for s in ids}
         wanted = {r.scan_id for r in cohort.records if r.official_split == split and r.sequence in sequences}
         missing = sorted(wanted - set(ids))
         if missing:
-            raise PredictionFileError(f"{path}: {len(missing)} scan(s) of the cohort's {split} split are missing (first: {', '.join(missing[:5])}); predict every one, or pass --split any")
+            raise PredictionFileError(
+                f"{path}: {len(missing)} scan(s) of the cohort's {split} split are missing (first: {', '.join(missing[:5])}); predict every one, or pass --split any"
+            )
     records = [known[s] for s in ids]
-    out = pd.DataFrame({"scan_id": ids.to_numpy(), "patient_id": [r.patient_id for r in records], "sequence": [r.sequence for r in records], "true_label": [r.label for r in records]})
+    out = pd.DataFrame(
+        {
+            "scan_id": ids.to_numpy(),
+            "patient_id": [r.patient_id for r in records],
+            "sequence": [r.sequence for r in records],
+            "true_label": [r.label for r in records],
+        }
+    )
     for name in names:
         out[f"prob_{name}"] = values[:, names.index(name)]
     return out
@@ -118,12 +169,27 @@ class ScoreResult:
 
 def _rows(frame: pd.DataFrame, cohort: Cohort, level: str, runner: str) -> pd.DataFrame:
     rows = patient_level(frame, cohort.labels) if level == "patient" else frame.copy()
-    for column, value in (("runner", runner), ("variant", "default"), ("input", "file"), ("protocol", "score"), ("split_id", "score"), ("seed_index", 0)):
+    for column, value in (
+        ("runner", runner),
+        ("variant", "default"),
+        ("input", "file"),
+        ("protocol", "score"),
+        ("split_id", "score"),
+        ("seed_index", 0),
+    ):
         rows[column] = value
     return rows
 
 
-def score_file(path: str | Path, cohort: Cohort, level: str = "patient", compare: str | Path | None = None, split: str = "test", n_boot: int = 2000, seed: int = 0) -> ScoreResult:
+def score_file(
+    path: str | Path,
+    cohort: Cohort,
+    level: str = "patient",
+    compare: str | Path | None = None,
+    split: str = "test",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> ScoreResult:
     """Every metric with its 95 % CI (patient-level bootstrap); with ``compare``, the paired
     difference to a second file on the same scans, its CI and p (exact McNemar for accuracy at
     patient level, the paired bootstrap otherwise)."""
@@ -135,20 +201,40 @@ def score_file(path: str | Path, cohort: Cohort, level: str = "patient", compare
         other = read_prediction_file(compare, cohort, split)
         if set(other["scan_id"]) != set(frame["scan_id"]):
             only = sorted(set(frame["scan_id"]) ^ set(other["scan_id"]))
-            raise PredictionFileError(f"{compare}: a paired comparison needs the same scans as {path}; {len(only)} differ (first: {', '.join(only[:5])})")
+            raise PredictionFileError(
+                f"{compare}: a paired comparison needs the same scans as {path}; {len(only)} differ (first: {', '.join(only[:5])})"
+            )
         frames.append(_rows(other, cohort, level, "b"))
     rows = pd.concat(frames, ignore_index=True)
     evaluation = Evaluation({level: rows}, pd.DataFrame(), cohort.labels, {}, n_boot, seed)
     a, b = MethodKey("a", "default", "file", "score"), MethodKey("b", "default", "file", "score")
     table = []
     for metric in (m for m in METRICS if supported_metric(m, cohort.labels)):
-        row = {"metric": metric, **{k: v for k, v in dataclasses.asdict(evaluation.estimate(a, metric, level)).items() if k != "method"}}
+        row = {
+            "metric": metric,
+            **{k: v for k, v in dataclasses.asdict(evaluation.estimate(a, metric, level)).items() if k != "method"},
+        }
         if compare is not None:
-            c = evaluation.compare(a, b, metric, level)  # McNemar only at patient level: a patient's scans are not independent
-            row.update({"b_value": c.b_estimate.value, "b_low": c.b_estimate.low, "b_high": c.b_estimate.high, "difference": c.difference.value, "difference_low": c.difference.low, "difference_high": c.difference.high, "test": c.test, "p": c.p})
+            c = evaluation.compare(
+                a, b, metric, level
+            )  # McNemar only at patient level: a patient's scans are not independent
+            row.update(
+                {
+                    "b_value": c.b_estimate.value,
+                    "b_low": c.b_estimate.low,
+                    "b_high": c.b_estimate.high,
+                    "difference": c.difference.value,
+                    "difference_low": c.difference.low,
+                    "difference_high": c.difference.high,
+                    "test": c.test,
+                    "p": c.p,
+                }
+            )
         table.append(row)
     n_patients = frame["patient_id"].nunique()
-    lines = [f"{path}: {len(frame)} scans, {n_patients} patients; {level} level; 95 % CI: patient-level bootstrap ({n_boot} resamples, seed {seed})"]
+    lines = [
+        f"{path}: {len(frame)} scans, {n_patients} patients; {level} level; 95 % CI: patient-level bootstrap ({n_boot} resamples, seed {seed})"
+    ]
     if compare is not None:
         lines.append(f"compared with {compare} (difference = first minus second, paired on the same patients)")
     for row in table:
@@ -162,4 +248,7 @@ def score_file(path: str | Path, cohort: Cohort, level: str = "patient", compare
 
 def write_score(result: ScoreResult, out: str | Path) -> list[Path]:
     out = Path(out)
-    return [atomic_write_text(out / "score.csv", result.table.to_csv(index=False)), atomic_write_text(out / "score.txt", result.text + "\n")]
+    return [
+        atomic_write_text(out / "score.csv", result.table.to_csv(index=False)),
+        atomic_write_text(out / "score.txt", result.text + "\n"),
+    ]

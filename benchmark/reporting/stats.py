@@ -8,12 +8,15 @@ lives in :mod:`benchmark.resampling`; :mod:`benchmark.evaluation` decides which 
   ``1/J + n_test/n_train`` (Nadeau & Bengio 2003; Bouckaert & Frank 2004), both for the CI of one
   method and for the paired difference of two.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+__all__ = ["corrected_paired_t", "corrected_t_ci", "Estimate", "holm", "mcnemar_exact"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,9 @@ class Estimate:
         return f"{fmt.format(self.value * scale)} [{fmt.format(self.low * scale)}, {fmt.format(self.high * scale)}]"
 
 
-def corrected_t_ci(values: np.ndarray, test_fraction: float, alpha: float = 0.05, bounds: tuple[float, float] | None = None) -> Estimate:
+def corrected_t_ci(
+    values: np.ndarray, test_fraction: float, alpha: float = 0.05, bounds: tuple[float, float] | None = None
+) -> Estimate:
     """Nadeau-Bengio corrected resampled-t CI of the mean over J resamples.
 
     ``test_fraction`` is n_test / n_train of one resample (e.g. 1/4 for 5-fold CV). ``bounds``

@@ -6,6 +6,7 @@ measured rows first, then titled blocks such as "reported, not rerun" or "explor
 under its own rule, never mixed with measured rows. CSV keeps row ids (registry names) next to
 the display names that Markdown, LaTeX and HTML show.
 """
+
 from __future__ import annotations
 
 import html
@@ -146,7 +147,12 @@ class Table:
 
     def to_markdown(self) -> str:
         header = self.flat_header()
-        lines = [f"**{self.caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines = [
+            f"**{self.caption}**",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---" for _ in header) + "|",
+        ]
         lines += ["| " + " | ".join(r) + " |" for r in self.rows]
         for block in self.blocks:
             lines.append("| " + " | ".join([f"*{block.title}*"] + [""] * (len(header) - 1)) + " |")
@@ -186,7 +192,11 @@ class Table:
             lines += [" & ".join(_tex_cell(c) for c in r) + " \\\\" for r in block.rows]
         lines += ["\\bottomrule", "\\end{tabular}}"]
         if self.notes:
-            lines.append("\\par\\smallskip{\\raggedright\\footnotesize " + " ".join(latex_escape(note) for note in self.notes) + "\\par}")
+            lines.append(
+                "\\par\\smallskip{\\raggedright\\footnotesize "
+                + " ".join(latex_escape(note) for note in self.notes)
+                + "\\par}"
+            )
         lines.append("\\end{table}")
         return "\n".join(lines) + "\n"
 
@@ -211,7 +221,9 @@ class Table:
             match = _ESTIMATE.match(str(text).replace("**", ""))
             if match and tag == "td":  # the interval under the value, smaller: half the width
                 value = f"<b>{match['value']}</b>" if bold else match["value"]
-                return f"<td>{value}{html.escape(match['mark'])}<br><small>[{match['low']}, {match['high']}]</small></td>"
+                return (
+                    f"<td>{value}{html.escape(match['mark'])}<br><small>[{match['low']}, {match['high']}]</small></td>"
+                )
             text = html.escape(str(text))
             text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
             return f"<{tag}>{text}</{tag}>"
@@ -219,13 +231,17 @@ class Table:
         head = []
         if self.groups:
             row = "".join("<th></th>" for _ in range(self.lead))
-            row += "".join(f'<th colspan="{span}" class="group">{html.escape(label)}</th>' for label, span in self.groups)
+            row += "".join(
+                f'<th colspan="{span}" class="group">{html.escape(label)}</th>' for label, span in self.groups
+            )
             row += "<th></th>" * (len(self.header) - self.lead - sum(span for _, span in self.groups))
             head.append(f"<tr>{row}</tr>")
         head.append("<tr>" + "".join(cell(h, "th") for h in self.header) + "</tr>")
         body = ["<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in self.rows]
         for block in self.blocks:
-            body.append(f'<tr class="block"><td colspan="{len(self.header)}"><i>{html.escape(block.title)}</i></td></tr>')
+            body.append(
+                f'<tr class="block"><td colspan="{len(self.header)}"><i>{html.escape(block.title)}</i></td></tr>'
+            )
             body += ["<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in block.rows]
         notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in self.notes)
         return (
@@ -235,6 +251,10 @@ class Table:
 
     def write(self, folder: Path) -> list[Path]:
         paths = []
-        for suffix, text in (("md", self.to_markdown()), ("tex", self.to_latex()), ("csv", self.to_frame().to_csv(index=False))):
+        for suffix, text in (
+            ("md", self.to_markdown()),
+            ("tex", self.to_latex()),
+            ("csv", self.to_frame().to_csv(index=False)),
+        ):
             paths.append(atomic_write_text(folder / f"{self.name}.{suffix}", text))
         return paths

@@ -10,6 +10,7 @@ ablation   every variant against its own default (full) variant: difference with
 per_stage  recall, specificity and F1 per stage with CIs
 confusion  counts and row percentages per method, input and true stage, summed over test splits
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,15 +18,27 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, holm_adjust
-from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metric_registry import lower_is_better, metric_display, metric_short
 from cirrbench.benchmark.reporting.metrics import confusion
 from cirrbench.benchmark.reporting.stats import Estimate, holm
 from cirrbench.benchmark.reporting.table import INPUT_ORDER, Block, Table
 
-__all__ = ["RowNames", "DeclaredPair", "main_table", "paper_table", "verdict_table", "ablation_table", "per_stage_table", "confusion_table", "format_p", "p_phrase", "format_difference"]
+__all__ = [
+    "RowNames",
+    "DeclaredPair",
+    "main_table",
+    "paper_table",
+    "verdict_table",
+    "ablation_table",
+    "per_stage_table",
+    "confusion_table",
+    "format_p",
+    "p_phrase",
+    "format_difference",
+]
 
 FAMILY_RANK = {"reference": 0, "radiomics": 1, "deep": 2}
 
@@ -69,7 +82,7 @@ class DeclaredPair:
     b_variant: str = "default"
 
     @classmethod
-    def parse(cls, item: list[str] | tuple[str, str]) -> "DeclaredPair":
+    def parse(cls, item: list[str] | tuple[str, str]) -> DeclaredPair:
         (a, _, av), (b, _, bv) = (str(item[0]).partition(":"), str(item[1]).partition(":"))
         return cls(a, b, av or "default", bv or "default")
 
@@ -139,7 +152,9 @@ def _inputs(evaluation: Evaluation, protocol: str, level: str) -> list[str]:
 
 
 def _default_runners(evaluation: Evaluation, names: RowNames, protocol: str, level: str) -> list[str]:
-    return names.sorted(k.runner for k in evaluation.methods(level) if k.protocol == protocol and k.variant == "default")
+    return names.sorted(
+        k.runner for k in evaluation.methods(level) if k.protocol == protocol and k.variant == "default"
+    )
 
 
 def _reported_rows(reported: list[dict], protocol: str, level: str, columns: list[tuple[str, str]]) -> list[list[str]]:
@@ -158,13 +173,27 @@ def _reported_rows(reported: list[dict], protocol: str, level: str, columns: lis
 
 
 # ---- tables -----------------------------------------------------------------------------------
-def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: str, metric: str, reference: str | None, reported: list[dict]) -> Table | None:
+def main_table(
+    evaluation: Evaluation,
+    names: RowNames,
+    protocol: str,
+    level: str,
+    metric: str,
+    reference: str | None,
+    reported: list[dict],
+) -> Table | None:
     runners = _default_runners(evaluation, names, protocol, level)
     if not runners:
         return None
     inputs = _inputs(evaluation, protocol, level)
     keys = {(r, i): MethodKey(r, "default", i, protocol) for r in runners for i in inputs}
-    tests = [(cell, c) for cell, key in keys.items() if cell[0] != reference and (c := evaluation.compare(key, MethodKey(reference, "default", cell[1], protocol), metric, level)) is not None]
+    tests = [
+        (cell, c)
+        for cell, key in keys.items()
+        if cell[0] != reference
+        and (c := evaluation.compare(key, MethodKey(reference, "default", cell[1], protocol), metric, level))
+        is not None
+    ]
     adjusted = dict(zip([cell for cell, _ in tests], holm([c.p for _, c in tests])))
     by_cell = dict(tests)
     best = {}
@@ -190,23 +219,47 @@ def main_table(evaluation: Evaluation, names: RowNames, protocol: str, level: st
         rows.append(row)
         ids.append(runner)
     n = _n_header(evaluation, protocol, inputs, level)
-    reported_rows = _reported_rows([r for r in reported if r.get("metric", "accuracy") == metric], protocol, level, [(i, metric) for i in inputs])
-    notes = [f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; n = test patients."]
+    reported_rows = _reported_rows(
+        [r for r in reported if r.get("metric", "accuracy") == metric], protocol, level, [(i, metric) for i in inputs]
+    )
+    notes = [
+        f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; n = test patients."
+    ]
     if reference is None:
-        notes.append("Bold: best measured value per column. No reference runner was declared (reference: null), so no row is marked.")
+        notes.append(
+            "Bold: best measured value per column. No reference runner was declared (reference: null), so no row is marked."
+        )
     elif reference in runners:
         notes.append(
             f"Bold: best measured value per column ({names.show(reference)} excluded). * / †: better / worse than {names.show(reference)} "
             f"(Holm-adjusted over this table, p < 0.05; {_test_text(evaluation, protocol, metric, level)})."
         )
     else:
-        notes.append(f"Bold: best measured value per column. {names.show(reference)} has no {level}-level predictions, so no row is marked against it.")
+        notes.append(
+            f"Bold: best measured value per column. {names.show(reference)} has no {level}-level predictions, so no row is marked against it."
+        )
     caption = f"{metric_display(metric)} ({level} level, {protocol} protocol)"
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
-    return Table(f"main_{protocol}_{level}", caption, ["Method", *[f"{i} (n = {n.get(i, 0)})" for i in inputs]], rows, ids, blocks, notes)
+    return Table(
+        f"main_{protocol}_{level}",
+        caption,
+        ["Method", *[f"{i} (n = {n.get(i, 0)})" for i in inputs]],
+        rows,
+        ids,
+        blocks,
+        notes,
+    )
 
 
-def paper_table(evaluation: Evaluation, names: RowNames, protocol: str, level: str, metrics: list[str], reported: list[dict], prefix: str = "paper") -> Table | None:
+def paper_table(
+    evaluation: Evaluation,
+    names: RowNames,
+    protocol: str,
+    level: str,
+    metrics: list[str],
+    reported: list[dict],
+    prefix: str = "paper",
+) -> Table | None:
     """Methods x (inputs x metrics), each with its CI: the seed paper's layout (``paper_``), or the
     same layout for further metrics (``secondary_``: discrimination, ordinal error, calibration)."""
     runners = _default_runners(evaluation, names, protocol, level)
@@ -224,14 +277,24 @@ def paper_table(evaluation: Evaluation, names: RowNames, protocol: str, level: s
         ids.append(runner)
     n = _n_header(evaluation, protocol, inputs, level)
     reported_rows = _reported_rows(reported, protocol, level, [(i, m) for i in inputs for m in metrics])
-    macro = "macro-averaged over stages present in the test set, as the seed paper" if level == "patient" else "macro-averaged over stages, per slice, as the seed paper"
-    notes = [f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); precision, recall, specificity and F1 {macro}; {_ci_text(evaluation, protocol)}; n = test patients."]
+    macro = (
+        "macro-averaged over stages present in the test set, as the seed paper"
+        if level == "patient"
+        else "macro-averaged over stages, per slice, as the seed paper"
+    )
+    notes = [
+        f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); precision, recall, specificity and F1 {macro}; {_ci_text(evaluation, protocol)}; n = test patients."
+    ]
     groups = [(f"{i} (n = {n.get(i, 0)})", len(metrics)) for i in inputs]
     header = ["Method", *[metric_short(m) for _ in inputs for m in metrics]]
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
     caption = f"{', '.join(metric_short(m) for m in metrics)} per method and input ({level} level, {protocol} protocol)"
     if prefix != "paper":
-        notes = [f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); " + "; ".join(f"{metric_short(m)}: {metric_display(m)}" for m in metrics) + f"; {_ci_text(evaluation, protocol)}; n = test patients."]
+        notes = [
+            f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); "
+            + "; ".join(f"{metric_short(m)}: {metric_display(m)}" for m in metrics)
+            + f"; {_ci_text(evaluation, protocol)}; n = test patients."
+        ]
     return Table(f"{prefix}_{protocol}_{level}", caption, header, rows, ids, blocks, notes, groups)
 
 
@@ -251,7 +314,9 @@ def _comparison_row(names: RowNames, comparison: Comparison, adjusted: float, la
     ]
 
 
-def declared_comparisons(evaluation: Evaluation, pairs: list[DeclaredPair], protocol: str, metric: str) -> list[Comparison]:
+def declared_comparisons(
+    evaluation: Evaluation, pairs: list[DeclaredPair], protocol: str, metric: str
+) -> list[Comparison]:
     """Every declared pair x input x level that both sides ran (slice level only where both have slices)."""
     out = []
     for pair in pairs:
@@ -265,7 +330,9 @@ def declared_comparisons(evaluation: Evaluation, pairs: list[DeclaredPair], prot
     return out
 
 
-def exploratory_comparisons(evaluation: Evaluation, names: RowNames, validation: pd.DataFrame, protocol: str, metric: str) -> list[tuple[Comparison, str]]:
+def exploratory_comparisons(
+    evaluation: Evaluation, names: RowNames, validation: pd.DataFrame, protocol: str, metric: str
+) -> list[tuple[Comparison, str]]:
     """Per input: the best radiomics method against the best deep one, each chosen by its mean
     held-out score (the validation part, or inner-CV out-of-fold predictions for runners that
     train on the validation part; never a test score); (comparison, how they were chosen)."""
@@ -274,25 +341,43 @@ def exploratory_comparisons(evaluation: Evaluation, names: RowNames, validation:
         return out
     lower = lower_is_better(metric)
     for column in _inputs(evaluation, protocol, "patient"):
-        part = validation[(validation["protocol"] == protocol) & (validation["input"] == column) & (validation["variant"] == "default")]
+        part = validation[
+            (validation["protocol"] == protocol)
+            & (validation["input"] == column)
+            & (validation["variant"] == "default")
+        ]
         chosen = {}
         for family in ("radiomics", "deep"):
             candidates = part[[names.family(r) == family for r in part["runner"]]].dropna(subset=["validation"])
-            candidates = candidates[[evaluation.has(MethodKey(r, "default", column, protocol), "patient") for r in candidates["runner"]]]
+            candidates = candidates[
+                [evaluation.has(MethodKey(r, "default", column, protocol), "patient") for r in candidates["runner"]]
+            ]
             if not candidates.empty:
                 ordered = candidates.sort_values(["validation", "runner"], ascending=[lower, True])
                 chosen[family] = ordered.iloc[0]
         if len(chosen) < 2:
             continue
         a, b = chosen["radiomics"], chosen["deep"]
-        comparison = evaluation.compare(MethodKey(a["runner"], "default", column, protocol), MethodKey(b["runner"], "default", column, protocol), metric, "patient")
+        comparison = evaluation.compare(
+            MethodKey(a["runner"], "default", column, protocol),
+            MethodKey(b["runner"], "default", column, protocol),
+            metric,
+            "patient",
+        )
         if comparison is not None:
             why = f"held-out {metric}: {names.show(a['runner'])} {a['validation']:.3f}, {names.show(b['runner'])} {b['validation']:.3f}"
             out.append((comparison, why))
     return out
 
 
-def verdict_table(evaluation: Evaluation, names: RowNames, pairs: list[DeclaredPair], validation: pd.DataFrame, protocol: str, metric: str) -> tuple[Table | None, list[tuple[Comparison, float]]]:
+def verdict_table(
+    evaluation: Evaluation,
+    names: RowNames,
+    pairs: list[DeclaredPair],
+    validation: pd.DataFrame,
+    protocol: str,
+    metric: str,
+) -> tuple[Table | None, list[tuple[Comparison, float]]]:
     """The declared comparisons under one protocol (and the exploratory block); also returns the
     declared comparisons with their Holm-adjusted p for the verdict in words."""
     declared = declared_comparisons(evaluation, pairs, protocol, metric)
@@ -305,37 +390,78 @@ def verdict_table(evaluation: Evaluation, names: RowNames, pairs: list[DeclaredP
     if exploratory:
         adjusted_exploratory = holm_adjust([c for c, _ in exploratory])
         block_rows = [
-            _comparison_row(names, c, p, f"best radiomics: {names.show(c.a.runner)} vs best deep: {names.show(c.b.runner)}") for (c, _), p in zip(exploratory, adjusted_exploratory)
+            _comparison_row(
+                names, c, p, f"best radiomics: {names.show(c.a.runner)} vs best deep: {names.show(c.b.runner)}"
+            )
+            for (c, _), p in zip(exploratory, adjusted_exploratory)
         ]
-        blocks.append(Block("exploratory: each family's best method chosen on held-out training data, never on test", block_rows))
-    header = ["Comparison", "Input", "Level", "A (95 % CI)", "B (95 % CI)", "Δ A − B (95 % CI)", "Test", "p", "p (Holm)"]
+        blocks.append(
+            Block("exploratory: each family's best method chosen on held-out training data, never on test", block_rows)
+        )
+    header = [
+        "Comparison",
+        "Input",
+        "Level",
+        "A (95 % CI)",
+        "B (95 % CI)",
+        "Δ A − B (95 % CI)",
+        "Test",
+        "p",
+        "p (Holm)",
+    ]
     notes = [
         f"{metric_display(metric)}, {protocol_description(protocol)} ({protocol}). Pairs declared in the config before the results existed "
         "(default: the first radiomics runner against the first deep runner listed).",
         f"{_ci_text(evaluation, protocol)}; the difference's CI from the same "
-        + ("paired bootstrap resamples" if evaluation.single_test_set(protocol) else "corrected resampled t on per-split differences")
+        + (
+            "paired bootstrap resamples"
+            if evaluation.single_test_set(protocol)
+            else "corrected resampled t on per-split differences"
+        )
         + "; Holm adjustment over the declared rows of this table (the exploratory block separately).",
         "Slice level: every liver slice scored with its patient's stage (the seed paper's level); slices resampled with their patient.",
     ]
     if exploratory:
         notes.append(
             "Exploratory choice by mean held-out score at patient level (deep runners: the validation part, which they also use for early stopping; "
-            "radiomics runners, trained on train + valid: out-of-fold predictions of their inner CV): " + "; ".join(f"{c.a.input}: {why}" for c, why in exploratory) + "."
+            "radiomics runners, trained on train + valid: out-of-fold predictions of their inner CV): "
+            + "; ".join(f"{c.a.input}: {why}" for c, why in exploratory)
+            + "."
         )
     caption = f"Verdict: declared radiomics vs deep comparisons ({protocol} protocol)"
-    return Table(f"verdict_{protocol}", caption, header, rows, [f"{c.a.runner}:{c.a.variant} vs {c.b.runner}:{c.b.variant}" for c in declared], blocks, notes, lead=3), list(zip(declared, adjusted))
+    return Table(
+        f"verdict_{protocol}",
+        caption,
+        header,
+        rows,
+        [f"{c.a.runner}:{c.a.variant} vs {c.b.runner}:{c.b.variant}" for c in declared],
+        blocks,
+        notes,
+        lead=3,
+    ), list(zip(declared, adjusted))
 
 
-def ablation_table(evaluation: Evaluation, names: RowNames, runner: str, protocol: str, level: str, metric: str) -> Table | None:
+def ablation_table(
+    evaluation: Evaluation, names: RowNames, runner: str, protocol: str, level: str, metric: str
+) -> Table | None:
     variants = sorted({k.variant for k in evaluation.methods(level) if k.runner == runner and k.protocol == protocol})
     if "default" not in variants or len(variants) < 2:
         return None
     variants = ["default"] + [v for v in variants if v != "default"]
-    inputs = [i for i in _inputs(evaluation, protocol, level) if any(evaluation.has(MethodKey(runner, v, i, protocol), level) for v in variants[1:])]
+    inputs = [
+        i
+        for i in _inputs(evaluation, protocol, level)
+        if any(evaluation.has(MethodKey(runner, v, i, protocol), level) for v in variants[1:])
+    ]
     comparisons = {}
     for variant in variants[1:]:
         for column in inputs:
-            c = evaluation.compare(MethodKey(runner, variant, column, protocol), MethodKey(runner, "default", column, protocol), metric, level)
+            c = evaluation.compare(
+                MethodKey(runner, variant, column, protocol),
+                MethodKey(runner, "default", column, protocol),
+                metric,
+                level,
+            )
             if c is not None:
                 comparisons[(variant, column)] = c
     adjusted = dict(zip(comparisons, holm([c.p for c in comparisons.values()])))
@@ -346,7 +472,11 @@ def ablation_table(evaluation: Evaluation, names: RowNames, runner: str, protoco
             estimate = evaluation.estimate(MethodKey(runner, variant, column, protocol), metric, level)
             row.append(estimate.format() if np.isfinite(estimate.value) else "—")
             c = comparisons.get((variant, column))
-            row += [format_difference(c.difference), format_p(adjusted[(variant, column)])] if c is not None else (["(full model)", ""] if variant == "default" else ["—", "—"])
+            row += (
+                [format_difference(c.difference), format_p(adjusted[(variant, column)])]
+                if c is not None
+                else (["(full model)", ""] if variant == "default" else ["—", "—"])
+            )
         rows.append(row)
         ids.append(f"{runner}:{variant}")
     header = ["Variant", *[h for _ in inputs for h in (metric_short(metric), "Δ vs default (95 % CI)", "p (Holm)")]]
@@ -355,11 +485,15 @@ def ablation_table(evaluation: Evaluation, names: RowNames, runner: str, protoco
         f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}); Δ: variant minus the default (full) variant; {_ci_text(evaluation, protocol)}.",
         f"p: {_test_text(evaluation, protocol, metric, level)}, Holm-adjusted over this table.",
     ]
-    caption = f"Ablation of {names.show(runner)}: each variant against the full model ({level} level, {protocol} protocol)"
+    caption = (
+        f"Ablation of {names.show(runner)}: each variant against the full model ({level} level, {protocol} protocol)"
+    )
     return Table(f"ablation_{runner}_{protocol}_{level}", caption, header, rows, ids, [], notes, groups)
 
 
-def per_stage_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, protocol: str, level: str) -> Table | None:
+def per_stage_table(
+    evaluation: Evaluation, names: RowNames, labels: LabelSet, protocol: str, level: str
+) -> Table | None:
     runners = _default_runners(evaluation, names, protocol, level)
     if not runners:
         return None
@@ -380,8 +514,20 @@ def per_stage_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, p
             ids.append(runner)
     header = ["Method", "Input", *[metric_short(k) for _ in labels.names for k in kinds]]
     groups = [(stage, len(kinds)) for stage in labels.names]
-    notes = [f"Per-stage one-vs-rest metrics at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; — where a stage is absent from the test sets."]
-    return Table(f"per_stage_{protocol}", f"Per-stage recall, specificity and F1 ({level} level, {protocol} protocol)", header, rows, ids, [], notes, groups, lead=2)
+    notes = [
+        f"Per-stage one-vs-rest metrics at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; — where a stage is absent from the test sets."
+    ]
+    return Table(
+        f"per_stage_{protocol}",
+        f"Per-stage recall, specificity and F1 ({level} level, {protocol} protocol)",
+        header,
+        rows,
+        ids,
+        [],
+        notes,
+        groups,
+        lead=2,
+    )
 
 
 def confusion_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, protocol: str) -> Table | None:
@@ -393,17 +539,37 @@ def confusion_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, p
     rows, ids = [], []
     for runner in runners:
         for column in _inputs(evaluation, protocol, "patient"):
-            part = frame[(frame["runner"] == runner) & (frame["variant"] == "default") & (frame["input"] == column) & (frame["protocol"] == protocol)]
+            part = frame[
+                (frame["runner"] == runner)
+                & (frame["variant"] == "default")
+                & (frame["input"] == column)
+                & (frame["protocol"] == protocol)
+            ]
             if part.empty:
                 continue
             cm = confusion(part["true_label"].to_numpy(), part[cols].to_numpy().argmax(axis=1), labels.n_classes)
             for k, stage in enumerate(labels.names):
                 total = cm[k].sum()
-                cells = [f"{cm[k, j]} ({100 * cm[k, j] / total:.0f} %)" if total else f"{cm[k, j]}" for j in range(labels.n_classes)]
+                cells = [
+                    f"{cm[k, j]} ({100 * cm[k, j] / total:.0f} %)" if total else f"{cm[k, j]}"
+                    for j in range(labels.n_classes)
+                ]
                 rows.append([names.show(runner), column, stage, *cells, str(total)])
                 ids.append(runner)
     splits = n_splits(evaluation, protocol)
-    notes = [f"Patient level, {protocol_description(protocol)} ({protocol}): counts summed over {splits} test split(s) and all seeds; row percentages of each true stage."]
+    notes = [
+        f"Patient level, {protocol_description(protocol)} ({protocol}): counts summed over {splits} test split(s) and all seeds; row percentages of each true stage."
+    ]
     header = ["Method", "Input", "True stage", *labels.names, "Total"]
     groups = [("Predicted stage", labels.n_classes)]
-    return Table(f"confusion_{protocol}", f"Confusion matrices per method and input (patient level, {protocol} protocol)", header, rows, ids, [], notes, groups, lead=3)
+    return Table(
+        f"confusion_{protocol}",
+        f"Confusion matrices per method and input (patient level, {protocol} protocol)",
+        header,
+        rows,
+        ids,
+        [],
+        notes,
+        groups,
+        lead=3,
+    )

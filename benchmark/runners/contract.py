@@ -5,14 +5,16 @@ A runner is one class in one file, registered with :func:`register_runner` (or t
 labels or tables: the harness hands it :class:`ScanSet` objects and turns what ``predict``
 returns into prediction files, metrics and tables.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,8 @@ import pandas as pd
 from cirrbench.benchmark.data.cohort import ScanRecord
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.runners.params import check_param_values
+
+__all__ = ["HIDDEN_LABEL", "NoParams", "ParamsError", "Predictions", "RunContext", "Runner", "ScanSet"]
 
 HIDDEN_LABEL = -1
 
@@ -66,7 +70,7 @@ class ScanSet:
         """Patient ids, for patient-grouped inner cross-validation."""
         return np.array([r.patient_id for r in self.records])
 
-    def hide_labels(self) -> "ScanSet":
+    def hide_labels(self) -> ScanSet:
         hidden = tuple(replace(r, label=HIDDEN_LABEL, label_name="") for r in self.records)
         return ScanSet(hidden, self.labels, has_labels=False, features=self.features)
 
@@ -97,16 +101,24 @@ class Predictions:
         missing = set(test.scan_ids) - set(probs.index)
         extra = set(probs.index) - set(test.scan_ids)
         if missing or extra:
-            raise ValueError(f"predictions must cover exactly the test scans (missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]})")
+            raise ValueError(
+                f"predictions must cover exactly the test scans (missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]})"
+            )
         values = probs.to_numpy(dtype=float)
-        if not np.all(np.isfinite(values)) or (values < -1e-9).any() or not np.allclose(values.sum(axis=1), 1.0, atol=1e-5):
+        if (
+            not np.all(np.isfinite(values))
+            or (values < -1e-9).any()
+            or not np.allclose(values.sum(axis=1), 1.0, atol=1e-5)
+        ):
             raise ValueError("probabilities must be finite, non-negative and sum to 1 per scan")
         for name in self.extras:
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"extra output name {name!r} must be alphanumeric with underscores")
         if self.held_out is not None:
             if list(self.held_out.columns) != names:
-                raise ValueError(f"held-out prediction columns {list(self.held_out.columns)} must be the class names {names} in order")
+                raise ValueError(
+                    f"held-out prediction columns {list(self.held_out.columns)} must be the class names {names} in order"
+                )
             held = self.held_out.to_numpy(dtype=float)
             if not np.all(np.isfinite(held)) or not np.allclose(held.sum(axis=1), 1.0, atol=1e-5):
                 raise ValueError("held-out probabilities must be finite and sum to 1 per scan")
@@ -116,7 +128,7 @@ class Predictions:
                 raise ValueError(f"slice predictions need columns scan_id, slice, {', '.join(names)}")
 
     @classmethod
-    def from_array(cls, scan_ids: Iterable[str], probabilities: np.ndarray, labels: LabelSet) -> "Predictions":
+    def from_array(cls, scan_ids: Iterable[str], probabilities: np.ndarray, labels: LabelSet) -> Predictions:
         frame = pd.DataFrame(np.asarray(probabilities, dtype=float), index=list(scan_ids), columns=list(labels.names))
         frame.index.name = "scan_id"
         return cls(frame)
@@ -170,6 +182,9 @@ class Runner(ABC):
     family: ClassVar[str] = "other"  # reference | radiomics | deep | other: groups rows in tables
     #: The row name tables and figures show ("VGG-19", "XGBoost (radiomics)"); CSV files keep ``name``.
     display_name: ClassVar[str] = ""
+    #: Bump when a change to the code alters predictions for the same parameters: finished jobs of
+    #: the old version are then rerun instead of silently reused (it enters the job key).
+    version: ClassVar[str] = ""
     #: Whether the runner reads images (a feature-table cohort has none): checked before any job.
     needs_images: ClassVar[bool] = False
     #: What ``fit`` does with the validation part, stated for the reader and the harness:
@@ -195,7 +210,9 @@ class Runner(ABC):
     def make_params(cls, overrides: dict[str, Any] | None = None, variant: str = "default") -> Any:
         """Defaults, then the variant's overrides, then the user's; unknown names are an error."""
         if variant != "default" and variant not in cls.variants:
-            raise KeyError(f"runner {cls.name!r} has no variant {variant!r}; variants: default, {', '.join(cls.variants)}")
+            raise KeyError(
+                f"runner {cls.name!r} has no variant {variant!r}; variants: default, {', '.join(cls.variants)}"
+            )
         merged = {**cls.variants.get(variant, {}), **(overrides or {})}
         known = {f.name for f in dataclasses.fields(cls.Params)}
         unknown = sorted(set(merged) - known)
@@ -212,6 +229,7 @@ class Runner(ABC):
     def check_params(cls, params: Any) -> None:
         """Optional: raise ValueError for parameter values this runner cannot use, so a config
         fails when it is read rather than job by job."""
+        return None
 
     @classmethod
     def variant_names(cls) -> list[str]:
@@ -225,9 +243,10 @@ class Runner(ABC):
         labels, with ``context.threads`` processes available. Jobs must not depend on it having
         run: it only warms caches.
         """
+        return None
 
     @abstractmethod
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> "Runner":
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> Runner:
         """Learn from ``train`` (and ``valid``, as ``uses_validation`` states); never from test."""
 
     @abstractmethod

@@ -5,6 +5,7 @@ and range, so a config is checked when it is read (type, range, choices) and the
 (``docs/config.md``) is generated from the same declarations. Types come from the annotations:
 ``int``, ``float`` (an int is accepted), ``bool``, ``str``, ``X | None`` and ``tuple[X, ...]``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +18,16 @@ __all__ = ["param", "check_param_values", "describe_type", "param_doc"]
 _MISSING = dataclasses.MISSING
 
 
-def param(default: Any = _MISSING, doc: str = "", *, minimum: float | None = None, maximum: float | None = None, above: float | None = None, below: float | None = None, choices: tuple | None = None) -> Any:
+def param(
+    default: Any = _MISSING,
+    doc: str = "",
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    choices: tuple | None = None,
+) -> Any:
     """A dataclass field with its meaning and allowed values.
 
     Args:
@@ -57,9 +67,13 @@ def describe_type(tp: Any) -> str:
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         inner = describe_type(args[0]) if args else "value"
         count = len(typing.get_args(tp))
-        inner = {"an integer": "integers", "a number": "numbers", "text": "texts", "true or false": "booleans"}.get(inner, inner)
+        inner = {"an integer": "integers", "a number": "numbers", "text": "texts", "true or false": "booleans"}.get(
+            inner, inner
+        )
         return f"a list of {inner}" if Ellipsis in typing.get_args(tp) or count <= 1 else f"a list of {count} {inner}"
-    return {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def _type_ok(value: Any, tp: Any) -> bool:

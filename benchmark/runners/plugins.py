@@ -6,6 +6,7 @@ register when it is imported.
 so parallel worker processes and Dask workers import the same files (the path must be reachable
 from the workers, as the data is). A plugin that fails to import is one error naming it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,7 +59,9 @@ def load_plugin(spec: str | Path) -> str:
     try:
         importlib.import_module(text)
     except Exception as exc:
-        raise PluginError(f"plugin {text}: cannot be imported ({type(exc).__name__}: {exc}); give a path to a .py file or a module on PYTHONPATH") from None
+        raise PluginError(
+            f"plugin {text}: cannot be imported ({type(exc).__name__}: {exc}); give a path to a .py file or a module on PYTHONPATH"
+        ) from None
     return text
 
 

@@ -3,6 +3,7 @@
 A runner registers with :func:`register_runner` (a class decorator), or from another package
 through the ``cirrbench.runners`` entry-point group; configs and the command line find it by name.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,14 @@ from importlib.metadata import entry_points
 
 from cirrbench.benchmark.runners.contract import Runner
 
-__all__ = ["register_runner", "unregister_runner", "get_runner", "available_runners", "ENTRY_POINT_GROUP", "BUILTIN_MODULES"]
+__all__ = [
+    "register_runner",
+    "unregister_runner",
+    "get_runner",
+    "available_runners",
+    "ENTRY_POINT_GROUP",
+    "BUILTIN_MODULES",
+]
 
 ENTRY_POINT_GROUP = "cirrbench.runners"
 
@@ -36,7 +44,11 @@ def register_runner(cls: type[Runner]) -> type[Runner]:
     if not dataclasses.is_dataclass(cls.Params):
         raise TypeError(f"{cls.__name__}.Params must be a dataclass")
     existing = _REGISTRY.get(name)
-    if existing is not None and existing is not cls and f"{existing.__module__}.{existing.__qualname__}" != f"{cls.__module__}.{cls.__qualname__}":
+    if (
+        existing is not None
+        and existing is not cls
+        and f"{existing.__module__}.{existing.__qualname__}" != f"{cls.__module__}.{cls.__qualname__}"
+    ):
         raise ValueError(f"runner name {name!r} is taken by {existing.__module__}.{existing.__qualname__}")
     _REGISTRY[name] = cls
     return cls

@@ -5,11 +5,12 @@ compact torch modules where it does not (VGG-19, MobileNetV3-Small, ConvNeXt, PV
 MambaVision-T). ``width`` scales channel counts (1.0 = the published architecture; the CPU profile
 uses less). torchvision and timm are never needed. Pretrained weights load from a local file.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -111,12 +112,24 @@ def load_weights(module: nn.Module, path: str | Path, strict: bool = True) -> li
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if strict and (missing or unexpected or shapes):
+
         def few(keys: list[str]) -> str:
             return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
 
-        parts = [f"{len(missing)} missing ({few(missing)})" if missing else "", f"{len(unexpected)} unexpected ({few(unexpected)})" if unexpected else ""]
-        parts.append(f"{len(shapes)} with other shapes ({', '.join(f'{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}' for k in shapes[:3])})" if shapes else "")
-        raise WeightsMismatchError(f"{path}: does not fit the network: " + "; ".join(p for p in parts if p) + "; use a checkpoint of this backbone, or weights_strict: false to load what matches")
+        parts = [
+            f"{len(missing)} missing ({few(missing)})" if missing else "",
+            f"{len(unexpected)} unexpected ({few(unexpected)})" if unexpected else "",
+        ]
+        parts.append(
+            f"{len(shapes)} with other shapes ({', '.join(f'{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}' for k in shapes[:3])})"
+            if shapes
+            else ""
+        )
+        raise WeightsMismatchError(
+            f"{path}: does not fit the network: "
+            + "; ".join(p for p in parts if p)
+            + "; use a checkpoint of this backbone, or weights_strict: false to load what matches"
+        )
     module.load_state_dict({k: v for k, v in state.items() if k in own and k not in shapes}, strict=False)
     return missing + unexpected + shapes
 

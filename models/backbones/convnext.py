@@ -1,4 +1,5 @@
 """ConvNeXt (Liu et al. 2022): Tiny for CPUs, Base as in the seed paper."""
+
 from __future__ import annotations
 
 import torch
@@ -32,10 +33,14 @@ class ConvNeXt(Backbone):
         if spec.spatial_dims != 2:
             raise ValueError("convnext is 2D only")
         dims = [scaled(d, spec.width) for d in dims]
-        self.downsample = nn.ModuleList([nn.Sequential(nn.Conv2d(spec.in_channels, dims[0], 4, 4), LayerNorm2d(dims[0], eps=1e-6))])
+        self.downsample = nn.ModuleList(
+            [nn.Sequential(nn.Conv2d(spec.in_channels, dims[0], 4, 4), LayerNorm2d(dims[0], eps=1e-6))]
+        )
         for i in range(3):
             self.downsample.append(nn.Sequential(LayerNorm2d(dims[i], eps=1e-6), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
-        self.stages = nn.ModuleList([nn.Sequential(*[ConvNeXtBlock(d) for _ in range(n)]) for d, n in zip(dims, depths)])
+        self.stages = nn.ModuleList(
+            [nn.Sequential(*[ConvNeXtBlock(d) for _ in range(n)]) for d, n in zip(dims, depths)]
+        )
         self.out_channels = dims
 
     def forward(self, x: Tensor) -> list[Tensor]:

@@ -1,4 +1,5 @@
 """DenseNet-121 from MONAI (2D or 3D), exposing the outputs of its four dense blocks."""
+
 from __future__ import annotations
 
 from monai.networks.nets import DenseNet
@@ -12,7 +13,14 @@ class MonaiDenseNet121(Backbone):
         super().__init__()
         growth = max(8, int(round(32 * spec.width)))
         init = scaled(64, spec.width)
-        net = DenseNet(spec.spatial_dims, spec.in_channels, out_channels=1, init_features=init, growth_rate=growth, block_config=(6, 12, 24, 16))
+        net = DenseNet(
+            spec.spatial_dims,
+            spec.in_channels,
+            out_channels=1,
+            init_features=init,
+            growth_rate=growth,
+            block_config=(6, 12, 24, 16),
+        )
         self.features = net.features
         self.stage_ends = ["denseblock1", "denseblock2", "denseblock3", "norm5"]
         channels, out = init, []

@@ -1,4 +1,5 @@
 """EfficientNet-B0 from MONAI (feature pyramid variant); its width is fixed by the architecture."""
+
 from __future__ import annotations
 
 from monai.networks.nets import EfficientNetBNFeatures
@@ -10,7 +11,9 @@ from . import Backbone, BackboneSpec, register_backbone
 class MonaiEfficientNetB0(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        self.net = EfficientNetBNFeatures("efficientnet-b0", pretrained=False, spatial_dims=spec.spatial_dims, in_channels=spec.in_channels)
+        self.net = EfficientNetBNFeatures(
+            "efficientnet-b0", pretrained=False, spatial_dims=spec.spatial_dims, in_channels=spec.in_channels
+        )
         for unused in ("_conv_head", "_bn1", "_fc"):  # the classification head: never used by the feature pyramid
             setattr(self.net, unused, None)
         self.out_channels = [24, 40, 112, 320]

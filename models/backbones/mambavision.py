@@ -4,6 +4,7 @@ Stages 1-2 are residual conv blocks; stages 3-4 mix MambaVision mixer blocks (fi
 self-attention blocks (second half). The selective scan is the reference recurrence
 ``h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t,  y_t = C_t h_t + D x_t``, computed step by step.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,7 +82,13 @@ class MixerBlock(nn.Module):
 class ConvBlock(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1), nn.BatchNorm2d(dim), nn.GELU(), nn.Conv2d(dim, dim, 3, padding=1), nn.BatchNorm2d(dim))
+        self.body = nn.Sequential(
+            nn.Conv2d(dim, dim, 3, padding=1),
+            nn.BatchNorm2d(dim),
+            nn.GELU(),
+            nn.Conv2d(dim, dim, 3, padding=1),
+            nn.BatchNorm2d(dim),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -94,7 +101,14 @@ class MambaVision(Backbone):
             raise ValueError("mambavision is 2D only")
         heads = [max(1, int(round(h * min(1.0, spec.width * 2)))) for h in heads]
         dims = [max(8 * h, int(round(d * spec.width / (8 * h))) * 8 * h) for d, h in zip(dims, heads)]
-        self.stem = nn.Sequential(nn.Conv2d(spec.in_channels, dims[0], 3, 2, 1), nn.BatchNorm2d(dims[0]), nn.ReLU(), nn.Conv2d(dims[0], dims[0], 3, 2, 1), nn.BatchNorm2d(dims[0]), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(spec.in_channels, dims[0], 3, 2, 1),
+            nn.BatchNorm2d(dims[0]),
+            nn.ReLU(),
+            nn.Conv2d(dims[0], dims[0], 3, 2, 1),
+            nn.BatchNorm2d(dims[0]),
+            nn.ReLU(),
+        )
         self.stages = nn.ModuleList()
         self.downsample = nn.ModuleList()
         for i, (d, n, h) in enumerate(zip(dims, depths, heads)):
@@ -102,7 +116,11 @@ class MambaVision(Backbone):
                 self.stages.append(nn.Sequential(*[ConvBlock(d) for _ in range(n)]))
             else:
                 self.stages.append(nn.ModuleList([MixerBlock(d, h, use_attention=j >= n // 2) for j in range(n)]))
-            self.downsample.append(nn.Sequential(nn.Conv2d(d, dims[i + 1], 3, 2, 1), nn.BatchNorm2d(dims[i + 1])) if i < 3 else nn.Identity())
+            self.downsample.append(
+                nn.Sequential(nn.Conv2d(d, dims[i + 1], 3, 2, 1), nn.BatchNorm2d(dims[i + 1]))
+                if i < 3
+                else nn.Identity()
+            )
         self.out_channels = list(dims)
 
     def forward(self, x: Tensor) -> list[Tensor]:

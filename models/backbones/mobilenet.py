@@ -1,4 +1,5 @@
 """MobileNetV3-Small (Howard et al. 2019) as a compact torch module."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -26,7 +27,13 @@ class SqueezeExcite(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         hidden = max(8, channels // 4)
-        self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1), nn.Hardsigmoid())
+        self.fc = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Hardsigmoid(),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.fc(x)
@@ -39,7 +46,11 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if hidden != cin:
             layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), activation()]
-        layers += [nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False), nn.BatchNorm2d(hidden), activation()]
+        layers += [
+            nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            activation(),
+        ]
         if se:
             layers.append(SqueezeExcite(hidden))
         layers += [nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
@@ -57,7 +68,9 @@ class MobileNetV3Small(Backbone):
         if spec.spatial_dims != 2:
             raise ValueError("mobilenetv3-small is 2D only")
         stem = scaled(16, spec.width)
-        self.stem = nn.Sequential(nn.Conv2d(spec.in_channels, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.Hardswish())
+        self.stem = nn.Sequential(
+            nn.Conv2d(spec.in_channels, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.Hardswish()
+        )
         blocks, cin, self.out_channels = [], stem, []
         for i, (k, e, c, se, act, s) in enumerate(SMALL):
             cout = scaled(c, spec.width)

@@ -1,4 +1,5 @@
 """PVTv2-B2 (Wang et al. 2022): overlapping patch embedding, spatial-reduction attention, Mix-FFN."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -57,7 +58,15 @@ class PVTBlock(nn.Module):
 
 
 class PVTv2(Backbone):
-    def __init__(self, spec: BackboneSpec, dims=(64, 128, 320, 512), depths=(3, 4, 6, 3), heads=(1, 2, 5, 8), srs=(8, 4, 2, 1), ratios=(8, 8, 4, 4)) -> None:
+    def __init__(
+        self,
+        spec: BackboneSpec,
+        dims=(64, 128, 320, 512),
+        depths=(3, 4, 6, 3),
+        heads=(1, 2, 5, 8),
+        srs=(8, 4, 2, 1),
+        ratios=(8, 8, 4, 4),
+    ) -> None:
         super().__init__()
         if spec.spatial_dims != 2:
             raise ValueError("pvtv2 is 2D only")

@@ -1,4 +1,5 @@
 """ResNet-18 / ResNet-50 from MONAI (2D or 3D), exposing the four residual stages."""
+
 from __future__ import annotations
 
 from monai.networks.nets import ResNet
@@ -11,7 +12,16 @@ class MonaiResNet(Backbone):
     def __init__(self, spec: BackboneSpec, block: str, layers: list[int]) -> None:
         super().__init__()
         planes = [scaled(c, spec.width) for c in (64, 128, 256, 512)]
-        self.net = ResNet(block, layers, planes, spatial_dims=spec.spatial_dims, n_input_channels=spec.in_channels, conv1_t_size=7, conv1_t_stride=2, feed_forward=False)
+        self.net = ResNet(
+            block,
+            layers,
+            planes,
+            spatial_dims=spec.spatial_dims,
+            n_input_channels=spec.in_channels,
+            conv1_t_size=7,
+            conv1_t_stride=2,
+            feed_forward=False,
+        )
         expansion = 4 if block == "bottleneck" else 1
         self.out_channels = [p * expansion for p in planes]
 

@@ -1,4 +1,5 @@
 """VGG-19 (with batch norm) as a compact torch module; MONAI has no VGG."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -6,6 +6,7 @@ left, y posterior, z superior). Every stage effect is driven by the latent sever
 read-out of the stage; the latent severity itself overlaps between stages (moderate overlaps both
 neighbours, which is what makes it the hardest stage, as on real data).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from cirrbench.benchmark.data.phantom.fields import RandomField
+
+__all__ = [
+    "Ellipsoid",
+    "HEALTHY_SEVERITY",
+    "make_patient",
+    "Nodule",
+    "PatientAnatomy",
+    "severity_drive",
+    "STAGE_CENTRES",
+    "Tube",
+]
 
 STAGE_CENTRES = (0.0, 1.0, 2.0)  # latent severity means for mild, moderate, severe
 HEALTHY_SEVERITY = -0.9
@@ -105,12 +117,12 @@ class PatientAnatomy:
 
 def _sample_inside(rng: np.random.Generator, lobes: tuple[Ellipsoid, ...], n: int, depth: float = 0.8) -> np.ndarray:
     """Uniform points inside the liver's lobes (rejection sampling in the bounding box)."""
-    lows = np.min([l.centre - l.radii for l in lobes], axis=0)
-    highs = np.max([l.centre + l.radii for l in lobes], axis=0)
+    lows = np.min([lobe.centre - lobe.radii for lobe in lobes], axis=0)
+    highs = np.max([lobe.centre + lobe.radii for lobe in lobes], axis=0)
     found: list[np.ndarray] = []
     while sum(len(f) for f in found) < n:
         candidates = rng.uniform(lows, highs, size=(max(64, 4 * n), 3))
-        d = np.min(np.stack([l.distance(candidates) for l in lobes]), axis=0)
+        d = np.min(np.stack([lobe.distance(candidates) for lobe in lobes]), axis=0)
         found.append(candidates[d < depth])
     return np.concatenate(found)[:n]
 

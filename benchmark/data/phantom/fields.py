@@ -3,11 +3,14 @@
 A field is defined in millimetres in the patient frame, not on a grid, so a patient's T1 and T2
 scans (different grids, spacings and positions) show the very same anatomy and texture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+__all__ = ["RandomField"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,13 @@ class RandomField:
     phases: np.ndarray  # (K,)
 
     @classmethod
-    def create(cls, rng: np.random.Generator, wavelength_mm: float, n_waves: int = 16, anisotropy: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> "RandomField":
+    def create(
+        cls,
+        rng: np.random.Generator,
+        wavelength_mm: float,
+        n_waves: int = 16,
+        anisotropy: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    ) -> RandomField:
         directions = rng.normal(size=(n_waves, 3))
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
         magnitudes = 2 * np.pi / wavelength_mm * rng.uniform(0.7, 1.3, size=(n_waves, 1))

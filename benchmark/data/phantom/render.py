@@ -1,4 +1,5 @@
 """Rendering one patient's anatomy as a T1- or T2-weighted scan on a scanner-like grid."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,13 +9,43 @@ import numpy as np
 from cirrbench.benchmark.data.phantom.anatomy import PatientAnatomy
 from cirrbench.benchmark.data.phantom.fields import RandomField
 
+__all__ = ["CONTRAST", "Grid", "render", "Scanner"]
+
 #: Relative signal per tissue (liver parenchyma = 1). T1: fat bright, fluid dark, nodules bright,
 #: septa dark. T2: fluid and spleen bright, nodules dark, fibrotic septa bright.
 CONTRAST = {
-    "T1W": dict(air=0.03, fat=2.3, muscle=0.55, soft=0.7, marrow=1.3, cortex=0.1, aorta=0.3, ivc=0.45,
-                spleen=0.78, bowel=0.9, fluid=0.22, vessel=0.5, nodule_sign=+1.0, septa_sign=-0.55),
-    "T2W": dict(air=0.03, fat=1.8, muscle=0.5, soft=0.9, marrow=1.2, cortex=0.1, aorta=0.25, ivc=0.9,
-                spleen=1.9, bowel=2.2, fluid=6.0, vessel=1.7, nodule_sign=-1.3, septa_sign=+1.6),
+    "T1W": dict(
+        air=0.03,
+        fat=2.3,
+        muscle=0.55,
+        soft=0.7,
+        marrow=1.3,
+        cortex=0.1,
+        aorta=0.3,
+        ivc=0.45,
+        spleen=0.78,
+        bowel=0.9,
+        fluid=0.22,
+        vessel=0.5,
+        nodule_sign=+1.0,
+        septa_sign=-0.55,
+    ),
+    "T2W": dict(
+        air=0.03,
+        fat=1.8,
+        muscle=0.5,
+        soft=0.9,
+        marrow=1.2,
+        cortex=0.1,
+        aorta=0.25,
+        ivc=0.9,
+        spleen=1.9,
+        bowel=2.2,
+        fluid=6.0,
+        vessel=1.7,
+        nodule_sign=-1.3,
+        septa_sign=+1.6,
+    ),
 }
 
 
@@ -96,7 +127,9 @@ def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> tuple
     return signal, liver
 
 
-def render(anatomy: PatientAnatomy, sequence: str, grid: Grid, scanner: Scanner, rng: np.random.Generator, sub_slices: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    anatomy: PatientAnatomy, sequence: str, grid: Grid, scanner: Scanner, rng: np.random.Generator, sub_slices: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """Scanner intensities (float, (x, y, z)) and the liver mask (uint8) of one scan.
 
     Thick slices average ``sub_slices`` samples across the slice (partial volume); the mask is

@@ -1,8 +1,8 @@
 """Writing a whole synthetic cohort in the CirrMRI600+ layout, metadata CSVs and codes included."""
+
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -11,9 +11,28 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from cirrbench.benchmark.data.layout import COMPLETE_CSV, HEALTHY_CSV, HEALTHY_FOLDERS, PAIRED_CSV, SEQUENCE_CSV, SEQUENCE_FOLDERS
+from cirrbench.benchmark.data.layout import (
+    COMPLETE_CSV,
+    HEALTHY_CSV,
+    HEALTHY_FOLDERS,
+    PAIRED_CSV,
+    SEQUENCE_CSV,
+    SEQUENCE_FOLDERS,
+)
 from cirrbench.benchmark.data.phantom.anatomy import make_patient
 from cirrbench.benchmark.data.phantom.render import Grid, Scanner, render
+
+__all__ = [
+    "CENTRE_COVERAGE",
+    "CENTRE_SCANNERS",
+    "NOTICE",
+    "PatientPlan",
+    "PHANTOM_VERSION",
+    "PhantomConfig",
+    "plan_cohort",
+    "SequenceProtocol",
+    "write_phantom",
+]
 
 PHANTOM_VERSION = "3"  # 3: the metadata CSVs name each patient's simulated centre ("Site")
 NOTICE = (
@@ -137,7 +156,18 @@ def plan_cohort(config: PhantomConfig) -> list[PatientPlan]:
     for h in range(n_healthy):
         hid = h + 1
         age = int(np.clip(rng.normal(40, 12), 20, 75))
-        plans.append(PatientPlan(hid, config.patients + h, None, ("T1W", "T2W"), {}, int(rng.integers(config.centres)), age, 2 if rng.random() < 0.5 else 1))
+        plans.append(
+            PatientPlan(
+                hid,
+                config.patients + h,
+                None,
+                ("T1W", "T2W"),
+                {},
+                int(rng.integers(config.centres)),
+                age,
+                2 if rng.random() < 0.5 else 1,
+            )
+        )
     return plans
 
 
@@ -176,7 +206,9 @@ def _render_patient(config: PhantomConfig, plan: PatientPlan, out: Path) -> None
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1, plan.index]))
     anatomy = make_patient(rng, plan.stage, config.severity_sd)
     for sequence in plan.sequences:
-        scan_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2, plan.index, 1 if sequence == "T1W" else 2]))
+        scan_rng = np.random.default_rng(
+            np.random.SeedSequence([config.seed, 2, plan.index, 1 if sequence == "T1W" else 2])
+        )
         grid = _grid(config, sequence, scan_rng, plan.centre)
         scanner = CENTRE_SCANNERS[sequence][plan.centre % len(CENTRE_SCANNERS[sequence])]
         image, mask = render(anatomy, sequence, grid, scanner, scan_rng, sub_slices=config.sub_slices)
@@ -215,9 +247,13 @@ def _write_metadata(plans: list[PatientPlan], out: Path) -> None:
     frame([p for p in patients if len(p.sequences) == 2]).to_csv(meta / PAIRED_CSV, index=False)
     healthy = [p for p in plans if p.stage is None]
     if healthy:
-        pd.DataFrame({"ID": [p.patient_id for p in healthy], "Age": [p.age for p in healthy], "Gender": [p.gender for p in healthy]}).to_csv(
-            meta / HEALTHY_CSV, index=False, encoding="utf-8-sig"
-        )
+        pd.DataFrame(
+            {
+                "ID": [p.patient_id for p in healthy],
+                "Age": [p.age for p in healthy],
+                "Gender": [p.gender for p in healthy],
+            }
+        ).to_csv(meta / HEALTHY_CSV, index=False, encoding="utf-8-sig")
     (meta / "labels.txt").write_text(
         "Gender: 1 = female, 2 = male\nRadiological Evaluation: 1 = mild, 2 = moderate, 3 = severe\n" + NOTICE + "\n"
     )
@@ -242,7 +278,12 @@ def write_phantom(out: str | Path, config: PhantomConfig = PhantomConfig(), prog
         bar.update()
     bar.close()
     _write_metadata(plans, out)
-    provenance = {"generator": "cirrbench.phantom", "version": PHANTOM_VERSION, "notice": NOTICE, "config": asdict(config)}
+    provenance = {
+        "generator": "cirrbench.phantom",
+        "version": PHANTOM_VERSION,
+        "notice": NOTICE,
+        "config": asdict(config),
+    }
     (out / "PHANTOM.json").write_text(json.dumps(provenance, indent=2, default=list))
     (out / "README.txt").write_text(NOTICE + "\n")
     return out

@@ -1,0 +1,108 @@
+"""House rules, checked: ruff lint and format (line length 120), no import cycle between modules,
+no module importing another's private names, every public module declaring ``__all__``."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = {
+    "benchmark": "cirrbench.benchmark",
+    "baselines": "cirrbench.baselines",
+    "models": "cirrbench.models",
+    "cirrbench": "cirrbench",
+}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            name = ".".join([package, *[p for p in parts if p != "__init__"]])
+            found[name] = path
+    return found
+
+
+def ruff() -> list[str]:
+    found = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(found).exists():
+        pytest.skip("ruff is not installed (pip install -e .[test])")
+    return [found]
+
+
+def test_ruff_lint_passes():
+    done = subprocess.run([*ruff(), "check", str(ROOT)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_ruff_format_is_applied():
+    done = subprocess.run([*ruff(), "format", "--check", str(ROOT)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + "\nrun: ruff format ."
+
+
+def top_level_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of the imports at module level (imports inside functions are deliberate:
+    they break cycles or defer heavy dependencies)."""
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names]
+        elif isinstance(node, ast.If):  # TYPE_CHECKING blocks do not import at run time
+            continue
+    return found
+
+
+def test_no_import_cycles():
+    known = modules()
+    graph = {name: set() for name in known}
+    for name, path in known.items():
+        for module, imported in top_level_imports(path):
+            targets = [module] + [f"{module}.{n}" for n in imported]
+            graph[name] |= {t for t in targets if t in known and t != name}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :] + [nxt] if nxt in stack else [node, nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+
+
+def test_no_module_imports_another_modules_private_names():
+    offenders = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cirrbench"):
+                offenders += [
+                    f"{name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and a.name != "__version__"
+                ]
+    assert offenders == []
+
+
+def test_every_public_module_declares_all():
+    missing = [
+        name
+        for name, path in modules().items()
+        if not path.name.startswith("_") and "__all__" not in path.read_text() and path.parent.name != "backbones"
+    ]
+    assert missing == [], f"add __all__ to: {missing}"
