@@ -4,6 +4,8 @@ and a rebuild that is byte-identical."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import shutil
 import subprocess
@@ -13,11 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
+from PIL import Image
 
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
+from cirrbench.benchmark.reporting.page import embedded_png
 from cirrbench.benchmark.reporting.report import build_report
 from cirrbench.benchmark.reporting.tables import RowNames, exploratory_comparisons
 
@@ -166,6 +170,26 @@ def test_report_page_verdict_first_and_self_contained(results):
     assert html.count("data:image/png;base64,") == len(list((results / "figures").glob("*.png"))) - (
         1 if (results / "figures" / "cohort_montage.png").exists() else 0
     )
+
+
+def test_page_embeds_each_figure_as_a_same_size_palette_copy(results):
+    """The embedded copies keep every figure's size and only reduce its colours to a palette."""
+    html = (results / "report.html").read_text()
+    embedded = re.findall(r"<img alt='([^']+)' src='data:image/png;base64,([^']+)'>", html)
+    assert embedded
+    for stem, data in embedded:
+        with (
+            Image.open(io.BytesIO(base64.b64decode(data))) as copy,
+            Image.open(results / "figures" / f"{stem}.png") as original,
+        ):
+            assert copy.mode == "P" and copy.size == original.size
+
+
+def test_embedded_figure_turns_transparency_white(tmp_path):
+    png = tmp_path / "clear.png"
+    Image.new("RGBA", (4, 3), (0, 0, 0, 0)).save(png)
+    with Image.open(io.BytesIO(base64.b64decode(embedded_png(png)))) as copy:
+        assert copy.size == (4, 3) and copy.convert("RGB").getcolors() == [(12, (255, 255, 255))]
 
 
 def test_report_rebuild_is_byte_identical(results, tmp_path):

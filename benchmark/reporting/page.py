@@ -2,17 +2,21 @@
 
 The verdict comes first, in words generated from the numbers of the declared comparisons, then
 the seed paper's table, the main and verdict tables, confusion tables, ablations, figures and
-provenance. The HTML embeds every figure (base64 PNG) and needs no network.
+provenance. The HTML embeds every figure (base64 PNG) and needs no network; the embedded copies
+are reduced to a 256-colour palette so the page stays a few MB, while the PNG and PDF files keep
+full colour for papers.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.data.labels import LabelSet
@@ -26,7 +30,7 @@ from cirrbench.benchmark.reporting.tables import RowNames, format_difference, n_
 if TYPE_CHECKING:
     from cirrbench.benchmark.reporting.report import ReportSettings
 
-__all__ = ["verdict_in_words", "write_page"]
+__all__ = ["embedded_png", "verdict_in_words", "write_page"]
 
 
 def _design(evaluation: Evaluation, protocol: str) -> str:
@@ -179,6 +183,17 @@ def _inline(text: str) -> str:
     return escaped
 
 
+def embedded_png(png: Path) -> str:
+    """The figure as a base64 palette PNG: a deterministic, visually identical copy about a third
+    of the size, since plots use few colours and the page must stay small enough to share."""
+    with Image.open(png) as image:
+        opaque = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    reduced = opaque.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    buffer = io.BytesIO()
+    reduced.save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: ReportSettings, labels: LabelSet) -> str:
     body = ["<h1>cirrbench report</h1>"]
     if settings.banner:
@@ -197,7 +212,7 @@ def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: Rep
         body += [t.to_html() for t in chosen]
     body.append("<h2>Figures</h2>")
     for png in _figures(pngs):
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        data = embedded_png(png)
         body.append(
             f"<figure><figcaption>{html.escape(png.stem)}</figcaption><img alt='{html.escape(png.stem)}' src='data:image/png;base64,{data}'></figure>"
         )
