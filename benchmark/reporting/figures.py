@@ -219,7 +219,8 @@ def roc_figure(
     fig, axes = plt.subplots(
         len(inputs),
         labels.n_classes,
-        figsize=(3.3 * labels.n_classes, 4.1 * len(inputs) + 0.6),
+        # each row: a square panel, its labels and a legend line per runner below it
+        figsize=(3.3 * labels.n_classes, (3.65 + 0.15 * len(runners)) * len(inputs) + 0.6),
         squeeze=False,
         layout="constrained",
     )
