@@ -466,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=9,
         help="alternating suite/bare runs; the overhead is the median paired ratio (default 9)",
     )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="device of the input-path probe (augmentation speed-up, data-wait share): cpu or cuda (default cpu)",
+    )
+    p.add_argument("--size", type=int, default=256, help="input-path probe slice size in pixels (default 256)")
+    p.add_argument("--batch", type=int, default=32, help="input-path probe batch size in slices (default 32)")
     p.add_argument("--out", type=Path, default=Path("results/perf"), help="output folder (default results/perf)")
     p.set_defaults(func=_cmd_perf_training)
 
@@ -543,7 +550,17 @@ def _cmd_perf_training(args: argparse.Namespace) -> int:
     root = args.data or phantom_root(120, 0, jobs=2)
     print(
         json.dumps(
-            training_benchmark(root, args.out, scans=args.scans, epochs=args.epochs, trials=args.trials), indent=2
+            training_benchmark(
+                root,
+                args.out,
+                scans=args.scans,
+                epochs=args.epochs,
+                trials=args.trials,
+                device=args.device,
+                input_size=args.size,
+                input_batch=args.batch,
+            ),
+            indent=2,
         )
     )
     return 0

@@ -27,7 +27,6 @@ from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.data.cohort import ScanRecord
 
 __all__ = [
-    "augmentation",
     "CACHE_VERSION",
     "pick_slices",
     "preprocess_all",
@@ -226,18 +225,3 @@ def pick_slices(selected: np.ndarray, count: int | None, rng: np.random.Generato
     if rng is not None:
         return np.sort(rng.choice(selected, size=count, replace=False))
     return selected[np.linspace(0, len(selected) - 1, count).round().astype(int)]
-
-
-def augmentation(seed: int):
-    """The seed paper's training augmentation: flips (p 0.3) and rotation up to 10 degrees."""
-    from monai.transforms import Compose, RandFlip, RandRotate
-
-    transform = Compose(
-        [
-            RandFlip(prob=0.3, spatial_axis=0),
-            RandFlip(prob=0.3, spatial_axis=1),
-            RandRotate(range_x=np.deg2rad(10.0), prob=1.0, keep_size=True, padding_mode="zeros"),
-        ]
-    )
-    transform.set_random_state(seed=seed % (2**32))
-    return transform

@@ -8,6 +8,7 @@ accuracy. Defaults train from scratch; ``weights`` names a local file of pretrai
 from __future__ import annotations
 
 import dataclasses
+import io
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -21,9 +22,11 @@ from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.registry import register_runner
 
 from .backbones import available_backbones, load_weights, on_backbone_registered
+from .batches import BagBuilder, TrainSettings, Unit
 from .data import Preprocessing, preprocess_all
+from .epoch_log import EpochReporter
 from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
-from .train import BagBuilder, TrainSettings, Unit, predict_units, to_device, train
+from .train import predict_units, train
 
 __all__ = [
     "CPU_SMOKE",
@@ -87,6 +90,9 @@ class DeepParams:
         None, "local file of pretrained backbone weights (a state dict, loaded with weights_only)"
     )
     weights_strict: bool = param(True, "refuse a weights file whose keys or shapes do not match the backbone")
+    compile: bool = param(False, "torch.compile the network (worth it for long GPU runs; needs a C compiler)")
+    save_weights: bool = param(False, "keep the best weights with the job (outputs/best_weights.pt)")
+    tensorboard: bool = param(False, "write TensorBoard event files (needs the tensorboard package)")
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,8 @@ CPU_SMOKE = {
 class DeepRunner(Runner):
     Params = SliceParams
     family = "deep"
+    #: 2: batches gathered on the device with batched augmentation (its own random stream)
+    version = "2"
     needs_images = True
     uses_validation = "early-stopping"
     smoke_params = CPU_SMOKE
@@ -172,6 +180,13 @@ class DeepRunner(Runner):
             raise ValueError(
                 f"window: {list(params.window)} is only used with normalise: window (normalise is {params.normalise!r})"
             )
+        if params.tensorboard:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise ValueError(
+                    "tensorboard: true needs the tensorboard package: pip install tensorboard (or set it false)"
+                )
         if params.epoch not in cls.epochs_supported:
             raise ValueError(
                 f"epoch must be one of {list(cls.epochs_supported)}, not {params.epoch!r} ('slices' is for the cnn-* slice classifiers)"
@@ -236,26 +251,44 @@ class DeepRunner(Runner):
                 *([len(mismatched)] if mismatched else []),
             )
         self.device_ = torch.device(context.device)
-        builder = BagBuilder(self.slices_, self.sequences_, self.settings(), context.seed)
-        self.log_ = train(
-            self.model_,
-            builder,
-            self._units(train_set),
-            self._units(valid),
-            train_set.labels.n_classes,
-            self.settings(),
-            self.device_,
-            context.seed,
-            context.bar if context.show_progress else None,
-        )
+        builder = BagBuilder(self.slices_, self.sequences_, self.settings(), context.seed, self.device_)
+        model = torch.compile(self.model_) if self.params.compile else self.model_
+        work = context.work_dir
+        if work is not None:
+            work.mkdir(parents=True, exist_ok=True)
+        reporter = EpochReporter(context.logger, self.params.epochs, work, self.params.tensorboard)
+        try:
+            self.log_ = train(
+                model,
+                builder,
+                self._units(train_set),
+                self._units(valid),
+                train_set.labels.n_classes,
+                self.settings(),
+                self.device_,
+                context.seed,
+                context.bar if context.show_progress else None,
+                checkpoint=work / "checkpoint.pt" if work is not None else None,
+                on_epoch=reporter,
+            )
+        finally:
+            reporter.close()
         self.seed_ = context.seed
+        self.tensorboard_dir_ = work / "tensorboard" if work is not None and self.params.tensorboard else None
         return self
 
+    def _builder(self, scans: ScanSet) -> BagBuilder:
+        """A builder whose device pool holds these scans only."""
+        self.slices_.update(preprocess_all(list(scans), self.preprocessing()))
+        own = {scan_id: self.slices_[scan_id] for scan_id in scans.scan_ids}
+        return BagBuilder(own, self.sequences_, self.settings(), self.seed_, self.device_)
+
     def predict(self, test: ScanSet) -> Predictions:
-        self.slices_.update(preprocess_all(list(test), self.preprocessing()))
-        builder = BagBuilder(self.slices_, self.sequences_, self.settings(), self.seed_)
+        builder = self._builder(test)
         units = self._units(test)
-        probs, slices = predict_units(self.model_, builder, units, self.device_, self.params.batch_size)
+        probs, slices = predict_units(
+            self.model_, builder, units, self.device_, self.params.batch_size, self.params.amp
+        )
         by_scan: dict[str, np.ndarray] = {}
         rows = []
         for unit, p, entry in zip(units, probs, slices):
@@ -268,6 +301,13 @@ class DeepRunner(Runner):
         if rows:
             predictions.slice_probabilities = pd.DataFrame(rows, columns=["scan_id", "slice", *self.labels_.names])
         predictions.extras["training_log"] = self.log_
+        if self.params.save_weights:
+            buffer = io.BytesIO()
+            torch.save({k: v.cpu() for k, v in self.model_.state_dict().items()}, buffer)
+            predictions.files["best_weights.pt"] = buffer.getvalue()
+        if self.tensorboard_dir_ is not None and self.tensorboard_dir_.is_dir():
+            for path in sorted(self.tensorboard_dir_.iterdir()):
+                predictions.files[f"tensorboard/{path.name}"] = path.read_bytes()
         return predictions
 
 
@@ -374,7 +414,7 @@ class SequenceAttentionRunner(DeepRunner):
             for k in range(self.labels_.n_classes)
             for i in np.flatnonzero(predicted == k)[: self.params.attention_maps]
         ]
-        builder = BagBuilder(self.slices_, self.sequences_, self.settings(), self.seed_)
+        builder = self._builder(test)
         images, maps, ids = [], [], []
         spatial[0].record = True
         try:
@@ -382,9 +422,9 @@ class SequenceAttentionRunner(DeepRunner):
             for index in chosen:
                 record = test.records[index]
                 unit = Unit(record.scan_id, 0, {record.sequence: record.scan_id})
-                x, valid, clinical, _ = builder.batch([unit], training=False)
-                x, valid, clinical = to_device(self.device_, x, valid, clinical)
-                self.model_(x, valid, clinical)
+                batch = builder.batch([unit], training=False)
+                x, valid = batch.x, batch.valid
+                self.model_(x, valid, batch.clinical)
                 weights = (
                     self.model_.last_attention.get(record.sequence) if self.params.pooling == "attention" else None
                 )

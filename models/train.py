@@ -2,16 +2,22 @@
 
 AdamW; ReduceLROnPlateau on the validation loss (as the seed paper's released code) or cosine;
 optional class weights; early stopping on a validation scan-level metric with the best weights
-restored; seeded and deterministic on CPU; mixed precision on CUDA; a per-epoch log.
+restored; seeded and deterministic on CPU; on CUDA mixed precision (bf16 where supported, else
+fp16 with loss scaling) and channels-last memory. With a checkpoint path, the whole state
+(model, optimiser, scheduler, scaler, early stopping, every random generator) is saved after each
+epoch, so a killed job resumes from its last epoch and ends exactly as an uninterrupted one.
+Each finished epoch is reported to ``on_epoch`` (progress lines, a growing log file).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import io
+import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,107 +25,23 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 from torch import Tensor, nn
 
-from .data import ScanSlices, augmentation, pick_slices, stack_context
+from cirrbench.benchmark.common.atomic import atomic_write_bytes
 
-__all__ = ["BagBuilder", "predict_units", "to_device", "train", "training_batches", "TrainSettings", "Unit"]
+from .batches import BagBuilder, TrainSettings, Unit
 
+__all__ = [
+    "BagBuilder",
+    "CHECKPOINT_VERSION",
+    "predict_units",
+    "to_device",
+    "train",
+    "training_batches",
+    "TrainSettings",
+    "Unit",
+]
 
-@dataclass(frozen=True)
-class Unit:
-    """What the model sees as one example: a scan, or a patient with several sequences."""
-
-    key: str
-    label: int
-    scan_ids: dict[str, str]  # sequence -> scan id
-    clinical: tuple[float, float] = (0.0, 0.0)
-    slice_index: int | None = None  # training on one given slice (slice epochs) instead of a sampled bag
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int
-    batch_size: int
-    slices_per_scan: int | None  # training bag size (None: every liver slice)
-    max_slices: int | None  # prediction bag size
-    context: int  # neighbours per side for 2.5D (0: 2D)
-    lr: float
-    weight_decay: float
-    scheduler: str  # plateau | cosine
-    plateau_patience: int
-    early_stopping: int  # epochs without improvement
-    monitor: str  # balanced_accuracy | accuracy
-    class_weights: bool
-    slice_loss: float  # weight of the per-slice loss (1 for slice classifiers)
-    scan_loss: float
-    augment: bool
-    amp: bool
-    volumetric_depth: int | None = None  # for 3D models: slices resampled to this depth
-    # "scans": an epoch visits every training scan once with a bag of slices_per_scan sampled slices
-    # (batch_size scans per step). "slices": an epoch visits every liver slice of every training
-    # scan once, batch_size x slices_per_scan slices per step (the seed paper's released code).
-    epoch: str = "scans"
-
-
-class BagBuilder:
-    """Turns units into batched tensors, sampling and augmenting slices when training."""
-
-    def __init__(
-        self, slices: dict[str, ScanSlices], sequences: Sequence[str], settings: TrainSettings, seed: int
-    ) -> None:
-        self.slices, self.sequences, self.settings = slices, tuple(sequences), settings
-        self.rng = np.random.default_rng(seed)
-        self.augment = augmentation(seed) if settings.augment else None
-
-    def slice_units(self, units: Sequence[Unit]) -> list[Unit]:
-        """One training unit per liver slice of each (single-sequence) unit, for slice epochs."""
-        expanded = []
-        for unit in units:
-            if len(unit.scan_ids) != 1:
-                raise ValueError(
-                    "epoch: slices trains a slice classifier on single scans; a unit fusing several sequences has no single slice to pin"
-                )
-            (scan_id,) = unit.scan_ids.values()
-            expanded += [dataclasses.replace(unit, slice_index=int(k)) for k in self.slices[scan_id].selected]
-        return expanded
-
-    def _bag(self, scan_id: str | None, training: bool, slice_index: int | None = None) -> tuple[np.ndarray, list[int]]:
-        s = self.settings
-        channels = 2 * s.context + 1
-        if scan_id is None:
-            return np.zeros((0, channels, 1, 1), dtype=np.float32), []
-        item = self.slices[scan_id]
-        if s.volumetric_depth is not None:
-            picks = item.selected[np.linspace(0, len(item.selected) - 1, s.volumetric_depth).round().astype(int)]
-            return np.asarray(item.volume[picks], dtype=np.float32)[None], list(picks)
-        if training and slice_index is not None:
-            picks = np.array([slice_index])
-        else:
-            count = s.slices_per_scan if training else s.max_slices
-            picks = pick_slices(item.selected, count, self.rng if training else None)
-        bag = np.stack([stack_context(item.volume, int(k), s.context) for k in picks])
-        if training and self.augment is not None:
-            bag = np.stack([np.asarray(self.augment(torch.from_numpy(x))) for x in bag])
-        return bag, [int(k) for k in picks]
-
-    def batch(
-        self, units: Sequence[Unit], training: bool
-    ) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor, dict[str, list[list[int]]]]:
-        x, valid, picks = {}, {}, {}
-        for seq in self.sequences:
-            bags = [self._bag(u.scan_ids.get(seq), training, u.slice_index) for u in units]
-            n = max(1, max(len(b) for b, _ in bags))
-            shape = next((b.shape[1:] for b, _ in bags if len(b)), None)
-            if shape is None:
-                continue  # no unit of this batch has the sequence
-            data = np.zeros((len(units), n, *shape), dtype=np.float32)
-            mask = np.zeros((len(units), n), dtype=bool)
-            for i, (bag, _) in enumerate(bags):
-                data[i, : len(bag)] = bag
-                mask[i, : len(bag)] = True
-            x[seq], valid[seq] = torch.from_numpy(data), torch.from_numpy(mask)
-            picks[seq] = [p for _, p in bags]
-        clinical = torch.tensor([u.clinical for u in units], dtype=torch.float32)
-        return x, valid, clinical, picks
+#: Format of the per-epoch checkpoint; a checkpoint of another format is ignored (training restarts).
+CHECKPOINT_VERSION = 1
 
 
 def to_device(device: torch.device, *tensors):
@@ -129,7 +51,7 @@ def to_device(device: torch.device, *tensors):
 def _losses(model_out, valid, labels: Tensor, weights: Tensor | None, settings: TrainSettings) -> Tensor:
     scan_logits, slice_logits = model_out
     loss = (
-        settings.scan_loss * nn.functional.cross_entropy(scan_logits, labels, weight=weights)
+        settings.scan_loss * nn.functional.cross_entropy(scan_logits.float(), labels, weight=weights)
         if settings.scan_loss
         else 0.0
     )
@@ -138,30 +60,45 @@ def _losses(model_out, valid, labels: Tensor, weights: Tensor | None, settings: 
         for seq, logits in slice_logits.items():
             mask = valid[seq]
             per_slice = labels[:, None].expand(mask.shape)
-            parts.append(nn.functional.cross_entropy(logits[mask], per_slice[mask], weight=weights))
+            parts.append(nn.functional.cross_entropy(logits[mask].float(), per_slice[mask], weight=weights))
         loss = loss + settings.slice_loss * torch.stack(parts).mean()
     return loss
 
 
+def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """bf16 on GPUs that have it (no loss scaling needed), else fp16; None: full precision."""
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 @torch.no_grad()
 def predict_units(
-    model: nn.Module, builder: BagBuilder, units: Sequence[Unit], device: torch.device, batch_size: int
+    model: nn.Module,
+    builder: BagBuilder,
+    units: Sequence[Unit],
+    device: torch.device,
+    batch_size: int,
+    amp: bool = False,
 ) -> tuple[np.ndarray, list[dict]]:
     """Scan probabilities per unit and, per unit, {sequence: (slice indices, slice probabilities)}."""
     model.eval()
+    dtype = _autocast_dtype(device, amp)
     probs, slices = [], []
     for start in range(0, len(units), batch_size):
         chunk = units[start : start + batch_size]
-        x, valid, clinical, picks = builder.batch(chunk, training=False)
-        x, valid, clinical = to_device(device, x, valid, clinical)
-        scan_logits, slice_logits = model(x, valid, clinical)
+        batch = builder.batch(chunk, training=False)
+        with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            scan_logits, slice_logits = model(batch.x, batch.valid, batch.clinical)
         probs.append(torch.softmax(scan_logits.float(), dim=-1).cpu().numpy())
+        counts = {seq: batch.valid[seq].sum(dim=1).cpu().numpy() for seq in slice_logits}
+        slice_probs = {seq: torch.softmax(logits.float(), dim=-1).cpu().numpy() for seq, logits in slice_logits.items()}
         for i in range(len(chunk)):
             entry = {}
-            for seq, logits in slice_logits.items():
-                n = int(valid[seq][i].sum())
+            for seq, p in slice_probs.items():
+                n = int(counts[seq][i])
                 if n:
-                    entry[seq] = (picks[seq][i], torch.softmax(logits[i, :n].float(), dim=-1).cpu().numpy())
+                    entry[seq] = (batch.picks[seq][i], p[i, :n])
             slices.append(entry)
     return np.concatenate(probs), slices
 
@@ -175,6 +112,28 @@ def training_batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return batches
 
 
+def _save_checkpoint(path: Path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())  # a kill while saving leaves the previous epoch's
+
+
+def _load_checkpoint(path: Path | None, settings: TrainSettings) -> dict | None:
+    """The saved state, or None when there is none or it belongs to other settings or code."""
+    if path is None or not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("version") != CHECKPOINT_VERSION or state.get("settings") != json.dumps(
+        _settings_dict(settings), sort_keys=True
+    ):
+        return None
+    return state
+
+
+def _settings_dict(settings: TrainSettings) -> dict:
+    return dataclasses.asdict(settings)
+
+
 def train(
     model: nn.Module,
     builder: BagBuilder,
@@ -185,9 +144,19 @@ def train(
     device: torch.device,
     seed: int,
     progress: Callable | None = None,
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[dict, pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
-    """Train in place; returns the per-epoch log. The best validation epoch's weights are restored."""
+    """Train in place; returns the per-epoch log. The best validation epoch's weights are restored.
+
+    Args:
+        checkpoint: a file for the per-epoch state; when it holds a checkpoint of these settings,
+            training resumes after its last epoch (None: no checkpoints).
+        on_epoch: called with each finished epoch's row and the log so far.
+    """
     model.to(device)
+    if device.type == "cuda" and settings.volumetric_depth is None:
+        model.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
     step_size = settings.batch_size
     if settings.epoch == "slices":
         if settings.volumetric_depth is not None:
@@ -210,23 +179,38 @@ def train(
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, settings.epochs))
     else:
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, patience=settings.plateau_patience)
-    use_amp = settings.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    dtype = _autocast_dtype(device, settings.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     order_rng = np.random.default_rng(seed)
-    best, best_state, stale, log = -np.inf, copy.deepcopy(model.state_dict()), 0, []
-    epochs = range(settings.epochs)
-    for epoch in progress(epochs, desc="epochs", unit="epoch") if progress else epochs:
+    best, best_state, stale, log, first_epoch, finished = -np.inf, copy.deepcopy(model.state_dict()), 0, [], 0, False
+    saved = _load_checkpoint(checkpoint, settings)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        scheduler.load_state_dict(saved["scheduler"])
+        scaler.load_state_dict(saved["scaler"])
+        builder.load_state(saved["builder"])
+        order_rng.bit_generator.state = json.loads(saved["order_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        if device.type == "cuda" and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        best, best_state, stale = saved["best"], saved["best_state"], saved["stale"]
+        log, first_epoch, finished = json.loads(saved["log"]), saved["epoch"], saved["finished"]
+    epochs = range(first_epoch, settings.epochs)
+    bar = progress(None, desc="epochs", unit="epoch", initial=first_epoch, total=settings.epochs) if progress else None
+    for epoch in epochs:
+        if finished:
+            break
         started = time.perf_counter()
         model.train()
         order = order_rng.permutation(len(train_units))
         total, seen = 0.0, 0
         for indices in training_batches(order, step_size):
             chunk = [train_units[i] for i in indices]
-            x, valid, clinical, _ = builder.batch(chunk, training=True)
+            batch = builder.batch(chunk, training=True)
             target = torch.tensor([u.label for u in chunk], device=device)
-            x, valid, clinical = to_device(device, x, valid, clinical)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                loss = _losses(model(x, valid, clinical), valid, target, weights, settings)
+            with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = _losses(model(batch.x, batch.valid, batch.clinical), batch.valid, target, weights, settings)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
@@ -235,7 +219,7 @@ def train(
             seen += len(chunk)
         row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "lr": optimiser.param_groups[0]["lr"]}
         if valid_units:
-            probs, _ = predict_units(model, builder, valid_units, device, settings.batch_size)
+            probs, _ = predict_units(model, builder, valid_units, device, settings.batch_size, settings.amp)
             y = np.array([u.label for u in valid_units])
             row["valid_loss"] = float(
                 nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), torch.from_numpy(y))
@@ -260,7 +244,39 @@ def train(
             best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-            if stale >= settings.early_stopping:
-                break
+        finished = stale >= settings.early_stopping or epoch + 1 == settings.epochs
+        if checkpoint is not None:
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "version": CHECKPOINT_VERSION,
+                    "settings": json.dumps(_settings_dict(settings), sort_keys=True),
+                    "epoch": epoch + 1,
+                    "finished": finished,
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "builder": builder.state(),
+                    "order_rng": json.dumps(order_rng.bit_generator.state),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "best": float(best),
+                    "best_state": best_state,
+                    "stale": stale,
+                    "log": json.dumps(log),
+                },
+            )
+        if bar is not None:
+            bar.set_postfix_str(
+                f"loss {row['train_loss']:.3f}"
+                + (f", valid acc {row['valid_accuracy']:.3f}" if "valid_accuracy" in row else ""),
+                refresh=False,
+            )
+            bar.update()
+        if on_epoch is not None:
+            on_epoch(row, pd.DataFrame(log))
+    if bar is not None:
+        bar.close()
     model.load_state_dict(best_state)
     return pd.DataFrame(log)

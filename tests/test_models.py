@@ -181,7 +181,7 @@ def _slice_epoch_setup(epoch: str):
     def recording(batch_units, training):
         out = original(batch_units, training)
         if training:
-            seen.append((len(batch_units), [u.scan_ids["T1W"] for u in batch_units], out[3]["T1W"]))
+            seen.append((len(batch_units), [u.scan_ids["T1W"] for u in batch_units], out.picks["T1W"]))
         return out
 
     builder.batch = recording

@@ -27,7 +27,7 @@ from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.execution.experiment import BOTH, Job
-from cirrbench.benchmark.execution.store import PREDICTIONS, ResultsStore
+from cirrbench.benchmark.execution.store import OUTPUTS, PREDICTIONS, ResultsStore
 from cirrbench.benchmark.protocols.base import SplitSet
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
@@ -221,6 +221,7 @@ def run_job(
             cache_dir=cache_dir("runners", job.runner),
             logger=logging.getLogger(f"cirrbench.runner.{job.runner}"),
             show_progress=show_progress,
+            work_dir=store.work_dir(job.key),
         )
         np.random.seed(job.seed % (2**32))  # for third-party code that uses the global state
         with warnings.catch_warnings(record=True) as caught:  # library warnings go to the job's log, not the console
@@ -242,6 +243,7 @@ def run_job(
         for name, extra in predictions.extras.items():
             files[f"extra_{name}.csv"] = extra.to_csv(index=False)
         binary = {"arrays.npz": ResultsStore.arrays_bytes(predictions.arrays)} if predictions.arrays else {}
+        binary.update({f"{OUTPUTS}/{name}": data for name, data in predictions.files.items()})
         counts = {
             f"n_{role}": len({r.patient_id for r in part})
             for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
@@ -259,6 +261,7 @@ def run_job(
         files["job.json"] = json.dumps(record, indent=2, default=str)
         store.write_job(job.key, files, binary, replace=replace)
         store.clear_failure(job.key)
+        store.clear_work(job.key)  # done: nothing left to resume
         return job.label, duration, None
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # recorded, never cached, does not stop the other jobs
         if isinstance(exc, KeyboardInterrupt) and USER_INTERRUPT.is_set():

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cirrbench.benchmark.execution.store import ResultsStore
+from cirrbench.benchmark.execution.store import WORK, ResultsStore
 
 __all__ = ["prune", "PruneResult", "stale_job_folders"]
 
@@ -38,7 +38,7 @@ def stale_job_folders(out: str | Path) -> tuple[list[Path], int]:
     keep = {entry["key"] for entry in manifest["jobs"]}
     folder = store.predictions_dir
     folders = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    stale = [p for p in folders if p.name not in keep]
+    stale = [p for p in folders if p.name.removeprefix(WORK) not in keep]  # a current job's work folder stays
     return stale, len(folders) - len(stale)
 
 

@@ -9,7 +9,11 @@ Layout::
     predictions/<key>/slices.csv             per-slice test probabilities (deep runners)
     predictions/<key>/extra_<name>.csv       runner extras (training log, feature importance)
     predictions/<key>/arrays.npz             runner arrays (attention maps)
+    predictions/<key>/outputs/               files a runner keeps with its job (best weights, TensorBoard events)
     predictions/<key>/job.json               the job, its counts, versions; its presence = done
+    predictions/.work-<key>/                 a running job's own folder (per-epoch checkpoint, training log
+                                             as it grows); kept when the job fails or is killed, so the
+                                             next attempt resumes; removed once the job is done
     failures/<key>.json                      traceback of the last failed attempt
     manifest.json                            the experiment that the folder's reports describe
     splits/ tables/ figures/ metrics/        split files and the report's outputs
@@ -33,13 +37,15 @@ import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
 
-__all__ = ["ResultsStore", "PREDICTIONS", "FAILURES", "MANIFEST"]
+__all__ = ["ResultsStore", "PREDICTIONS", "FAILURES", "MANIFEST", "OUTPUTS", "WORK"]
 
 PREDICTIONS = "predictions"
 FAILURES = "failures"
 MANIFEST = "manifest.json"
 PARTIAL = ".partial-"
 RETIRED = ".retired-"
+WORK = ".work-"
+OUTPUTS = "outputs"
 
 TEST_PREDICTIONS = "predictions.csv"
 MODEL_CHOICE = "model_choice.csv"
@@ -86,6 +92,13 @@ class ResultsStore:
     def job_dir(self, key: str) -> Path:
         return self.predictions_dir / key
 
+    def work_dir(self, key: str) -> Path:
+        """The folder a job may use while it runs; it survives failures and kills (resumable work)."""
+        return self.predictions_dir / f"{WORK}{key}"
+
+    def clear_work(self, key: str) -> None:
+        shutil.rmtree(self.work_dir(key), ignore_errors=True)
+
     def failure_path(self, key: str) -> Path:
         return self.failures_dir / f"{key}.json"
 
@@ -117,6 +130,7 @@ class ResultsStore:
         staging.mkdir()
         try:
             for name, data in (binary or {}).items():
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
             ordered = sorted(files, key=lambda name: name == JOB_RECORD)
             for name in ordered:

@@ -92,6 +92,8 @@ class Predictions:
     #: an inner cross-validation), same columns as ``scan_probabilities``. A runner that trains on
     #: the validation part returns these so the harness can choose among methods without test data.
     held_out: pd.DataFrame | None = None
+    #: Files kept with the job under ``outputs/`` (relative names, e.g. ``best_weights.pt``).
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def validate(self, test: ScanSet) -> None:
         probs = self.scan_probabilities
@@ -114,6 +116,15 @@ class Predictions:
         for name in self.extras:
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"extra output name {name!r} must be alphanumeric with underscores")
+        for name in self.files:
+            parts = name.split("/")
+            if any(
+                not part or part in (".", "..") or not part.replace("_", "").replace("-", "").replace(".", "").isalnum()
+                for part in parts
+            ):
+                raise ValueError(
+                    f"kept file name {name!r} must be a relative path of alphanumeric, '_', '-', '.' parts"
+                )
         if self.held_out is not None:
             if list(self.held_out.columns) != names:
                 raise ValueError(
@@ -146,6 +157,9 @@ class RunContext:
     progress: Callable[..., Any] | None = None  # tqdm-like factory; None: no progress bars
     show_progress: bool = False
     executor: Any = None  # for prepare(): where to fan out per-scan work (local processes or Dask)
+    #: A folder of this job that survives a failed or killed attempt (checkpoints, logs that grow
+    #: during training); None when the harness gives none (e.g. a direct ``fit`` call).
+    work_dir: Path | None = None
 
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)
