@@ -58,6 +58,9 @@ class TrainSettings:
     # (batch_size scans per step). "slices": an epoch visits every liver slice of every training
     # scan once, batch_size x slices_per_scan slices per step (the seed paper's released code).
     epoch: str = "scans"
+    # (mean, sd) subtracted and divided after augmentation: ImageNet's statistics (averaged over RGB:
+    # the channels are slices, not colours) for pretrained backbones fed intensities in [0, 1]
+    input_standardise: tuple[float, float] | None = None
 
 
 class SlicePool:
@@ -187,6 +190,9 @@ class BagBuilder:
             data = self.pool.gather(rows)
             if training and self.augment is not None and not volumetric:
                 data = self.augment(data.reshape(-1, *data.shape[2:])).reshape(data.shape)
+            if s.input_standardise is not None:
+                mean, sd = s.input_standardise
+                data = (data - mean) / sd
             if not mask.all():
                 data = data * valid_mask[..., None, None, None]  # padding is zeros
             x[seq], valid[seq] = data, valid_mask

@@ -2,7 +2,7 @@
 
 Every runner returns per-scan probabilities and (except the 3D model) per-slice probabilities,
 so the tables show slice-level accuracy (comparable with the seed paper) and patient-level
-accuracy. Defaults train from scratch; ``weights`` names a local file of pretrained weights.
+accuracy. Defaults train from scratch; ``pretrained: imagenet`` or a file loads backbone weights.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner
 from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.registry import register_runner
 
-from .backbones import available_backbones, load_weights, on_backbone_registered
+from .backbones import available_backbones, on_backbone_registered, reference_for
 from .batches import BagBuilder, TrainSettings, Unit
 from .data import Preprocessing, preprocess_all
 from .epoch_log import EpochReporter
 from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
+from .pretrained import IMAGENET_MEAN, IMAGENET_STD, load_pretrained
 from .train import predict_units, train
 
 __all__ = [
@@ -86,10 +87,11 @@ class DeepParams:
     class_weights: bool = param(False, "weight the loss by inverse class frequency")
     augment: bool = param(True, "the seed paper's flips (p 0.3) and rotations (up to 10 degrees)")
     amp: bool = param(True, "mixed precision on CUDA (ignored on CPU)")
-    weights: str | None = param(
-        None, "local file of pretrained backbone weights (a state dict, loaded with weights_only)"
+    pretrained: str = param(
+        "none",
+        "backbone weights: imagenet (timm, torchvision or MONAI), none (from scratch), or a local state-dict file",
     )
-    weights_strict: bool = param(True, "refuse a weights file whose keys or shapes do not match the backbone")
+    weights_strict: bool = param(True, "refuse pretrained weights whose keys or shapes do not match the backbone")
     compile: bool = param(False, "torch.compile the network (worth it for long GPU runs; needs a C compiler)")
     save_weights: bool = param(False, "keep the best weights with the job (outputs/best_weights.pt)")
     tensorboard: bool = param(False, "write TensorBoard event files (needs the tensorboard package)")
@@ -163,6 +165,13 @@ class DeepRunner(Runner):
             progress=context.show_progress,
         )
 
+    @classmethod
+    def qualifier(cls, params: DeepParams) -> str:
+        """Tables say how the backbone started: a pretrained row is not a from-scratch row."""
+        if params.pretrained == "none":
+            return "from scratch"
+        return "ImageNet-pretrained" if params.pretrained == "imagenet" else "pretrained: own checkpoint"
+
     #: Epoch kinds this runner trains with (see TrainSettings.epoch); slice CNNs add "slices".
     epochs_supported: ClassVar[tuple[str, ...]] = ("scans",)
 
@@ -179,6 +188,18 @@ class DeepRunner(Runner):
         if params.window is not None and params.normalise != "window":
             raise ValueError(
                 f"window: {list(params.window)} is only used with normalise: window (normalise is {params.normalise!r})"
+            )
+        if params.pretrained not in ("none", "imagenet"):
+            from pathlib import Path
+
+            if not Path(params.pretrained).expanduser().is_file():
+                raise ValueError(
+                    f"pretrained: {params.pretrained!r} is neither imagenet, none nor an existing file; give the path of a state-dict checkpoint"
+                )
+        elif params.pretrained == "imagenet" and reference_for(params.backbone) is None:
+            raise ValueError(
+                f"pretrained: imagenet has no reference checkpoint for backbone {params.backbone!r} yet; "
+                "give a checkpoint file (pretrained: PATH) or pretrained: none"
             )
         if params.tensorboard:
             import importlib.util
@@ -213,7 +234,17 @@ class DeepRunner(Runner):
             amp=p.amp,
             volumetric_depth=None,
             epoch=p.epoch,
+            input_standardise=self.input_standardise(),
         )
+
+    def input_standardise(self) -> tuple[float, float] | None:
+        """ImageNet statistics for a pretrained backbone whose inputs are intensities in [0, 1]
+        (``normalise: window`` or ``none``); z-scored inputs (the MRI default) already have mean 0
+        and SD 1, the scale ImageNet normalisation produces, and are left as they are."""
+        p = self.params
+        if p.pretrained == "none" or p.normalise not in ("window", "none"):
+            return None
+        return (sum(IMAGENET_MEAN) / 3, sum(IMAGENET_STD) / 3)
 
     slice_loss: ClassVar[float] = 1.0
     scan_loss: ClassVar[float] = 0.0
@@ -243,12 +274,14 @@ class DeepRunner(Runner):
         self.slices_ = preprocess_all(records, self.preprocessing())
         in_channels = 2 * getattr(self.params, "context", 0) + 1
         self.model_ = self.build_model(in_channels, train_set.labels.n_classes, self.sequences_)
-        if self.params.weights:
-            mismatched = load_weights(self.model_.backbone, self.params.weights, strict=self.params.weights_strict)
+        if self.params.pretrained != "none":
+            source, mismatched = load_pretrained(
+                self.model_.backbone, self.params.backbone, self.params.pretrained, strict=self.params.weights_strict
+            )
             context.logger.info(
-                "loaded %s (%d keys did not match; weights_strict: false)" if mismatched else "loaded %s",
-                self.params.weights,
-                *([len(mismatched)] if mismatched else []),
+                "backbone weights from %s"
+                + (f" ({len(mismatched)} keys did not fit; weights_strict: false)" if mismatched else ""),
+                source,
             )
         self.device_ = torch.device(context.device)
         builder = BagBuilder(self.slices_, self.sequences_, self.settings(), context.seed, self.device_)
@@ -464,6 +497,12 @@ class VolumetricRunner(DeepRunner):
 
     def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
         return VolumetricModel(self.params.backbone, n_classes, self.params.width)
+
+    @classmethod
+    def check_params(cls, params: VolumetricParams) -> None:
+        super().check_params(params)
+        if params.pretrained == "imagenet":
+            raise ValueError("pretrained: imagenet holds 2D filters; the 3D model takes none or a 3D checkpoint file")
 
     def settings(self) -> TrainSettings:
         return dataclasses.replace(super().settings(), volumetric_depth=self.params.depth, context=0)

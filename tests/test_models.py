@@ -116,19 +116,23 @@ def test_training_batches_never_leave_a_single_example():
 
 
 def test_pretrained_weights_load_from_a_local_file(tmp_path):
-    from cirrbench.models.backbones import load_weights
+    from cirrbench.models.pretrained import load_pretrained
 
     source = build_backbone("resnet18", BackboneSpec(width=0.25))
     path = tmp_path / "weights.pt"
     torch.save(source.state_dict(), path)
     target = build_backbone("resnet18", BackboneSpec(width=0.25))
-    assert load_weights(target, path) == []
+    assert load_pretrained(target, "resnet18", str(path)) == (str(path), [])
     for a, b in zip(source.state_dict().values(), target.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_weights_that_do_not_fit_are_an_error_listing_the_keys_unless_not_strict(tmp_path):
-    from cirrbench.models.backbones import WeightsMismatchError, load_weights
+    from cirrbench.models.backbones import WeightsMismatchError
+    from cirrbench.models.pretrained import load_pretrained
+
+    def load_weights(module, path, strict=True):
+        return load_pretrained(module, "resnet18", str(path), strict=strict)[1]
 
     other = build_backbone("densenet121", BackboneSpec(width=0.25))
     path = tmp_path / "densenet.pt"

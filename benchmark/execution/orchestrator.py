@@ -328,7 +328,9 @@ def _run_locked(
             "compare": [list(pair) for pair in experiment.compare],
             "families": {(spec.alias or spec.name): get_runner(spec.name).family for spec in experiment.runners},
             "display_names": {
-                (spec.alias or spec.name): (spec.alias or get_runner(spec.name).shown_as())
+                (spec.alias or spec.name): (
+                    spec.alias or get_runner(spec.name).shown_as(get_runner(spec.name).make_params(spec.params))
+                )
                 for spec in experiment.runners
             },
         },

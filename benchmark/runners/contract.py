@@ -214,8 +214,17 @@ class Runner(ABC):
         return []
 
     @classmethod
-    def shown_as(cls) -> str:
-        return cls.display_name or cls.name
+    def shown_as(cls, params: Any = None) -> str:
+        """The row name in tables: the display name, with what the parameters make worth saying
+        (e.g. "VGG-19 (ImageNet-pretrained)"; see :meth:`qualifier`)."""
+        name = cls.display_name or cls.name
+        note = cls.qualifier(params) if params is not None else ""
+        return f"{name} ({note})" if note else name
+
+    @classmethod
+    def qualifier(cls, params: Any) -> str:
+        """A few words a reader must see next to the row name (none by default)."""
+        return ""
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.Params()

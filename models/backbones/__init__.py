@@ -3,14 +3,14 @@
 Built from MONAI's networks where MONAI has them (ResNet, DenseNet-121, EfficientNet-B0) and as
 compact torch modules where it does not (VGG-19, MobileNetV3-Small, ConvNeXt, PVTv2-B2,
 MambaVision-T). ``width`` scales channel counts (1.0 = the published architecture; the CPU profile
-uses less). torchvision and timm are never needed. Pretrained weights load from a local file.
+uses less). torchvision and timm are never needed; ImageNet weights load by name (``pretrained.py``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -34,13 +34,15 @@ _DISPLAY: dict[str, str] = {}
 _LISTENERS: list[Callable[[str, str], None]] = []
 
 
-def register_backbone(name: str, display_name: str | None = None):
+def register_backbone(name: str, display_name: str | None = None, reference: ReferenceWeights | None = None):
     """Decorator of ``builder(spec) -> Backbone``: a backbone usable by name, and a ``cnn-<name>``
     slice runner for it. One file in this folder (found by discovery) or a plugin file adds one.
 
     Args:
         name: the name in ``backbone:`` parameters and in the runner ``cnn-<name>``.
         display_name: how papers write it ("VGG-19"); default: the name.
+        reference: its ImageNet checkpoint and key map, for ``pretrained: imagenet`` (see
+            ``models/pretrained.py``); None: from scratch or a local file in the module's names.
 
     Returns:
         The decorator (it returns the builder unchanged).
@@ -49,6 +51,8 @@ def register_backbone(name: str, display_name: str | None = None):
     def decorate(builder: Callable[[BackboneSpec], Backbone]):
         _BUILDERS[name] = builder
         _DISPLAY[name] = display_name or name
+        if reference is not None:
+            _REFERENCES[name] = reference
         for listener in _LISTENERS:
             listener(name, _DISPLAY[name])
         return builder
@@ -88,25 +92,57 @@ def scaled(channels: int, width: float, minimum: int = 8, multiple: int = 8) -> 
     return max(minimum, int(round(channels * width / multiple)) * multiple)
 
 
+@dataclass(frozen=True)
+class ReferenceWeights:
+    """Where a backbone's ImageNet weights come from and how their names map to the module's.
+
+    Args:
+        timm: the timm model name whose state dict the key map is written against.
+        key_map: reference key -> own key, or None for keys outside the backbone (classifier head).
+        torchvision: torchvision's model name when its parameter names equal timm's, else None.
+        monai: a loader returning the state dict in the module's own names (MONAI's pretrained nets).
+    """
+
+    timm: str
+    key_map: Callable[[str], str | None]
+    torchvision: str | None = None
+    monai: Callable[[], dict[str, torch.Tensor]] | None = None
+
+
+_REFERENCES: dict[str, ReferenceWeights] = {}
+
+
+def reference_for(backbone: str) -> ReferenceWeights | None:
+    """The backbone's declared ImageNet reference checkpoint, if any."""
+    _load()
+    return _REFERENCES.get(backbone)
+
+
+def substitutions(drop: str | None, *rules: tuple[str, str]) -> Callable[[str], str | None]:
+    """A key map of regular-expression substitutions applied in order; keys matching ``drop`` are
+    outside the backbone."""
+
+    def key_map(key: str) -> str | None:
+        if drop and re.match(drop, key):
+            return None
+        for pattern, replacement in rules:
+            key = re.sub(pattern, replacement, key)
+        return key
+
+    return key_map
+
+
 class WeightsMismatchError(ValueError):
     """A weights file that does not fit the network: its missing, unexpected and mis-shaped keys."""
 
 
-def load_weights(module: nn.Module, path: str | Path, strict: bool = True) -> list[str]:
-    """Load a local state dict safely (``weights_only``, never unpickling code).
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], strict: bool = True, origin: str = "") -> list[str]:
+    """Load ``state`` into ``module``; returns the keys that did not fit.
 
-    With ``strict``, a file whose keys or shapes do not match the network is an error listing
-    them (a silent partial load would train from scratch while claiming pretrained weights);
-    without, the matching tensors are loaded and the mismatched keys returned.
+    With ``strict``, missing, unexpected or mis-shaped keys are an error listing them (a silent
+    partial load would train from scratch while claiming pretrained weights); without, the
+    matching tensors are loaded and the others returned.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: weights file not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise WeightsMismatchError(f"{path}: not a state dict (a mapping of parameter names to tensors)")
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -121,12 +157,12 @@ def load_weights(module: nn.Module, path: str | Path, strict: bool = True) -> li
             f"{len(unexpected)} unexpected ({few(unexpected)})" if unexpected else "",
         ]
         parts.append(
-            f"{len(shapes)} with other shapes ({', '.join(f'{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}' for k in shapes[:3])})"
+            f"{len(shapes)} with other shapes ({', '.join(f'{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}' for k in shapes[:3])})"
             if shapes
             else ""
         )
         raise WeightsMismatchError(
-            f"{path}: does not fit the network: "
+            f"{origin}: does not fit the network: "
             + "; ".join(p for p in parts if p)
             + "; use a checkpoint of this backbone, or weights_strict: false to load what matches"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from . import Backbone, BackboneSpec, register_backbone, scaled
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -51,11 +51,27 @@ class ConvNeXt(Backbone):
         return features
 
 
-@register_backbone("convnext-tiny", display_name="ConvNeXt-T")
+def _reference(name: str) -> ReferenceWeights:
+    """timm's ConvNeXt names -> this module's (torchvision's names differ: timm only)."""
+    return ReferenceWeights(
+        timm=name,
+        key_map=substitutions(
+            r"head\.",
+            (r"^stem\.(\d)\.", r"downsample.0.\1."),
+            (r"^stages\.(\d)\.downsample\.(\d)\.", r"downsample.\1.\2."),
+            (r"^stages\.(\d)\.blocks\.(\d+)\.", r"stages.\1.\2."),
+            (r"\.conv_dw\.", ".dwconv."),
+            (r"\.mlp\.fc1\.", ".mlp.0."),
+            (r"\.mlp\.fc2\.", ".mlp.2."),
+        ),
+    )
+
+
+@register_backbone("convnext-tiny", display_name="ConvNeXt-T", reference=_reference("convnext_tiny"))
 def convnext_tiny(spec: BackboneSpec) -> Backbone:
     return ConvNeXt(spec, [3, 3, 9, 3], [96, 192, 384, 768])
 
 
-@register_backbone("convnext-base", display_name="ConvNeXt-B")
+@register_backbone("convnext-base", display_name="ConvNeXt-B", reference=_reference("convnext_base"))
 def convnext_base(spec: BackboneSpec) -> Backbone:
     return ConvNeXt(spec, [3, 3, 27, 3], [128, 256, 512, 1024])

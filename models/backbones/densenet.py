@@ -5,7 +5,7 @@ from __future__ import annotations
 from monai.networks.nets import DenseNet
 from torch import Tensor, nn
 
-from . import Backbone, BackboneSpec, register_backbone, scaled
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
 
 
 class MonaiDenseNet121(Backbone):
@@ -40,6 +40,23 @@ class MonaiDenseNet121(Backbone):
         return features
 
 
-@register_backbone("densenet121", display_name="DenseNet-121")
+def _monai_imagenet() -> dict:
+    """MONAI's own loader (it downloads torchvision's checkpoint and renames it)."""
+    from monai.networks.nets import DenseNet121
+
+    net = DenseNet121(spatial_dims=2, in_channels=3, out_channels=1000, pretrained=True)
+    return {k: v for k, v in net.state_dict().items() if k.startswith("features.")}
+
+
+@register_backbone(
+    "densenet121",
+    display_name="DenseNet-121",
+    reference=ReferenceWeights(
+        timm="densenet121",
+        torchvision="densenet121",
+        key_map=substitutions(r"classifier\.", (r"(denselayer\d+)\.", r"\1.layers.")),
+        monai=_monai_imagenet,
+    ),
+)
 def densenet121(spec: BackboneSpec) -> Backbone:
     return MonaiDenseNet121(spec)

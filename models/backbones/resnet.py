@@ -5,7 +5,7 @@ from __future__ import annotations
 from monai.networks.nets import ResNet
 from torch import Tensor
 
-from . import Backbone, BackboneSpec, register_backbone, scaled
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
 
 
 class MonaiResNet(Backbone):
@@ -21,6 +21,7 @@ class MonaiResNet(Backbone):
             conv1_t_size=7,
             conv1_t_stride=2,
             feed_forward=False,
+            bias_downsample=False,  # as torchvision and timm: ImageNet checkpoints load by name
         )
         expansion = 4 if block == "bottleneck" else 1
         self.out_channels = [p * expansion for p in planes]
@@ -37,11 +38,16 @@ class MonaiResNet(Backbone):
         return features
 
 
-@register_backbone("resnet18", display_name="ResNet-18")
+def _reference(name: str) -> ReferenceWeights:
+    """timm's and torchvision's ResNets share MONAI's parameter names, below ``net.``."""
+    return ReferenceWeights(timm=name, torchvision=name, key_map=substitutions(r"fc\.", (r"^", "net.")))
+
+
+@register_backbone("resnet18", display_name="ResNet-18", reference=_reference("resnet18"))
 def resnet18(spec: BackboneSpec) -> Backbone:
     return MonaiResNet(spec, "basic", [2, 2, 2, 2])
 
 
-@register_backbone("resnet50", display_name="ResNet-50")
+@register_backbone("resnet50", display_name="ResNet-50", reference=_reference("resnet50"))
 def resnet50(spec: BackboneSpec) -> Backbone:
     return MonaiResNet(spec, "bottleneck", [3, 4, 6, 3])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from torch import Tensor, nn
 
-from . import Backbone, BackboneSpec, register_backbone, scaled
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled
 
 VGG19_STAGES = [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]]
 
@@ -36,6 +38,25 @@ class VGG19(Backbone):
         return features
 
 
-@register_backbone("vgg19", display_name="VGG-19")
+#: Where each block of the reference ``features`` sequence starts, and its place here.
+_BLOCK_STARTS = ((40, "stages.3"), (27, "stages.2"), (14, "stages.1"), (7, "stages.0"), (0, "stem"))
+
+
+def _vgg_key(key: str) -> str | None:
+    """timm/torchvision ``features.<i>.*`` (one flat sequence) -> this module's blocks; the
+    classifier (``pre_logits``, ``head``, ``classifier``) is not part of the backbone."""
+    match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
+    if match is None:
+        return None
+    index = int(match.group(1))
+    start, prefix = next((s, p) for s, p in _BLOCK_STARTS if index >= s)
+    return f"{prefix}.{index - start}.{match.group(2)}"
+
+
+@register_backbone(
+    "vgg19",
+    display_name="VGG-19",
+    reference=ReferenceWeights(timm="vgg19_bn", torchvision="vgg19_bn", key_map=_vgg_key),
+)
 def vgg19(spec: BackboneSpec) -> Backbone:
     return VGG19(spec)
