@@ -165,6 +165,21 @@ class DeepRunner(Runner):
             progress=context.show_progress,
         )
 
+    #: Liver slices per scan assumed by cost estimates (CirrMRI600+: about 40,000 slices over 628
+    #: scans, the liver on about 70 % of them).
+    LIVER_SLICES_PER_SCAN: ClassVar[float] = 45.0
+
+    @classmethod
+    def training_cost(cls, params: DeepParams, train: ScanSet, valid: ScanSet, test: ScanSet) -> float:
+        """Upper bound (every epoch runs, no early stop) of the slice visits of one job."""
+        liver = cls.LIVER_SLICES_PER_SCAN
+        predicted = min(params.max_slices or liver, liver)
+        bag = liver if params.epoch == "slices" else min(params.slices_per_scan or liver, liver)
+        per_epoch = len(train) * bag  # a fused patient's bag holds each of its scans' slices
+        channels = 2 * getattr(params, "context", 0) + 1
+        inference = (len(valid) * params.epochs + len(test)) * predicted / 3.0
+        return (params.epochs * per_epoch + inference) * (channels / 3.0 if channels > 3 else 1.0)
+
     @classmethod
     def qualifier(cls, params: DeepParams) -> str:
         """Tables say how the backbone started: a pretrained row is not a from-scratch row."""
@@ -497,6 +512,12 @@ class VolumetricRunner(DeepRunner):
 
     def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
         return VolumetricModel(self.params.backbone, n_classes, self.params.width)
+
+    @classmethod
+    def training_cost(cls, params: VolumetricParams, train: ScanSet, valid: ScanSet, test: ScanSet) -> float:
+        """A volume of ``depth`` slices counts as ``depth`` slice visits (3D convolutions cost more:
+        a lower bound for this model)."""
+        return float(params.depth * (params.epochs * len(train) + (params.epochs * len(valid) + len(test)) / 3.0))
 
     @classmethod
     def check_params(cls, params: VolumetricParams) -> None:

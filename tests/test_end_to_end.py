@@ -33,7 +33,7 @@ def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
     assert list(main["Method"]) == [
         "Majority class",
         "Logistic regression (radiomics)",
-        "Multi-scale sequence attention",
+        "Multi-scale sequence attention (from scratch)",
     ]
     assert list(main.columns[:3]) == ["kind", "id", "Method"] and [c.split()[0] for c in main.columns[3:]] == [
         "T1W",

@@ -252,3 +252,54 @@ def test_the_input_path_probe_reports_both_paths_and_the_wait_share():
     assert result["augmentation"]["batched_slices_per_second"] > 0
     assert result["augmentation_speedup"] > 0 and 0 < result["data_wait_share"] < 1
     assert result["channels"] == 3 and result["device"].startswith("cpu")
+
+
+def _dry_run_hours(root: Path, tmp: Path, capsys, slices_per_second: float) -> dict[str, float]:
+    out = tmp / "results"
+    (out / "perf").mkdir(parents=True, exist_ok=True)
+    probe = {"size": 32, "device": "test", "training_step": {"slices_per_second": slices_per_second, "model": "m"}}
+    (out / "perf" / "training.json").write_text(json.dumps({"input_path": probe}))
+    path = tmp / "cost.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "cost",
+                "data": {"root": str(root)},
+                "sequences": ["T1W"],
+                "protocols": ["official"],
+                "runners": ["majority", {"name": "cnn-resnet18", "params": {"size": 64, "epochs": 3}}],
+            }
+        )
+    )
+    assert main(["run", str(path), "--out", str(out), "--dry-run", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert f"at {slices_per_second:g} slices/s of m at 32 px on test" in text
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.split()}
+    assert len(rows["majority"]) == 3  # no slice cost: no estimate
+    return {name: float(rows[name][3]) for name in ("cnn-resnet18", "total")}
+
+
+def test_dry_run_estimates_hours_from_the_measured_throughput(tiny_phantom, tmp_path, capsys):
+    from cirrbench.benchmark.data.cohort import load_cirrmri
+    from cirrbench.benchmark.runners.contract import ScanSet
+    from cirrbench.models.runners import DeepRunner
+
+    slow = _dry_run_hours(tiny_phantom, tmp_path, capsys, 0.01)
+    fast = _dry_run_hours(tiny_phantom, tmp_path, capsys, 0.02)
+    assert slow["cnn-resnet18"] > 1 and slow["total"] == slow["cnn-resnet18"]
+    assert fast["cnn-resnet18"] == pytest.approx(slow["cnn-resnet18"] / 2, abs=0.06)
+
+    cohort = load_cirrmri(tiny_phantom)
+    records = [r for r in cohort.records if r.sequence == "T1W"]
+    train, valid, test = (ScanSet(tuple(part), cohort.labels) for part in (records[:6], records[6:8], records[8:10]))
+    params = get_runner_params("cnn-resnet18", {"epochs": 3, "slices_per_scan": 4, "max_slices": 32})
+    liver = DeepRunner.LIVER_SLICES_PER_SCAN
+    assert DeepRunner.training_cost(params, train, valid, test) == pytest.approx(3 * 6 * 4 + (2 * 3 + 2) * 32 / 3)
+    slices = get_runner_params("cnn-resnet18", {"epochs": 3, "epoch": "slices", "max_slices": 32})
+    assert DeepRunner.training_cost(slices, train, valid, test) == pytest.approx(3 * 6 * liver + (2 * 3 + 2) * 32 / 3)
+
+
+def get_runner_params(name: str, overrides: dict):
+    from cirrbench.benchmark.runners.registry import get_runner
+
+    return get_runner(name).make_params(overrides)

@@ -238,11 +238,35 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
         entry = counts.setdefault(job.display, [0, 0])
         entry[0] += 1
         entry[1] += store.is_done(job.key) and not options.force
+    from cirrbench.benchmark.execution.cost import estimate_hours, find_throughput
+    from cirrbench.benchmark.execution.jobs import job_data
+
+    throughput = find_throughput(Path(options.out) / "perf" / "training.json")
+    todo = [job for job in plan.jobs if options.force or not store.is_done(job.key)]
+
+    def parts(job: Job) -> tuple:
+        data = job_data(job, plan.cohort, plan.split_sets)
+        return data.train, data.valid, data.test
+
+    hours = estimate_hours(todo, parts, throughput) if throughput else {}
     width = max(len(name) for name in counts)
-    lines = [f"{'runner':{width}s}  jobs  done  to run"]
-    lines += [f"{name:{width}s}  {total:4d}  {done:4d}  {total - done:6d}" for name, (total, done) in counts.items()]
+    lines = [f"{'runner':{width}s}  jobs  done  to run" + ("  est. hours" if hours else "")]
+    lines += [
+        f"{name:{width}s}  {total:4d}  {done:4d}  {total - done:6d}"
+        + (f"  {hours[name]:10.1f}" if name in hours else "")
+        for name, (total, done) in counts.items()
+    ]
     total, done = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
-    lines.append(f"{'total':{width}s}  {total:4d}  {done:4d}  {total - done:6d}")
+    lines.append(
+        f"{'total':{width}s}  {total:4d}  {done:4d}  {total - done:6d}"
+        + (f"  {sum(hours.values()):10.1f}" if hours else "")
+    )
+    if hours:
+        lines.append(
+            f"est. hours: deep jobs still to run, at {throughput.describe()}, scaled by pixels per slice; an upper "
+            "bound on the work (every epoch, no early stop; 45 liver slices per scan assumed); other backbones differ "
+            "from the measured one: run `cirrbench perf training --device cuda` on the machine that will train"
+        )
     lines.append(
         f"dry run: nothing was run or written ({options.out}); splits: {', '.join(f'{p} {len(s)}' for p, s in plan.split_sets.items())}"
     )

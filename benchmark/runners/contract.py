@@ -222,6 +222,13 @@ class Runner(ABC):
         return f"{name} ({note})" if note else name
 
     @classmethod
+    def training_cost(cls, params: Any, train: ScanSet, valid: ScanSet, test: ScanSet) -> float | None:
+        """Work of one job in slice visits at ``params.size`` pixels (one forward and backward pass
+        of one slice; an inference pass counts a third), for ``cirrbench reproduce --dry-run``'s
+        estimate; None when the runner's cost is not measured in slices (radiomics, references)."""
+        return None
+
+    @classmethod
     def qualifier(cls, params: Any) -> str:
         """A few words a reader must see next to the row name (none by default)."""
         return ""
