@@ -3,7 +3,7 @@
 Each backbone that can take a reference checkpoint declares it (:class:`ReferenceWeights`): the
 timm model name, whether torchvision's model has the same parameter names, and a key map from
 the reference names to the module's own. ``imagenet`` weights come, in this order, from timm or
-torchvision when importable (``pip install -e .[pretrained]`` on a GPU machine; neither imports
+torchvision when importable (``pip install -e .[pretrained]`` on a GPU machine, plus NVlabs' ``mambavision`` for MambaVision-T; neither imports
 beside the CPU torch build of the development machine), or from MONAI's own pretrained loader
 where MONAI has one. A local file (``PATH``) holds either the reference names or the module's own.
 
@@ -61,12 +61,16 @@ def imagenet_state_dict(backbone: str) -> tuple[dict[str, torch.Tensor], str]:
         )
     tried = []
     try:
+        import importlib
+
         import timm
 
+        if reference.package:
+            importlib.import_module(reference.package)  # registers its models with timm
         model = timm.create_model(reference.timm, pretrained=True)
         return to_own_keys(model.state_dict(), reference), f"timm {reference.timm}"
     except ImportError:
-        tried.append("timm (not importable)")
+        tried.append(f"timm{' with ' + reference.package if reference.package else ''} (not importable)")
     if reference.torchvision:
         try:
             import torchvision

@@ -133,8 +133,10 @@ CPU_SMOKE = {
 class DeepRunner(Runner):
     Params = SliceParams
     family = "deep"
-    #: 2: batches gathered on the device with batched augmentation (its own random stream)
-    version = "2"
+    #: 2: batches gathered on the device with batched augmentation (its own random stream);
+    #: 3: MobileNetV3-S, PVTv2-B2 and MambaVision-T rebuilt as their reference implementations,
+    #: ResNet downsampling without bias (the architectures changed, so finished jobs rerun)
+    version = "3"
     needs_images = True
     uses_validation = "early-stopping"
     smoke_params = CPU_SMOKE

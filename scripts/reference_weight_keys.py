@@ -1,13 +1,20 @@
-"""Write the test fixtures of reference state dicts: every key and shape of timm's ImageNet models.
+"""Write the test fixtures of reference state dicts: every key and shape of the ImageNet models
+whose checkpoints the backbones take by name; optionally check the backbones' features against
+the reference models'.
 
-Run once where timm is installed (``pip install timm``); no weights are downloaded (the models
-are built with ``pretrained=False``: only names and shapes are recorded). timm imports
+Run once where timm (and, for MambaVision-T, NVlabs' ``mambavision`` package and ``einops``) are
+installed: ``pip install --no-deps timm mambavision einops`` is enough. No weights are downloaded
+(the models are built with ``pretrained=False``: only names and shapes are recorded). timm imports
 torchvision, which does not import beside the CPU torch build of the development machine, so
-with ``--stub-torchvision`` a stub of the few torchvision names timm touches at import is put on
-the path first (timm builds its models without them). Output: one JSON per model in
+``--stub-torchvision`` first puts a stub of the few torchvision names timm touches at import on
+the path; ``--stub-mamba-ssm`` does the same for ``mamba_ssm`` (CUDA kernels): the reference
+MambaVision then scans with the reference recurrence written below. Output: one JSON per model in
 tests/fixtures/reference_weights/, read by tests/test_pretrained.py.
 
-    python scripts/reference_weight_keys.py --stub-torchvision
+    python scripts/reference_weight_keys.py --stub-torchvision --stub-mamba-ssm --check-forward
+
+``--check-forward`` loads each reference model's (random) weights into the backbone through its
+key map and prints the largest difference of the last feature map (0 or float rounding expected).
 """
 
 from __future__ import annotations
@@ -30,6 +37,20 @@ MODELS = [
     "pvt_v2_b2",
     "efficientnet_b0",
 ]
+MAMBAVISION = "mamba_vision_T"  # from NVlabs' mambavision package, not timm
+
+#: backbone -> reference model, for --check-forward
+MAPPED = {
+    "resnet18": "resnet18",
+    "resnet50": "resnet50",
+    "densenet121": "densenet121",
+    "vgg19": "vgg19_bn",
+    "convnext-tiny": "convnext_tiny",
+    "convnext-base": "convnext_base",
+    "pvtv2-b2": "pvt_v2_b2",
+    "mobilenetv3-small": "mobilenetv3_small_100",
+    "mambavision-t": MAMBAVISION,
+}
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "reference_weights"
 
@@ -76,28 +97,108 @@ def stub_torchvision() -> None:
     root.transforms.functional.InterpolationMode = root.transforms.InterpolationMode
 
 
+def stub_mamba_ssm() -> None:
+    """``mamba_ssm.ops.selective_scan_interface.selective_scan_fn`` as the reference recurrence."""
+    import torch
+
+    def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, **_):
+        if delta_bias is not None:
+            delta = delta + delta_bias[..., None]
+        if delta_softplus:
+            delta = torch.nn.functional.softplus(delta)
+        state, outputs = u.new_zeros(*u.shape[:2], A.shape[1]), []
+        for t in range(u.shape[-1]):
+            step = delta[:, :, t, None]
+            state = torch.exp(step * A) * state + step * B[:, None, :, t] * u[:, :, t, None]
+            outputs.append((state * C[:, None, :, t]).sum(-1))
+        return torch.stack(outputs, -1) + u * D[None, :, None]
+
+    names = ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.selective_scan_interface")
+    for name in names:
+        module = types.ModuleType(name)
+        module.__path__ = []
+        sys.modules[name] = module
+    sys.modules[names[-1]].selective_scan_fn = selective_scan_fn
+
+
+def build_reference(name: str):
+    if name == MAMBAVISION:
+        from mambavision.models.mamba_vision import mamba_vision_T
+
+        return mamba_vision_T(pretrained=False)
+    import timm
+
+    return timm.create_model(name, pretrained=False)
+
+
+def check_forward() -> None:
+    import torch
+
+    from cirrbench.models.backbones import BackboneSpec, build_backbone, reference_for
+    from cirrbench.models.pretrained import to_own_keys
+
+    for backbone, name in MAPPED.items():
+        torch.manual_seed(0)
+        reference = build_reference(name).eval()
+        for module in reference.modules():  # non-trivial batch-norm statistics
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+        ours = build_backbone(backbone, BackboneSpec(3, 1.0)).eval()
+        ours.load_state_dict(to_own_keys(reference.state_dict(), reference_for(backbone)), strict=True)
+        x = torch.randn(1, 3, 224, 224)
+        with torch.no_grad():
+            theirs, mine = reference.forward_features(x), ours(x)[-1]
+        if theirs.dim() == 2:  # MambaVision pools in forward_features
+            mine = mine.mean(dim=(2, 3))
+        elif theirs.shape != mine.shape:  # channels-last outputs
+            theirs = theirs.permute(0, 3, 1, 2)
+        print(f"{backbone} vs {name}: max |difference| {float((mine - theirs).abs().max()):.2e}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stub-torchvision", action="store_true", help="stub torchvision (see the module docstring)")
+    parser.add_argument("--stub-mamba-ssm", action="store_true", help="stub mamba_ssm (see the module docstring)")
+    parser.add_argument("--check-forward", action="store_true", help="compare the backbones' features too")
     args = parser.parse_args()
     if args.stub_torchvision:
         stub_torchvision()
+    if args.stub_mamba_ssm:
+        stub_mamba_ssm()
     import timm
 
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in MODELS:
-        model = timm.create_model(name, pretrained=False)
-        payload = {
-            "header": f"keys and shapes of timm {timm.__version__} {name} (pretrained=False; "
-            + ("torchvision stubbed" if args.stub_torchvision else "real torchvision")
+    for name in [*MODELS, MAMBAVISION]:
+        model = build_reference(name)
+        stubs = [n for n, on in (("torchvision", args.stub_torchvision), ("mamba_ssm", args.stub_mamba_ssm)) if on]
+        source = f"mambavision {_version('mambavision')}" if name == MAMBAVISION else f"timm {timm.__version__}"
+        header = {
+            "header": f"keys and shapes of {source} {name} (pretrained=False; "
+            + (f"{' and '.join(stubs)} stubbed" if stubs else "nothing stubbed")
             + "), written by scripts/reference_weight_keys.py",
             "timm": timm.__version__,
             "model": name,
-            "keys": [[key, list(value.shape)] for key, value in model.state_dict().items()],
         }
-        (OUT / f"{name}.json").write_text(json.dumps(payload, indent=0) + "\n")
+        keys = [[key, list(value.shape)] for key, value in model.state_dict().items()]
+        text = (
+            json.dumps(header, indent=1)[:-2]
+            + ',\n "keys": [\n'
+            + ",\n".join(json.dumps(k) for k in keys)
+            + "\n ]\n}\n"
+        )
+        (OUT / f"{name}.json").write_text(text)
+        payload = {"keys": keys}
         print(f"{name}: {len(payload['keys'])} keys")
+    if args.check_forward:
+        check_forward()
     return 0
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""ImageNet weights by name: the key maps against fixtures of timm's state dicts, strict loading,
+"""ImageNet weights by name: the key maps against fixtures of the reference state dicts (timm's;
+NVlabs' for MambaVision-T), strict loading,
 first-convolution adaptation, the preflight checks and the row names that say how a model started."""
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ MAPPED = {
     "vgg19": "vgg19_bn",
     "convnext-tiny": "convnext_tiny",
     "convnext-base": "convnext_base",
+    "pvtv2-b2": "pvt_v2_b2",
+    "mobilenetv3-small": "mobilenetv3_small_100",
+    "mambavision-t": "mamba_vision_T",
 }
 
 
@@ -34,6 +38,7 @@ def reference_state(model: str) -> dict[str, torch.Tensor]:
 def test_the_key_map_covers_every_parameter_with_its_shape(backbone):
     reference = reference_for(backbone)
     assert reference is not None and reference.timm == MAPPED[backbone]
+    assert json.loads((FIXTURES / f"{MAPPED[backbone]}.json").read_text())["header"].startswith("keys and shapes of")
     mapped = to_own_keys(reference_state(MAPPED[backbone]), reference)
     own = build_backbone(backbone, BackboneSpec(3, 1.0)).state_dict()
     assert sorted(mapped) == sorted(own)  # a bijection: nothing missing, nothing left over
@@ -101,7 +106,7 @@ def test_imagenet_without_a_source_says_how_to_get_one():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"backbone": "mobilenetv3-small", "pretrained": "imagenet"}, "no reference checkpoint for backbone"),
+        ({"backbone": "efficientnet-b0", "pretrained": "imagenet"}, "no reference checkpoint for backbone"),
         ({"pretrained": "/nonexistent/weights.pt"}, "neither imagenet, none nor an existing file"),
     ],
 )

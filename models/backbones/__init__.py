@@ -101,12 +101,14 @@ class ReferenceWeights:
         key_map: reference key -> own key, or None for keys outside the backbone (classifier head).
         torchvision: torchvision's model name when its parameter names equal timm's, else None.
         monai: a loader returning the state dict in the module's own names (MONAI's pretrained nets).
+        package: a module to import before timm can build the model (it registers it with timm).
     """
 
     timm: str
     key_map: Callable[[str], str | None]
     torchvision: str | None = None
     monai: Callable[[], dict[str, torch.Tensor]] | None = None
+    package: str | None = None
 
 
 _REFERENCES: dict[str, ReferenceWeights] = {}

@@ -1,8 +1,14 @@
 """MambaVision-T (Hatamizadeh & Kautz 2024) with a pure-torch selective scan (no CUDA kernels).
 
-Stages 1-2 are residual conv blocks; stages 3-4 mix MambaVision mixer blocks (first half) and
-self-attention blocks (second half). The selective scan is the reference recurrence
-``h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t,  y_t = C_t h_t + D x_t``, computed step by step.
+A port of NVlabs' reference (``mambavision`` 1.2.0, ``mamba_vision_T``): the same modules, names
+and shapes, so its ImageNet checkpoint loads with an identity key map (tested against a fixture
+of its state dict) and, given the same weights, gives the reference's features. Levels 1-2 are
+residual conv blocks; levels 3-4 run MambaVision mixer blocks (first half) and self-attention
+blocks (second half) inside windows. The selective scan is the reference recurrence
+``h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t,  y_t = C_t h_t + D x_t``, computed step by step; as in
+the reference, ``dt`` carries the ``dt_proj`` bias twice (once in the projection, once as the
+scan's delta bias). One deviation: a feature map smaller than the window is one window instead of
+being zero-padded up to it (CPU-sized inputs would otherwise scan mostly padding).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from . import Backbone, BackboneSpec, register_backbone
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, substitutions
 
 
 def selective_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
@@ -33,23 +39,26 @@ class MambaVisionMixer(nn.Module):
         inner = expand * dim
         self.inner, self.d_state = inner, d_state
         self.dt_rank = math.ceil(dim / 16)
-        self.in_proj = nn.Linear(dim, inner)
+        self.in_proj = nn.Linear(dim, inner, bias=False)
         self.x_proj = nn.Linear(inner // 2, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, inner // 2)
+        dt = torch.exp(torch.rand(inner // 2) * (math.log(0.1) - math.log(0.001)) + math.log(0.001)).clamp(min=1e-4)
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1 of dt in [0.001, 0.1]
         A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(inner // 2, 1)
         self.A_log = nn.Parameter(torch.log(A))
         self.D = nn.Parameter(torch.ones(inner // 2))
-        self.conv_x = nn.Conv1d(inner // 2, inner // 2, d_conv, padding=d_conv // 2, groups=inner // 2)
-        self.conv_z = nn.Conv1d(inner // 2, inner // 2, d_conv, padding=d_conv // 2, groups=inner // 2)
-        self.out_proj = nn.Linear(inner, dim)
+        self.out_proj = nn.Linear(inner, dim, bias=False)
+        self.conv1d_x = nn.Conv1d(inner // 2, inner // 2, d_conv, padding="same", groups=inner // 2, bias=False)
+        self.conv1d_z = nn.Conv1d(inner // 2, inner // 2, d_conv, padding="same", groups=inner // 2, bias=False)
 
     def forward(self, tokens: Tensor) -> Tensor:
         x, z = self.in_proj(tokens).transpose(1, 2).chunk(2, dim=1)  # (b, inner/2, L) each
-        x = nn.functional.silu(self.conv_x(x))
-        z = nn.functional.silu(self.conv_z(z))
+        x = nn.functional.silu(self.conv1d_x(x))
+        z = nn.functional.silu(self.conv1d_z(z))
         params = self.x_proj(x.transpose(1, 2))  # (b, L, r + 2n)
         dt, B, C = params.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = nn.functional.softplus(self.dt_proj(dt)).transpose(1, 2)
+        dt = nn.functional.softplus(self.dt_proj(dt) + self.dt_proj.bias).transpose(1, 2)
         y = selective_scan(x, dt, -torch.exp(self.A_log.float()), B.transpose(1, 2), C.transpose(1, 2), self.D)
         return self.out_proj(torch.cat([y, z], dim=1).transpose(1, 2))
 
@@ -67,12 +76,24 @@ class Attention(nn.Module):
         return self.proj(nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c))
 
 
-class MixerBlock(nn.Module):
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
     def __init__(self, dim: int, heads: int, use_attention: bool) -> None:
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim)
         self.mixer = Attention(dim, heads) if use_attention else MambaVisionMixer(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, 4 * dim)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.mixer(self.norm1(x))
@@ -82,64 +103,124 @@ class MixerBlock(nn.Module):
 class ConvBlock(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(dim, dim, 3, padding=1),
-            nn.BatchNorm2d(dim),
-            nn.GELU(),
-            nn.Conv2d(dim, dim, 3, padding=1),
-            nn.BatchNorm2d(dim),
+        self.conv1 = nn.Conv2d(dim, dim, 3, padding=1)
+        self.norm1 = nn.BatchNorm2d(dim)
+        self.act1 = nn.GELU(approximate="tanh")
+        self.conv2 = nn.Conv2d(dim, dim, 3, padding=1)
+        self.norm2 = nn.BatchNorm2d(dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.norm2(self.conv2(self.act1(self.norm1(self.conv1(x)))))
+
+
+class Downsample(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.reduction = nn.Sequential(nn.Conv2d(dim, 2 * dim, 3, 2, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.reduction(x)
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, in_channels: int, in_dim: int, dim: int) -> None:
+        super().__init__()
+        self.conv_down = nn.Sequential(
+            nn.Conv2d(in_channels, in_dim, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(in_dim, eps=1e-4),
+            nn.ReLU(),
+            nn.Conv2d(in_dim, dim, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(dim, eps=1e-4),
+            nn.ReLU(),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        return self.conv_down(x)
+
+
+def _transformer_blocks(depth: int) -> range:
+    """The reference's choice: attention in the second half of a level (odd depths: after the middle)."""
+    return range(depth // 2 + 1, depth) if depth % 2 else range(depth // 2, depth)
+
+
+class Level(nn.Module):
+    """One level: its blocks (windowed for the mixer levels) and the downsampling that follows."""
+
+    def __init__(self, dim: int, depth: int, heads: int, window: int, conv: bool, downsample: bool) -> None:
+        super().__init__()
+        self.conv, self.window = conv, window
+        if conv:
+            self.blocks = nn.ModuleList([ConvBlock(dim) for _ in range(depth)])
+        else:
+            attention = _transformer_blocks(depth)
+            self.blocks = nn.ModuleList([Block(dim, heads, i in attention) for i in range(depth)])
+        self.downsample = Downsample(dim) if downsample else None
+
+    def mix(self, x: Tensor) -> Tensor:
+        """The level's blocks (before its downsampling)."""
+        if self.conv:
+            for block in self.blocks:
+                x = block(x)
+            return x
+        b, c, h, w = x.shape
+        window = min(self.window, max(h, w))
+        pad_b, pad_r = (window - h % window) % window, (window - w % window) % window
+        if pad_b or pad_r:
+            x = nn.functional.pad(x, (0, pad_r, 0, pad_b))
+        hp, wp = x.shape[-2:]
+        tokens = (
+            x.view(b, c, hp // window, window, wp // window, window)
+            .permute(0, 2, 4, 3, 5, 1)
+            .reshape(-1, window * window, c)
+        )
+        for block in self.blocks:
+            tokens = block(tokens)
+        x = tokens.reshape(b, hp // window, wp // window, window, window, c).permute(0, 5, 1, 3, 2, 4)
+        return x.reshape(b, c, hp, wp)[:, :, :h, :w].contiguous()
 
 
 class MambaVision(Backbone):
-    def __init__(self, spec: BackboneSpec, dims=(80, 160, 320, 640), depths=(1, 3, 8, 4), heads=(2, 4, 8, 16)) -> None:
+    def __init__(
+        self,
+        spec: BackboneSpec,
+        dim: int = 80,
+        in_dim: int = 32,
+        depths=(1, 3, 8, 4),
+        heads=(2, 4, 8, 16),
+        windows=(8, 8, 14, 7),
+    ) -> None:
         super().__init__()
         if spec.spatial_dims != 2:
             raise ValueError("mambavision is 2D only")
         heads = [max(1, int(round(h * min(1.0, spec.width * 2)))) for h in heads]
-        dims = [max(8 * h, int(round(d * spec.width / (8 * h))) * 8 * h) for d, h in zip(dims, heads)]
-        self.stem = nn.Sequential(
-            nn.Conv2d(spec.in_channels, dims[0], 3, 2, 1),
-            nn.BatchNorm2d(dims[0]),
-            nn.ReLU(),
-            nn.Conv2d(dims[0], dims[0], 3, 2, 1),
-            nn.BatchNorm2d(dims[0]),
-            nn.ReLU(),
+        dim = max(8 * heads[0], int(round(dim * spec.width / (8 * heads[0]))) * 8 * heads[0])
+        dims = [dim * 2**i for i in range(4)]  # each level doubles the width, as the reference
+        self.patch_embed = PatchEmbed(spec.in_channels, max(8, int(round(in_dim * spec.width / 8)) * 8), dim)
+        self.levels = nn.ModuleList(
+            [
+                Level(d, n, h, w, conv=i < 2, downsample=i < 3)
+                for i, (d, n, h, w) in enumerate(zip(dims, depths, heads, windows))
+            ]
         )
-        self.stages = nn.ModuleList()
-        self.downsample = nn.ModuleList()
-        for i, (d, n, h) in enumerate(zip(dims, depths, heads)):
-            if i < 2:
-                self.stages.append(nn.Sequential(*[ConvBlock(d) for _ in range(n)]))
-            else:
-                self.stages.append(nn.ModuleList([MixerBlock(d, h, use_attention=j >= n // 2) for j in range(n)]))
-            self.downsample.append(
-                nn.Sequential(nn.Conv2d(d, dims[i + 1], 3, 2, 1), nn.BatchNorm2d(dims[i + 1]))
-                if i < 3
-                else nn.Identity()
-            )
+        self.norm = nn.BatchNorm2d(dims[-1])
         self.out_channels = list(dims)
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
+        x = self.patch_embed(x)
         features = []
-        for i, (stage, down) in enumerate(zip(self.stages, self.downsample)):
-            if i < 2:
-                x = stage(x)
-            else:
-                b, c, h, w = x.shape
-                tokens = x.flatten(2).transpose(1, 2)
-                for block in stage:
-                    tokens = block(tokens)
-                x = tokens.transpose(1, 2).reshape(b, c, h, w)
+        for level in self.levels:
+            x = level.mix(x)
             features.append(x)
-            x = down(x)
+            if level.downsample is not None:
+                x = level.downsample(x)
+        features[-1] = self.norm(features[-1])  # the reference's last normalisation
         return features
 
 
-@register_backbone("mambavision-t", display_name="MambaVision-T")
+@register_backbone(
+    "mambavision-t",
+    display_name="MambaVision-T",
+    reference=ReferenceWeights(timm="mamba_vision_T", key_map=substitutions(r"head\."), package="mambavision"),
+)
 def mambavision_t(spec: BackboneSpec) -> Backbone:
     return MambaVision(spec)

@@ -1,10 +1,13 @@
-"""PVTv2-B2 (Wang et al. 2022): overlapping patch embedding, spatial-reduction attention, Mix-FFN."""
+"""PVTv2-B2 (Wang et al. 2022): overlapping patch embedding, spatial-reduction attention, Mix-FFN.
+
+Parameter names and shapes follow timm's ``pvt_v2_b2`` up to the key map below (tested).
+"""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from . import Backbone, BackboneSpec, register_backbone
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, substitutions
 
 
 class MixFFN(nn.Module):
@@ -45,16 +48,28 @@ class SRAttention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
+class PatchEmbed(nn.Module):
+    """Overlapping patch embedding: a strided convolution, then a LayerNorm over the channels."""
+
+    def __init__(self, cin: int, dim: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(cin, dim, kernel, stride, kernel // 2)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(self.proj(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
 class PVTBlock(nn.Module):
     def __init__(self, dim: int, heads: int, sr: int, mlp_ratio: int) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = SRAttention(dim, heads, sr)
-        self.ffn = MixFFN(dim, dim * mlp_ratio)
+        self.mlp = MixFFN(dim, dim * mlp_ratio)
 
     def forward(self, x: Tensor, h: int, w: int) -> Tensor:
         x = x + self.attn(self.norm1(x), h, w)
-        return x + self.ffn(self.norm2(x), h, w)
+        return x + self.mlp(self.norm2(x), h, w)
 
 
 class PVTv2(Backbone):
@@ -76,7 +91,7 @@ class PVTv2(Backbone):
         cin = spec.in_channels
         for i, (d, n, h, sr, r) in enumerate(zip(dims, depths, heads, srs, ratios)):
             k, s = (7, 4) if i == 0 else (3, 2)
-            self.embeds.append(nn.Conv2d(cin, d, k, s, k // 2))
+            self.embeds.append(PatchEmbed(cin, d, k, s))
             self.stages.append(nn.ModuleList([PVTBlock(d, h, sr, r) for _ in range(n)]))
             self.norms.append(nn.LayerNorm(d))
             cin = d
@@ -95,6 +110,19 @@ class PVTv2(Backbone):
         return features
 
 
-@register_backbone("pvtv2-b2", display_name="PVTv2-B2")
+@register_backbone(
+    "pvtv2-b2",
+    display_name="PVTv2-B2",
+    reference=ReferenceWeights(
+        timm="pvt_v2_b2",
+        key_map=substitutions(
+            r"head\.",
+            (r"^patch_embed\.", "embeds.0."),
+            (r"^stages\.(\d)\.downsample\.", r"embeds.\1."),
+            (r"^stages\.(\d)\.norm\.", r"norms.\1."),
+            (r"^stages\.(\d)\.blocks\.(\d+)\.", r"stages.\1.\2."),
+        ),
+    ),
+)
 def pvtv2_b2(spec: BackboneSpec) -> Backbone:
     return PVTv2(spec)
