@@ -223,6 +223,11 @@ COMMITTED = Path(__file__).resolve().parents[1] / "results"
 def test_every_table_compiles_with_pdflatex(results, tmp_path, which):
     tables = sorted(((results if which == "this run" else COMMITTED) / "tables").glob("*.tex"))
     assert len(tables) >= 12
+    compile_tables(tables, tmp_path)
+
+
+def compile_tables(tables: list[Path], tmp_path: Path) -> None:
+    """pdflatex on a document inputting every table; each keeps its label."""
     body = "\n".join(f"\\input{{{t}}}\n\\clearpage" for t in tables)
     document = tmp_path / "tables.tex"
     document.write_text(
@@ -354,3 +359,44 @@ def test_exploratory_block_chooses_each_familys_best_on_validation_not_test():
         evaluation.estimate(MethodKey("rad-a", "default", "T1W", "official"), "accuracy").value
         > evaluation.estimate(comparison.a, "accuracy").value
     )
+
+
+def test_seeds_show_their_spread_and_are_averaged_per_split_before_the_t(tiny_phantom, tmp_path):
+    raw = config(
+        tiny_phantom,
+        sequences=["T1W"],
+        protocols=[{"name": "cv", "folds": 3, "repeats": 1}],
+        runners=["majority", "test-radiomics", "test-deep"],
+        seeds=2,
+        metrics={"bootstrap": 50},
+    )
+    out = tmp_path / "r"
+    summary, _ = run_experiment(parse_experiment(raw, "t.yaml"), RunOptions(out=out, progress=False, jobs=1))
+    assert summary.ok
+    per_split = pd.read_csv(out / "metrics" / "per_split.csv")
+    deep = per_split[(per_split["runner"] == "test-deep") & (per_split["level"] == "patient")]
+    assert sorted(deep["seed_index"].unique()) == [0, 1]
+    by_seed = deep.groupby("seed_index")["accuracy"].mean()
+    table = read(out, "seeds_cv_patient")
+    (cell,) = table.loc[table["id"] == "test-deep", "T1W"]
+    mean, sd = re.match(r"([\d.]+) ± ([\d.]+) \(2 seeds", cell).groups()
+    assert float(mean) == pytest.approx(by_seed.mean(), abs=5e-4)
+    assert float(sd) == pytest.approx(by_seed.std(ddof=1), abs=5e-4)
+    (majority,) = table.loc[table["id"] == "majority", "T1W"]
+    assert " ± 0.000 (2 seeds" in majority  # a deterministic runner: no spread
+
+    # the corrected t runs over the 3 splits, each split's seeds averaged first (not over 6 runs)
+    import json
+
+    from cirrbench.benchmark.reporting.stats import corrected_t_ci
+
+    jobs = [json.loads(p.read_text()) for p in (out / "predictions").glob("*/job.json")]
+    fraction = float(np.mean([j["n_test"] / j["n_train"] for j in jobs if j["protocol"] == "cv"]))
+    per_split_mean = deep.groupby("split_id")["accuracy"].mean()
+    assert len(per_split_mean) == 3
+    expected = corrected_t_ci(per_split_mean.to_numpy(), fraction, bounds=(0.0, 1.0))
+    main = read(out, "main_cv_patient")
+    (shown,) = main.loc[main["id"] == "test-deep", main.columns[3]]
+    assert shown.startswith(f"{expected.value:.3f} [{expected.low:.3f}, {expected.high:.3f}]")
+    if PDFLATEX is not None:
+        compile_tables([out / "tables" / "seeds_cv_patient.tex"], tmp_path)

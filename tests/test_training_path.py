@@ -188,7 +188,7 @@ def test_epoch_line_says_what_a_researcher_watches():
     assert line == "epoch 3/100  train loss 0.9123  valid loss 0.8000  valid acc 0.550  lr 1.0e-04  2.1 s  *best"
 
 
-def _deep_config(root: Path, tmp: Path, out_name: str, **params) -> Path:
+def _deep_config(root: Path, tmp: Path, out_name: str, runner: str = "test-deep-killer", **params) -> Path:
     raw = {
         "name": "resume",
         "reference": None,
@@ -198,7 +198,7 @@ def _deep_config(root: Path, tmp: Path, out_name: str, **params) -> Path:
         "metrics": {"bootstrap": 20},
         "runners": [
             {
-                "name": "test-deep-killer",
+                "name": runner,
                 "params": {
                     "width": 0.25,
                     "size": 32,
@@ -303,3 +303,17 @@ def get_runner_params(name: str, overrides: dict):
     from cirrbench.benchmark.runners.registry import get_runner
 
     return get_runner(name).make_params(overrides)
+
+
+def test_tensorboard_event_files_are_kept_with_the_job(tiny_phantom, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install -e .[tensorboard])")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path = _deep_config(tiny_phantom, tmp_path, "tb", runner="cnn-resnet18", tensorboard=True, epochs=3)
+    out = tmp_path / "results"
+    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0
+    (job,) = [p for p in (out / "predictions").iterdir() if not p.name.startswith(".")]
+    events = EventAccumulator(str(job / "outputs" / "tensorboard"))
+    events.Reload()
+    assert "train/loss" in events.Tags()["scalars"]
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]

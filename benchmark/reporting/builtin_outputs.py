@@ -32,6 +32,7 @@ from cirrbench.benchmark.reporting.tables import (
     main_table,
     paper_table,
     per_stage_table,
+    seeds_table,
     verdict_table,
 )
 
@@ -89,6 +90,15 @@ def _confusion(c: ReportContext) -> list:
 @register_table("per_stage", section="Per-stage metrics", order=60)
 def _per_stage(c: ReportContext) -> list:
     return [per_stage_table(c.evaluation, c.names, c.labels, p, "patient") for p in c.protocols]
+
+
+@register_table("seeds", section="Spread over training seeds", order=65)
+def _seeds(c: ReportContext) -> list:
+    return [
+        seeds_table(c.evaluation, c.names, p, level, c.settings.metric)
+        for p in c.protocols
+        for level in c.evaluation.levels()
+    ]
 
 
 @register_table("ablation", section="Ablations against the full model", order=70)

@@ -221,6 +221,17 @@ class Evaluation:
         )
         return sm[mask].groupby("split_id")[metric].mean()
 
+    def per_seed(self, key: MethodKey, metric: str, level: str = "patient") -> pd.Series:
+        """The metric per seed (splits averaged within a seed): the spread a reader sees next to a
+        seeded method's mean; statistics never use it (they average seeds within each split)."""
+        sm = self.split_metrics
+        if sm.empty or metric not in sm:
+            return pd.Series(dtype=float)
+        mask = np.logical_and.reduce([sm[name] == value for name, value in zip(MethodKey._fields, key)]) & (
+            sm["level"] == level
+        )
+        return sm[mask].groupby("seed_index")[metric].mean()
+
     def _check_metric(self, metric: str) -> None:
         if not supported_metric(metric, self.labels):
             raise KeyError(f"metric {metric!r} is not available for this label set")

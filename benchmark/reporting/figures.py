@@ -9,6 +9,7 @@ banner on top where the phantom was used.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -182,7 +183,8 @@ def confusion_figure(
             if i == len(runners) - 1:
                 ax.set_xlabel("predicted", fontsize=7)
             if j == 0:
-                ax.set_ylabel(f"{display.get(runner, runner)}\ntrue", fontsize=8)
+                name = "\n".join(textwrap.wrap(display.get(runner, runner), 26))  # fits the panel's height
+                ax.set_ylabel(f"{name}\ntrue", fontsize=8)
     if image is not None:
         fig.colorbar(
             image, ax=axes.ravel().tolist(), location="bottom", shrink=0.5, aspect=30, label="share of the true stage"

@@ -27,6 +27,7 @@ from cirrbench.benchmark.reporting.stats import Estimate, holm
 from cirrbench.benchmark.reporting.table import INPUT_ORDER, Block, Table
 
 __all__ = [
+    "seeds_table",
     "RowNames",
     "DeclaredPair",
     "main_table",
@@ -173,6 +174,42 @@ def _reported_rows(reported: list[dict], protocol: str, level: str, columns: lis
 
 
 # ---- tables -----------------------------------------------------------------------------------
+def seeds_table(evaluation: Evaluation, names: RowNames, protocol: str, level: str, metric: str) -> Table | None:
+    """Methods trained with several seeds: the metric's mean over seeds, its SD and range (each
+    seed's value averaged over the splits). None when every method has one seed."""
+    runners = _default_runners(evaluation, names, protocol, level)
+    inputs = _inputs(evaluation, protocol, level)
+    rows, ids = [], []
+    for runner in runners:
+        cells, seeded = [], False
+        for column in inputs:
+            values = evaluation.per_seed(MethodKey(runner, "default", column, protocol), metric, level).dropna()
+            if len(values) < 2:
+                cells.append("—" if values.empty else f"{values.iloc[0]:.3f} (1 seed)")
+                continue
+            seeded = True
+            cells.append(
+                f"{values.mean():.3f} ± {values.std(ddof=1):.3f} ({len(values)} seeds, {values.min():.3f}-{values.max():.3f})"
+            )
+        if seeded:
+            rows.append([names.show(runner), *cells])
+            ids.append(runner)
+    if not rows:
+        return None
+    notes = [
+        f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}): per seed averaged over "
+        f"its splits; mean ± SD over seeds (min-max). The other tables and every test average the seeds within each split first."
+    ]
+    return Table(
+        f"seeds_{protocol}_{level}",
+        f"Spread over training seeds: {metric_display(metric).lower()} ({protocol}, {level} level)",
+        ["Method", *inputs],
+        rows,
+        ids=ids,
+        notes=notes,
+    )
+
+
 def main_table(
     evaluation: Evaluation,
     names: RowNames,
