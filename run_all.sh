@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate every table and figure of the benchmark (see README.md).
 #
-#   ./run_all.sh [--data ROOT] [--profile cpu|paper] [--jobs N] [--out DIR] [...]
+#   ./run_all.sh [--data ROOT] [--profile cpu|paper|paper-cv|tiny] [--jobs N] [--out DIR] [...]
 #   ./run_all.sh --test [PYTEST ARGS]     set up, then run the whole test suite
 #   ./run_all.sh --setup                  only create/refresh .venv
 #   ./run_all.sh --help
@@ -21,8 +21,9 @@ Without --data it generates the synthetic phantom cohort once into .cache/ and u
 
 Options (passed to `cirrbench reproduce`; see `cirrbench reproduce --help` for all):
   --data ROOT          CirrMRI600+ root folder or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)
-  --profile NAME       cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU),
-                       tiny (seconds; for trying it out), or a YAML file
+  --profile NAME       cpu (default; fits a 2-core CPU), paper (seed-paper settings, paired and
+                       official splits, for a GPU), paper-cv (the same runners on the 3x5 CV grid,
+                       for a cluster of GPUs; use its own --out), tiny (seconds), or a YAML file
   --jobs N             parallel processes (default: every core on a CPU, 1 on a GPU)
   --out DIR            results folder (default results/)
   --skip-check CHECK   proceed without a validation check (repeatable; listed in the output)

@@ -493,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         default="cpu",
-        help="cpu (default; fits a 2-core CPU), paper (seed-paper settings, for a GPU), tiny, or a YAML file",
+        help="cpu (default; fits a 2-core CPU), paper (seed-paper settings, paired and official splits, for a GPU), paper-cv (the same runners on the 3x5 CV grid, for GPU workers), tiny, or a YAML file",
     )
     p.set_defaults(func=_cmd_reproduce)
     return parser

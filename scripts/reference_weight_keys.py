@@ -25,32 +25,15 @@ import sys
 import types
 from pathlib import Path
 
-MODELS = [
-    "resnet18",
-    "resnet50",
-    "densenet121",
-    "vgg19_bn",
-    "convnext_tiny",
-    "convnext_base",
-    # the seed paper's other backbones: recorded for the key maps still to be written
-    "mobilenetv3_small_100",
-    "pvt_v2_b2",
-    "efficientnet_b0",
-]
 MAMBAVISION = "mamba_vision_T"  # from NVlabs' mambavision package, not timm
 
-#: backbone -> reference model, for --check-forward
-MAPPED = {
-    "resnet18": "resnet18",
-    "resnet50": "resnet50",
-    "densenet121": "densenet121",
-    "vgg19": "vgg19_bn",
-    "convnext-tiny": "convnext_tiny",
-    "convnext-base": "convnext_base",
-    "pvtv2-b2": "pvt_v2_b2",
-    "mobilenetv3-small": "mobilenetv3_small_100",
-    "mambavision-t": MAMBAVISION,
-}
+
+def mapped() -> dict[str, str]:
+    """backbone -> its reference model, as the backbones declare them (the registry)."""
+    from cirrbench.models.backbones import available_backbones, reference_for
+
+    return {b: reference_for(b).timm for b in available_backbones() if reference_for(b) is not None}
+
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "reference_weights"
 
@@ -137,7 +120,7 @@ def check_forward() -> None:
     from cirrbench.models.backbones import BackboneSpec, build_backbone, reference_for
     from cirrbench.models.pretrained import to_own_keys
 
-    for backbone, name in MAPPED.items():
+    for backbone, name in mapped().items():
         torch.manual_seed(0)
         reference = build_reference(name).eval()
         for module in reference.modules():  # non-trivial batch-norm statistics
@@ -148,7 +131,11 @@ def check_forward() -> None:
         ours.load_state_dict(to_own_keys(reference.state_dict(), reference_for(backbone)), strict=True)
         x = torch.randn(1, 3, 224, 224)
         with torch.no_grad():
-            theirs, mine = reference.forward_features(x), ours(x)[-1]
+            if name == "tf_efficientnet_b0":  # its forward_features ends with the 1280-channel head
+                theirs = reference.blocks(reference.bn1(reference.conv_stem(x)))
+            else:
+                theirs = reference.forward_features(x)
+            mine = ours(x)[-1]
         if theirs.dim() == 2:  # MambaVision pools in forward_features
             mine = mine.mean(dim=(2, 3))
         elif theirs.shape != mine.shape:  # channels-last outputs
@@ -169,7 +156,7 @@ def main() -> int:
     import timm
 
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in [*MODELS, MAMBAVISION]:
+    for name in sorted(set(mapped().values())):
         model = build_reference(name)
         stubs = [n for n, on in (("torchvision", args.stub_torchvision), ("mamba_ssm", args.stub_mamba_ssm)) if on]
         source = f"mambavision {_version('mambavision')}" if name == MAMBAVISION else f"timm {timm.__version__}"

@@ -378,7 +378,7 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
     assert {p.name: p.read_bytes() for p in (out / "tables").iterdir()} == tables
 
 
-@pytest.mark.parametrize("profile", ["cpu", "paper", "tiny"])
+@pytest.mark.parametrize("profile", ["cpu", "paper", "paper-cv", "tiny"])
 def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
     from cirrbench.benchmark.execution.experiment import load_experiment
 
@@ -391,6 +391,14 @@ def test_every_shipped_profile_parses_with_valid_runner_parameters(profile):
             if spec.name.startswith(("cnn-", "msa"))
         }
         assert epochs.pop("msa") == "scans" and set(epochs.values()) == {"slices"} and len(epochs) == 8
+
+
+def test_paper_and_paper_cv_split_one_grid_between_them():
+    from cirrbench.benchmark.execution.experiment import load_experiment
+
+    paper, cv = load_experiment("paper"), load_experiment("paper-cv")
+    assert [p.name for p in paper.protocols] == ["paired", "official"] and [p.name for p in cv.protocols] == ["cv"]
+    assert paper.runners == cv.runners and paper.compare == cv.compare  # the same methods, the other splits
 
 
 def test_default_jobs_use_every_core_on_a_cpu_and_one_on_a_gpu():

@@ -10,22 +10,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from cirrbench.models.backbones import BackboneSpec, WeightsMismatchError, build_backbone, reference_for
+from cirrbench.models.backbones import (
+    BackboneSpec,
+    WeightsMismatchError,
+    available_backbones,
+    build_backbone,
+    reference_for,
+)
 from cirrbench.models.pretrained import adapt_first_conv, load_pretrained, to_own_keys
 from cirrbench.models.runners import SliceCNNRunner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reference_weights"
-MAPPED = {
-    "resnet18": "resnet18",
-    "resnet50": "resnet50",
-    "densenet121": "densenet121",
-    "vgg19": "vgg19_bn",
-    "convnext-tiny": "convnext_tiny",
-    "convnext-base": "convnext_base",
-    "pvtv2-b2": "pvt_v2_b2",
-    "mobilenetv3-small": "mobilenetv3_small_100",
-    "mambavision-t": "mamba_vision_T",
-}
+#: every built-in backbone -> its reference model (the fixture's name), from the registry
+MAPPED = {b: reference_for(b).timm for b in available_backbones() if reference_for(b) is not None}
+
+
+def test_every_builtin_2d_backbone_has_a_reference():
+    assert set(MAPPED) == set(available_backbones())  # resnet18/50, densenet121, vgg19, convnext-t/b, ...
+    assert {"vgg19", "resnet50", "mobilenetv3-small", "convnext-base", "pvtv2-b2", "mambavision-t"} <= set(MAPPED)
 
 
 def reference_state(model: str) -> dict[str, torch.Tensor]:
@@ -103,14 +105,26 @@ def test_imagenet_without_a_source_says_how_to_get_one():
         imagenet_state_dict("convnext-tiny")  # timm only: no torchvision names, no MONAI loader
 
 
+@pytest.fixture
+def plain_backbone():
+    """A backbone registered without a reference checkpoint (as a plugin's might be)."""
+    from cirrbench.benchmark.runners.registry import unregister_runner
+    from cirrbench.models.backbones import register_backbone, unregister_backbone
+
+    register_backbone("test-plain")(lambda spec: build_backbone("resnet18", spec))
+    yield "test-plain"
+    unregister_backbone("test-plain")
+    unregister_runner("cnn-test-plain")
+
+
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"backbone": "efficientnet-b0", "pretrained": "imagenet"}, "no reference checkpoint for backbone"),
+        ({"backbone": "test-plain", "pretrained": "imagenet"}, "no reference checkpoint for backbone 'test-plain'"),
         ({"pretrained": "/nonexistent/weights.pt"}, "neither imagenet, none nor an existing file"),
     ],
 )
-def test_preflight_refuses_pretrained_it_cannot_load(params, message):
+def test_preflight_refuses_pretrained_it_cannot_load(plain_backbone, params, message):
     with pytest.raises(ValueError, match=message):
         SliceCNNRunner.check_params(SliceCNNRunner.make_params(params))
 

@@ -211,26 +211,26 @@ class Evaluation:
             )
         return self._stats[cache_key]
 
-    def _per_split(self, key: MethodKey, metric: str, level: str) -> pd.Series:
-        """The metric per split (seeds averaged within a split, before any t statistic)."""
+    def _split_rows(self, key: MethodKey, metric: str, level: str) -> pd.DataFrame | None:
+        """The method's per-(split, seed) metric rows at ``level``; None without that metric."""
         sm = self.split_metrics
         if sm.empty or metric not in sm:
-            return pd.Series(dtype=float)
+            return None
         mask = np.logical_and.reduce([sm[name] == value for name, value in zip(MethodKey._fields, key)]) & (
             sm["level"] == level
         )
-        return sm[mask].groupby("split_id")[metric].mean()
+        return sm[mask]
+
+    def _per_split(self, key: MethodKey, metric: str, level: str) -> pd.Series:
+        """The metric per split (seeds averaged within a split, before any t statistic)."""
+        rows = self._split_rows(key, metric, level)
+        return pd.Series(dtype=float) if rows is None else rows.groupby("split_id")[metric].mean()
 
     def per_seed(self, key: MethodKey, metric: str, level: str = "patient") -> pd.Series:
         """The metric per seed (splits averaged within a seed): the spread a reader sees next to a
         seeded method's mean; statistics never use it (they average seeds within each split)."""
-        sm = self.split_metrics
-        if sm.empty or metric not in sm:
-            return pd.Series(dtype=float)
-        mask = np.logical_and.reduce([sm[name] == value for name, value in zip(MethodKey._fields, key)]) & (
-            sm["level"] == level
-        )
-        return sm[mask].groupby("seed_index")[metric].mean()
+        rows = self._split_rows(key, metric, level)
+        return pd.Series(dtype=float) if rows is None else rows.groupby("seed_index")[metric].mean()
 
     def _check_metric(self, metric: str) -> None:
         if not supported_metric(metric, self.labels):
