@@ -10,8 +10,6 @@ import numpy as np
 
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.registry import register_runner
-from cirrbench.models.runners import SliceCNNRunner as _SliceCNNRunner
-from cirrbench.models.runners import SliceParams as _DeepSliceParams
 
 
 @register_runner
@@ -197,40 +195,3 @@ class WarningRunner(Runner):
     def predict(self, test: ScanSet) -> Predictions:
         k = self.labels_.n_classes
         return Predictions.from_array(test.scan_ids, np.full((len(test), k), 1.0 / k), self.labels_)
-
-
-@dataclass(frozen=True)
-class DeepKillerParams(_DeepSliceParams):
-    kill_file: str = ""  # while this file exists, the process is killed at the end of epoch 2
-    epochs_file: str = ""  # every epoch line the job logs is appended here
-
-
-@register_runner
-class DeepKillerRunner(_SliceCNNRunner):
-    """A real slice CNN whose process dies (SIGKILL-like) after epoch 2 while ``kill_file`` exists."""
-
-    name = "test-deep-killer"
-    Params = DeepKillerParams
-
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> DeepKillerRunner:
-        import logging
-
-        kill_file, epochs_file = Path(self.params.kill_file), Path(self.params.epochs_file)
-
-        class Watch(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                message = record.getMessage()
-                if message.startswith("epoch "):
-                    with open(epochs_file, "a") as handle:
-                        handle.write(message.split()[1] + "\n")
-                    if message.startswith("epoch 2/") and kill_file.exists():
-                        kill_file.unlink()
-                        os._exit(137)
-
-        watch = Watch()
-        context.logger.addHandler(watch)
-        context.logger.setLevel(logging.DEBUG)  # the epoch lines are debug messages
-        try:
-            return super().fit(train, valid, context)
-        finally:
-            context.logger.removeHandler(watch)

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import deep_runners_for_tests  # noqa: F401  (registers test-deep-killer)
 import numpy as np
 import pandas as pd
 import pytest
-import runners_for_tests  # noqa: F401  (registers the test runners)
 import torch
 import yaml
 from scipy import stats
@@ -223,7 +223,7 @@ def test_a_killed_deep_job_resumes_from_its_last_epoch(tiny_phantom, tmp_path):
     path = _deep_config(tiny_phantom, tmp_path, "a", kill_file=str(kill), epochs_file=str(epochs), save_weights=True)
     out = tmp_path / "results"
     kill.touch()
-    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main(['run', {str(path)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q']))"
+    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import deep_runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main(['run', {str(path)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q']))"
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert killed.returncode == 137, killed.stderr
     (work,) = (out / "predictions").glob(".work-*")
