@@ -96,7 +96,7 @@ RADIOMICS_VARIANTS: dict[str, dict[str, Any]] = {
 class RadiomicsRunner(Runner):
     Params = RadiomicsParams
     variants = RADIOMICS_VARIANTS
-    sequences = "single+both"
+    inputs = "single+both"
     family = "radiomics"
     uses_validation = "training"
     search_space: ClassVar[dict[str, list]] = {}

@@ -715,7 +715,7 @@ def _cmd_runners(args: argparse.Namespace) -> int:
         described[name] = {
             "display_name": cls.shown_as(),
             "family": cls.family,
-            "inputs": cls.sequences,
+            "inputs": cls.inputs,
             "needs_images": cls.needs_images,
             "description": cls.description,
             "variants": {v: cls.variants.get(v, {}) for v in cls.variant_names()},

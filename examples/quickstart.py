@@ -74,7 +74,7 @@ def main(out: Path) -> None:
         {
             "name": "quickstart",
             "data": {"root": str(root)},
-            "sequences": ["T1W", "T2W"],
+            "inputs": ["T1W", "T2W"],
             "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
             "runners": [
                 "majority",

@@ -364,7 +364,7 @@ class DeepRunner(Runner):
 class SliceCNNRunner(DeepRunner):
     """The seed paper's released protocol: a 2D network per slice, scan = mean of slice probabilities."""
 
-    sequences = "single+both"
+    inputs = "single+both"
     epochs_supported = ("scans", "slices")
 
     def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
@@ -410,7 +410,7 @@ class SequenceAttentionRunner(DeepRunner):
     name = "msa"
     description = "multi-scale attention-refined slice descriptors, gated-attention pooling per sequence, cross-sequence attention"
     display_name = "Multi-scale sequence attention"
-    sequences = "single+both"
+    inputs = "single+both"
     fuse_patients = True
     slice_loss = 0.5
     scan_loss = 1.0
@@ -506,7 +506,7 @@ class VolumetricRunner(DeepRunner):
     name = "volumetric-3d"
     description = "3D MONAI ResNet-18 on the cropped, resampled liver volume"
     display_name = "3D ResNet-18"
-    sequences = "single+both"
+    inputs = "single+both"
     slice_loss = 0.0
     scan_loss = 1.0
     Params = VolumetricParams

@@ -67,7 +67,7 @@ class SliceRunner(Runner):
     name = "test-slices"
     Params = SliceParams
     variants = {"blunt": {"sharpness": 0.5}, "one-slice": {"slices": 1}}
-    sequences = "single+both"
+    inputs = "single+both"
 
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> SliceRunner:
         self.labels_ = train.labels

@@ -75,7 +75,7 @@ class World:
     def config(self, **raw) -> Path:
         base = {
             "name": "bad",
-            "sequences": ["T1W", "T2W"],
+            "inputs": ["T1W", "T2W"],
             "protocols": ["official"],
             "runners": ["majority"],
             "metrics": {"bootstrap": 20},
@@ -302,7 +302,7 @@ def manifest_run_with_bad_row(w: World) -> Case:
 
 def manifest_sequence_the_cohort_lacks(w: World) -> Case:
     return Case(
-        w.run(w.config(), w.manifest(lambda f: f[f["sequence"] == "T1W"])), 2, ["sequences: 'T2W'", "has only T1W"]
+        w.run(w.config(), w.manifest(lambda f: f[f["sequence"] == "T1W"])), 2, ["inputs: 'T2W'", "has only T1W"]
     )
 
 
@@ -457,7 +457,7 @@ CONFIG_CASES = [
         runners=["majority", {"name": "msa", "protocols": ["cv"]}],
     ),
     config_case("runners: no runners listed", runners=[]),
-    config_case("sequences: 'T3W' is not an input", sequences=["T3W"]),
+    config_case("inputs: 'T3W' is not an input", inputs=["T3W"]),
     config_case("seeds: 0 is not an integer >= 1", seeds=0),
     config_case("seed: 'one' is not an integer", seed="one"),
     config_case("device: 'gpu' is not auto, cpu, cuda, cuda:N or mps", device="gpu"),
@@ -550,7 +550,7 @@ def cli_single_class_training_part(w: World) -> Case:
 
 
 def cli_empty_grid(w: World) -> Case:
-    return Case(w.run(w.config(sequences=["both"], runners=["majority"])), 2, ["gets no job"])
+    return Case(w.run(w.config(inputs=["both"], runners=["majority"])), 2, ["gets no job"])
 
 
 CASES = [

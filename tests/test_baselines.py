@@ -177,7 +177,7 @@ def test_imported_pyradiomics_csv_runs_under_official_and_cv(study, tmp_path):
     assert {r.scan_id: (r.label, r.official_split) for r in cohort} == original
     raw = {
         "data": {"root": str(table_path)},
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": ["official", {"name": "cv", "folds": 3, "repeats": 1}],
         "runners": ["majority", {"name": "radiomics-logreg", "params": SMOKE}],
         "metrics": {"bootstrap": 200},
@@ -193,7 +193,7 @@ def test_learners_beat_the_majority_runner(study, tmp_path):
     root, _ = study
     raw = {
         "data": {"root": str(root)},
-        "sequences": ["T1W", "T2W"],
+        "inputs": ["T1W", "T2W"],
         "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
         "runners": [
             "majority",
@@ -251,7 +251,7 @@ def test_leakage_canary_is_useless_because_nothing_is_fitted_on_test_data(study,
         table.to_csv(path, index=False)
         raw = {
             "data": {"root": str(path)},
-            "sequences": ["T1W"],
+            "inputs": ["T1W"],
             "protocols": [{"name": "file", "path": str(split_file)}],
             "runners": [{"name": "radiomics-xgboost", "params": {**SMOKE, "select": "none"}}],
             "reference": None,

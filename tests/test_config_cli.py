@@ -29,7 +29,7 @@ def config(root: Path, tmp: Path, **raw) -> Path:
     base = {
         "name": "c",
         "data": {"root": str(root)},
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": ["official"],
         "runners": ["majority", "test-slices"],
         "metrics": {"bootstrap": 20},
@@ -120,3 +120,16 @@ def test_data_manifest_paths_work_from_any_folder(tiny_phantom, tmp_path, monkey
     monkeypatch.chdir("/")
     assert main(["data", "info", str(target)]) == 0
     assert "scans:" in capsys.readouterr().out
+
+
+def test_inputs_former_name_sequences_is_still_read_but_not_with_inputs(tiny_phantom, tmp_path, capsys):
+    old = config(tiny_phantom, tmp_path)
+    raw = yaml.safe_load(old.read_text())
+    raw["sequences"] = raw.pop("inputs")
+    old.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(old), "--out", str(tmp_path / "r"), "--dry-run", "-q"]) == 0
+    assert "total" in capsys.readouterr().out
+    raw["inputs"] = raw["sequences"]
+    old.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(old), "--out", str(tmp_path / "r"), "--dry-run", "-q"]) == 2
+    assert "sequences: is the former name of inputs; give only inputs:" in capsys.readouterr().err

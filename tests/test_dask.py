@@ -15,7 +15,7 @@ distributed = pytest.importorskip("dask.distributed")
 def test_local_cluster_gives_the_same_tables_as_a_local_run(tiny_phantom, tmp_path):
     raw = {
         "data": {"root": str(tiny_phantom)},
-        "sequences": ["T1W", "T2W"],
+        "inputs": ["T1W", "T2W"],
         "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
         "runners": [
             "majority",

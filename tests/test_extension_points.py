@@ -133,7 +133,7 @@ def run(plugin, tiny_phantom, tmp_path_factory):
         "name": "extensions",
         "plugins": [str(plugin)],
         "data": {"root": str(tiny_phantom)},
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": [{"name": "ext-halves", "flip": 1}],
         "runners": [
             "majority",

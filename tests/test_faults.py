@@ -30,7 +30,7 @@ def config(root: Path, tmp: Path, **raw) -> Path:
     base = {
         "name": "faults",
         "data": {"root": str(root)},
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": ["official"],
         "runners": ["majority"],
         "metrics": {"bootstrap": 20},
@@ -52,7 +52,7 @@ def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):
     path = config(
         tiny_phantom,
         tmp_path,
-        sequences=["T1W", "T2W"],
+        inputs=["T1W", "T2W"],
         runners=["majority", {"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}],
     )
     assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0  # fits 1 and 2: both killer jobs done
@@ -140,7 +140,7 @@ def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
     path = config(
         tiny_phantom,
         tmp_path,
-        sequences=["T1W", "T2W"],
+        inputs=["T1W", "T2W"],
         runners=[{"name": "test-sleepy", "params": {"seconds": 60}}],
         reference=None,
     )

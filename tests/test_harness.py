@@ -67,7 +67,7 @@ def experiment(root: Path, **overrides) -> dict:
     raw = {
         "name": "test",
         "data": {"root": str(root)},
-        "sequences": ["T1W", "T2W", "both"],
+        "inputs": ["T1W", "T2W", "both"],
         "protocols": ["official", {"name": "cv", "folds": 3, "repeats": 1}],
         "runners": ["majority", "stratified-random"],
         "metrics": {"bootstrap": 200},
@@ -88,7 +88,7 @@ def run(raw: dict, out: Path, **options):
         ({"runners": [{"name": "majority", "variants": ["tiny"]}]}, "'tiny' is not a variant of majority"),
         ({"runners": [{"name": "majority", "params": {"depth": 3}}]}, "no parameter"),
         ({"runners": [{"name": "msa", "params": {"epoch": "slices"}}]}, "epoch must be one of"),
-        ({"sequences": ["T3W"]}, "sequence"),
+        ({"inputs": ["T3W"]}, "input"),
     ],
 )
 def test_config_errors_name_the_key(tiny_phantom, change, message):
@@ -142,7 +142,7 @@ def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_
 
 def test_failing_runner_is_recorded_not_cached_and_does_not_stop_others(tiny_phantom, tmp_path):
     out = tmp_path / "results"
-    raw = experiment(tiny_phantom, runners=["majority", "test-failing"], sequences=["T1W"], protocols=["official"])
+    raw = experiment(tiny_phantom, runners=["majority", "test-failing"], inputs=["T1W"], protocols=["official"])
     summary, report = run(raw, out)
     assert not summary.ok
     assert summary.ran == ["majority:default:T1W:official-T1W:s0"]
@@ -164,9 +164,7 @@ def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(
         yaml.safe_dump(
-            experiment(
-                tiny_phantom, runners=["test-failing"], sequences=["T1W"], protocols=["official"], reference=None
-            )
+            experiment(tiny_phantom, runners=["test-failing"], inputs=["T1W"], protocols=["official"], reference=None)
         )
     )
     assert main(["run", str(config), "--out", str(tmp_path / "r"), "--jobs", "2", "-q"]) == 1
@@ -184,7 +182,7 @@ def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_p
         tiny_phantom,
         runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}],
         reference=None,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=[{"name": "cv", "folds": 3, "repeats": 2}],
     )
     config = tmp_path / "kill.yaml"
@@ -208,7 +206,7 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
         tiny_phantom,
         runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}],
         reference=None,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=[{"name": "cv", "folds": 3, "repeats": 2}],
     )
     config = tmp_path / "kill.yaml"
@@ -227,7 +225,7 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
 
 
 def test_parallel_and_serial_runs_give_identical_predictions(tiny_phantom, tmp_path):
-    raw = experiment(tiny_phantom, sequences=["T1W"])
+    raw = experiment(tiny_phantom, inputs=["T1W"])
     run(raw, tmp_path / "serial")
     run(raw, tmp_path / "parallel", jobs=2)
     serial = sorted((tmp_path / "serial" / "predictions").glob("*/predictions.csv"))
@@ -239,7 +237,7 @@ def test_parallel_and_serial_runs_give_identical_predictions(tiny_phantom, tmp_p
 
 def test_only_and_force_select_jobs(tiny_phantom, tmp_path):
     out = tmp_path / "results"
-    raw = experiment(tiny_phantom, sequences=["T1W"], protocols=["official"])
+    raw = experiment(tiny_phantom, inputs=["T1W"], protocols=["official"])
     summary, _ = run(raw, out, only="majority:*")
     assert summary.ran == ["majority:default:T1W:official-T1W:s0"]
     summary, _ = run(raw, out)
@@ -257,7 +255,7 @@ def test_invalid_cohort_stops_the_run_before_any_job(phantom_copy, tmp_path):
         run(experiment(phantom_copy), tmp_path / "results")
     assert not (tmp_path / "results" / "predictions").exists()
     summary, _ = run(
-        experiment(phantom_copy, sequences=["T1W"], protocols=["official"]),
+        experiment(phantom_copy, inputs=["T1W"], protocols=["official"]),
         tmp_path / "results",
         skip_checks=("missing-mask",),
     )
@@ -279,7 +277,7 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
     ]
     raw = experiment(
         tiny_phantom,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=["official"],
         runners=["majority", {"name": "test-slices", "variants": "all"}],
         reported=reported,
@@ -312,14 +310,14 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
 def test_report_ignores_job_folders_of_an_earlier_config_with_the_same_labels(tiny_phantom, tmp_path):
     first = experiment(
         tiny_phantom,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=["official"],
         runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}],
         reference=None,
     )
     second = experiment(
         tiny_phantom,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=["official"],
         runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}],
         reference=None,
@@ -335,10 +333,10 @@ def test_report_ignores_job_folders_of_an_earlier_config_with_the_same_labels(ti
 
 def test_report_removes_tables_and_figures_an_earlier_config_left_but_keeps_other_files(tiny_phantom, tmp_path):
     out = tmp_path / "results"
-    run(experiment(tiny_phantom, sequences=["T1W"]), out)
+    run(experiment(tiny_phantom, inputs=["T1W"]), out)
     assert (out / "tables" / "main_cv_patient.csv").is_file() and (out / "figures" / "forest_cv.png").is_file()
     (out / "figures" / "my_notes.png").write_bytes(b"kept")
-    run(experiment(tiny_phantom, sequences=["T1W"], protocols=["official"]), out)
+    run(experiment(tiny_phantom, inputs=["T1W"], protocols=["official"]), out)
     assert (out / "tables" / "main_official_patient.csv").is_file() and (
         out / "figures" / "forest_official.png"
     ).is_file()
@@ -352,14 +350,14 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
     out = tmp_path / "shared"
     first = experiment(
         tiny_phantom,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=["official"],
         runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}],
         reference=None,
     )
     second = experiment(
         tiny_phantom,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=["official"],
         runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}],
         reference=None,
@@ -408,3 +406,19 @@ def test_default_jobs_use_every_core_on_a_cpu_and_one_on_a_gpu():
 
     assert default_jobs("cpu") == len(os.sched_getaffinity(0)) >= 1
     assert default_jobs("cuda") == 1
+
+
+def test_a_runner_declaring_the_former_sequences_attribute_keeps_working():
+    from cirrbench.benchmark.runners.contract import Runner
+
+    class OldStyle(Runner):
+        name = "test-old-style"
+        sequences = "single+both"
+
+        def fit(self, train, valid, context):  # pragma: no cover
+            return self
+
+        def predict(self, test):  # pragma: no cover
+            raise NotImplementedError
+
+    assert OldStyle.inputs == "single+both" and Runner.inputs == "single"

@@ -104,7 +104,7 @@ def test_a_local_plugin_file_runs_in_parallel_workers(tiny_phantom, tmp_path):
                 "name": "plug",
                 "plugins": ["tilt_runner.py"],
                 "data": {"root": str(tiny_phantom)},
-                "sequences": ["T1W", "T2W"],
+                "inputs": ["T1W", "T2W"],
                 "protocols": ["official"],
                 "runners": ["majority", "plugin-tilt"],
                 "metrics": {"bootstrap": 20},

@@ -104,7 +104,7 @@ def test_the_3d_runner_learns_shapes_with_normalise_none(shapes, tmp_path):
     raw = {
         "name": "shapes",
         "data": {"root": str(shapes)},
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": ["official"],
         "runners": [{"name": "volumetric-3d", "params": params}],
         "reference": None,

@@ -64,14 +64,14 @@ def test_the_harness_stores_out_of_fold_predictions_for_model_choice(cohort, tmp
     from cirrbench.benchmark.execution.store import ResultsStore
 
     raw = {
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": ["official"],
         "runners": [{"name": "radiomics-logreg", "params": SMOKE}],
         "reference": None,
     }
     experiment = parse_experiment(raw, "t.yaml")
     splits = {"official": make_splits(cohort, "official")}
-    (job,) = [j for j in build_jobs(experiment, splits, cohort.fingerprint()) if j.sequence == "T1W"]
+    (job,) = [j for j in build_jobs(experiment, splits, cohort.fingerprint()) if j.input == "T1W"]
     data = job_data(job, cohort, splits)
     assert run_job(job, data, tmp_path)[2] is None
     choice = ResultsStore(tmp_path).load_model_choice(job.key)
@@ -234,7 +234,7 @@ def test_features_extract_writes_a_feature_table_cohort_that_runs_as_data(contra
 
     raw = {
         "data": {"root": str(out)},
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": ["official"],
         "runners": ["majority", {"name": "radiomics-ordinal", "params": SMOKE}],
         "metrics": {"bootstrap": 20},

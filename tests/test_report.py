@@ -30,7 +30,7 @@ def config(root: Path, **overrides) -> dict:
     raw = {
         "name": "report-test",
         "data": {"root": str(root)},
-        "sequences": ["T1W", "T2W", "both"],
+        "inputs": ["T1W", "T2W", "both"],
         "protocols": ["official", {"name": "cv", "folds": 3, "repeats": 1}],
         "runners": ["majority", "test-radiomics", {"name": "test-deep", "variants": "all"}],
         "metrics": {"bootstrap": 200},
@@ -115,7 +115,7 @@ def test_paper_table_has_five_metrics_per_input_with_cis_and_n(results):
 def test_paper_table_metrics_are_chosen_in_the_config(tiny_phantom, tmp_path):
     raw = config(
         tiny_phantom,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=["official"],
         runners=["majority", "test-radiomics"],
         metrics={"bootstrap": 50, "table": ["balanced_accuracy", "auc", "qwk", "ece", "brier"]},
@@ -364,7 +364,7 @@ def test_exploratory_block_chooses_each_familys_best_on_validation_not_test():
 def test_seeds_show_their_spread_and_are_averaged_per_split_before_the_t(tiny_phantom, tmp_path):
     raw = config(
         tiny_phantom,
-        sequences=["T1W"],
+        inputs=["T1W"],
         protocols=[{"name": "cv", "folds": 3, "repeats": 1}],
         runners=["majority", "test-radiomics", "test-deep"],
         seeds=2,

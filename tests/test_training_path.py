@@ -193,7 +193,7 @@ def _deep_config(root: Path, tmp: Path, out_name: str, runner: str = "test-deep-
         "name": "resume",
         "reference": None,
         "data": {"root": str(root)},
-        "sequences": ["T1W"],
+        "inputs": ["T1W"],
         "protocols": ["official"],
         "metrics": {"bootstrap": 20},
         "runners": [
@@ -265,7 +265,7 @@ def _dry_run_hours(root: Path, tmp: Path, capsys, slices_per_second: float) -> d
             {
                 "name": "cost",
                 "data": {"root": str(root)},
-                "sequences": ["T1W"],
+                "inputs": ["T1W"],
                 "protocols": ["official"],
                 "runners": ["majority", {"name": "cnn-resnet18", "params": {"size": 64, "epochs": 3}}],
             }

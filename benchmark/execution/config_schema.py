@@ -19,7 +19,7 @@ INPUTS = ("T1W", "T2W", "both")
 LEVELS = ("patient", "slice")
 DATA_KEYS = ("root", "phantom", "healthy", "labels", "ordinal")
 PHANTOM_KEYS = ("patients", "seed", "scale")
-RUNNER_KEYS = ("name", "as", "params", "variants", "protocols", "sequences")
+RUNNER_KEYS = ("name", "as", "params", "variants", "protocols", "inputs", "sequences")
 REPORTED_KEYS = ("method", "value", "input", "protocol", "level", "metric", "source")
 
 
@@ -71,11 +71,12 @@ KEYS: tuple[Key, ...] = (
         "whether the classes are ordered (quadratic weighted kappa, stage MAE)",
     ),
     Key(
-        "sequences",
+        "inputs",
         "list of T1W, T2W, both",
         "[T1W, T2W]",
-        "inputs: one sequence, or both sequences of a patient together",
+        "what each job feeds its runner: one sequence's scans, or both sequences of a patient together",
     ),
+    Key("sequences", "list of T1W, T2W, both", "none", "the former name of inputs (still read; give one of the two)"),
     Key(
         "protocols",
         "list of names or {name: ..., options}",
@@ -108,7 +109,8 @@ KEYS: tuple[Key, ...] = (
     Key(
         "runners[].protocols", "list of protocol names", "all of the config's", "restrict this entry to some protocols"
     ),
-    Key("runners[].sequences", "list of inputs", "all of the config's", "restrict this entry to some inputs"),
+    Key("runners[].inputs", "list of inputs", "all of the config's", "restrict this entry to some inputs"),
+    Key("runners[].sequences", "list of inputs", "none", "the former name of runners[].inputs (still read)"),
     Key("seed", "integer", "0", "base seed; seeds derive per split, input and replicate"),
     Key("seeds", "integer >= 1", "1", "replicates of every job with different seeds (averaged per split)"),
     Key(
@@ -155,6 +157,7 @@ TOP_LEVEL = (
     "name",
     "plugins",
     "data",
+    "inputs",
     "sequences",
     "protocols",
     "protocol",
@@ -250,14 +253,17 @@ def check_config(raw: Any, source: str) -> list[str]:
         ):
             bad("data.labels", f"{labels!r} is not a list of at least two class names")
 
-    # sequences and protocols ------------------------------------------------------------------
-    sequences = raw.get("sequences", ["T1W", "T2W"])
+    # inputs and protocols -------------------------------------------------------------------
+    if "inputs" in raw and "sequences" in raw:
+        bad("sequences", "is the former name of inputs; give only inputs:")
+    inputs_key = "inputs" if "inputs" in raw or "sequences" not in raw else "sequences"
+    sequences = raw.get(inputs_key, ["T1W", "T2W"])
     if not isinstance(sequences, list) or not sequences:
-        bad("sequences", f"{sequences!r} is not a non-empty list of {', '.join(INPUTS)}")
+        bad(inputs_key, f"{sequences!r} is not a non-empty list of {', '.join(INPUTS)}")
         sequences = []
     for s in sequences:
         if s not in INPUTS:
-            bad("sequences", f"{s!r} is not an input{_close(s, INPUTS)}; allowed: {', '.join(INPUTS)}")
+            bad(inputs_key, f"{s!r} is not an input{_close(s, INPUTS)}; allowed: {', '.join(INPUTS)}")
     protocol_items = raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"])
     if not isinstance(protocol_items, list) or not protocol_items:
         bad("protocols", f"{protocol_items!r} is not a non-empty list")
@@ -365,7 +371,9 @@ def check_config(raw: Any, source: str) -> list[str]:
                 if text not in reported_once:
                     reported_once.add(text)
                     bad(f"{key}.params", text)
-        for field_name, allowed in (("protocols", protocol_names), ("sequences", sequences)):
+        if "inputs" in entry and "sequences" in entry:
+            bad(f"{key}.sequences", "is the former name of inputs; give only inputs:")
+        for field_name, allowed in (("protocols", protocol_names), ("inputs", sequences), ("sequences", sequences)):
             chosen = entry.get(field_name)
             if chosen is None:
                 continue
@@ -374,7 +382,7 @@ def check_config(raw: Any, source: str) -> list[str]:
                 if value not in allowed:
                     bad(
                         f"{key}.{field_name}",
-                        f"{value!r} is not one of the config's {field_name} ({', '.join(map(str, allowed))})",
+                        f"{value!r} is not one of the config's {'protocols' if field_name == 'protocols' else 'inputs'} ({', '.join(map(str, allowed))})",
                     )
         alias = entry.get("as")
         if alias is not None and not isinstance(alias, str):
@@ -505,7 +513,7 @@ def config_reference() -> str:
         lines += [
             f"### `{name}`",
             "",
-            f"{cls.shown_as()} ({cls.family}; inputs: {cls.sequences}). {cls.description}".rstrip(),
+            f"{cls.shown_as()} ({cls.family}; inputs: {cls.inputs}). {cls.description}".rstrip(),
             "",
         ]
         if cls.variants:

@@ -1,4 +1,8 @@
-"""Experiment configs (YAML, safe-loaded) and the job grid runner x variant x sequence x split x seed."""
+"""Experiment configs (YAML, safe-loaded) and the job grid runner x variant x input x split x seed.
+
+An *input* is what a job feeds its runner: T1W scans, T2W scans, or ``both`` (a patient's two
+sequences together); a *sequence* is what one scan is (T1W or T2W).
+"""
 
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ class RunnerSpec:
     params: dict[str, Any] = field(default_factory=dict)
     variants: tuple[str, ...] = ("default",)
     protocols: tuple[str, ...] | None = None  # None: every protocol of the experiment
-    sequences: tuple[str, ...] | None = None  # None: every sequence the runner supports
+    inputs: tuple[str, ...] | None = None  # None: every input the runner supports
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class ProtocolSpec:
 class Experiment:
     name: str
     data: dict[str, Any]
-    sequences: tuple[str, ...]
+    inputs: tuple[str, ...]
     protocols: tuple[ProtocolSpec, ...]
     runners: tuple[RunnerSpec, ...]
     seed: int = 0
@@ -129,7 +133,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
                 dict(item.get("params") or {}),
                 variants,
                 _as_tuple(item.get("protocols")) or None,
-                _as_tuple(item.get("sequences")) or None,
+                _as_tuple(_inputs_key(item)) or None,
             )
         )
     metrics = raw.get("metrics") or {}
@@ -142,7 +146,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     return Experiment(
         name=str(raw.get("name", Path(source).stem)),
         data=dict(raw.get("data") or {}),
-        sequences=tuple(raw.get("sequences", ["T1W", "T2W"])),
+        inputs=tuple(_inputs_key(raw) or ["T1W", "T2W"]),
         protocols=tuple(protocols),
         runners=tuple(runners),
         seed=int(raw.get("seed", 0)),
@@ -306,7 +310,7 @@ class Job:
     runner: str  # registry name
     variant: str
     params: dict[str, Any]
-    sequence: str
+    input: str  # T1W, T2W or both
     protocol: str
     split_id: str
     split_hash: str
@@ -322,13 +326,13 @@ class Job:
 
     @property
     def label(self) -> str:
-        return f"{self.display}:{self.variant}:{self.sequence}:{self.split_id}:s{self.seed_index}"
+        return f"{self.display}:{self.variant}:{self.input}:{self.split_id}:s{self.seed_index}"
 
     @property
     def key(self) -> str:
         """Hash of everything that determines the job's output (and the row name it is filed under)."""
         payload = json.dumps(
-            [self.runner, self.variant, self.params, self.sequence, self.split_hash, self.cohort_fingerprint, self.seed]
+            [self.runner, self.variant, self.params, self.input, self.split_hash, self.cohort_fingerprint, self.seed]
             + ([self.alias] if self.alias else [])
             + ([f"runner-version:{self.runner_version}"] if self.runner_version else []),
             sort_keys=True,
@@ -340,14 +344,19 @@ class Job:
         return {**dataclasses.asdict(self), "key": self.key, "label": self.label}
 
 
+def _inputs_key(raw: dict) -> Any:
+    """``inputs:``, or its former name ``sequences:`` (configs written before the rename)."""
+    return raw.get("inputs", raw.get("sequences"))
+
+
 def derive_seed(base: int, *axes: Any) -> int:
-    """A seed per (split, sequence, replicate), independent of job order: parallel == serial."""
+    """A seed per (split, input, replicate), independent of job order: parallel == serial."""
     text = json.dumps([base, *axes], default=str)
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**31 - 1)
 
 
-def split_covers(split: Split, sequence: str) -> bool:
-    return split.sequences is None or sequence in split.sequences
+def split_covers(split: Split, input_: str) -> bool:
+    return split.sequences is None or input_ in split.sequences
 
 
 def build_jobs(
@@ -359,25 +368,25 @@ def build_jobs(
         for protocol in experiment.protocols:
             if spec.protocols is not None and protocol.name not in spec.protocols:
                 continue
-            for sequence in experiment.sequences:
-                if spec.sequences is not None and sequence not in spec.sequences:
+            for input_ in experiment.inputs:
+                if spec.inputs is not None and input_ not in spec.inputs:
                     continue
-                if sequence == BOTH and "both" not in cls.sequences:
+                if input_ == BOTH and "both" not in cls.inputs:
                     continue
                 for split in split_sets[protocol.name]:
-                    if sequence == BOTH and split.sequences is not None:
+                    if input_ == BOTH and split.sequences is not None:
                         continue  # per-sequence splits (official) cannot hold a two-sequence job
-                    if sequence != BOTH and not split_covers(split, sequence):
+                    if input_ != BOTH and not split_covers(split, input_):
                         continue
                     for variant in spec.variants:
                         params = dataclasses.asdict(cls.make_params(spec.params, variant))
                         for seed_index in range(experiment.n_seeds):
-                            seed = derive_seed(experiment.seed, split.split_id, sequence, seed_index)
+                            seed = derive_seed(experiment.seed, split.split_id, input_, seed_index)
                             job = Job(
                                 spec.name,
                                 variant,
                                 params,
-                                sequence,
+                                input_,
                                 protocol.name,
                                 split.split_id,
                                 split.content_hash(),
@@ -392,7 +401,7 @@ def build_jobs(
     unique = {job.key: job for job in jobs}  # a runner listed twice (e.g. variants under one protocol) runs once
     seen: dict[tuple, dict] = {}
     for job in unique.values():
-        row = (job.display, job.variant, job.sequence, job.split_id, job.seed_index)
+        row = (job.display, job.variant, job.input, job.split_id, job.seed_index)
         if seen.setdefault(row, job.params) != job.params:
             raise ConfigError(
                 f"{experiment.source}: runner {job.display!r} variant {job.variant!r} appears with different parameters; give one of the entries a distinct name with 'as:'"

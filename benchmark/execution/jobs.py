@@ -91,7 +91,7 @@ def is_done(out: Path, job: Job) -> bool:
 
 def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobData:
     split = split_sets[job.protocol].by_id()[job.split_id]
-    wanted = None if job.sequence == BOTH else {job.sequence}
+    wanted = None if job.input == BOTH else {job.input}
     parts: dict[str, list] = {"train": [], "valid": [], "test": []}
     for record in cohort.records:
         if wanted is not None and record.sequence not in wanted:
@@ -149,7 +149,7 @@ def _predictions_frame(job: Job, scans: ScanSet, predictions) -> pd.DataFrame:
     frame["pred_label"] = np.argmax(probs.to_numpy(dtype=float), axis=1)
     frame["runner"] = job.display
     frame["variant"] = job.variant
-    frame["input"] = job.sequence
+    frame["input"] = job.input
     frame["protocol"] = job.protocol
     frame["split_id"] = job.split_id
     frame["seed_index"] = job.seed_index

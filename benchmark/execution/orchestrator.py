@@ -181,17 +181,17 @@ def preflight(
                 if line not in problems:
                     problems.append(line)
     have = set(cohort.sequences)
-    for sequence in experiment.sequences:
-        needed = {"T1W", "T2W"} if sequence == "both" else {sequence}
+    for input_ in experiment.inputs:
+        needed = {"T1W", "T2W"} if input_ == "both" else {input_}
         if not needed <= have:
             problems.append(
-                f"{source}: sequences: {sequence!r} but the cohort {cohort.source} has only {', '.join(sorted(have))} scans; remove it from sequences:"
+                f"{source}: inputs: {input_!r} but the cohort {cohort.source} has only {', '.join(sorted(have))} scans; remove it from inputs:"
             )
     for spec in experiment.runners:
         row = spec.alias or spec.name
         if not any(j.display == row for j in all_jobs):
             problems.append(
-                f"{source}: runners: {row!r} gets no job (its protocols/sequences and the cohort leave nothing to run); check its sequences: and protocols:"
+                f"{source}: runners: {row!r} gets no job (its protocols/inputs and the cohort leave nothing to run); check its inputs: and protocols:"
             )
     if not all_jobs:
         problems.append(
@@ -214,8 +214,8 @@ def preflight(
             problems.append(f"--device / device: {device!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
     for protocol, split_set in split_sets.items():
         for split in split_set:
-            for sequence in {j.sequence for j in all_jobs if j.protocol == protocol and j.split_id == split.split_id}:
-                wanted = None if sequence == "both" else {sequence}
+            for input_ in {j.input for j in all_jobs if j.protocol == protocol and j.split_id == split.split_id}:
+                wanted = None if input_ == "both" else {input_}
                 classes = {
                     r.label
                     for r in cohort.records
@@ -223,7 +223,7 @@ def preflight(
                 }
                 if len(classes) < 2:
                     problems.append(
-                        f"split {split.split_id} ({protocol}), input {sequence}: the training part has {len(classes)} class(es); no method can learn from it (too few patients per class for this protocol?)"
+                        f"split {split.split_id} ({protocol}), input {input_}: the training part has {len(classes)} class(es); no method can learn from it (too few patients per class for this protocol?)"
                     )
     if problems:
         raise ConfigError(problems)
@@ -295,7 +295,7 @@ def _run_locked(
     all_jobs = build_jobs(experiment, split_sets, fingerprint)
     jobs = build_jobs(experiment, split_sets, fingerprint, options.only) if options.only else all_jobs
     print(
-        f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.sequences)} input(s) x splits x {experiment.n_seeds} seed(s)"
+        f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.inputs)} input(s) x splits x {experiment.n_seeds} seed(s)"
     )
     from cirrbench.benchmark.execution.executors import make_executor
 

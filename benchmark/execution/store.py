@@ -176,7 +176,10 @@ class ResultsStore:
 
     # ---- reading ------------------------------------------------------------------------------
     def job_record(self, key: str) -> dict[str, Any]:
-        return json.loads((self.job_dir(key) / JOB_RECORD).read_text())
+        record = json.loads((self.job_dir(key) / JOB_RECORD).read_text())
+        if "input" not in record and "sequence" in record:  # written before "sequence" became "input"
+            record["input"] = record.pop("sequence")
+        return record
 
     def load_predictions(self, keys: list[str] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """Test predictions of the finished jobs (all, or those in ``keys``), with a ``job_key``

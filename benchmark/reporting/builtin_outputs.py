@@ -271,9 +271,9 @@ def _attention_outputs(
     by_group: dict[tuple[str, str], list[dict]] = {}
     seen: set[tuple] = set()
     # A total order (inputs T1W, T2W, both), so the chosen scans never depend on job-folder names.
-    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"], _input_rank(j["sequence"]), shown_name(j))):
+    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"], _input_rank(j["input"]), shown_name(j))):
         runner = shown_name(job)
-        group = (runner, job["protocol"], job["sequence"])
+        group = (runner, job["protocol"], job["input"])
         if job["variant"] != "default" or group in seen:
             continue
         arrays = store.load_arrays(job["key"])
@@ -290,7 +290,7 @@ def _attention_outputs(
                 by_group.setdefault((runner, job["protocol"]), []).append(
                     {
                         "scan_id": str(scan_id),
-                        "input": job["sequence"],
+                        "input": job["input"],
                         "true": int(truth.loc[scan_id, "true_label"]),
                         "pred": int(truth.loc[scan_id, "pred_label"]),
                         "image": image,
@@ -316,7 +316,7 @@ def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Pat
         frame["runner"], frame["protocol"], frame["input"], frame["split_id"] = (
             shown_name(job),
             job["protocol"],
-            job["sequence"],
+            job["input"],
             job["split_id"],
         )
         parts.append(frame)

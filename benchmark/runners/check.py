@@ -57,7 +57,7 @@ def check_runner(cls: type[Runner], cohort: Cohort, params: dict | None = None, 
     for variant in cls.variant_names():
         cls.make_params(params, variant)  # every variant resolves to valid parameters
     sequence_sets = [{cohort.sequences[0]}]
-    if "both" in cls.sequences and len(cohort.sequences) > 1:
+    if "both" in cls.inputs and len(cohort.sequences) > 1:
         sequence_sets.append(set(cohort.sequences))
     for sequences in sequence_sets:
         train, valid, test = _sets(cohort, sequences)

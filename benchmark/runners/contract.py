@@ -189,7 +189,7 @@ class Runner(ABC):
     name: ClassVar[str]
     Params: ClassVar[type] = NoParams
     variants: ClassVar[dict[str, dict[str, Any]]] = {}
-    sequences: ClassVar[str] = "single"
+    inputs: ClassVar[str] = "single"
     description: ClassVar[str] = ""
     #: Parameter overrides that make a run on a tiny cohort take seconds (contract checks, smoke tests).
     smoke_params: ClassVar[dict[str, Any]] = {}
@@ -212,6 +212,11 @@ class Runner(ABC):
         """Optional: problems that make this runner unusable on ``cohort`` with ``params`` (nominal
         labels for an ordinal learner, no sites for harmonisation), reported before any job."""
         return []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "sequences" in cls.__dict__ and "inputs" not in cls.__dict__:  # a runner written before the rename
+            cls.inputs = cls.__dict__["sequences"]
 
     @classmethod
     def shown_as(cls, params: Any = None) -> str:

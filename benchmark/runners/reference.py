@@ -37,7 +37,7 @@ class MajorityRunner(_DummyRunner):
     description = "most frequent training class (probabilities = class priors)"
     display_name = "Majority class"
     strategy = "prior"
-    sequences = "single+both"
+    inputs = "single+both"
 
 
 @register_runner
@@ -52,7 +52,7 @@ class StratifiedRandomRunner(_DummyRunner):
     description = "random class drawn with the training class frequencies"
     display_name = "Stratified random"
     strategy = "stratified"
-    sequences = "single+both"
+    inputs = "single+both"
     version = "2"  # 2: per-scan draws (before: one generator for the whole test set)
 
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> StratifiedRandomRunner:
