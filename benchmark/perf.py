@@ -117,22 +117,7 @@ def _probe_settings(epochs: int, augment: bool):
     from cirrbench.models.train import TrainSettings
 
     return TrainSettings(
-        epochs=epochs,
-        batch_size=8,
-        slices_per_scan=4,
-        max_slices=16,
-        context=0,
-        lr=1e-3,
-        weight_decay=1e-5,
-        scheduler="cosine",
-        plateau_patience=5,
-        early_stopping=epochs + 1,
-        monitor="accuracy",
-        class_weights=False,
-        slice_loss=1.0,
-        scan_loss=0.0,
-        augment=augment,
-        amp=False,
+        epochs=epochs, max_slices=16, lr=1e-3, scheduler="cosine", early_stopping=epochs + 1, augment=augment, amp=False
     )
 
 
@@ -325,10 +310,8 @@ def input_path_benchmark(
 
     slices = _synthetic_slices(scans, 40, size)
     settings = TrainSettings(
-        epochs=1, batch_size=batch, slices_per_scan=1, max_slices=batch, context=context, lr=1e-4,
-        weight_decay=0.0, scheduler="plateau", plateau_patience=5, early_stopping=5, monitor="accuracy",
-        class_weights=False, slice_loss=1.0, scan_loss=0.0, augment=True, amp=True, epoch="slices",
-    )  # fmt: skip
+        epochs=1, batch_size=batch, slices_per_scan=1, max_slices=batch, context=context, epoch="slices"
+    )
     builder = BagBuilder(slices, ("T1W",), settings, seed=0, device=dev)
     units = builder.slice_units([Unit(s, i % 3, {"T1W": s}) for i, s in enumerate(slices)])
     rng = np.random.default_rng(0)

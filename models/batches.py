@@ -37,22 +37,24 @@ class Unit:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    epochs: int
-    batch_size: int
-    slices_per_scan: int | None  # training bag size (None: every liver slice)
-    max_slices: int | None  # prediction bag size
-    context: int  # neighbours per side for 2.5D (0: 2D)
-    lr: float
-    weight_decay: float
-    scheduler: str  # plateau | cosine
-    plateau_patience: int
-    early_stopping: int  # epochs without improvement
-    monitor: str  # balanced_accuracy | accuracy
-    class_weights: bool
-    slice_loss: float  # weight of the per-slice loss (1 for slice classifiers)
-    scan_loss: float
-    augment: bool
-    amp: bool
+    """How one network trains; the defaults are the deep runners' (the seed paper's released code)."""
+
+    epochs: int = 100
+    batch_size: int = 8
+    slices_per_scan: int | None = 4  # training bag size (None: every liver slice)
+    max_slices: int | None = 32  # prediction bag size
+    context: int = 0  # neighbours per side for 2.5D (0: 2D)
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    scheduler: str = "plateau"  # plateau | cosine
+    plateau_patience: int = 5
+    early_stopping: int = 20  # epochs without improvement
+    monitor: str = "accuracy"  # balanced_accuracy | accuracy
+    class_weights: bool = False
+    slice_loss: float = 1.0  # weight of the per-slice loss (1 for slice classifiers)
+    scan_loss: float = 0.0
+    augment: bool = True
+    amp: bool = True
     volumetric_depth: int | None = None  # for 3D models: slices resampled to this depth
     # "scans": an epoch visits every training scan once with a bag of slices_per_scan sampled slices
     # (batch_size scans per step). "slices": an epoch visits every liver slice of every training

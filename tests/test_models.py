@@ -160,23 +160,7 @@ def _slice_epoch_setup(epoch: str):
     }  # 3..6 liver slices
     units = [Unit(f"s{i}", i % 3, {"T1W": f"s{i}"}) for i in range(4)]
     settings = TrainSettings(
-        epochs=1,
-        batch_size=2,
-        slices_per_scan=2,
-        max_slices=4,
-        context=0,
-        lr=1e-3,
-        weight_decay=0.0,
-        scheduler="cosine",
-        plateau_patience=1,
-        early_stopping=2,
-        monitor="accuracy",
-        class_weights=False,
-        slice_loss=1.0,
-        scan_loss=0.0,
-        augment=False,
-        amp=False,
-        epoch=epoch,
+        epochs=1, batch_size=2, slices_per_scan=2, max_slices=4, lr=1e-3, scheduler="cosine", augment=False, epoch=epoch
     )
     builder = BagBuilder(slices, ("T1W",), settings, seed=0)
     seen: list[tuple[int, list[str], list[list[int]]]] = []

@@ -11,23 +11,14 @@ from scipy import stats as sps
 
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, LabelSet
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey, bootstrap_p
+from cirrbench.benchmark.reporting.metric_registry import available_metrics
 from cirrbench.benchmark.reporting.metrics import compute_metrics
 from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics, bootstrap_counts
 from cirrbench.benchmark.reporting.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
 
 L = CIRRHOSIS_STAGES
 METRICS = [
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "specificity",
-    "f1",
-    "auc",
-    "brier",
-    "ece",
-    "qwk",
-    "mae",
+    *available_metrics(),  # every registered metric, and per-stage ones:
     "recall_mild",
     "f1_severe",
     "specificity_moderate",

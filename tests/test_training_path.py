@@ -93,25 +93,8 @@ def test_the_pool_gathers_what_stack_context_stacks(context):
 
 
 def _settings(**overrides) -> TrainSettings:
-    base = dict(
-        epochs=5,
-        batch_size=2,
-        slices_per_scan=2,
-        max_slices=4,
-        context=1,
-        lr=1e-3,
-        weight_decay=0.0,
-        scheduler="plateau",
-        plateau_patience=1,
-        early_stopping=3,
-        monitor="accuracy",
-        class_weights=False,
-        slice_loss=1.0,
-        scan_loss=0.0,
-        augment=True,
-        amp=False,
-    )
-    return TrainSettings(**{**base, **overrides})
+    base = dict(epochs=5, batch_size=2, slices_per_scan=2, max_slices=4, context=1, lr=1e-3, weight_decay=0.0)
+    return TrainSettings(**{**base, "plateau_patience": 1, "early_stopping": 3, "amp": False, **overrides})
 
 
 def test_padding_stays_zero_and_bags_hold_their_slices():

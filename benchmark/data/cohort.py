@@ -20,7 +20,7 @@ from cirrbench.benchmark.common.ordering import natural_key
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, STAGES_WITH_HEALTHY, LabelSet
 from cirrbench.benchmark.data.layout import OFFICIAL_SPLITS, SEQUENCES, CirrMRILayout, discover
 from cirrbench.benchmark.data.metadata import PatientRow, read_metadata_csv
-from cirrbench.benchmark.data.problems import FATAL_FOR_SCAN, CohortError, Problem
+from cirrbench.benchmark.data.problems import FATAL_FOR_SCAN, CohortError, Problem, require_columns
 
 HEALTHY_PREFIX = "H"  # healthy volunteer IDs overlap patient IDs; they are kept apart by a prefix
 
@@ -561,18 +561,13 @@ def load_manifest(
         raise FileNotFoundError(f"{path}: manifest not found")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in MANIFEST_REQUIRED if c not in frame.columns]
-    if missing:
-        raise CohortError(
-            [
-                Problem(
-                    "manifest-columns",
-                    path,
-                    f"missing column(s) {missing}",
-                    f"required: {', '.join(MANIFEST_REQUIRED)}; optional: {', '.join(MANIFEST_OPTIONAL)}",
-                )
-            ]
-        )
+    require_columns(
+        frame.columns,
+        MANIFEST_REQUIRED,
+        path,
+        "manifest-columns",
+        f"required: {', '.join(MANIFEST_REQUIRED)}; optional: {', '.join(MANIFEST_OPTIONAL)}",
+    )
     for column in ("image", "mask"):
         empty = [str(i + 2) for i, v in enumerate(frame[column]) if not str(v).strip()]
         if empty:

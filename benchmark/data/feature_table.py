@@ -16,7 +16,7 @@ import pandas as pd
 from cirrbench.benchmark.data.cohort import Cohort, check_table_rows
 from cirrbench.benchmark.data.layout import OFFICIAL_SPLITS, SEQUENCE_FOLDERS
 from cirrbench.benchmark.data.metadata import read_metadata_csv
-from cirrbench.benchmark.data.problems import CohortError, Problem
+from cirrbench.benchmark.data.problems import CohortError, Problem, require_columns
 
 __all__ = ["feature_columns", "import_pyradiomics_batch", "load_feature_table", "META_COLUMNS", "REQUIRED"]
 
@@ -51,18 +51,13 @@ def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, or
         encoding="utf-8-sig",
     )
     frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise CohortError(
-            [
-                Problem(
-                    "feature-table",
-                    path,
-                    f"missing column(s) {missing}",
-                    f"a feature table needs {', '.join(REQUIRED)} (optional: split, age, sex, site) and feature columns",
-                )
-            ]
-        )
+    require_columns(
+        frame.columns,
+        REQUIRED,
+        path,
+        "feature-table",
+        f"a feature table needs {', '.join(REQUIRED)} (optional: split, age, sex, site) and feature columns",
+    )
     problems: list[Problem] = []
     features = frame[feature_columns(frame)]
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]

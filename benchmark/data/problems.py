@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CHECKS", "CohortError", "FATAL_FOR_SCAN", "format_report", "Problem"]
+__all__ = ["CHECKS", "CohortError", "FATAL_FOR_SCAN", "format_report", "Problem", "require_columns"]
 
 #: Every kind of problem the checks report, with a one-line description (shown by
 #: ``cirrbench data validate --list-checks`` and accepted by ``--skip-check``).
@@ -70,3 +70,10 @@ def format_report(problems: list[Problem]) -> str:
     if not problems:
         return "no problems found"
     return "\n".join(str(p) for p in problems)
+
+
+def require_columns(columns, required, path, check: str, fix: str) -> None:
+    """Raise a one-problem :class:`CohortError` naming the table's missing required columns."""
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise CohortError([Problem(check, path, f"missing column(s) {missing}", fix)])

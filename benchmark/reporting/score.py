@@ -20,7 +20,7 @@ import pandas as pd
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
-from cirrbench.benchmark.reporting.metric_registry import metric_display, supported_metric
+from cirrbench.benchmark.reporting.metric_registry import available_metrics, metric_display, supported_metric
 from cirrbench.benchmark.reporting.metrics import patient_level
 from cirrbench.benchmark.reporting.stats import Estimate
 from cirrbench.benchmark.reporting.tables import format_difference, p_phrase
@@ -43,19 +43,6 @@ HARNESS_COLUMNS = {
     "seed",
     "job_key",
 }
-METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "specificity",
-    "f1",
-    "auc",
-    "qwk",
-    "mae",
-    "brier",
-    "ece",
-)
 
 
 class PredictionFileError(ValueError):
@@ -209,7 +196,7 @@ def score_file(
     evaluation = Evaluation({level: rows}, pd.DataFrame(), cohort.labels, {}, n_boot, seed)
     a, b = MethodKey("a", "default", "file", "score"), MethodKey("b", "default", "file", "score")
     table = []
-    for metric in (m for m in METRICS if supported_metric(m, cohort.labels)):
+    for metric in (m for m in available_metrics() if supported_metric(m, cohort.labels)):  # plugins' too
         row = {
             "metric": metric,
             **{k: v for k, v in dataclasses.asdict(evaluation.estimate(a, metric, level)).items() if k != "method"},
