@@ -84,7 +84,6 @@ class SlicePool:
             offset += self.depths[scan_id]
         stacked = np.concatenate(volumes) if volumes else np.zeros((0, 1, 1), dtype=np.float16)
         self.data = torch.from_numpy(stacked).to(device)
-        self.shape = tuple(stacked.shape[1:])
 
     def rows(self, scan_id: str, picks: np.ndarray, context: int) -> np.ndarray:
         """Rows of the pool for each pick with ``context`` neighbours per side (edges repeat):

@@ -1,8 +1,7 @@
 """Seeing a long training run while it runs: one line per epoch, a log file that grows, TensorBoard.
 
 A job of 100 epochs on a GPU takes hours; its progress must be visible before it ends. Each
-finished epoch is appended to ``progress.log`` and
-rewritten as ``training_log.csv`` in the job's work folder (``results/predictions/.work-<key>/``,
+finished epoch is appended to ``progress.log`` and rewritten as ``training_log.csv`` in the job's work folder (``results/predictions/.work-<key>/``,
 so ``tail -f`` works), logged at debug level (``cirrbench run -v`` shows it: a run of hundreds of
 short jobs would drown in lines otherwise), shown on the epoch bar of a run with one worker, and,
 with ``tensorboard: true``, written as TensorBoard scalars.
@@ -48,7 +47,7 @@ class EpochReporter:
         if tensorboard and work_dir is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except ImportError as exc:  # checked before any job by the runner's check_environment
+            except ImportError as exc:  # checked before any job by DeepRunner.check_params
                 raise RuntimeError("tensorboard: true needs the tensorboard package (pip install tensorboard)") from exc
             self.writer = SummaryWriter(log_dir=str(work_dir / "tensorboard"))
 

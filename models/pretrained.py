@@ -120,18 +120,17 @@ def load_pretrained(module: nn.Module, backbone: str, pretrained: str, strict: b
     A file in the reference names (a timm/torchvision checkpoint) is mapped first; one in the
     module's own names loads as it is.
     """
+    own = module.state_dict()
     if pretrained == "imagenet":
         state, source = imagenet_state_dict(backbone)
     else:
         path = Path(pretrained).expanduser()
         state, source = _read_file(path), str(path)
         reference = reference_for(backbone)
-        own = module.state_dict()
         if reference is not None and not set(state) & set(own):
             mapped = to_own_keys(state, reference)
             if set(mapped) & set(own):  # a reference checkpoint; otherwise errors name the file's keys
                 state = mapped
-    own = module.state_dict()
     for key, value in list(state.items()):  # the first convolution meets 1 or 2C+1 channels
         if key in own and value.dim() >= 3 and value.shape[1] == 3 and own[key].shape[1] != 3:
             if value.shape[0] == own[key].shape[0] and value.shape[2:] == own[key].shape[2:]:

@@ -33,7 +33,6 @@ __all__ = [
     "BagBuilder",
     "CHECKPOINT_VERSION",
     "predict_units",
-    "to_device",
     "train",
     "training_batches",
     "TrainSettings",
@@ -42,10 +41,6 @@ __all__ = [
 
 #: Format of the per-epoch checkpoint; a checkpoint of another format is ignored (training restarts).
 CHECKPOINT_VERSION = 1
-
-
-def to_device(device: torch.device, *tensors):
-    return [{k: v.to(device) for k, v in t.items()} if isinstance(t, dict) else t.to(device) for t in tensors]
 
 
 def _losses(model_out, valid, labels: Tensor, weights: Tensor | None, settings: TrainSettings) -> Tensor:
@@ -118,20 +113,14 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     atomic_write_bytes(path, buffer.getvalue())  # a kill while saving leaves the previous epoch's
 
 
-def _load_checkpoint(path: Path | None, settings: TrainSettings) -> dict | None:
+def _load_checkpoint(path: Path | None, settings_key: str) -> dict | None:
     """The saved state, or None when there is none or it belongs to other settings or code."""
     if path is None or not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("version") != CHECKPOINT_VERSION or state.get("settings") != json.dumps(
-        _settings_dict(settings), sort_keys=True
-    ):
+    if state.get("version") != CHECKPOINT_VERSION or state.get("settings") != settings_key:
         return None
     return state
-
-
-def _settings_dict(settings: TrainSettings) -> dict:
-    return dataclasses.asdict(settings)
 
 
 def train(
@@ -183,7 +172,10 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     order_rng = np.random.default_rng(seed)
     best, best_state, stale, log, first_epoch, finished = -np.inf, copy.deepcopy(model.state_dict()), 0, [], 0, False
-    saved = _load_checkpoint(checkpoint, settings)
+    settings_key = json.dumps(
+        dataclasses.asdict(settings), sort_keys=True
+    )  # a checkpoint of other settings is not resumed
+    saved = _load_checkpoint(checkpoint, settings_key)
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
@@ -250,7 +242,7 @@ def train(
                 checkpoint,
                 {
                     "version": CHECKPOINT_VERSION,
-                    "settings": json.dumps(_settings_dict(settings), sort_keys=True),
+                    "settings": settings_key,
                     "epoch": epoch + 1,
                     "finished": finished,
                     "model": model.state_dict(),

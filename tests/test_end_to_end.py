@@ -12,11 +12,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
-    out = tmp_path / "results"
-    env = {**os.environ, "CIRRBENCH_CACHE": str(tmp_path / "cache")}
-    env.pop("CIRRBENCH_DATA", None)
-    done = subprocess.run(
+def run_tiny(out: Path, env: dict) -> subprocess.CompletedProcess:
+    """``./run_all.sh --profile tiny`` into ``out``, as a user runs it."""
+    return subprocess.run(
         [str(ROOT / "run_all.sh"), "--profile", "tiny", "--out", str(out), "-q"],
         cwd=ROOT,
         env=env,
@@ -24,6 +22,13 @@ def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
         text=True,
         timeout=600,
     )
+
+
+def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
+    out = tmp_path / "results"
+    env = {**os.environ, "CIRRBENCH_CACHE": str(tmp_path / "cache")}
+    env.pop("CIRRBENCH_DATA", None)
+    done = run_tiny(out, env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "SYNTHETIC PHANTOM" in done.stdout.splitlines()[0]  # said first, before anything else
     assert "Where everything is" in done.stdout
@@ -85,13 +90,6 @@ def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["cohort"]["phantom"] and all(j["done"] for j in manifest["jobs"])
 
-    again = subprocess.run(
-        [str(ROOT / "run_all.sh"), "--profile", "tiny", "--out", str(out), "-q"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = run_tiny(out, env)
     assert again.returncode == 0
     assert "0 ran" in again.stdout  # a second run reuses every finished job
