@@ -24,30 +24,43 @@ class FailingRunner(Runner):
 
 
 @dataclass(frozen=True)
-class KillerParams:
-    counter: str = ""
-    kill_at: int = 3
+class FaultParams:
+    """When the misbehaving runners misbehave (each reads its own)."""
+
+    counter: str = ""  # test-killer: file counting its fits
+    kill_at: int = 3  # test-killer: the fit that kills
+    seconds: float = 30.0  # test-sleepy: how long fit sleeps
 
 
-@register_runner
-class KillerRunner(Runner):
-    """Predicts uniform probabilities; hard-kills its process on the ``kill_at``-th fit."""
+class _UniformRunner(Runner):
+    """Predicts uniform probabilities once ``misbehave`` (the subclass's fault) has run in fit."""
 
-    name = "test-killer"
-    Params = KillerParams
+    def misbehave(self) -> None:
+        """The fault a subclass injects into fit."""
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> KillerRunner:
-        counter = Path(self.params.counter)
-        count = int(counter.read_text()) + 1 if counter.exists() else 1
-        counter.write_text(str(count))
-        if count == self.params.kill_at:
-            os._exit(137)  # like SIGKILL: no cleanup, no exception handling
+    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> _UniformRunner:
+        self.misbehave()
         self.labels_ = train.labels
         return self
 
     def predict(self, test: ScanSet) -> Predictions:
         k = self.labels_.n_classes
         return Predictions.from_array(test.scan_ids, np.full((len(test), k), 1.0 / k), self.labels_)
+
+
+@register_runner
+class KillerRunner(_UniformRunner):
+    """Hard-kills its process on the ``kill_at``-th fit."""
+
+    name = "test-killer"
+    Params = FaultParams
+
+    def misbehave(self) -> None:
+        counter = Path(self.params.counter)
+        count = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(count))
+        if count == self.params.kill_at:
+            os._exit(137)  # like SIGKILL: no cleanup, no exception handling
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,7 @@ class SliceRunner(Runner):
 
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> SliceRunner:
         self.labels_ = train.labels
-        self.prior_ = np.bincount(train.y, minlength=train.labels.n_classes) / len(train)
+        self.log_prior_ = np.log(train.class_frequencies + 1e-3)
         self.seed_ = context.seed
         return self
 
@@ -82,7 +95,7 @@ class SliceRunner(Runner):
         k = self.labels_.n_classes
         rows, scan_probs = [], []
         for record in test:
-            logits = np.log(self.prior_ + 1e-3) + self.params.sharpness * rng.normal(size=(self.params.slices, k))
+            logits = self.log_prior_ + self.params.sharpness * rng.normal(size=(self.params.slices, k))
             p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
             for index, row in enumerate(p):
                 rows.append([record.scan_id, index, *row])
@@ -142,28 +155,17 @@ class RadiomicsLikeRunner(Runner):
         return Predictions.from_array(test.scan_ids, probabilities, self.labels_)
 
 
-@dataclass(frozen=True)
-class SleepyParams:
-    seconds: float = 30.0
-
-
 @register_runner
-class SleepyRunner(Runner):
-    """Sleeps in fit (a long training job) and then predicts priors: for kill tests."""
+class SleepyRunner(_UniformRunner):
+    """Sleeps in fit (a long training job): for kill tests."""
 
     name = "test-sleepy"
-    Params = SleepyParams
+    Params = FaultParams
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> SleepyRunner:
+    def misbehave(self) -> None:
         import time
 
         time.sleep(self.params.seconds)
-        self.labels_ = train.labels
-        return self
-
-    def predict(self, test: ScanSet) -> Predictions:
-        k = self.labels_.n_classes
-        return Predictions.from_array(test.scan_ids, np.full((len(test), k), 1.0 / k), self.labels_)
 
 
 @register_runner
@@ -180,18 +182,12 @@ class ExitingRunner(Runner):
 
 
 @register_runner
-class WarningRunner(Runner):
-    """Emits a library-style warning in fit and predicts priors: the warning belongs in the job's log."""
+class WarningRunner(_UniformRunner):
+    """Emits a library-style warning in fit: the warning belongs in the job's log."""
 
     name = "test-warns"
 
-    def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> WarningRunner:
+    def misbehave(self) -> None:
         import warnings
 
         warnings.warn("a library had something to say", UserWarning, stacklevel=2)
-        self.labels_ = train.labels
-        return self
-
-    def predict(self, test: ScanSet) -> Predictions:
-        k = self.labels_.n_classes
-        return Predictions.from_array(test.scan_ids, np.full((len(test), k), 1.0 / k), self.labels_)

@@ -20,6 +20,7 @@ from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri, write_manifest
 
 T1 = "Cirrhosis_T1_3D"
+FEATURES = ["original_firstorder_Mean", "original_glcm_Contrast"]  # the test feature table's features
 
 
 @dataclass
@@ -63,8 +64,8 @@ class World:
         frame = cohort.to_frame()[["scan_id", "patient_id", "sequence", "label_name", "official_split"]].rename(
             columns={"label_name": "label", "official_split": "split"}
         )
-        frame["original_firstorder_Mean"] = rng.normal(size=len(frame))
-        frame["original_glcm_Contrast"] = rng.normal(size=len(frame))
+        for column in FEATURES:
+            frame[column] = rng.normal(size=len(frame))
         frame = frame.astype({"scan_id": str, "patient_id": str})
         if change is not None:
             frame = change(frame)
@@ -84,6 +85,10 @@ class World:
         path = self.tmp / "config.yaml"
         path.write_text(yaml.safe_dump(base))
         return path
+
+    def invalid(self, *says: str) -> Case:
+        """``data validate`` on the cohort folder must exit 1 saying ``says``."""
+        return Case(["data", "validate", str(self.root), "-q"], 1, list(says))
 
     def run(self, config: Path, data: Path | None = None, *extra: str) -> list[str]:
         return [
@@ -106,38 +111,36 @@ def rewrite(path: Path, data: np.ndarray) -> None:
 
 
 # ---- CirrMRI600+ layout: `cirrbench data validate` exits 1 and names the file -------------------
-def layout_upper_case_suffix(w: World) -> Case:
-    image, _ = w.first_scan()
-    image.rename(image.with_name(image.name.replace(".nii.gz", ".NII.GZ")))
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unrecognised-file]", ".NII.GZ"])
+def renamed_case(name: str, which: int, suffix: str) -> Callable[[World], Case]:
+    """The first scan's image (``which`` 0) or mask (1) saved under another suffix: not a scan file."""
+
+    def build(w: World) -> Case:
+        path = w.first_scan()[which]
+        renamed = path.with_name(path.name.replace(".nii.gz", suffix))
+        path.rename(renamed)
+        return w.invalid("[unrecognised-file]", str(renamed))
+
+    build.__name__ = name
+    return build
 
 
-def layout_no_suffix(w: World) -> Case:
-    image, _ = w.first_scan()
-    image.rename(image.with_name(image.name.replace(".nii.gz", "")))
-    return Case(
-        ["data", "validate", str(w.root), "-q"],
-        1,
-        ["[unrecognised-file]", str(image.with_name(image.name.replace(".nii.gz", "")))],
-    )
-
-
-def layout_other_format(w: World) -> Case:
-    _, mask = w.first_scan()
-    mask.rename(mask.with_name(mask.name.replace(".nii.gz", ".mha")))
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unrecognised-file]", ".mha"])
+RENAMED_CASES = [
+    renamed_case("layout_upper_case_suffix", 0, ".NII.GZ"),
+    renamed_case("layout_no_suffix", 0, ""),
+    renamed_case("layout_other_format", 1, ".mha"),
+]
 
 
 def layout_2d_image(w: World) -> Case:
     image, _ = w.first_scan()
     rewrite(image, np.asarray(nib.load(str(image)).dataobj)[:, :, 0])
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[not-3d]", str(image), "2D"])
+    return w.invalid("[not-3d]", str(image), "2D")
 
 
 def layout_4d_mask(w: World) -> Case:
     _, mask = w.first_scan()
     rewrite(mask, np.asarray(nib.load(str(mask)).dataobj)[..., None].repeat(2, axis=3))
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[not-3d]", str(mask), "4D"])
+    return w.invalid("[not-3d]", str(mask), "4D")
 
 
 def layout_t1_t2_stage_conflict(w: World) -> Case:
@@ -149,35 +152,31 @@ def layout_t1_t2_stage_conflict(w: World) -> Case:
         frame.loc[frame["Patient ID"] == common, "Radiological Evaluation"] % 3 + 1
     )
     frame.to_csv(t2, index=False)
-    return Case(
-        ["data", "validate", str(w.root), "-q"],
-        1,
-        ["[stage-conflict]", f"patient {common}", "T1_age_gender_evaluation.csv"],
-    )
+    return w.invalid("[stage-conflict]", f"patient {common}", "T1_age_gender_evaluation.csv")
 
 
 def layout_empty_mask(w: World) -> Case:
     _, mask = w.first_scan()
     rewrite(mask, np.zeros_like(np.asarray(nib.load(str(mask)).dataobj)))
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[empty-mask]", str(mask)])
+    return w.invalid("[empty-mask]", str(mask))
 
 
 def layout_mask_values(w: World) -> Case:
     _, mask = w.first_scan()
     rewrite(mask, np.asarray(nib.load(str(mask)).dataobj) * 2)
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[mask-values]", str(mask)])
+    return w.invalid("[mask-values]", str(mask))
 
 
 def layout_missing_mask(w: World) -> Case:
     image, mask = w.first_scan()
     mask.unlink()
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[missing-mask]", str(image)])
+    return w.invalid("[missing-mask]", str(image))
 
 
 def layout_truncated(w: World) -> Case:
     image, _ = w.first_scan()
     image.write_bytes(image.read_bytes()[:200])
-    return Case(["data", "validate", str(w.root), "-q"], 1, ["[unreadable]", str(image)])
+    return w.invalid("[unreadable]", str(image))
 
 
 def layout_run_stops_before_any_job(w: World) -> Case:
@@ -201,21 +200,77 @@ def _first_line(frame: pd.DataFrame, column: str, value: str, row: int = 0) -> p
     return frame
 
 
-def manifest_stage_mixed_with_other(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: _first_line(f, "label", "stage 3", 2)))],
-        1,
+def info_case(name: str, table: str, change: Callable[[pd.DataFrame], pd.DataFrame], says: list[str]):
+    """``data info`` on the manifest or feature table (``table``) after ``change``: exit 1 with ``says``."""
+
+    def build(w: World) -> Case:
+        return Case(["data", "info", str(getattr(w, table)(change))], 1, says)
+
+    build.__name__ = name
+    return build
+
+
+def cell_case(name: str, table: str, column: str, value: str, says: list[str], row: int = 0):
+    """One bad cell: the error names its line (``row`` 0 is line 2, under the header)."""
+    return info_case(name, table, lambda f: _first_line(f, column, value, row), says)
+
+
+TABLE_CASES = [
+    cell_case(
+        "manifest_stage_mixed_with_other",
+        "manifest",
+        "label",
+        "stage 3",
         ["line 4", "mix the cirrhosis stages", "'stage 3'"],
-    )
-
-
-def manifest_numeric_labels(w: World) -> Case:
-    codes = {"mild": "1", "moderate": "2", "severe": "3"}
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: f.assign(label=f["label"].map(codes))))],
-        1,
+        2,
+    ),
+    cell_case("manifest_split_value", "manifest", "split", "training", ["line 2", "split 'training'"]),
+    cell_case("manifest_sequence_value", "manifest", "sequence", "T1", ["line 2", "sequence 'T1' is not T1W or T2W"]),
+    cell_case("manifest_age_value", "manifest", "age", "sixty", ["line 2", "age 'sixty'"]),
+    cell_case("manifest_empty_patient", "manifest", "patient_id", "", ["line 2", "empty patient_id"]),
+    cell_case("manifest_empty_image", "manifest", "image", "", ["line 2", "empty image"]),
+    cell_case(
+        "features_split_value", "feature_table", "split", "holdout", ["features.csv", "line 2", "split 'holdout'"]
+    ),
+    cell_case("features_sequence_value", "feature_table", "sequence", "FLAIR", ["line 2", "sequence 'FLAIR'"]),
+    cell_case("features_missing_patient", "feature_table", "patient_id", "", ["line 3", "empty patient_id"], 1),
+    cell_case("features_mixed_labels", "feature_table", "label", "cirrhotic", ["line 3", "'cirrhotic'"], 1),
+    info_case(
+        "manifest_numeric_labels",
+        "manifest",
+        lambda f: f.assign(label=f["label"].map({"mild": "1", "moderate": "2", "severe": "3"})),
         ["numeric labels", "--labels 1,2,3"],
-    )
+    ),
+    info_case(
+        "manifest_duplicate_scan",
+        "manifest",
+        lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True),
+        ["appears on lines 2,"],
+    ),
+    info_case(
+        "manifest_missing_column", "manifest", lambda f: f.drop(columns=["mask"]), ["missing column(s) ['mask']"]
+    ),
+    info_case("manifest_single_class", "manifest", lambda f: f.assign(label="mild"), ["only one class"]),
+    info_case(
+        "features_age_value",
+        "feature_table",
+        lambda f: f.assign(age=["60y"] + ["60"] * (len(f) - 1)),
+        ["line 2", "age '60y'"],
+    ),
+    info_case(
+        "features_non_numeric_feature",
+        "feature_table",
+        lambda f: f.assign(diagnostics_Versions="v3"),
+        ["non-numeric feature column(s) ['diagnostics_Versions']"],
+    ),
+    info_case("features_no_feature", "feature_table", lambda f: f.drop(columns=FEATURES), ["no feature column"]),
+    info_case(
+        "features_missing_label_column",
+        "feature_table",
+        lambda f: f.drop(columns=["label"]),
+        ["missing column(s) ['label']"],
+    ),
+]
 
 
 def manifest_label_outside_declared(w: World) -> Case:
@@ -223,34 +278,6 @@ def manifest_label_outside_declared(w: World) -> Case:
         ["data", "info", str(w.manifest()), "--labels", "mild,moderate"],
         1,
         ["severe", "not one of the declared labels", "line"],
-    )
-
-
-def manifest_split_value(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: _first_line(f, "split", "training")))],
-        1,
-        ["line 2", "split 'training'"],
-    )
-
-
-def manifest_sequence_value(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: _first_line(f, "sequence", "T1")))],
-        1,
-        ["line 2", "sequence 'T1' is not T1W or T2W"],
-    )
-
-
-def manifest_age_value(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: _first_line(f, "age", "sixty")))], 1, ["line 2", "age 'sixty'"]
-    )
-
-
-def manifest_empty_patient(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: _first_line(f, "patient_id", "")))], 1, ["line 2", "empty patient_id"]
     )
 
 
@@ -264,34 +291,12 @@ def manifest_patient_two_labels(w: World) -> Case:
     return Case(["data", "info", str(w.manifest(change))], 1, ["two labels", "on line"])
 
 
-def manifest_duplicate_scan(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True)))],
-        1,
-        ["appears on lines 2,"],
-    )
-
-
-def manifest_missing_column(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.manifest(lambda f: f.drop(columns=["mask"])))], 1, ["missing column(s) ['mask']"]
-    )
-
-
 def manifest_missing_file(w: World) -> Case:
     return Case(
         ["data", "validate", str(w.manifest(lambda f: _first_line(f, "image", "/nowhere/1.nii.gz"))), "-q"],
         1,
         ["[missing-file]", "/nowhere/1.nii.gz", "line 2"],
     )
-
-
-def manifest_empty_image(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: _first_line(f, "image", "")))], 1, ["line 2", "empty image"])
-
-
-def manifest_single_class(w: World) -> Case:
-    return Case(["data", "info", str(w.manifest(lambda f: f.assign(label="mild")))], 1, ["only one class"])
 
 
 def manifest_run_with_bad_row(w: World) -> Case:
@@ -307,72 +312,6 @@ def manifest_sequence_the_cohort_lacks(w: World) -> Case:
 
 
 # ---- feature tables -----------------------------------------------------------------------------
-def features_split_value(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "split", "holdout")))],
-        1,
-        ["features.csv", "line 2", "split 'holdout'"],
-    )
-
-
-def features_sequence_value(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "sequence", "FLAIR")))],
-        1,
-        ["line 2", "sequence 'FLAIR'"],
-    )
-
-
-def features_age_value(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.feature_table(lambda f: f.assign(age=["60y"] + ["60"] * (len(f) - 1))))],
-        1,
-        ["line 2", "age '60y'"],
-    )
-
-
-def features_missing_patient(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "patient_id", "", 1)))],
-        1,
-        ["line 3", "empty patient_id"],
-    )
-
-
-def features_mixed_labels(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.feature_table(lambda f: _first_line(f, "label", "cirrhotic", 1)))],
-        1,
-        ["line 3", "'cirrhotic'"],
-    )
-
-
-def features_non_numeric_feature(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.feature_table(lambda f: f.assign(diagnostics_Versions="v3")))],
-        1,
-        ["non-numeric feature column(s) ['diagnostics_Versions']"],
-    )
-
-
-def features_no_feature(w: World) -> Case:
-    return Case(
-        [
-            "data",
-            "info",
-            str(w.feature_table(lambda f: f.drop(columns=["original_firstorder_Mean", "original_glcm_Contrast"]))),
-        ],
-        1,
-        ["no feature column"],
-    )
-
-
-def features_missing_label_column(w: World) -> Case:
-    return Case(
-        ["data", "info", str(w.feature_table(lambda f: f.drop(columns=["label"])))], 1, ["missing column(s) ['label']"]
-    )
-
-
 def features_deep_runner(w: World) -> Case:
     return Case(
         w.run(w.config(runners=["majority", "msa"]), w.feature_table()), 2, ["msa need images", "feature table"]
@@ -397,7 +336,30 @@ def config_case(key_text: str, **raw) -> Callable[[World], Case]:
     return build
 
 
+# a bad runner entry: (the entry, what the error says after "runners[1] (<name>)")
+RUNNER_ENTRY_CASES = [
+    ({"name": "msa", "params": {"epochs": 0}}, ".params.epochs: 0 is below the minimum 1"),
+    ({"name": "msa", "params": {"width": 0}}, ".params.width: 0 must be greater than 0"),
+    (
+        {"name": "msa", "params": {"lr": "1e-4"}},
+        ".params.lr: '1e-4' is not a number (YAML reads 1e-4 as text: write 1.0e-4)",
+    ),
+    ({"name": "radiomics-logreg", "params": {"select_k": 0}}, ".params.select_k: 0 is below the minimum 1"),
+    (
+        {"name": "cnn-vgg19", "params": {"pooling": "mean"}},
+        ".params: runner 'cnn-vgg19' has no parameter(s) ['pooling']",
+    ),
+    ({"name": "msa", "params": {"epochs": True}}, ".params.epochs: True is not an integer"),
+    ({"name": "msa", "variants": ["no-atention"]}, ".variants: 'no-atention' is not a variant of msa"),
+    ({"name": "majority", "colour": "red"}, ".colour: unknown key"),
+    ({"name": "msa", "protocols": ["cv"]}, ".protocols: 'cv' is not one of the config's protocols"),
+]
+
 CONFIG_CASES = [
+    *(
+        config_case(f"runners[1] ({entry['name']}){says}", runners=["majority", entry])
+        for entry, says in RUNNER_ENTRY_CASES
+    ),
     config_case("data.rooot: unknown key (did you mean 'root'?)", data={"rooot": "/x"}),
     config_case("metrics.main: unknown metric 'acuracy'", metrics={"main": "acuracy"}),
     config_case("metrics.bootstrap: 0 is not an integer >= 1", metrics={"bootstrap": 0}),
@@ -420,41 +382,6 @@ CONFIG_CASES = [
     config_case(
         "runners[1] (radiomics-xgbost): unknown runner (did you mean 'radiomics-xgboost'?)",
         runners=["majority", "radiomics-xgbost"],
-    ),
-    config_case(
-        "runners[1] (msa).params.epochs: 0 is below the minimum 1",
-        runners=["majority", {"name": "msa", "params": {"epochs": 0}}],
-    ),
-    config_case(
-        "runners[1] (msa).params.width: 0 must be greater than 0",
-        runners=["majority", {"name": "msa", "params": {"width": 0}}],
-    ),
-    config_case(
-        "runners[1] (msa).params.lr: '1e-4' is not a number (YAML reads 1e-4 as text: write 1.0e-4)",
-        runners=["majority", {"name": "msa", "params": {"lr": "1e-4"}}],
-    ),
-    config_case(
-        "runners[1] (radiomics-logreg).params.select_k: 0 is below the minimum 1",
-        runners=["majority", {"name": "radiomics-logreg", "params": {"select_k": 0}}],
-    ),
-    config_case(
-        "runners[1] (cnn-vgg19).params: runner 'cnn-vgg19' has no parameter(s) ['pooling']",
-        runners=["majority", {"name": "cnn-vgg19", "params": {"pooling": "mean"}}],
-    ),
-    config_case(
-        "runners[1] (msa).params.epochs: True is not an integer",
-        runners=["majority", {"name": "msa", "params": {"epochs": True}}],
-    ),
-    config_case(
-        "runners[1] (msa).variants: 'no-atention' is not a variant of msa",
-        runners=["majority", {"name": "msa", "variants": ["no-atention"]}],
-    ),
-    config_case(
-        "runners[1] (majority).colour: unknown key", runners=["majority", {"name": "majority", "colour": "red"}]
-    ),
-    config_case(
-        "runners[1] (msa).protocols: 'cv' is not one of the config's protocols",
-        runners=["majority", {"name": "msa", "protocols": ["cv"]}],
     ),
     config_case("runners: no runners listed", runners=[]),
     config_case("inputs: 'T3W' is not an input", inputs=["T3W"]),
@@ -554,9 +481,7 @@ def cli_empty_grid(w: World) -> Case:
 
 
 CASES = [
-    layout_upper_case_suffix,
-    layout_no_suffix,
-    layout_other_format,
+    *RENAMED_CASES,
     layout_2d_image,
     layout_4d_mask,
     layout_t1_t2_stage_conflict,
@@ -567,31 +492,14 @@ CASES = [
     layout_run_stops_before_any_job,
     layout_missing_path,
     layout_labels_on_a_cirrmri_folder,
-    manifest_stage_mixed_with_other,
-    manifest_numeric_labels,
     manifest_label_outside_declared,
-    manifest_split_value,
-    manifest_sequence_value,
-    manifest_age_value,
-    manifest_empty_patient,
     manifest_patient_two_labels,
-    manifest_duplicate_scan,
-    manifest_missing_column,
     manifest_missing_file,
-    manifest_empty_image,
-    manifest_single_class,
     manifest_run_with_bad_row,
     manifest_sequence_the_cohort_lacks,
-    features_split_value,
-    features_sequence_value,
-    features_age_value,
-    features_missing_patient,
-    features_mixed_labels,
-    features_non_numeric_feature,
-    features_no_feature,
-    features_missing_label_column,
     features_deep_runner,
     features_patient_two_labels,
+    *TABLE_CASES,
     *CONFIG_CASES,
     config_yaml_syntax,
     config_not_a_mapping,

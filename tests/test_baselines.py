@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import CV3, experiment_config
 
 from cirrbench.baselines.features import extract_features, load_params
 from cirrbench.baselines.pipeline import CorrelationFilter, select_columns
@@ -175,13 +176,9 @@ def test_imported_pyradiomics_csv_runs_under_official_and_cv(study, tmp_path):
     assert {r.official_split for r in cohort} == {"train", "valid", "test"}
     original = {r.scan_id: (r.label, r.official_split) for r in load_cirrmri(root)}
     assert {r.scan_id: (r.label, r.official_split) for r in cohort} == original
-    raw = {
-        "data": {"root": str(table_path)},
-        "inputs": ["T1W"],
-        "protocols": ["official", {"name": "cv", "folds": 3, "repeats": 1}],
-        "runners": ["majority", {"name": "radiomics-logreg", "params": SMOKE}],
-        "metrics": {"bootstrap": 200},
-    }
+    raw = experiment_config(
+        table_path, protocols=["official", CV3], runners=["majority", {"name": "radiomics-logreg", "params": SMOKE}]
+    )
     summary, report = run(raw, tmp_path / "results")
     assert summary.ok and len(summary.ran) == 2 * 4
     for name in ("main_official_patient", "main_cv_patient"):
@@ -191,17 +188,12 @@ def test_imported_pyradiomics_csv_runs_under_official_and_cv(study, tmp_path):
 
 def test_learners_beat_the_majority_runner(study, tmp_path):
     root, _ = study
-    raw = {
-        "data": {"root": str(root)},
-        "inputs": ["T1W", "T2W"],
-        "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
-        "runners": [
-            "majority",
-            {"name": "radiomics-xgboost", "params": SMOKE},
-            {"name": "radiomics-logreg", "params": SMOKE},
-        ],
-        "metrics": {"bootstrap": 200},
-    }
+    runners = [
+        "majority",
+        {"name": "radiomics-xgboost", "params": SMOKE},
+        {"name": "radiomics-logreg", "params": SMOKE},
+    ]
+    raw = experiment_config(root, inputs=["T1W", "T2W"], protocols=[CV3], runners=runners)
     summary, report = run(raw, tmp_path / "results")
     assert summary.ok
     table = report.summary[(report.summary["level"] == "patient") & (report.summary["metric"] == "accuracy")].set_index(

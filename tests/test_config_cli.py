@@ -7,6 +7,7 @@ from pathlib import Path
 
 import runners_for_tests  # noqa: F401
 import yaml
+from helpers import config_file
 
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.execution.config_schema import KEYS, TOP_LEVEL, config_reference
@@ -26,18 +27,7 @@ def test_every_top_level_key_is_documented():
 
 
 def config(root: Path, tmp: Path, **raw) -> Path:
-    base = {
-        "name": "c",
-        "data": {"root": str(root)},
-        "inputs": ["T1W"],
-        "protocols": ["official"],
-        "runners": ["majority", "test-slices"],
-        "metrics": {"bootstrap": 20},
-    }
-    base.update(raw)
-    path = tmp / "c.yaml"
-    path.write_text(yaml.safe_dump(base))
-    return path
+    return config_file(root, tmp, **{"runners": ["majority", "test-slices"], "metrics": {"bootstrap": 20}, **raw})
 
 
 def test_dry_run_counts_jobs_and_writes_nothing(tiny_phantom, tmp_path, capsys):

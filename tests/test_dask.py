@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 
 import pytest
+from helpers import CV3, experiment_config
 
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
@@ -13,20 +14,9 @@ distributed = pytest.importorskip("dask.distributed")
 
 
 def test_local_cluster_gives_the_same_tables_as_a_local_run(tiny_phantom, tmp_path):
-    raw = {
-        "data": {"root": str(tiny_phantom)},
-        "inputs": ["T1W", "T2W"],
-        "protocols": [{"name": "cv", "folds": 3, "repeats": 1}],
-        "runners": [
-            "majority",
-            "stratified-random",
-            {
-                "name": "radiomics-logreg",
-                "params": {"extraction": "default", "tuning_iterations": 0, "select_k": 10, "permutation_repeats": 1},
-            },
-        ],
-        "metrics": {"bootstrap": 200},
-    }
+    logreg = {"extraction": "default", "tuning_iterations": 0, "select_k": 10, "permutation_repeats": 1}
+    runners = ["majority", "stratified-random", {"name": "radiomics-logreg", "params": logreg}]
+    raw = experiment_config(tiny_phantom, inputs=["T1W", "T2W"], protocols=[CV3], runners=runners)
     experiment = parse_experiment(raw, "dask.yaml")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         summary, _ = run_experiment(

@@ -43,7 +43,7 @@ class EchoPriorRunner(Runner):
 
     def fit(self, train, valid, context):
         self.labels_ = train.labels
-        self.prior_ = np.bincount(train.y, minlength=train.labels.n_classes) / len(train)
+        self.prior_ = train.class_frequencies
         return self
 
     def predict(self, test):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import runners_for_tests  # noqa: F401  (registers the test runners)
 import yaml
+from helpers import cli_in_subprocess, config_file
 
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
@@ -27,23 +28,7 @@ TESTS = Path(__file__).parent
 
 
 def config(root: Path, tmp: Path, **raw) -> Path:
-    base = {
-        "name": "faults",
-        "data": {"root": str(root)},
-        "inputs": ["T1W"],
-        "protocols": ["official"],
-        "runners": ["majority"],
-        "metrics": {"bootstrap": 20},
-    }
-    base.update(raw)
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(base))
-    return path
-
-
-def cli_in_subprocess(*argv: str) -> list[str]:
-    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main({list(argv)!r}))"
-    return [sys.executable, "-c", code]
+    return config_file(root, tmp, **{"metrics": {"bootstrap": 20}, **raw})
 
 
 def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import filecmp
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import runners_for_tests  # noqa: F401  (registers the misbehaving runners)
+from helpers import CV3, cli_in_subprocess, config_file, experiment_config, sharpness_pair
 
 import cirrbench.benchmark.runners.registry as registry_module
 from cirrbench.benchmark.data.cohort import load_cirrmri
@@ -64,16 +64,12 @@ def test_duplicate_runner_names_are_refused():
 
 
 def experiment(root: Path, **overrides) -> dict:
-    raw = {
-        "name": "test",
-        "data": {"root": str(root)},
+    grid = {
         "inputs": ["T1W", "T2W", "both"],
-        "protocols": ["official", {"name": "cv", "folds": 3, "repeats": 1}],
+        "protocols": ["official", CV3],
         "runners": ["majority", "stratified-random"],
-        "metrics": {"bootstrap": 200},
     }
-    raw.update(overrides)
-    return raw
+    return experiment_config(root, **{**grid, **overrides})
 
 
 def run(raw: dict, out: Path, **options):
@@ -174,21 +170,20 @@ def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     assert "this runner always fails" in record["traceback"]
 
 
-def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_phantom, tmp_path):
-    import yaml
+def killer_config(root: Path, tmp_path: Path) -> tuple[dict, Path]:
+    """Six jobs whose third fit kills its process; the config and its YAML file."""
+    killer = {"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}
+    cv = {"name": "cv", "folds": 3, "repeats": 2}
+    raw = experiment(root, runners=[killer], reference=None, inputs=["T1W"], protocols=[cv])
+    return raw, config_file(root, tmp_path, **raw)
 
+
+def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_phantom, tmp_path):
     out = tmp_path / "results"
-    raw = experiment(
-        tiny_phantom,
-        runners=[{"name": "test-killer", "params": {"counter": str(tmp_path / "fits.txt"), "kill_at": 3}}],
-        reference=None,
-        inputs=["T1W"],
-        protocols=[{"name": "cv", "folds": 3, "repeats": 2}],
+    raw, config = killer_config(tiny_phantom, tmp_path)
+    ended = subprocess.run(
+        cli_in_subprocess("run", str(config), "--out", str(out), "--jobs", "2", "-q"), capture_output=True, text=True
     )
-    config = tmp_path / "kill.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '2', '-q']))"
-    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert ended.returncode == 1 and "a worker process died" in ended.stderr and "--jobs" in ended.stderr, ended.stderr[
         -2000:
     ]
@@ -198,21 +193,11 @@ def test_a_killed_worker_ends_the_run_with_advice_and_the_rerun_completes(tiny_p
 
 
 def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_path):
-    import yaml
-
     out = tmp_path / "results"
-    counter = tmp_path / "fits.txt"
-    raw = experiment(
-        tiny_phantom,
-        runners=[{"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}],
-        reference=None,
-        inputs=["T1W"],
-        protocols=[{"name": "cv", "folds": 3, "repeats": 2}],
+    raw, config = killer_config(tiny_phantom, tmp_path)
+    killed = subprocess.run(
+        cli_in_subprocess("run", str(config), "--out", str(out), "--jobs", "1", "-q"), capture_output=True, text=True
     )
-    config = tmp_path / "kill.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import runners_for_tests; from cirrbench.benchmark.cli import main; main(['run', {str(config)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q'])"
-    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert killed.returncode == 137, killed.stderr
     finished = sorted(p.parent.name for p in (out / "predictions").glob("*/job.json"))
     assert len(finished) == 2  # the first two fits completed before the kill
@@ -308,20 +293,7 @@ def test_slice_level_ablation_and_reported_rows(tiny_phantom, tmp_path):
 
 
 def test_report_ignores_job_folders_of_an_earlier_config_with_the_same_labels(tiny_phantom, tmp_path):
-    first = experiment(
-        tiny_phantom,
-        inputs=["T1W"],
-        protocols=["official"],
-        runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}],
-        reference=None,
-    )
-    second = experiment(
-        tiny_phantom,
-        inputs=["T1W"],
-        protocols=["official"],
-        runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}],
-        reference=None,
-    )
+    first, second = sharpness_pair(tiny_phantom)
     run(first, tmp_path / "shared")
     _, mixed = run(second, tmp_path / "shared")
     _, clean = run(second, tmp_path / "clean")
@@ -348,20 +320,7 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
     from cirrbench.benchmark.execution.prune import prune
 
     out = tmp_path / "shared"
-    first = experiment(
-        tiny_phantom,
-        inputs=["T1W"],
-        protocols=["official"],
-        runners=[{"name": "test-slices", "params": {"sharpness": 2.0}}],
-        reference=None,
-    )
-    second = experiment(
-        tiny_phantom,
-        inputs=["T1W"],
-        protocols=["official"],
-        runners=[{"name": "test-slices", "params": {"sharpness": 0.1}}],
-        reference=None,
-    )
+    first, second = sharpness_pair(tiny_phantom)
     run(first, out)
     old = {p.name for p in (out / "predictions").iterdir()}
     run(second, out)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
+from helpers import CV3, experiment_config
 from PIL import Image
 
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES
@@ -27,16 +28,12 @@ from cirrbench.benchmark.reporting.tables import RowNames, exploratory_compariso
 
 
 def config(root: Path, **overrides) -> dict:
-    raw = {
-        "name": "report-test",
-        "data": {"root": str(root)},
+    grid = {
         "inputs": ["T1W", "T2W", "both"],
-        "protocols": ["official", {"name": "cv", "folds": 3, "repeats": 1}],
+        "protocols": ["official", CV3],
         "runners": ["majority", "test-radiomics", {"name": "test-deep", "variants": "all"}],
-        "metrics": {"bootstrap": 200},
     }
-    raw.update(overrides)
-    return raw
+    return experiment_config(root, **{"name": "report-test", **grid, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -365,7 +362,7 @@ def test_seeds_show_their_spread_and_are_averaged_per_split_before_the_t(tiny_ph
     raw = config(
         tiny_phantom,
         inputs=["T1W"],
-        protocols=[{"name": "cv", "folds": 3, "repeats": 1}],
+        protocols=[CV3],
         runners=["majority", "test-radiomics", "test-deep"],
         seeds=2,
         metrics={"bootstrap": 50},

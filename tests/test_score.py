@@ -3,6 +3,8 @@ every bad file is one error naming the line or column, exit 2, nothing written."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,23 +66,25 @@ def test_the_suites_own_prediction_file_and_prob_prefixed_columns_are_accepted(t
     assert main(["score", write(own, tmp_path / "p.csv"), "--data", str(tiny_phantom), "--bootstrap", "50"]) == 0
 
 
+def compare(a: pd.DataFrame, b: pd.DataFrame, root: Path, tmp_path: Path, *options: str) -> int:
+    """``cirrbench score A --compare B`` on the cohort at ``root``."""
+    return main(
+        [
+            "score",
+            write(a, tmp_path / "a.csv"),
+            "--compare",
+            write(b, tmp_path / "b.csv"),
+            "--data",
+            str(root),
+            *options,
+        ]
+    )
+
+
 def test_compare_runs_the_paired_test(tiny_phantom, test_scans, tmp_path, capsys):
     other = test_scans.copy()
     other[["mild", "moderate", "severe"]] = other[["severe", "mild", "moderate"]].to_numpy()
-    code = main(
-        [
-            "score",
-            write(test_scans, tmp_path / "a.csv"),
-            "--compare",
-            write(other, tmp_path / "b.csv"),
-            "--data",
-            str(tiny_phantom),
-            "--bootstrap",
-            "100",
-            "--out",
-            str(tmp_path / "o"),
-        ]
-    )
+    code = compare(test_scans, other, tiny_phantom, tmp_path, "--bootstrap", "100", "--out", str(tmp_path / "o"))
     assert code == 0
     text = capsys.readouterr().out
     assert "exact McNemar" in text and "paired bootstrap" in text and "Δ" in text
@@ -89,20 +93,7 @@ def test_compare_runs_the_paired_test(tiny_phantom, test_scans, tmp_path, capsys
 
 
 def test_scan_level_never_uses_mcnemar(tiny_phantom, test_scans, tmp_path, capsys):
-    code = main(
-        [
-            "score",
-            write(test_scans, tmp_path / "a.csv"),
-            "--compare",
-            write(test_scans, tmp_path / "b.csv"),
-            "--data",
-            str(tiny_phantom),
-            "--level",
-            "scan",
-            "--bootstrap",
-            "50",
-        ]
-    )
+    code = compare(test_scans, test_scans, tiny_phantom, tmp_path, "--level", "scan", "--bootstrap", "50")
     assert code == 0 and "McNemar" not in capsys.readouterr().out
 
 

@@ -54,6 +54,18 @@ ARRAYS = "arrays.npz"
 JOB_RECORD = "job.json"
 
 
+class _Entry:
+    """A file or folder of the results folder, read as ``store.<attribute>`` (a Path)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, store: ResultsStore | None, owner: type | None = None) -> Path:
+        if store is None:
+            raise AttributeError(f"{self.name}: ask a ResultsStore, not the class")
+        return store.root / self.name
+
+
 class ResultsStore:
     """Reads and writes one results folder."""
 
@@ -61,33 +73,13 @@ class ResultsStore:
         self.root = Path(root)
 
     # ---- folders ------------------------------------------------------------------------------
-    @property
-    def predictions_dir(self) -> Path:
-        return self.root / PREDICTIONS
-
-    @property
-    def failures_dir(self) -> Path:
-        return self.root / FAILURES
-
-    @property
-    def tables_dir(self) -> Path:
-        return self.root / "tables"
-
-    @property
-    def figures_dir(self) -> Path:
-        return self.root / "figures"
-
-    @property
-    def metrics_dir(self) -> Path:
-        return self.root / "metrics"
-
-    @property
-    def splits_dir(self) -> Path:
-        return self.root / "splits"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.root / MANIFEST
+    predictions_dir = _Entry(PREDICTIONS)
+    failures_dir = _Entry(FAILURES)
+    tables_dir = _Entry("tables")
+    figures_dir = _Entry("figures")
+    metrics_dir = _Entry("metrics")
+    splits_dir = _Entry("splits")
+    manifest_path = _Entry(MANIFEST)
 
     def job_dir(self, key: str) -> Path:
         return self.predictions_dir / key

@@ -58,6 +58,11 @@ class ScanSet:
         return np.array([r.label for r in self.records], dtype=int)
 
     @property
+    def class_frequencies(self) -> np.ndarray:
+        """Share of scans per declared class (zero for a class with no scan): the priors of chance rows."""
+        return np.bincount(self.y, minlength=self.labels.n_classes) / len(self)
+
+    @property
     def scan_ids(self) -> list[str]:
         return [r.scan_id for r in self.records]
 

@@ -57,7 +57,7 @@ class StratifiedRandomRunner(_DummyRunner):
 
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> StratifiedRandomRunner:
         self.labels_ = train.labels
-        self.prior_ = np.bincount(train.y, minlength=train.labels.n_classes) / len(train)
+        self.prior_ = train.class_frequencies
         self.seed_ = context.seed
         return self
 

@@ -28,6 +28,15 @@ class BackboneSpec:
     width: float = 1.0
     spatial_dims: int = 2
 
+    def require_2d(self, backbone: str) -> None:
+        """Raise for a 3D spec: the backbone exists only as a 2D network."""
+        if self.spatial_dims != 2:
+            raise ValueError(f"{backbone} is 2D only")
+
+    def scaled_heads(self, heads: int) -> int:
+        """Attention heads for this width: half widths keep every head, narrower ones fewer (at least one)."""
+        return max(1, int(round(heads * min(1.0, self.width * 2))))
+
 
 _BUILDERS: dict[str, Callable[[BackboneSpec], Backbone]] = {}
 _DISPLAY: dict[str, str] = {}

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, substitutions
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
 
 
 def selective_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
@@ -179,27 +179,23 @@ class Level(nn.Module):
         return x.reshape(b, c, hp, wp)[:, :, :h, :w].contiguous()
 
 
+# per level: blocks, heads, window (MambaVision-T); the stem gives IN_DIM then DIM channels, levels double them
+LEVELS = [(1, 2, 8), (3, 4, 8), (8, 8, 14), (4, 16, 7)]
+DIM, IN_DIM = 80, 32
+
+
 class MambaVision(Backbone):
-    def __init__(
-        self,
-        spec: BackboneSpec,
-        dim: int = 80,
-        in_dim: int = 32,
-        depths=(1, 3, 8, 4),
-        heads=(2, 4, 8, 16),
-        windows=(8, 8, 14, 7),
-    ) -> None:
+    def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        if spec.spatial_dims != 2:
-            raise ValueError("mambavision is 2D only")
-        heads = [max(1, int(round(h * min(1.0, spec.width * 2)))) for h in heads]
-        dim = max(8 * heads[0], int(round(dim * spec.width / (8 * heads[0]))) * 8 * heads[0])
+        spec.require_2d("mambavision")
+        heads = [spec.scaled_heads(h) for _, h, _ in LEVELS]
+        dim = scaled(DIM, spec.width, minimum=8 * heads[0], multiple=8 * heads[0])  # whole heads of 8k channels
         dims = [dim * 2**i for i in range(4)]  # each level doubles the width, as the reference
-        self.patch_embed = PatchEmbed(spec.in_channels, max(8, int(round(in_dim * spec.width / 8)) * 8), dim)
+        self.patch_embed = PatchEmbed(spec.in_channels, scaled(IN_DIM, spec.width), dim)
         self.levels = nn.ModuleList(
             [
                 Level(d, n, h, w, conv=i < 2, downsample=i < 3)
-                for i, (d, n, h, w) in enumerate(zip(dims, depths, heads, windows))
+                for i, (d, h, (n, _, w)) in enumerate(zip(dims, heads, LEVELS))
             ]
         )
         self.norm = nn.BatchNorm2d(dims[-1])

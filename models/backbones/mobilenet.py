@@ -45,17 +45,25 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.conv_expand(self.act1(self.conv_reduce(x.mean(dim=(2, 3), keepdim=True)))))
 
 
+def _conv_bn(
+    cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1
+) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+    """A bias-free 'same' convolution and its batch norm (each block's unit; names stay the caller's)."""
+    return nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)
+
+
+def _squeeze_excite(channels: int, used: bool) -> nn.Module:
+    return SqueezeExcite(channels) if used else nn.Identity()
+
+
 class DepthwiseSeparable(nn.Module):
     """The first block: depthwise convolution, squeeze-excite, pointwise projection."""
 
     def __init__(self, cin: int, kernel: int, cout: int, se: bool, act: str, stride: int) -> None:
         super().__init__()
-        self.conv_dw = nn.Conv2d(cin, cin, kernel, stride, kernel // 2, groups=cin, bias=False)
-        self.bn1 = nn.BatchNorm2d(cin)
-        self.act = _activation(act)
-        self.se = SqueezeExcite(cin) if se else nn.Identity()
-        self.conv_pw = nn.Conv2d(cin, cout, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv_dw, self.bn1 = _conv_bn(cin, cin, kernel, stride, groups=cin)
+        self.act, self.se = _activation(act), _squeeze_excite(cin, se)
+        self.conv_pw, self.bn2 = _conv_bn(cin, cout)
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: Tensor) -> Tensor:
@@ -66,14 +74,10 @@ class DepthwiseSeparable(nn.Module):
 class InvertedResidual(nn.Module):
     def __init__(self, cin: int, kernel: int, hidden: int, cout: int, se: bool, act: str, stride: int) -> None:
         super().__init__()
-        self.conv_pw = nn.Conv2d(cin, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.conv_dw = nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False)
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.act = _activation(act)
-        self.se = SqueezeExcite(hidden) if se else nn.Identity()
-        self.conv_pwl = nn.Conv2d(hidden, cout, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(cout)
+        self.conv_pw, self.bn1 = _conv_bn(cin, hidden)
+        self.conv_dw, self.bn2 = _conv_bn(hidden, hidden, kernel, stride, groups=hidden)
+        self.act, self.se = _activation(act), _squeeze_excite(hidden, se)
+        self.conv_pwl, self.bn3 = _conv_bn(hidden, cout)
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: Tensor) -> Tensor:
@@ -86,8 +90,7 @@ class InvertedResidual(nn.Module):
 class ConvBnAct(nn.Module):
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv, self.bn1 = _conv_bn(cin, cout)
         self.act = nn.Hardswish()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -97,8 +100,7 @@ class ConvBnAct(nn.Module):
 class MobileNetV3Small(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        if spec.spatial_dims != 2:
-            raise ValueError("mobilenetv3-small is 2D only")
+        spec.require_2d("mobilenetv3-small")
         stem = scaled(16, spec.width)
         self.conv_stem = nn.Conv2d(spec.in_channels, stem, 3, 2, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, substitutions
+from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
 
 
 class MixFFN(nn.Module):
@@ -72,30 +72,25 @@ class PVTBlock(nn.Module):
         return x + self.mlp(self.norm2(x), h, w)
 
 
+# per stage: width, blocks, heads, spatial reduction of keys/values, MLP ratio (PVTv2-B2)
+B2 = [(64, 3, 1, 8, 8), (128, 4, 2, 4, 8), (320, 6, 5, 2, 4), (512, 3, 8, 1, 4)]
+
+
 class PVTv2(Backbone):
-    def __init__(
-        self,
-        spec: BackboneSpec,
-        dims=(64, 128, 320, 512),
-        depths=(3, 4, 6, 3),
-        heads=(1, 2, 5, 8),
-        srs=(8, 4, 2, 1),
-        ratios=(8, 8, 4, 4),
-    ) -> None:
+    def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        if spec.spatial_dims != 2:
-            raise ValueError("pvtv2 is 2D only")
-        heads = [max(1, int(round(h * min(1.0, spec.width * 2)))) for h in heads]
-        dims = [max(h * 8, int(round(d * spec.width / h / 8)) * h * 8) for d, h in zip(dims, heads)]
+        spec.require_2d("pvtv2")
         self.embeds, self.stages, self.norms = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
-        cin = spec.in_channels
-        for i, (d, n, h, sr, r) in enumerate(zip(dims, depths, heads, srs, ratios)):
+        cin, self.out_channels = spec.in_channels, []
+        for i, (d, n, h, sr, r) in enumerate(B2):
+            h = spec.scaled_heads(h)
+            d = scaled(d, spec.width, minimum=8 * h, multiple=8 * h)  # whole heads of a multiple of 8
             k, s = (7, 4) if i == 0 else (3, 2)
             self.embeds.append(PatchEmbed(cin, d, k, s))
             self.stages.append(nn.ModuleList([PVTBlock(d, h, sr, r) for _ in range(n)]))
             self.norms.append(nn.LayerNorm(d))
+            self.out_channels.append(d)
             cin = d
-        self.out_channels = list(dims)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         features = []

@@ -1,0 +1,52 @@
+"""Shared test helpers: experiment configs (one place knows the keys; a test names only what it changes)
+and the command line in a subprocess (for kill tests)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CV3 = {"name": "cv", "folds": 3, "repeats": 1}  # the smallest cross-validation the tiny phantoms allow
+
+
+def experiment_config(root: Path, **keys: Any) -> dict:
+    """A valid config on the cohort at ``root``: T1W, official split, majority, 200 bootstrap resamples,
+    with ``keys`` replacing top-level keys."""
+    raw = {
+        "name": "test",
+        "data": {"root": str(root)},
+        "inputs": ["T1W"],
+        "protocols": ["official"],
+        "runners": ["majority"],
+        "metrics": {"bootstrap": 200},
+    }
+    raw.update(keys)
+    return raw
+
+
+def config_file(root: Path, folder: Path, **keys: Any) -> Path:
+    """:func:`experiment_config` written as ``folder/config.yaml``."""
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(experiment_config(root, **keys)))
+    return path
+
+
+def sharpness_pair(root: Path) -> tuple[dict, dict]:
+    """Two configs whose only difference is one runner parameter: same job labels, other job keys."""
+    return tuple(
+        experiment_config(root, runners=[{"name": "test-slices", "params": {"sharpness": s}}], reference=None)
+        for s in (2.0, 0.1)
+    )
+
+
+def cli_in_subprocess(*argv: str) -> list[str]:
+    """The argv of a Python process that runs ``cirrbench ARGV`` with the test runners registered."""
+    tests = str(Path(__file__).parent)
+    code = (
+        f"import sys; sys.path.insert(0, {tests!r}); import runners_for_tests; "
+        f"from cirrbench.benchmark.cli import main; sys.exit(main({list(argv)!r}))"
+    )
+    return [sys.executable, "-c", code]
