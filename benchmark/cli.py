@@ -545,24 +545,12 @@ def _cmd_perf_extraction(args: argparse.Namespace) -> int:
 
 def _cmd_perf_training(args: argparse.Namespace) -> int:
     from cirrbench.benchmark.execution.orchestrator import phantom_root
-    from cirrbench.benchmark.perf import training_benchmark
+    from cirrbench.benchmark.perf import InputProbe, training_benchmark
 
     root = args.data or phantom_root(120, 0, jobs=2)
-    print(
-        json.dumps(
-            training_benchmark(
-                root,
-                args.out,
-                scans=args.scans,
-                epochs=args.epochs,
-                trials=args.trials,
-                device=args.device,
-                input_size=args.size,
-                input_batch=args.batch,
-            ),
-            indent=2,
-        )
-    )
+    probe = InputProbe(device=args.device, size=args.size, batch=args.batch)
+    result = training_benchmark(root, args.out, scans=args.scans, epochs=args.epochs, trials=args.trials, probe=probe)
+    print(json.dumps(result, indent=2))
     return 0
 
 

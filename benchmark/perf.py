@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -21,7 +22,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions  # noqa: E402
 from cirrbench.benchmark.data.cohort import load_cirrmri  # noqa: E402
 
-__all__ = ["extraction_benchmark", "input_path_benchmark", "plot_scaling", "scaling_benchmark", "training_benchmark"]
+__all__ = [
+    "InputProbe",
+    "extraction_benchmark",
+    "input_path_benchmark",
+    "plot_scaling",
+    "scaling_benchmark",
+    "training_benchmark",
+]
 
 
 def _write(out: Path, name: str, payload: dict) -> Path:
@@ -130,12 +138,10 @@ def training_benchmark(
     width: float = 0.25,
     size: int = 64,
     trials: int = 9,
-    device: str = "cpu",
-    input_size: int = 256,
-    input_batch: int = 32,
+    probe: InputProbe | None = None,
 ) -> dict:
     """Throughput of the suite's training loop vs a bare torch loop on the same cached slices, and
-    the input path at the paper's size on ``device`` (:func:`input_path_benchmark`).
+    the input path at the paper's size (``probe``, default :class:`InputProbe`; :func:`input_path_benchmark`).
 
     Both train the same slice classifier with, step for step, the same batch shapes (the suite's
     epoch ends with a smaller batch; the bare loop mirrors it) and no augmentation; the suite's
@@ -231,11 +237,12 @@ def training_benchmark(
         "overhead_quartiles": [round(float(q), 3) for q in np.percentile(paired, [25, 75])],
         "loop_data_share": round(data / suite, 3),
     }
-    path = input_path_benchmark(device, size=input_size, batch=input_batch, batches=16, steps=4)
+    probe = probe or InputProbe()
+    path = input_path_benchmark(probe)
     result["input_path"] = path
     result["augmentation_speedup"] = path["augmentation_speedup"]
     result["data_wait_share"] = path["data_wait_share"]
-    on_gpu = device.startswith("cuda")
+    on_gpu = probe.device.startswith("cuda")
     result["targets"] = {
         "overhead": "<= 0.10",
         "augmentation_speedup": ">= 5 (batched vs per-slice, same device)",
@@ -275,26 +282,34 @@ def _per_slice_batch(slices: dict, units: list, context: int, augment, device) -
     return torch.from_numpy(bag).to(device)
 
 
-def input_path_benchmark(
-    device: str = "cpu",
-    size: int = 256,
-    batch: int = 32,
-    context: int = 1,
-    backbone: str = "resnet50",
-    width: float = 1.0,
-    batches: int = 8,
-    steps: int = 4,
-    scans: int = 24,
-) -> dict:
+@dataclass(frozen=True)
+class InputProbe:
+    """What :func:`input_path_benchmark` measures: the paper's input (256 px, batch 32, 2.5D with
+    one neighbour per side: 3 channels) into a full-width ResNet-50 on ``device``."""
+
+    device: str = "cpu"
+    size: int = 256  # slice side in pixels
+    batch: int = 32  # slices per batch
+    context: int = 1  # neighbours per side (channels: 2 * context + 1)
+    backbone: str = "resnet50"
+    width: float = 1.0
+    batches: int = 16  # batches timed per augmentation path
+    steps: int = 4  # training steps timed (after one warm-up step)
+    scans: int = 24  # synthetic cached scans the batches draw from
+
+
+def input_path_benchmark(probe: InputProbe | None = None) -> dict:
     """The batched device input path vs the per-slice path, and the data-wait share of training.
 
     ``augmentation_speedup``: slices per second of building augmented batches (gather + flips +
-    rotation) batched on ``device`` over the per-slice path (numpy stacking, MONAI transforms one
-    slice at a time, then a copy to ``device``), same device, same batch shape. ``data_wait_share``:
-    the share of a training step (``backbone`` slice classifier at ``size`` px, ``batch`` slices,
-    ``2 * context + 1`` channels) spent building its batch with the batched path; a GPU is
-    synchronised before each clock reading so the share is not hidden by asynchronous kernels.
+    rotation) batched on the probe's device over the per-slice path (numpy stacking, MONAI
+    transforms one slice at a time, then a copy to the device), same device, same batch shape.
+    ``data_wait_share``: the share of a training step (the probe's slice classifier, size, batch
+    and channels) spent building its batch with the batched path; a GPU is synchronised before
+    each clock reading so the share is not hidden by asynchronous kernels.
     """
+    probe = probe or InputProbe()
+    size, batch, context, batches, steps = probe.size, probe.batch, probe.context, probe.batches, probe.steps
     import numpy as np
     import torch
 
@@ -302,13 +317,13 @@ def input_path_benchmark(
     from cirrbench.models.batches import BagBuilder, TrainSettings, Unit
     from cirrbench.models.networks import SliceClassifier
 
-    dev = torch.device(device)
+    dev = torch.device(probe.device)
 
     def sync() -> None:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    slices = _synthetic_slices(scans, 40, size)
+    slices = _synthetic_slices(probe.scans, 40, size)
     settings = TrainSettings(
         epochs=1, batch_size=batch, slices_per_scan=1, max_slices=batch, context=context, epoch="slices"
     )
@@ -333,7 +348,7 @@ def input_path_benchmark(
     batched = time.perf_counter() - start
 
     torch.manual_seed(0)
-    model = SliceClassifier(backbone, 2 * context + 1, 3, width).to(dev)
+    model = SliceClassifier(probe.backbone, 2 * context + 1, 3, probe.width).to(dev)
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -370,7 +385,7 @@ def input_path_benchmark(
         },
         "augmentation_speedup": round(per_slice / batched, 2),
         "training_step": {
-            "model": f"SliceClassifier({backbone}, width {width})",
+            "model": f"SliceClassifier({probe.backbone}, width {probe.width})",
             "steps_timed": steps,
             "seconds_per_step": round(step_s / steps, 4),
             "data_seconds_per_step": round(data_s / steps, 5),

@@ -11,7 +11,7 @@ import dataclasses
 import io
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,28 @@ __all__ = [
     "VolumetricParams",
     "VolumetricRunner",
 ]
+
+_Settings = TypeVar("_Settings")
+
+
+def same_named(settings: type[_Settings], params: Any, **given: Any) -> _Settings:
+    """``settings`` (a dataclass) from the runner's parameters of the same names: a parameter feeds
+    the setting it names, ``given`` the rest; settings neither names keep their defaults.
+
+    Args:
+        settings: the dataclass to build (``Preprocessing``, ``TrainSettings``).
+        params: the runner's parameters (a dataclass instance).
+        given: values the runner computes rather than declares; they win over a same-named parameter.
+
+    Returns:
+        The settings instance.
+    """
+    names = {f.name for f in dataclasses.fields(settings)}
+    unknown = set(given) - names
+    if unknown:
+        raise TypeError(f"{settings.__name__} has no field(s) {sorted(unknown)}")
+    from_params = {f.name: getattr(params, f.name) for f in dataclasses.fields(params) if f.name in names}
+    return settings(**{**from_params, **given})
 
 
 @dataclass(frozen=True)
@@ -147,15 +169,8 @@ class DeepRunner(Runner):
         """The network for these inputs: each deep runner's one job."""
 
     def preprocessing(self) -> Preprocessing:
-        p = self.params
-        return Preprocessing(
-            spacing_mm=p.spacing_mm,
-            size=p.size,
-            mask_outside=p.mask_outside,
-            normalise=p.normalise,
-            window=tuple(p.window) if p.window else None,
-            crop=p.crop,
-        )
+        window = tuple(self.params.window) if self.params.window else None
+        return same_named(Preprocessing, self.params, window=window)
 
     @classmethod
     def prepare(cls, scans: ScanSet, params: DeepParams, context: RunContext) -> None:
@@ -231,26 +246,12 @@ class DeepRunner(Runner):
             )
 
     def settings(self) -> TrainSettings:
-        p = self.params
-        return TrainSettings(
-            epochs=p.epochs,
-            batch_size=p.batch_size,
-            slices_per_scan=p.slices_per_scan,
-            max_slices=p.max_slices,
-            context=getattr(p, "context", 0),
-            lr=p.lr,
-            weight_decay=p.weight_decay,
-            scheduler=p.scheduler,
-            plateau_patience=p.plateau_patience,
-            early_stopping=p.early_stopping,
-            monitor=p.monitor,
-            class_weights=p.class_weights,
+        return same_named(
+            TrainSettings,
+            self.params,
             slice_loss=self.slice_loss,
             scan_loss=self.scan_loss,
-            augment=p.augment,
-            amp=p.amp,
             volumetric_depth=None,
-            epoch=p.epoch,
             input_standardise=self.input_standardise(),
         )
 

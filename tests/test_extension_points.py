@@ -102,6 +102,17 @@ def bars(context):
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.bar([0, 1], [1, 2])
     return save(fig, context.store.figures_dir / "ext-bars_all")
+
+
+@register_figure("ext-dots", order=91, per_protocol=True)
+def dots(context, protocol):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [2, 1], "o")
+    target = context.figure(f"ext-dots_{protocol}", f"Dots of {protocol}")
+    fig.suptitle(target.heading)
+    return target.save(fig)
 """
 
 
@@ -122,6 +133,7 @@ def plugin(tmp_path_factory):
     unregister_metric("ext_youden")
     unregister_output("ext-counts")
     unregister_output("ext-bars")
+    unregister_output("ext-dots")
     unregister_backbone("ext-tinynet")
     unregister_runner("cnn-ext-tinynet")
     unregister_runner("ext-prior")
@@ -193,3 +205,6 @@ def test_a_table_and_a_figure_are_one_file_each(run):
     assert (run / "tables" / "ext-counts_all.md").is_file() and (run / "figures" / "ext-bars_all.png").is_file()
     page = (run / "REPORT.md").read_text()
     assert "## Extension: test patients per method" in page and "ext-bars_all.png" in page
+    protocols = sorted(p.name for p in (run / "splits").iterdir() if p.is_dir())
+    dots = sorted(p.name for p in (run / "figures").glob("ext-dots_*.png"))
+    assert protocols and dots == [f"ext-dots_{protocol}.png" for protocol in protocols]  # one per protocol

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cirrbench.benchmark.reporting.figures import importance_measure, top_features
+from cirrbench.benchmark.reporting.figures import FigureTarget, importance_measure, top_features
 
 
 def frame(permutation, gain) -> pd.DataFrame:
@@ -34,5 +34,5 @@ def test_permutation_that_lowered_nothing_falls_back_to_the_model_importance_and
 def test_nothing_to_chart_without_either_measure(tmp_path):
     rows = frame([np.nan] * 3, [np.nan] * 3)
     assert importance_measure(rows) is None
-    paths = top_features(rows, "learner", "official", tmp_path / "top")
+    paths = top_features(rows, FigureTarget(tmp_path / "top", "learner: top features"))
     assert all(p.stat().st_size > 1000 for p in paths)  # still a figure, with a note instead of bars

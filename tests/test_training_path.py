@@ -228,9 +228,11 @@ def test_a_killed_deep_job_resumes_from_its_last_epoch(tiny_phantom, tmp_path):
 
 
 def test_the_input_path_probe_reports_both_paths_and_the_wait_share():
-    from cirrbench.benchmark.perf import input_path_benchmark
+    from cirrbench.benchmark.perf import InputProbe, input_path_benchmark
 
-    result = input_path_benchmark(size=32, batch=4, backbone="resnet18", width=0.25, batches=2, steps=1, scans=3)
+    result = input_path_benchmark(
+        InputProbe(size=32, batch=4, backbone="resnet18", width=0.25, batches=2, steps=1, scans=3)
+    )
     assert result["augmentation"]["per_slice_slices_per_second"] > 0
     assert result["augmentation"]["batched_slices_per_second"] > 0
     assert result["augmentation_speedup"] > 0 and 0 < result["data_wait_share"] < 1

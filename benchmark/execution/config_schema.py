@@ -2,15 +2,18 @@
 
 :func:`check_config` reads a whole config and returns every problem at once, one line each
 naming the key, the value and what is allowed, before any cohort is read or job run.
-``docs/config.md`` is generated from :data:`KEYS` and the runners' declared parameters
+``docs/config.md`` is generated from :data:`KEYS` (``config_keys.csv``) and the runners' declared parameters
 (:func:`config_reference`), so the reference cannot drift from what the checks accept.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,126 +36,13 @@ class Key:
     meaning: str
 
 
-KEYS: tuple[Key, ...] = (
-    Key("name", "text", "the file's stem", "the experiment's name, in the manifest and report"),
-    Key(
-        "plugins",
-        "list of .py paths or module names",
-        "[]",
-        "imported before the runners are read, so their decorated runners can be listed (paths relative to the config file); `--plugin` adds more",
-    ),
-    Key("data", "mapping", "{} (the phantom)", "where the cohort comes from"),
-    Key(
-        "data.root",
-        "path",
-        "none",
-        "CirrMRI600+ folder, manifest CSV or feature-table CSV; `--data` and `$CIRRBENCH_DATA` take precedence; without it, the phantom",
-    ),
-    Key(
-        "data.phantom",
-        "mapping",
-        "{patients: 120, seed: 0}",
-        "the synthetic phantom generated (once, cached) when no root is given",
-    ),
-    Key("data.phantom.patients", "integer >= 6", "120", "cirrhosis patients in the phantom"),
-    Key("data.phantom.seed", "integer", "0", "the phantom's seed: same seed, same files"),
-    Key("data.phantom.scale", "number > 0", "1", "grid scale (< 1: smaller volumes, same field of view)"),
-    Key("data.healthy", "true or false", "false", "include healthy volunteers as a fourth class below mild"),
-    Key(
-        "data.labels",
-        "list of text",
-        "none",
-        "class names in order, for manifest and feature-table cohorts (compared case-insensitively); required for numeric labels",
-    ),
-    Key(
-        "data.ordinal",
-        "true or false",
-        "true for mild/moderate/severe, else false",
-        "whether the classes are ordered (quadratic weighted kappa, stage MAE)",
-    ),
-    Key(
-        "inputs",
-        "list of T1W, T2W, both",
-        "[T1W, T2W]",
-        "what each job feeds its runner: one sequence's scans, or both sequences of a patient together",
-    ),
-    Key("sequences", "list of T1W, T2W, both", "none", "the former name of inputs (still read; give one of the two)"),
-    Key(
-        "protocols",
-        "list of names or {name: ..., options}",
-        "[official]",
-        "split protocols: official, paired, cv, file (`protocol:` for a single one)",
-    ),
-    Key(
-        "protocols[].folds / repeats / valid_fraction / seed",
-        "cv options",
-        "5 / 3 / 0.15 / seed",
-        "repeated stratified K-fold over patients",
-    ),
-    Key("protocols[].source_sequence", "paired option", "T2W", "whose official folders give the paired split"),
-    Key("protocols[].path", "file option", "required", "your split CSV (patient_id,repeat,fold,role)"),
-    Key(
-        "runners",
-        "list of names or mappings",
-        "required",
-        "the methods; `cirrbench runners` lists them with their parameters",
-    ),
-    Key("runners[].name", "registered runner", "required", "which runner"),
-    Key("runners[].as", "text", "the name", "row name in tables, when one runner appears with different parameters"),
-    Key(
-        "runners[].params",
-        "mapping",
-        "{}",
-        "parameters (see the runner tables below; each is checked for type and range)",
-    ),
-    Key("runners[].variants", "list of variant names, or all", "[default]", "ablation variants to run"),
-    Key(
-        "runners[].protocols", "list of protocol names", "all of the config's", "restrict this entry to some protocols"
-    ),
-    Key("runners[].inputs", "list of inputs", "all of the config's", "restrict this entry to some inputs"),
-    Key("runners[].sequences", "list of inputs", "none", "the former name of runners[].inputs (still read)"),
-    Key("seed", "integer", "0", "base seed; seeds derive per split, input and replicate"),
-    Key("seeds", "integer >= 1", "1", "replicates of every job with different seeds (averaged per split)"),
-    Key(
-        "metrics.main",
-        "a registered metric (see Metrics below)",
-        "accuracy",
-        "the main tables', verdict's and forest plot's metric",
-    ),
-    Key("metrics.bootstrap", "integer >= 1", "2000", "patient-level bootstrap resamples"),
-    Key(
-        "metrics.table",
-        "list of metrics",
-        "[accuracy, precision, recall, specificity, f1]",
-        "columns of the seed paper's table",
-    ),
-    Key(
-        "metrics.secondary",
-        "list of metrics",
-        "[auc, qwk, mae, ece, brier]",
-        "columns of the second table in that layout: discrimination, ordinal error (ordinal labels only), calibration",
-    ),
-    Key(
-        "reference",
-        "a runner of this config, or null",
-        "majority",
-        "the chance row every method is marked against (null: none; the main tables then carry no marks)",
-    ),
-    Key(
-        "compare",
-        "list of [A, B] pairs (A or B may be name:variant)",
-        "first radiomics vs first deep runner",
-        "the declared comparisons of the verdict",
-    ),
-    Key("device", "auto, cpu, cuda, cuda:N, mps", "auto", "where deep runners train (`--device` overrides)"),
-    Key(
-        "reported",
-        "list of mappings",
-        "[]",
-        "numbers reported elsewhere (method, value, input, protocol, level, metric, source): shown as 'reported, not rerun'",
-    ),
-    Key("dask", "scheduler address", "none", "run on this Dask cluster (`--dask` overrides)"),
-)
+def _keys() -> tuple[Key, ...]:
+    """The documented keys, one row each in ``config_keys.csv`` (path, type, default, meaning)."""
+    text = resources.files(__package__).joinpath("config_keys.csv").read_text(encoding="utf-8")
+    return tuple(Key(**row) for row in csv.DictReader(io.StringIO(text)))
+
+
+KEYS: tuple[Key, ...] = _keys()
 TOP_LEVEL = (
     "name",
     "plugins",

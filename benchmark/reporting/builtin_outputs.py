@@ -16,6 +16,7 @@ import pandas as pd
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.reporting.evaluation import MethodKey
 from cirrbench.benchmark.reporting.figures import (
+    FigureTarget,
     attention_maps,
     confusion_figure,
     forest_plot,
@@ -37,6 +38,8 @@ from cirrbench.benchmark.reporting.tables import (
 )
 
 __all__: list[str] = []  # everything here registers itself
+
+TOP_FEATURES = 15  # features charted per input in the top-features figures
 
 
 def shown_name(job: dict) -> str:
@@ -122,35 +125,23 @@ def _default_rows(c: ReportContext, protocol: str) -> pd.DataFrame:
     return frame[(frame["protocol"] == protocol) & (frame["variant"] == "default")]
 
 
-@register_figure("forest", order=10)
-def _forest(c: ReportContext) -> list[Path]:
-    files: list[Path] = []
-    for protocol in c.protocols:
-        keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
-        rows = pd.DataFrame(
-            [
-                {
-                    "runner": k.runner,
-                    "input": k.input,
-                    **dataclasses.asdict(c.evaluation.estimate(k, c.settings.metric)),
-                }
-                for k in keys
-            ]
-        )
-        ci = "bootstrap" if c.evaluation.single_test_set(protocol) else "corrected t"
-        title = f"{c.settings.metric.replace('_', ' ').capitalize()} with 95 % CI ({ci}; patient level, {protocol})"
-        files += forest_plot(
-            rows,
-            _everyone(c),
-            c.names.display,
-            c.names.families,
-            c.settings.metric,
-            title,
-            c.store.figures_dir / f"forest_{protocol}",
-            c.settings.reference,
-            c.settings.banner,
-        )
-    return files
+@register_figure("forest", order=10, per_protocol=True)
+def _forest(c: ReportContext, protocol: str) -> list[Path]:
+    keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
+    rows = pd.DataFrame(
+        [
+            {
+                "runner": k.runner,
+                "input": k.input,
+                **dataclasses.asdict(c.evaluation.estimate(k, c.settings.metric)),
+            }
+            for k in keys
+        ]
+    )
+    ci = "bootstrap" if c.evaluation.single_test_set(protocol) else "corrected t"
+    title = f"{c.settings.metric.replace('_', ' ').capitalize()} with 95 % CI ({ci}; patient level, {protocol})"
+    target = c.figure(f"forest_{protocol}", title)
+    return forest_plot(rows, _everyone(c), c.names, c.settings.metric, target, c.settings.reference)
 
 
 def _pairwise(evaluation, runners: list[str], column: str, protocol: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -174,79 +165,46 @@ def _pairwise(evaluation, runners: list[str], column: str, protocol: str, metric
     return difference, p
 
 
-@register_figure("pairwise", order=20)
-def _pairwise_figures(c: ReportContext) -> list[Path]:
+@register_figure("pairwise", order=20, per_protocol=True)
+def _pairwise_figures(c: ReportContext, protocol: str) -> list[Path]:
     files: list[Path] = []
-    for protocol in c.protocols:
-        keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
-        for column in [i for i in INPUT_ORDER if i in {k.input for k in keys}]:
-            runners = [
-                r for r in _everyone(c) if c.evaluation.has(MethodKey(r, "default", column, protocol), "patient")
-            ]
-            difference, p = _pairwise(c.evaluation, runners, column, protocol, c.settings.metric)
-            single = c.evaluation.single_test_set(protocol)
-            test = (
-                "exact McNemar"
-                if single and c.settings.metric == "accuracy"
-                else ("paired bootstrap" if single else "corrected resampled t")
-            )
-            title = f"Pairwise differences in {c.settings.metric.replace('_', ' ')}, {column}, {protocol} (patient level; {test}, Holm over the matrix)"
-            files += pairwise_matrix(
-                difference,
-                p,
-                [c.names.show(r) for r in runners],
-                [c.names.family(r) for r in runners],
-                c.settings.metric,
-                title,
-                c.store.figures_dir / f"pairwise_{protocol}_{column}",
-                c.settings.banner,
-            )
-    return files
-
-
-@register_figure("roc", order=30)
-def _roc(c: ReportContext) -> list[Path]:
-    files: list[Path] = []
-    for protocol in c.protocols:
-        part = _default_rows(c, protocol)
-        compared = [r for r in [c.settings.reference] if r] + [
-            r
-            for pair in c.pairs
-            for r in (pair.a, pair.b)
-            if pair.a_variant == "default" and pair.b_variant == "default"
-        ]
-        compared = list(dict.fromkeys(r for r in compared if r in set(part["runner"])))
-        title = f"Per-stage ROC of the declared comparison ({protocol}; patient level, pooled over test splits)"
-        files += roc_figure(
-            part,
-            c.labels,
-            compared,
-            c.names.display,
-            c.names.families,
-            title,
-            c.store.figures_dir / f"roc_{protocol}",
-            c.settings.banner,
+    keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
+    for column in [i for i in INPUT_ORDER if i in {k.input for k in keys}]:
+        runners = [r for r in _everyone(c) if c.evaluation.has(MethodKey(r, "default", column, protocol), "patient")]
+        difference, p = _pairwise(c.evaluation, runners, column, protocol, c.settings.metric)
+        single = c.evaluation.single_test_set(protocol)
+        test = (
+            "exact McNemar"
+            if single and c.settings.metric == "accuracy"
+            else ("paired bootstrap" if single else "corrected resampled t")
         )
+        title = f"Pairwise differences in {c.settings.metric.replace('_', ' ')}, {column}, {protocol} (patient level; {test}, Holm over the matrix)"
+        shown, families = [c.names.show(r) for r in runners], [c.names.family(r) for r in runners]
+        target = c.figure(f"pairwise_{protocol}_{column}", title)
+        files += pairwise_matrix(difference, p, shown, families, c.settings.metric, target)
     return files
 
 
-@register_figure("confusion", order=40)
-def _confusion_figures(c: ReportContext) -> list[Path]:
+@register_figure("roc", order=30, per_protocol=True)
+def _roc(c: ReportContext, protocol: str) -> list[Path]:
+    part = _default_rows(c, protocol)
+    compared = [r for r in [c.settings.reference] if r] + [
+        r for pair in c.pairs for r in (pair.a, pair.b) if pair.a_variant == "default" and pair.b_variant == "default"
+    ]
+    compared = list(dict.fromkeys(r for r in compared if r in set(part["runner"])))
+    title = f"Per-stage ROC of the declared comparison ({protocol}; patient level, pooled over test splits)"
+    return roc_figure(part, c.labels, compared, c.names, c.figure(f"roc_{protocol}", title))
+
+
+@register_figure("confusion", order=40, per_protocol=True)
+def _confusion_figures(c: ReportContext, protocol: str) -> list[Path]:
     files: list[Path] = []
-    for protocol in c.protocols:
-        part = _default_rows(c, protocol)
-        for family in ("reference", "radiomics", "deep", "other"):
-            members = [r for r in _everyone(c) if c.names.family(r) == family]
-            title = f"Confusion matrices, {family} methods (patient level, {protocol}; counts over all test splits and seeds, colour = row share)"
-            files += confusion_figure(
-                part,
-                c.labels,
-                members,
-                c.names.display,
-                title,
-                c.store.figures_dir / f"confusion_{protocol}_{family}",
-                c.settings.banner,
-            )
+    part = _default_rows(c, protocol)
+    for family in ("reference", "radiomics", "deep", "other"):
+        members = [r for r in _everyone(c) if c.names.family(r) == family]
+        title = f"Confusion matrices, {family} methods (patient level, {protocol}; counts over all test splits and seeds, colour = row share)"
+        target = c.figure(f"confusion_{protocol}_{family}", title)
+        files += confusion_figure(part, c.labels, members, c.names, target)
     return files
 
 
@@ -301,7 +259,7 @@ def _attention_outputs(
     for (runner, protocol), entries in sorted(by_group.items()):
         title = f"{names.show(runner)}: spatial attention on the most attended liver slice ({protocol}, first test split), rows = true stage"
         files += attention_maps(
-            entries, labels, title, store.figures_dir / f"attention_{runner}_{protocol}", banner=banner
+            entries, labels, FigureTarget(store.figures_dir / f"attention_{runner}_{protocol}", title, banner)
         )
     return files
 
@@ -358,7 +316,7 @@ def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Pat
         files.append(
             atomic_write_text(store.tables_dir / f"top_features_{runner}_{protocol}.csv", table.to_csv(index=False))
         )
-        files += top_features(
-            table, runner, protocol, store.figures_dir / f"top_features_{runner}_{protocol}", banner=banner
-        )
+        title = f"{runner}: top {TOP_FEATURES} features ({protocol}; mean over splits)"
+        target = FigureTarget(store.figures_dir / f"top_features_{runner}_{protocol}", title, banner)
+        files += top_features(table, target, top=TOP_FEATURES)
     return files

@@ -10,6 +10,7 @@ banner on top where the phantom was used.
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -26,9 +27,11 @@ from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
 from cirrbench.benchmark.reporting.metric_registry import metric_display  # noqa: E402
 from cirrbench.benchmark.reporting.metrics import confusion  # noqa: E402
 from cirrbench.benchmark.reporting.table import INPUT_ORDER  # noqa: E402
+from cirrbench.benchmark.reporting.tables import RowNames  # noqa: E402
 
 __all__ = [
     "FAMILY_COLOURS",
+    "FigureTarget",
     "save",
     "forest_plot",
     "confusion_figure",
@@ -55,20 +58,35 @@ def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
     return paths
 
 
-def _title(base: str, banner: str | None) -> str:
-    return f"{banner}\n{base}" if banner else base
+@dataclass(frozen=True)
+class FigureTarget:
+    """Where a figure goes (``stem``.png and ``stem``.pdf) and its title, under the phantom banner.
+
+    Args:
+        stem: path without suffix.
+        title: what the figure shows.
+        banner: the phantom warning printed above the title (None: real data).
+    """
+
+    stem: Path
+    title: str
+    banner: str | None = None
+
+    @property
+    def heading(self) -> str:
+        return f"{self.banner}\n{self.title}" if self.banner else self.title
+
+    def save(self, fig: plt.Figure) -> list[Path]:
+        return save(fig, self.stem)
 
 
 def forest_plot(
     rows: pd.DataFrame,
     order: list[str],
-    display: dict[str, str],
-    families: dict[str, str],
+    names: RowNames,
     metric: str,
-    title: str,
-    out: Path,
+    target: FigureTarget,
     reference: str | None = None,
-    banner: str | None = None,
 ) -> list[Path]:
     """Point estimate and 95 % CI per method, one panel per input on a shared x axis.
 
@@ -93,14 +111,14 @@ def forest_plot(
             if hit.empty:
                 continue
             r = hit.iloc[0]
-            colour = FAMILY_COLOURS.get(families.get(runner, "other"), FAMILY_COLOURS["other"])
+            colour = FAMILY_COLOURS.get(names.family(runner), FAMILY_COLOURS["other"])
             if np.isfinite(r["low"]) and np.isfinite(r["high"]):
                 ax.plot([r["low"], r["high"]], [y, y], color=colour, lw=1.8, solid_capstyle="butt")
             ax.plot(r["value"], y, "o", color=colour, ms=5, zorder=3)
             if runner == reference:
                 ax.axvline(r["value"], color=FAMILY_COLOURS["reference"], ls=":", lw=1)
                 ax.annotate(
-                    display.get(runner, runner),
+                    names.show(runner),
                     (r["value"], 1.0),
                     xycoords=("data", "axes fraction"),
                     xytext=(2, -2),
@@ -109,7 +127,7 @@ def forest_plot(
                     color="0.35",
                     va="top",
                 )
-        ax.set_yticks(range(len(runners)), [display.get(r, r) for r in runners], fontsize=8)
+        ax.set_yticks(range(len(runners)), [names.show(r) for r in runners], fontsize=8)
         ax.set_title(column, fontsize=10)
         ax.set_xlabel(metric_display(metric), fontsize=8)
         ax.grid(axis="x", color="0.92")
@@ -118,24 +136,18 @@ def forest_plot(
     handles = [
         plt.Line2D([], [], color=c, marker="o", lw=1.8, label=f)
         for f, c in FAMILY_COLOURS.items()
-        if f in {families.get(r, "other") for r in runners}
+        if f in {names.family(r) for r in runners}
     ]
     fig.legend(
         handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.01)
     )
-    fig.suptitle(_title(title, banner), fontsize=10)
+    fig.suptitle(target.heading, fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return save(fig, out)
+    return target.save(fig)
 
 
 def confusion_figure(
-    frame: pd.DataFrame,
-    labels: LabelSet,
-    runners: list[str],
-    display: dict[str, str],
-    title: str,
-    out: Path,
-    banner: str | None = None,
+    frame: pd.DataFrame, labels: LabelSet, runners: list[str], names: RowNames, target: FigureTarget
 ) -> list[Path]:
     """Rows = methods, columns = inputs; counts summed over splits and seeds, colour = row share.
 
@@ -183,25 +195,18 @@ def confusion_figure(
             if i == len(runners) - 1:
                 ax.set_xlabel("predicted", fontsize=7)
             if j == 0:
-                name = "\n".join(textwrap.wrap(display.get(runner, runner), 26))  # fits the panel's height
+                name = "\n".join(textwrap.wrap(names.show(runner), 26))  # fits the panel's height
                 ax.set_ylabel(f"{name}\ntrue", fontsize=8)
     if image is not None:
         fig.colorbar(
             image, ax=axes.ravel().tolist(), location="bottom", shrink=0.5, aspect=30, label="share of the true stage"
         )
-    fig.suptitle(_title(title, banner), fontsize=10)
-    return save(fig, out)
+    fig.suptitle(target.heading, fontsize=10)
+    return target.save(fig)
 
 
 def roc_figure(
-    frame: pd.DataFrame,
-    labels: LabelSet,
-    runners: list[str],
-    display: dict[str, str],
-    families: dict[str, str],
-    title: str,
-    out: Path,
-    banner: str | None = None,
+    frame: pd.DataFrame, labels: LabelSet, runners: list[str], names: RowNames, target: FigureTarget
 ) -> list[Path]:
     """One panel per input (rows) and stage (columns): one-vs-rest ROC of a few runners (the
     declared comparison and the reference), pooled over test splits; AUC in each panel's legend."""
@@ -212,7 +217,7 @@ def roc_figure(
     style = {}
     per_family: dict[str, int] = {}
     for runner in runners:
-        family = families.get(runner, "other")
+        family = names.family(runner)
         style[runner] = (
             FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"]),
             LINE_STYLES[per_family.get(family, 0) % len(LINE_STYLES)],
@@ -239,7 +244,7 @@ def roc_figure(
                 fpr, tpr, _ = roc_curve(positive, scores)
                 auc = roc_auc_score(positive, scores)
                 colour, line = style[runner]
-                ax.plot(fpr, tpr, color=colour, ls=line, lw=1.4, label=f"{display.get(runner, runner)} (AUC {auc:.2f})")
+                ax.plot(fpr, tpr, color=colour, ls=line, lw=1.4, label=f"{names.show(runner)} (AUC {auc:.2f})")
             ax.set_title(f"{column}: {name} vs rest", fontsize=9)
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1.01)
@@ -250,19 +255,12 @@ def roc_figure(
             ax.tick_params(labelsize=7)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.5, frameon=False)
-    fig.suptitle(_title(title, banner), fontsize=10)
-    return save(fig, out)
+    fig.suptitle(target.heading, fontsize=10)
+    return target.save(fig)
 
 
 def pairwise_matrix(
-    difference: np.ndarray,
-    p_holm: np.ndarray,
-    names: list[str],
-    families: list[str],
-    metric: str,
-    title: str,
-    out: Path,
-    banner: str | None = None,
+    difference: np.ndarray, p_holm: np.ndarray, names: list[str], families: list[str], metric: str, target: FigureTarget
 ) -> list[Path]:
     """Cell (row i, column j): metric of i minus metric of j, coloured by the sign of the
     difference and its Holm-adjusted p (darker = smaller p; white = not significant)."""
@@ -313,9 +311,9 @@ def pairwise_matrix(
         fontsize=7,
     )
     ax.set_xlabel(f"column method (cell: row minus column, {metric_display(metric)}; Holm-adjusted p)", fontsize=8)
-    ax.set_title(_title(title, banner), fontsize=9)
+    ax.set_title(target.heading, fontsize=9)
     fig.tight_layout()
-    return save(fig, out)
+    return target.save(fig)
 
 
 def importance_measure(rows: pd.DataFrame) -> tuple[str, str | None, str] | None:
@@ -332,9 +330,7 @@ def importance_measure(rows: pd.DataFrame) -> tuple[str, str | None, str] | None
     return None
 
 
-def top_features(
-    importance: pd.DataFrame, runner: str, protocol: str, out: Path, top: int = 15, banner: str | None = None
-) -> list[Path]:
+def top_features(importance: pd.DataFrame, target: FigureTarget, top: int = 15) -> list[Path]:
     """Bar chart of the most important features per input (mean over splits; error bar = SD over splits)."""
     inputs = [i for i in INPUT_ORDER if i in set(importance["input"])]
     if not inputs:
@@ -376,9 +372,9 @@ def top_features(
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # narrow panels: fewer ticks, no overlapping labels
         ax.set_title(column, fontsize=10)
         ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(_title(f"{runner}: top {top} features ({protocol}; mean over splits)", banner), fontsize=10)
+    fig.suptitle(target.heading, fontsize=10)
     fig.tight_layout()
-    return save(fig, out)
+    return target.save(fig)
 
 
 def _short_feature(name: str) -> str:
@@ -398,9 +394,7 @@ def _orientation_letters(ax) -> None:
         )
 
 
-def attention_maps(
-    entries: list[dict], labels: LabelSet, title: str, out: Path, per_stage: int = 3, banner: str | None = None
-) -> list[Path]:
+def attention_maps(entries: list[dict], labels: LabelSet, target: FigureTarget, per_stage: int = 3) -> list[Path]:
     """Rows: true stages; each scan shows its most attended liver slice and the model's spatial
     attention blended on it (MONAI's ``blend_images``), in radiological orientation with a
     colourbar of the attention scale. ``entries``: scan_id, input, true label, predicted label,
@@ -448,5 +442,5 @@ def attention_maps(
         shrink=0.5,
         label="spatial attention (scaled to its maximum)",
     )
-    fig.suptitle(_title(title, banner), fontsize=9)
-    return save(fig, out)
+    fig.suptitle(target.heading, fontsize=9)
+    return target.save(fig)

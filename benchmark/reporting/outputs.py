@@ -47,6 +47,12 @@ class ReportContext:
         default_factory=dict
     )  # protocol -> [(declared comparison, Holm p)], for the verdict in words
 
+    def figure(self, stem: str, title: str):
+        """Where a figure of this report goes (``figures/<stem>``), titled under the report's banner."""
+        from cirrbench.benchmark.reporting.figures import FigureTarget
+
+        return FigureTarget(self.store.figures_dir / stem, title, self.settings.banner)
+
 
 @dataclass(frozen=True)
 class TableFamily:
@@ -86,19 +92,24 @@ def register_table(name: str, *, section: str, order: int = 50) -> Callable:
     return decorate
 
 
-def register_figure(name: str, *, order: int = 50) -> Callable:
+def register_figure(name: str, *, order: int = 50, per_protocol: bool = False) -> Callable:
     """Decorator of ``build(context) -> list[Path]``: a figure family of the report.
 
     Args:
         name: the file prefix of its figures (``<name>_<protocol>...``); the report owns the prefix.
         order: where its figures appear on the page (built-ins: 10 forest ... 60 attention).
+        per_protocol: the builder is ``build(context, protocol)``, called for each of the report's
+            protocols in turn (most figures are one per protocol).
 
     Returns:
         The decorator (it returns the builder unchanged).
     """
 
-    def decorate(build: Callable[[ReportContext], list[Path]]) -> Callable[[ReportContext], list[Path]]:
-        _FIGURES[name] = FigureFamily(name, order, build)
+    def decorate(build: Callable[..., list[Path]]) -> Callable[..., list[Path]]:
+        def every_protocol(context: ReportContext) -> list[Path]:
+            return [path for protocol in context.protocols for path in build(context, protocol)]
+
+        _FIGURES[name] = FigureFamily(name, order, every_protocol if per_protocol else build)
         return build
 
     return decorate

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
@@ -11,42 +14,19 @@ from cirrbench.benchmark.data.phantom.fields import RandomField
 
 __all__ = ["CONTRAST", "Grid", "render", "Scanner"]
 
-#: Relative signal per tissue (liver parenchyma = 1). T1: fat bright, fluid dark, nodules bright,
-#: septa dark. T2: fluid and spleen bright, nodules dark, fibrotic septa bright.
-CONTRAST = {
-    "T1W": dict(
-        air=0.03,
-        fat=2.3,
-        muscle=0.55,
-        soft=0.7,
-        marrow=1.3,
-        cortex=0.1,
-        aorta=0.3,
-        ivc=0.45,
-        spleen=0.78,
-        bowel=0.9,
-        fluid=0.22,
-        vessel=0.5,
-        nodule_sign=+1.0,
-        septa_sign=-0.55,
-    ),
-    "T2W": dict(
-        air=0.03,
-        fat=1.8,
-        muscle=0.5,
-        soft=0.9,
-        marrow=1.2,
-        cortex=0.1,
-        aorta=0.25,
-        ivc=0.9,
-        spleen=1.9,
-        bowel=2.2,
-        fluid=6.0,
-        vessel=1.7,
-        nodule_sign=-1.3,
-        septa_sign=+1.6,
-    ),
-}
+
+def _contrast() -> dict[str, dict[str, float]]:
+    """Relative signal per tissue (liver parenchyma = 1) per sequence, from ``contrast.csv``.
+
+    T1: fat bright, fluid dark, nodules bright, septa dark. T2: fluid and spleen bright, nodules
+    dark, fibrotic septa bright. ``nodule_sign`` and ``septa_sign`` scale the stage's lesions.
+    """
+    text = resources.files(__package__).joinpath("contrast.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return {sequence: {row["tissue"]: float(row[sequence]) for row in rows} for sequence in ("T1W", "T2W")}
+
+
+CONTRAST = _contrast()
 
 
 @dataclass(frozen=True)
