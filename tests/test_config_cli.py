@@ -1,10 +1,11 @@
-"""The config's reference, dry runs, --set overrides and `cirrbench runners NAME`."""
+"""The config's reference, dry runs, --set overrides, `cirrbench runners NAME` and the command registry."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 import runners_for_tests  # noqa: F401
 import yaml
 from helpers import config_file
@@ -123,3 +124,36 @@ def test_inputs_former_name_sequences_is_still_read_but_not_with_inputs(tiny_pha
     old.write_text(yaml.safe_dump(raw))
     assert main(["run", str(old), "--out", str(tmp_path / "r"), "--dry-run", "-q"]) == 2
     assert "sequences: is the former name of inputs; give only inputs:" in capsys.readouterr().err
+
+
+def test_a_command_is_one_handler_whose_docstring_is_its_help(capsys):
+    from cirrbench.benchmark.cli import build_parser
+    from cirrbench.benchmark.cli.registry import command, unregister_command
+
+    def options(p):
+        p.add_argument("--name", default="world")
+
+    def hello(args) -> int:
+        """say hello (100% polite)
+
+        Print a greeting to the name given.
+        """
+        print(f"hello {args.name}")
+        return 0
+
+    command("data hello", options)(hello)
+    try:
+        assert main(["data", "hello", "--name", "liver"]) == 0 and capsys.readouterr().out == "hello liver\n"
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["data", "--help"])
+        assert "say hello (100% polite)" in capsys.readouterr().out
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["data", "hello", "--help"])
+        assert "Print a greeting to the name given." in capsys.readouterr().out
+    finally:
+        unregister_command("data hello")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["data", "hello"])
+    capsys.readouterr()
+    with pytest.raises(TypeError, match="needs a docstring"):
+        command("data silent", options)(lambda args: 0)

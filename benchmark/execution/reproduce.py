@@ -78,7 +78,7 @@ def reproduce(options: ReproduceOptions) -> int:
 
 
 def main_from_args(args) -> int:
-    from cirrbench.benchmark.cli import run_options_from_args
+    from cirrbench.benchmark.cli.options import run_options_from_args
 
     options = ReproduceOptions(
         profile=args.profile, run=run_options_from_args(args), overrides=tuple(args.set or ()), dry_run=args.dry_run

@@ -1,0 +1,162 @@
+"""Cohort tools: check, summarise, draw and export a cohort; write the synthetic phantom."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cirrbench.benchmark.cli.options import (
+    COHORT_HELP,
+    add_cohort_options,
+    add_label_options,
+    cohort_path,
+    label_options,
+    load_cohort_of,
+)
+from cirrbench.benchmark.cli.registry import command, group
+
+__all__: list[str] = []  # everything here registers itself
+
+group("data", "cohort tools: validate, info, phantom, montage, manifest", __doc__)
+
+
+def _validate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, nargs="?", help=COHORT_HELP)
+    p.add_argument("--healthy", action="store_true", help="also check the healthy volunteers")
+    add_label_options(p)
+    p.add_argument(
+        "--skip-check",
+        action="append",
+        metavar="CHECK",
+        help="do not run this check (repeatable; 'all' skips every check); see --list-checks",
+    )
+    p.add_argument("--list-checks", action="store_true", help="list the checks and exit")
+    p.add_argument("--jobs", type=int, default=1, help="processes reading files in parallel (default 1)")
+    p.add_argument(
+        "--no-cache", action="store_true", help="re-read files even when unchanged since the last validation"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+@command("data validate", _validate_options)
+def validate(args: argparse.Namespace) -> int:
+    """read every file and report every problem (exit 1 if any)
+
+    Read every image, mask and metadata file; print one line per problem naming the file and the
+    fix. Exit 0 when clean, 1 otherwise.
+    """
+    from cirrbench.benchmark.data.problems import CHECKS
+    from cirrbench.benchmark.data.validate import validate as validate_cohort
+
+    if args.list_checks:
+        for name, text in CHECKS.items():
+            print(f"{name:20s} {text}")
+        return 0
+    report = validate_cohort(
+        cohort_path(args.path),
+        include_healthy=args.healthy,
+        skip=args.skip_check or (),
+        jobs=args.jobs,
+        use_cache=not args.no_cache,
+        progress=not args.quiet,
+        manifest_options=label_options(args) or None,
+    )
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def _info_options(p: argparse.ArgumentParser) -> None:
+    add_cohort_options(p)
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+
+
+@command("data info", _info_options)
+def info(args: argparse.Namespace) -> int:
+    """counts per sequence x split x stage, pairing, geometry
+
+    Summarise a cohort.
+    """
+    from cirrbench.benchmark.data.info import count_table, format_info, summary
+
+    cohort = load_cohort_of(args)
+    if args.json:
+        payload = summary(cohort)
+        payload["counts"] = {f"{seq}/{split}": row.to_dict() for (seq, split), row in count_table(cohort).iterrows()}
+        print(json.dumps(payload, indent=2, default=int))
+    else:
+        print(format_info(cohort))
+    return 0
+
+
+def _phantom_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", type=Path, help="output folder (must be empty or absent)")
+    p.add_argument("--patients", type=int, default=120, help="cirrhosis patients (default 120)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
+    p.add_argument(
+        "--healthy-subjects", type=int, default=None, help="healthy volunteers (default: about 16%% of patients)"
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="grid scale; <1 gives smaller volumes with the same field of view (default 1)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+@command("data phantom", _phantom_options)
+def phantom(args: argparse.Namespace) -> int:
+    """write the synthetic phantom cohort in the CirrMRI600+ layout
+
+    Generate a synthetic phantom cohort in exactly the CirrMRI600+ layout. It checks the suite's
+    machinery, never clinical validity.
+    """
+    from cirrbench.benchmark.data.phantom import NOTICE, PhantomConfig, write_phantom
+
+    config = PhantomConfig(
+        patients=args.patients, seed=args.seed, healthy=args.healthy_subjects, scale=args.scale, jobs=args.jobs
+    )
+    out = write_phantom(args.out, config, progress=not args.quiet)
+    print(f"wrote a phantom cohort of {args.patients} patients (seed {args.seed}) to {out}")
+    print(NOTICE)
+    return 0
+
+
+def _montage_options(p: argparse.ArgumentParser) -> None:
+    add_cohort_options(p)
+    p.add_argument("--out", type=Path, required=True, help="output image (.png or .pdf)")
+    p.add_argument("--per-stage", type=int, default=2, help="patients per stage (default 2)")
+    p.add_argument("--title", default=None, help="figure title")
+    p.add_argument("--seed", type=int, default=0, help="which patients are drawn")
+
+
+@command("data montage", _montage_options)
+def montage(args: argparse.Namespace) -> int:
+    """PNG of the largest liver slice per stage and sequence
+
+    Draw a montage of liver slices per stage and sequence.
+    """
+    from cirrbench.benchmark.data.montage import montage as draw_montage
+
+    out = draw_montage(load_cohort_of(args), args.out, per_stage=args.per_stage, title=args.title, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def _manifest_options(p: argparse.ArgumentParser) -> None:
+    add_cohort_options(p)
+    p.add_argument("--out", type=Path, required=True, help="output .csv")
+
+
+@command("data manifest", _manifest_options)
+def manifest(args: argparse.Namespace) -> int:
+    """export the cohort index as a manifest CSV
+
+    Write the cohort index as a manifest CSV.
+    """
+    from cirrbench.benchmark.data.cohort import write_manifest
+
+    print(f"wrote {write_manifest(load_cohort_of(args), args.out)}")
+    return 0

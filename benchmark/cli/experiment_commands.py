@@ -1,0 +1,113 @@
+"""``cirrbench run``, ``reproduce``, ``report``, ``prune``: experiments and their results folders."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cirrbench.benchmark.cli.options import load_cli_plugins, run_options_from_args, run_parent
+from cirrbench.benchmark.cli.registry import command
+
+__all__: list[str] = []  # everything here registers itself
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="experiment YAML file or shipped config name")
+    p.add_argument(
+        "--only",
+        metavar="GLOB",
+        default=None,
+        help="run only jobs whose label runner:variant:input:split:seed matches, e.g. 'majority:*:T1W:*'",
+    )
+
+
+@command("run", _run_options, parents=(run_parent,))
+def run(args: argparse.Namespace) -> int:
+    """run an experiment config: every runner x variant x input x split x seed
+
+    Run the job grid of an experiment config (a YAML file, or the name of a shipped one: tiny,
+    cpu, paper). The whole config, the cohort and the job grid are checked before the first job.
+    Finished jobs are reused; failed jobs are recorded in <out>/failures and retried next time.
+    Exit codes: 0 done, 1 a job failed or the cohort failed validation, 2 nothing was run (config,
+    flag or input error; folder in use).
+    """
+    from cirrbench.benchmark.execution.experiment import load_experiment
+    from cirrbench.benchmark.execution.jobs import default_jobs
+    from cirrbench.benchmark.execution.orchestrator import dry_run, run_experiment
+
+    load_cli_plugins(args)  # before the config is read: its runners may come from a plugin
+    experiment = load_experiment(args.config, tuple(args.set or ()))
+    options = run_options_from_args(args, jobs=args.jobs or default_jobs(args.device or experiment.device))
+    if args.dry_run:
+        print(dry_run(experiment, options))
+        return 0
+    summary, report = run_experiment(experiment, options)
+    if report is not None:
+        print()
+        print(report.main_markdown())
+        print(
+            f"tables: {args.out / 'tables'}   figures: {args.out / 'figures'}   manifest: {args.out / 'manifest.json'}"
+        )
+    return 0 if summary.ok else 1
+
+
+def _reproduce_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        default="cpu",
+        help="cpu (default; fits a 2-core CPU), paper (seed-paper settings, paired and official splits, for a GPU), paper-cv (the same runners on the 3x5 CV grid, for GPU workers), tiny, or a YAML file",
+    )
+
+
+@command("reproduce", _reproduce_options, parents=(run_parent,))
+def reproduce(args: argparse.Namespace) -> int:
+    """what ./run_all.sh runs: cohort, validation, experiments, every table and figure
+
+    Regenerate every table and figure. Without --data (or $CIRRBENCH_DATA) the synthetic phantom
+    is generated once into the cache and used.
+    """
+    from cirrbench.benchmark.execution.reproduce import main_from_args
+
+    return main_from_args(args)
+
+
+def _results_folder(p: argparse.ArgumentParser) -> None:
+    p.add_argument("results", type=Path, help="results folder written by `cirrbench run` or ./run_all.sh")
+
+
+@command("report", _results_folder)
+def report(args: argparse.Namespace) -> int:
+    """rebuild every table and figure from prediction files alone
+
+    Rebuild tables, figures and metric files of a results folder from its prediction files.
+    """
+    from cirrbench.benchmark.reporting.report import build_report
+
+    built = build_report(args.results)
+    print(built.main_markdown())
+    print(f"{len(built.files)} files written under {args.results}")
+    return 0
+
+
+def _prune_options(p: argparse.ArgumentParser) -> None:
+    _results_folder(p)
+    p.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+
+
+@command("prune", _prune_options)
+def prune(args: argparse.Namespace) -> int:
+    """delete job folders that the results folder's current experiment no longer uses
+
+    Delete predictions/<job> folders not listed in the results folder's manifest.json (left by
+    earlier configs). Reports already ignore them; this frees the disk.
+    """
+    from cirrbench.benchmark.execution.prune import prune as prune_folder
+
+    result = prune_folder(args.results, dry_run=args.dry_run)
+    for path in result.removed:
+        print(("would delete " if args.dry_run else "deleted ") + str(path))
+    verb = "would free" if args.dry_run else "freed"
+    print(
+        f"{len(result.removed)} stale job folder(s), {verb} {result.bytes_freed / 1e6:.1f} MB; {result.kept} current job folder(s) kept"
+    )
+    return 0

@@ -1,0 +1,78 @@
+"""``cirrbench score``: any method's prediction file scored against a cohort's labels."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from cirrbench.benchmark.cli.registry import UsageError, command
+
+__all__: list[str] = []  # everything here registers itself
+
+
+def _score_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("predictions", type=Path, help="prediction CSV")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="cohort with the true labels: CirrMRI600+ root, manifest or feature-table .csv (default: $CIRRBENCH_DATA)",
+    )
+    p.add_argument(
+        "--level",
+        choices=["patient", "scan"],
+        default="patient",
+        help="patient: mean of a patient's scan probabilities (default); scan: every scan (CIs still resample patients)",
+    )
+    p.add_argument(
+        "--split",
+        default="test",
+        help="the cohort's official split the file must cover completely (test, valid, train), or 'any' (default test)",
+    )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="OTHER.csv",
+        help="a second prediction file on the same scans: paired difference, CI and p",
+    )
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--out", type=Path, default=None, help="also write score.csv and score.txt into this folder")
+
+
+@command("score", _score_options)
+def score(args: argparse.Namespace) -> int:
+    """score a prediction file (any method's) with every metric and its CI; --compare for a paired test
+
+    Score a prediction CSV (scan_id plus one probability column per class, e.g.
+    mild,moderate,severe or prob_mild,...) against a cohort's labels: every metric with its 95 %
+    CI from a patient-level bootstrap. With --compare, the paired difference to a second file on
+    the same scans. Every row is checked first; a bad file is one error naming the line or column
+    (exit 2).
+    """
+    from cirrbench.benchmark.data.cohort import load_cohort
+    from cirrbench.benchmark.reporting.score import score_file, write_score
+
+    data = args.data or (Path(os.environ["CIRRBENCH_DATA"]) if os.environ.get("CIRRBENCH_DATA") else None)
+    if data is None:
+        raise UsageError(
+            "--data COHORT is required (the cohort whose labels score the predictions), or set $CIRRBENCH_DATA"
+        )
+    if args.bootstrap < 1:
+        raise UsageError(f"--bootstrap must be at least 1, got {args.bootstrap}")
+    result = score_file(
+        args.predictions,
+        load_cohort(data),
+        level=args.level,
+        compare=args.compare,
+        split=args.split,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+    )
+    print(result.text)
+    if args.out is not None:
+        for path in write_score(result, args.out):
+            print(f"wrote {path}")
+    return 0
