@@ -21,7 +21,7 @@ from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner
 from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.registry import register_runner
 
-from .backbones import available_backbones, on_backbone_registered, reference_for
+from .backbones import available_backbones, has_fixed_width, on_backbone_registered, reference_for
 from .batches import BagBuilder, TrainSettings, Unit
 from .data import Preprocessing, preprocess_all
 from .epoch_log import EpochReporter
@@ -73,7 +73,10 @@ class DeepParams:
         "2D (or 3D) feature extractor: a registered backbone (`cirrbench runners` lists the cnn-<backbone> runners)",
     )
     width: float = param(
-        1.0, "channel multiplier (1 = the published widths; the cpu profile uses 0.25)", above=0, maximum=4
+        1.0,
+        "channel multiplier (1 = the published widths; the cpu profile uses 0.25); EfficientNet-B0, whose architecture fixes its width, takes only 1",
+        above=0,
+        maximum=4,
     )
     size: int = param(256, "in-plane input size in pixels, as in the seed paper", minimum=16, maximum=1024)
     spacing_mm: float = param(1.0, "in-plane resampling before cropping (mm)", above=0)
@@ -212,6 +215,11 @@ class DeepRunner(Runner):
         if params.backbone not in available_backbones():
             raise ValueError(
                 f"backbone: {params.backbone!r} is not a registered backbone; available: {', '.join(available_backbones())}"
+            )
+        if params.width != 1.0 and has_fixed_width(params.backbone):
+            raise ValueError(
+                f"width: {params.width} would not change {params.backbone} (its architecture fixes its width); "
+                "set width: 1.0 or choose a backbone whose width scales"
             )
         if params.normalise == "window" and not (
             params.window and len(params.window) == 2 and params.window[0] < params.window[1]
@@ -383,6 +391,7 @@ def _register_slice_runner(backbone: str, display_name: str) -> None:
                 "name": f"cnn-{backbone}",
                 "description": f"2D {backbone} per slice, scan = mean of slice probabilities (seed-paper protocol)",
                 "display_name": display_name,
+                "smoke_params": {**CPU_SMOKE, "width": 1.0} if has_fixed_width(backbone) else CPU_SMOKE,
                 "Params": dataclasses.make_dataclass(
                     f"Params_{backbone.replace('-', '_')}",
                     [

@@ -200,3 +200,13 @@ def test_slice_epochs_refuse_units_fusing_two_sequences():
     fused = [Unit("p0", 0, {"T1W": "s0", "T2W": "s1"})]
     with pytest.raises(ValueError, match="single scans"):
         builder.slice_units(fused)
+
+
+def test_a_width_the_backbone_ignores_is_refused():
+    from cirrbench.benchmark.runners.registry import get_runner
+
+    runner = get_runner("cnn-efficientnet-b0")
+    with pytest.raises(ValueError, match="width: 0.25 would not change efficientnet-b0"):
+        runner.make_params({"width": 0.25})
+    assert runner.make_params(runner.smoke_params).width == 1.0
+    assert get_runner("cnn-resnet18").make_params({"width": 0.25}).width == 0.25

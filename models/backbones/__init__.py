@@ -41,9 +41,15 @@ class BackboneSpec:
 _BUILDERS: dict[str, Callable[[BackboneSpec], Backbone]] = {}
 _DISPLAY: dict[str, str] = {}
 _LISTENERS: list[Callable[[str, str], None]] = []
+_FIXED_WIDTH: set[str] = set()
 
 
-def register_backbone(name: str, display_name: str | None = None, reference: ReferenceWeights | None = None):
+def register_backbone(
+    name: str,
+    display_name: str | None = None,
+    reference: ReferenceWeights | None = None,
+    fixed_width: bool = False,
+):
     """Decorator of ``builder(spec) -> Backbone``: a backbone usable by name, and a ``cnn-<name>``
     slice runner for it. One file in this folder (found by discovery) or a plugin file adds one.
 
@@ -52,6 +58,8 @@ def register_backbone(name: str, display_name: str | None = None, reference: Ref
         display_name: how papers write it ("VGG-19"); default: the name.
         reference: its ImageNet checkpoint and key map, for ``pretrained: imagenet`` (see
             ``models/pretrained.py``); None: from scratch or a local file in the module's names.
+        fixed_width: the builder ignores ``spec.width`` (the architecture fixes it); a runner
+            then refuses any width but 1, so a config never claims a width that did not run.
 
     Returns:
         The decorator (it returns the builder unchanged).
@@ -60,6 +68,8 @@ def register_backbone(name: str, display_name: str | None = None, reference: Ref
     def decorate(builder: Callable[[BackboneSpec], Backbone]):
         _BUILDERS[name] = builder
         _DISPLAY[name] = display_name or name
+        if fixed_width:
+            _FIXED_WIDTH.add(name)
         if reference is not None:
             _REFERENCES[name] = reference
         for listener in _LISTENERS:
@@ -82,11 +92,18 @@ def unregister_backbone(name: str) -> None:
     until it is unregistered too. Unknown names are ignored."""
     _BUILDERS.pop(name, None)
     _DISPLAY.pop(name, None)
+    _FIXED_WIDTH.discard(name)
 
 
 def available_backbones() -> list[str]:
     _load()
     return sorted(_BUILDERS)
+
+
+def has_fixed_width(name: str) -> bool:
+    """Whether the backbone ignores ``width`` (registered with ``fixed_width=True``)."""
+    _load()
+    return name in _FIXED_WIDTH
 
 
 def build_backbone(name: str, spec: BackboneSpec) -> Backbone:

@@ -65,6 +65,7 @@ def _monai_imagenet() -> dict:
     "efficientnet-b0",
     display_name="EfficientNet-B0",
     reference=ReferenceWeights(timm="tf_efficientnet_b0", key_map=_timm_key, monai=_monai_imagenet),
+    fixed_width=True,
 )
 def efficientnet_b0(spec: BackboneSpec) -> Backbone:
     return MonaiEfficientNetB0(spec)
