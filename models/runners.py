@@ -21,7 +21,14 @@ from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner
 from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.registry import register_runner
 
-from .backbones import available_backbones, has_fixed_width, on_backbone_registered, reference_for
+from .backbones import (
+    BackboneSpec,
+    available_backbones,
+    build_backbone,
+    has_fixed_width,
+    on_backbone_registered,
+    reference_for,
+)
 from .batches import BagBuilder, TrainSettings, Unit
 from .data import Preprocessing, preprocess_all
 from .epoch_log import EpochReporter
@@ -520,7 +527,7 @@ class VolumetricRunner(DeepRunner):
     slice_loss = 0.0
     scan_loss = 1.0
     Params = VolumetricParams
-    smoke_params = {**CPU_SMOKE, "depth": 8}
+    smoke_params = {**{k: v for k, v in CPU_SMOKE.items() if k not in ("slices_per_scan", "max_slices")}, "depth": 8}
 
     def build_model(self, in_channels: int, n_classes: int, sequences: tuple[str, ...]) -> torch.nn.Module:
         return VolumetricModel(self.params.backbone, n_classes, self.params.width)
@@ -536,6 +543,18 @@ class VolumetricRunner(DeepRunner):
         super().check_params(params)
         if params.pretrained == "imagenet":
             raise ValueError("pretrained: imagenet holds 2D filters; the 3D model takes none or a 3D checkpoint file")
+        defaults = VolumetricParams()
+        for name in ("slices_per_scan", "max_slices"):  # slice bags: a 3D model sees the whole volume
+            if getattr(params, name) != getattr(defaults, name):
+                raise ValueError(
+                    f"{name}: {getattr(params, name)} has no effect on {cls.name} (it sees the whole volume, "
+                    f"resampled to depth: {params.depth} slices); leave it out"
+                )
+        try:
+            with torch.device("meta"):  # shapes only: no memory, no random numbers drawn
+                build_backbone(params.backbone, BackboneSpec(1, params.width, spatial_dims=3))
+        except ValueError as exc:
+            raise ValueError(f"backbone: {exc}; {cls.name} needs a backbone that builds in 3D") from None
 
     def settings(self) -> TrainSettings:
         return dataclasses.replace(super().settings(), volumetric_depth=self.params.depth, context=0)

@@ -353,6 +353,9 @@ RUNNER_ENTRY_CASES = [
     ({"name": "msa", "variants": ["no-atention"]}, ".variants: 'no-atention' is not a variant of msa"),
     ({"name": "majority", "colour": "red"}, ".colour: unknown key"),
     ({"name": "msa", "protocols": ["cv"]}, ".protocols: 'cv' is not one of the config's protocols"),
+    ({"name": "cnn-efficientnet-b0", "params": {"width": 0.5}}, ".params: width: 0.5 would not change efficientnet-b0"),
+    ({"name": "volumetric-3d", "params": {"slices_per_scan": 2}}, ".params: slices_per_scan: 2 has no effect on"),
+    ({"name": "volumetric-3d", "params": {"backbone": "vgg19"}}, ".params: backbone: vgg19 is 2D only"),
 ]
 
 CONFIG_CASES = [
