@@ -1,10 +1,11 @@
 """Seeing a long training run while it runs: one line per epoch, a log file that grows, TensorBoard.
 
 A job of 100 epochs on a GPU takes hours; its progress must be visible before it ends. Each
-finished epoch is appended to ``progress.log`` and rewritten as ``training_log.csv`` in the job's work folder (``results/predictions/.work-<key>/``,
-so ``tail -f`` works), logged at debug level (``cirrbench run -v`` shows it: a run of hundreds of
-short jobs would drown in lines otherwise), shown on the epoch bar of a run with one worker, and,
-with ``tensorboard: true``, written as TensorBoard scalars.
+finished epoch is appended to ``progress.log`` and rewritten as ``training_log.csv`` in the job's
+work folder (``results/predictions/.work-<key>/``, so ``tail -f`` works), logged at debug level
+(``cirrbench run -v`` shows it: a run of hundreds of short jobs would drown in lines otherwise),
+shown on the epoch bar of a run with one worker, and, with ``tensorboard: true``, written as
+TensorBoard scalars.
 """
 
 from __future__ import annotations

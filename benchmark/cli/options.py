@@ -54,13 +54,15 @@ def add_plugin_option(parser: argparse.ArgumentParser, effect: str) -> None:
     )
 
 
-def cohort_path(given: Path | None) -> Path:
-    """The cohort a command reads: the given path, else $CIRRBENCH_DATA."""
+NO_COHORT = "give the cohort: PATH (a CirrMRI600+ folder, a manifest or a feature-table CSV), or set $CIRRBENCH_DATA"
+
+
+def cohort_path(given: Path | None, missing: str = NO_COHORT) -> Path:
+    """The cohort a command reads: the given path, else $CIRRBENCH_DATA; neither is a usage error
+    saying ``missing``."""
     path = given or (Path(os.environ["CIRRBENCH_DATA"]) if os.environ.get("CIRRBENCH_DATA") else None)
     if path is None:
-        raise UsageError(
-            "give the cohort: PATH (a CirrMRI600+ folder, a manifest or a feature-table CSV), or set $CIRRBENCH_DATA"
-        )
+        raise UsageError(missing)
     return Path(path)
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from cirrbench.benchmark.cli.options import cohort_path
 from cirrbench.benchmark.cli.registry import UsageError, command
 
 __all__: list[str] = []  # everything here registers itself
@@ -55,11 +55,9 @@ def score(args: argparse.Namespace) -> int:
     from cirrbench.benchmark.data.cohort import load_cohort
     from cirrbench.benchmark.reporting.score import score_file, write_score
 
-    data = args.data or (Path(os.environ["CIRRBENCH_DATA"]) if os.environ.get("CIRRBENCH_DATA") else None)
-    if data is None:
-        raise UsageError(
-            "--data COHORT is required (the cohort whose labels score the predictions), or set $CIRRBENCH_DATA"
-        )
+    data = cohort_path(
+        args.data, "--data COHORT is required (the cohort whose labels score the predictions), or set $CIRRBENCH_DATA"
+    )
     if args.bootstrap < 1:
         raise UsageError(f"--bootstrap must be at least 1, got {args.bootstrap}")
     result = score_file(

@@ -1,1 +1,1 @@
-"""Small shared helpers: atomic writes, the cache folder, file hashing, provenance."""
+"""Small shared helpers: atomic writes, the cache folder, file hashing, natural order, packaged tables, provenance."""

@@ -8,14 +8,13 @@ naming the key, the value and what is allowed, before any cohort is read or job 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from cirrbench.benchmark.common.package_data import packaged_rows
 
 __all__ = ["Key", "KEYS", "check_config", "config_reference"]
 INPUTS = ("T1W", "T2W", "both")
@@ -38,8 +37,7 @@ class Key:
 
 def _keys() -> tuple[Key, ...]:
     """The documented keys, one row each in ``config_keys.csv`` (path, type, default, meaning)."""
-    text = resources.files(__package__).joinpath("config_keys.csv").read_text(encoding="utf-8")
-    return tuple(Key(**row) for row in csv.DictReader(io.StringIO(text)))
+    return tuple(Key(**row) for row in packaged_rows(__package__, "config_keys.csv"))
 
 
 KEYS: tuple[Key, ...] = _keys()

@@ -120,6 +120,10 @@ def _everyone(c: ReportContext) -> list[str]:
     return c.names.sorted(k.runner for k in c.evaluation.methods())  # one row order for every protocol
 
 
+def _default_keys(c: ReportContext, protocol: str) -> list[MethodKey]:
+    return [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
+
+
 def _default_rows(c: ReportContext, protocol: str) -> pd.DataFrame:
     frame = c.evaluation.frames["patient"]
     return frame[(frame["protocol"] == protocol) & (frame["variant"] == "default")]
@@ -127,7 +131,7 @@ def _default_rows(c: ReportContext, protocol: str) -> pd.DataFrame:
 
 @register_figure("forest", order=10, per_protocol=True)
 def _forest(c: ReportContext, protocol: str) -> list[Path]:
-    keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
+    keys = _default_keys(c, protocol)
     rows = pd.DataFrame(
         [
             {
@@ -168,16 +172,15 @@ def _pairwise(evaluation, runners: list[str], column: str, protocol: str, metric
 @register_figure("pairwise", order=20, per_protocol=True)
 def _pairwise_figures(c: ReportContext, protocol: str) -> list[Path]:
     files: list[Path] = []
-    keys = [k for k in c.evaluation.methods() if k.protocol == protocol and k.variant == "default"]
-    for column in [i for i in INPUT_ORDER if i in {k.input for k in keys}]:
+    single = c.evaluation.single_test_set(protocol)
+    test = (
+        "exact McNemar"
+        if single and c.settings.metric == "accuracy"
+        else ("paired bootstrap" if single else "corrected resampled t")
+    )
+    for column in [i for i in INPUT_ORDER if i in {k.input for k in _default_keys(c, protocol)}]:
         runners = [r for r in _everyone(c) if c.evaluation.has(MethodKey(r, "default", column, protocol), "patient")]
         difference, p = _pairwise(c.evaluation, runners, column, protocol, c.settings.metric)
-        single = c.evaluation.single_test_set(protocol)
-        test = (
-            "exact McNemar"
-            if single and c.settings.metric == "accuracy"
-            else ("paired bootstrap" if single else "corrected resampled t")
-        )
         title = f"Pairwise differences in {c.settings.metric.replace('_', ' ')}, {column}, {protocol} (patient level; {test}, Holm over the matrix)"
         shown, families = [c.names.show(r) for r in runners], [c.names.family(r) for r in runners]
         target = c.figure(f"pairwise_{protocol}_{column}", title)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
+from cirrbench.benchmark.common.package_data import packaged_rows
 from cirrbench.benchmark.data.phantom.anatomy import PatientAnatomy
 from cirrbench.benchmark.data.phantom.fields import RandomField
 
@@ -21,8 +19,7 @@ def _contrast() -> dict[str, dict[str, float]]:
     T1: fat bright, fluid dark, nodules bright, septa dark. T2: fluid and spleen bright, nodules
     dark, fibrotic septa bright. ``nodule_sign`` and ``septa_sign`` scale the stage's lesions.
     """
-    text = resources.files(__package__).joinpath("contrast.csv").read_text(encoding="utf-8")
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = packaged_rows(__package__, "contrast.csv")
     return {sequence: {row["tissue"]: float(row[sequence]) for row in rows} for sequence in ("T1W", "T2W")}
 
 
