@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.svm import SVC
 
 from cirrbench.benchmark.runners.registry import register_runner
 
+from .grouped_svm import GroupedCalibratedSVC
 from .ordinal import FrankHallClassifier
 from .radiomics_runner import RadiomicsRunner
 
@@ -67,14 +66,15 @@ class SVMRunner(RadiomicsRunner):
     name = "radiomics-svm"
     description = "PyRadiomics features + RBF support-vector machine (sigmoid-calibrated probabilities)"
     display_name = "SVM (radiomics)"
-    search_space = {"clf__estimator__C": [0.1, 1.0, 10.0, 100.0], "clf__estimator__gamma": ["scale", 0.001, 0.01, 0.1]}
+    search_space = {"clf__C": [0.1, 1.0, 10.0, 100.0], "clf__gamma": ["scale", 0.001, 0.01, 0.1]}
+    version = "2"  # calibration folds grouped by patient (were plain k-fold over rows)
+    groups_to_classifier = True
 
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
-        # SVC(probability=True) is deprecated in scikit-learn 1.9 in favour of this.
+        # SVC(probability=True) is deprecated in scikit-learn 1.9; sigmoid calibration on
+        # patient-grouped folds replaces it.
         folds = int(max(2, min(3, min_class_count * (self.params.inner_folds - 1) // max(1, self.params.inner_folds))))
-        return CalibratedClassifierCV(
-            SVC(kernel="rbf", random_state=seed % (2**31)), method="sigmoid", cv=folds, ensemble=False
-        )
+        return GroupedCalibratedSVC(folds=folds, random_state=seed % (2**31))
 
 
 @register_runner

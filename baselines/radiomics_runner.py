@@ -103,6 +103,9 @@ class RadiomicsRunner(Runner):
     #: Calibrate probabilities on the inner folds (sigmoid): learners whose scores are not
     #: probabilities by construction (boosted and bagged trees).
     calibrate: ClassVar[bool] = False
+    #: Pass the patients to the classifier's fit as ``groups`` (a learner with its own inner CV,
+    #: such as the SVM's calibration, keeps patients whole with them).
+    groups_to_classifier: ClassVar[bool] = False
     smoke_params = {"extraction": "default", "tuning_iterations": 0, "permutation_repeats": 1, "select_k": 10}
 
     @abstractmethod
@@ -213,7 +216,9 @@ class RadiomicsRunner(Runner):
             k=self.params.select_k or FIXED_K,
         )
         weights = compute_sample_weight("balanced", y_encoded) if self.params.class_weight else None
-        fit_params = {"clf__sample_weight": weights} if weights is not None else {}
+        fit_params: dict[str, Any] = {"clf__sample_weight": weights} if weights is not None else {}
+        if self.groups_to_classifier:  # subset with the rows by every inner CV (search, folds)
+            fit_params["clf__groups"] = np.asarray(labelled.groups)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is greater than n_features.*")
             warnings.filterwarnings("ignore", category=RuntimeWarning)

@@ -46,10 +46,10 @@ class TrainSettings:
     context: int = 0  # neighbours per side for 2.5D (0: 2D)
     lr: float = 1e-4
     weight_decay: float = 1e-5
-    scheduler: str = "plateau"  # plateau | cosine
+    scheduler: str = "plateau"  # plateau | cosine | none (constant rate)
     plateau_patience: int = 5
     early_stopping: int = 20  # epochs without improvement
-    monitor: str = "accuracy"  # balanced_accuracy | accuracy
+    monitor: str = "accuracy"  # accuracy | balanced_accuracy | loss (models.train.MONITORS)
     class_weights: bool = False
     slice_loss: float = 1.0  # weight of the per-slice loss (1 for slice classifiers)
     scan_loss: float = 0.0

@@ -115,7 +115,9 @@ class DeepParams:
     early_stopping: int = param(
         20, "epochs without validation improvement before training stops (best weights restored)", minimum=1
     )
-    monitor: str = param("accuracy", "validation quantity early stopping follows", choices=("accuracy", "loss"))
+    monitor: str = param(
+        "accuracy", "validation quantity early stopping follows", choices=("accuracy", "balanced_accuracy", "loss")
+    )
     class_weights: bool = param(False, "weight the loss by inverse class frequency")
     augment: bool = param(True, "the seed paper's flips (p 0.3) and rotations (up to 10 degrees)")
     amp: bool = param(True, "mixed precision on CUDA (ignored on CPU)")

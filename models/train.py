@@ -32,6 +32,8 @@ from .batches import BagBuilder, TrainSettings, Unit
 __all__ = [
     "BagBuilder",
     "CHECKPOINT_VERSION",
+    "epoch_score",
+    "MONITORS",
     "predict_units",
     "train",
     "training_batches",
@@ -123,6 +125,36 @@ def _load_checkpoint(path: Path | None, settings_key: str) -> dict | None:
     return state
 
 
+def _scheduler(optimiser: torch.optim.Optimizer, settings: TrainSettings):
+    """The learning-rate schedule by name; ``none`` keeps the rate constant (an object all the same,
+    so checkpoints hold one format)."""
+    if settings.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, settings.epochs))
+    if settings.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, patience=settings.plateau_patience)
+    if settings.scheduler == "none":
+        return torch.optim.lr_scheduler.ConstantLR(optimiser, factor=1.0, total_iters=0)
+    raise ValueError(f"scheduler must be plateau, cosine or none, not {settings.scheduler!r}")
+
+
+#: What early stopping may follow: validation loss (lower is better) or a validation metric.
+MONITORS = ("accuracy", "balanced_accuracy", "loss")
+
+
+def epoch_score(row: dict, monitor: str) -> float:
+    """How good an epoch is by ``monitor``, higher always better, so "improved" means one thing.
+
+    ``loss``: minus the validation loss. A metric: its validation value, ties (frequent on small
+    validation parts) going to the lower validation loss by a 1e-3 weight, far below one patient's
+    share of any metric.
+    """
+    if monitor == "loss":
+        return -row["valid_loss"]
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, not {monitor!r}")
+    return row[f"valid_{monitor}"] - 1e-3 * row["valid_loss"]
+
+
 def train(
     model: nn.Module,
     builder: BagBuilder,
@@ -164,10 +196,7 @@ def train(
             device=device,
         )
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    if settings.scheduler == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, settings.epochs))
-    else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, patience=settings.plateau_patience)
+    scheduler = _scheduler(optimiser, settings)
     dtype = _autocast_dtype(device, settings.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     order_rng = np.random.default_rng(seed)
@@ -221,7 +250,7 @@ def train(
             row["valid_balanced_accuracy"] = (
                 float(balanced_accuracy_score(y, pred)) if len(np.unique(y)) > 1 else row["valid_accuracy"]
             )
-            score = row[f"valid_{settings.monitor}"] - 1e-3 * row["valid_loss"]  # ties: lower loss wins
+            score = epoch_score(row, settings.monitor)
         else:
             row["valid_loss"], score = row["train_loss"], -row["train_loss"]
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):

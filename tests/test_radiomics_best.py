@@ -243,3 +243,35 @@ def test_features_extract_writes_a_feature_table_cohort_that_runs_as_data(contra
         parse_experiment(raw, "t.yaml"), RunOptions(out=tmp_path / "results", progress=False)
     )
     assert summary.ok and report is not None
+
+
+def test_svm_calibration_folds_keep_each_patient_whole():
+    from cirrbench.baselines.grouped_svm import GroupedCalibratedSVC
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 2)  # two scans (T1W, T2W) per patient
+    y = np.repeat(np.arange(30) % 3, 2)
+    X = rng.normal(size=(60, 4)) + y[:, None]
+    svm = GroupedCalibratedSVC(folds=3, random_state=0)
+    for train_rows, held in svm.calibration_splits(X, y, groups):
+        assert not set(groups[train_rows]) & set(groups[held])  # no patient on both sides
+    proba = svm.fit(X, y, groups=groups).predict_proba(X)
+    assert proba.shape == (60, 3) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_the_svm_runner_routes_patients_to_its_calibration_through_the_inner_search(cohort, monkeypatch):
+    """Tuned by the inner search, refitted on every inner fold: each fit gets the groups of its own rows."""
+    from cirrbench.baselines.grouped_svm import GroupedCalibratedSVC
+
+    seen = []
+    original = GroupedCalibratedSVC.fit
+
+    def recording_fit(self, X, y, groups=None, sample_weight=None):
+        seen.append(None if groups is None else len(groups) == len(X))
+        return original(self, X, y, groups=groups, sample_weight=sample_weight)
+
+    monkeypatch.setattr(GroupedCalibratedSVC, "fit", recording_fit)
+    runner, _, _, test = fitted("radiomics-svm", cohort, tuning_iterations=2)
+    assert seen and all(seen)  # every fit (search, inner folds, final) received its rows' patients
+    probabilities = runner.predict(test.hide_labels()).scan_probabilities
+    assert np.allclose(probabilities.to_numpy().sum(axis=1), 1.0)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from cirrbench.benchmark.common.decision import row_keys
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, LabelSet
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey, bootstrap_p
 from cirrbench.benchmark.reporting.metric_registry import available_metrics
@@ -53,7 +54,8 @@ def test_resampled_metrics_equal_compute_metrics(seed, rows_per_patient):
     frame = random_rows(np.random.default_rng(seed), 9 + seed, rows_per_patient, classes=1 + seed % 3)
     patients = sorted(frame["patient_id"].unique())
     stats = PatientStatistics.from_frame(frame, patients, L)
-    reference = compute_metrics(frame["true_label"].to_numpy(), frame[[f"prob_{c}" for c in L.names]].to_numpy(), L)
+    proba = frame[[f"prob_{c}" for c in L.names]].to_numpy()
+    reference = compute_metrics(frame["true_label"].to_numpy(), proba, L, row_keys(frame))  # the same tie draws
     for metric in METRICS:
         assert _same(stats.metric(metric, np.ones((1, len(patients))))[0], reference[metric]), metric
 
@@ -69,7 +71,7 @@ def test_a_resample_equals_the_metric_of_the_patients_drawn(rows_per_patient):
     cols = [f"prob_{c}" for c in L.names]
     for b in range(len(counts)):
         drawn = pd.concat([frame[frame["patient_id"] == p] for p, c in zip(patients, counts[b]) for _ in range(int(c))])
-        reference = compute_metrics(drawn["true_label"].to_numpy(), drawn[cols].to_numpy(), L)
+        reference = compute_metrics(drawn["true_label"].to_numpy(), drawn[cols].to_numpy(), L, row_keys(drawn))
         for metric in ("accuracy", "f1", "auc", "specificity", "qwk", "brier", "ece"):
             assert _same(stats.metric(metric, counts[b : b + 1])[0], reference[metric]), (b, metric)
 
@@ -126,9 +128,10 @@ def test_holm_matches_statsmodels_and_keeps_nan_in_place():
 
 
 def test_bootstrap_p_hand_worked():
-    assert bootstrap_p(np.array([0.1, 0.2, -0.1, 0.3])) == pytest.approx(0.5)  # one of four at or below 0
-    assert bootstrap_p(np.zeros(10)) == 1.0  # no difference ever: not significant
-    assert bootstrap_p(np.array([0.1] * 100)) == 0.0
+    # the estimate at the draws' median (no bias): the percentile interval's inversion, one of four below 0
+    assert bootstrap_p(0.15, np.array([0.1, 0.2, -0.1, 0.3])) == pytest.approx(0.5)
+    assert bootstrap_p(0.0, np.zeros(10)) == 1.0  # no difference ever: not significant
+    assert bootstrap_p(0.1, np.array([0.1] * 100)) == 0.0
 
 
 # ---- the evaluation: which test for which design ------------------------------------------------

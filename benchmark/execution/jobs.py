@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.data.cohort import Cohort
@@ -146,7 +147,7 @@ def _predictions_frame(job: Job, scans: ScanSet, predictions) -> pd.DataFrame:
     )
     for name in labels.names:
         frame[f"prob_{name}"] = probs[name].to_numpy(dtype=float)
-    frame["pred_label"] = np.argmax(probs.to_numpy(dtype=float), axis=1)
+    frame["pred_label"] = decide(probs.to_numpy(dtype=float), row_keys(frame))
     frame["runner"] = job.display
     frame["variant"] = job.variant
     frame["input"] = job.input
@@ -248,6 +249,8 @@ def run_job(
             f"n_{role}": len({r.patient_id for r in part})
             for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
         }
+        # the patients the runner fitted on (the Nadeau-Bengio ratio of the corrected t uses them)
+        counts["n_fit"] = counts["n_train"] + (counts["n_valid"] if cls.uses_validation == "training" else 0)
         record = {
             **job.to_dict(),
             **counts,

@@ -1,13 +1,17 @@
 """Estimates and paired comparisons, with the statistics that fit each design.
 
 One test set (``official``, ``paired``, a single ``file`` split):
-    estimate: seeded patient-level bootstrap, percentile 95 % CI (slices move with their patient);
-    difference of two methods: paired bootstrap over the same resamples, percentile CI;
-    p-value: exact McNemar on patient correctness for accuracy at patient level (one seed), else
-    the paired bootstrap's two-sided p (McNemar only fits paired 0/1 outcomes per patient).
+    estimate: seeded patient-level bootstrap stratified by true stage (every stage of the test set
+    in every resample; slices move with their patient), bias-corrected percentile 95 % CI;
+    difference of two methods: paired bootstrap over the same resamples, bias-corrected CI and the
+    p that inverts it; for accuracy at patient level (one seed) the exact McNemar test on patient
+    correctness with the interval that inverts it (McNemar only fits paired 0/1 outcomes).
 Repeated cross-validation:
     estimate: Nadeau-Bengio corrected resampled t interval over the splits (seeds averaged per split);
-    difference: corrected paired t interval and test on the per-split differences.
+    difference: corrected paired t interval and test on the per-split differences, with the ratio
+    n_test / n_fit of the patients each runner fitted on (the larger of the two for a pair).
+Every comparison also carries the smallest difference its design detects with 80 % power at
+alpha 0.05 (from the observed variance), so "no significant difference" can say what it cannot exclude.
 
 A method is a :class:`MethodKey` (row name, variant, input, protocol). Every comparison the
 report draws (declared pairs, ablations, the pairwise matrix, marks against the reference) goes
@@ -22,10 +26,22 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metric_registry import metric_bounds, supported_metric
 from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics
-from cirrbench.benchmark.reporting.stats import Estimate, corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
+from cirrbench.benchmark.reporting.stats import (
+    Estimate,
+    bias_corrected_interval,
+    bias_corrected_p,
+    corrected_paired_t,
+    corrected_t_ci,
+    detectable_difference_bootstrap,
+    detectable_difference_t,
+    holm,
+    mcnemar_exact,
+    mcnemar_interval,
+)
 
 __all__ = ["MethodKey", "Comparison", "Evaluation", "holm_adjust"]
 
@@ -54,6 +70,7 @@ class Comparison:
     test: str
     n_patients: int
     splits: int
+    detectable: float = float("nan")  # the smallest difference this design detects (80 % power, alpha 0.05)
 
     def as_row(self) -> dict:
         return {
@@ -78,6 +95,7 @@ class Comparison:
             "p": self.p,
             "n_patients": self.n_patients,
             "splits": self.splits,
+            "detectable_difference": self.detectable,
         }
 
 
@@ -86,22 +104,20 @@ def holm_adjust(comparisons: list[Comparison]) -> list[float]:
     return holm([c.p for c in comparisons])
 
 
-def bootstrap_p(draws: np.ndarray) -> float:
-    """Two-sided p of a paired bootstrap: how often the resampled difference lies on the far
-    side of zero (ties count against significance), doubled; the percentile CI's inversion."""
+def bootstrap_p(point: float, draws: np.ndarray) -> float:
+    """Two-sided p of a paired bootstrap that agrees with its bias-corrected interval."""
     draws = draws[np.isfinite(draws)]
-    if len(draws) == 0:
+    if len(draws) == 0 or not np.isfinite(point):
         return float("nan")
-    tail = min(np.mean(draws <= 0), np.mean(draws >= 0))
-    return float(min(1.0, 2.0 * tail))
+    return bias_corrected_p(point, draws)
 
 
-def _percentile(point: float, draws: np.ndarray, n_boot: int, method: str = "bootstrap") -> Estimate:
+def _interval(point: float, draws: np.ndarray, n_boot: int, method: str = "bootstrap") -> Estimate:
     draws = draws[np.isfinite(draws)]
     if len(draws) < n_boot // 2 or not np.isfinite(point):
         return Estimate(point, float("nan"), float("nan"), method)
-    low, high = np.quantile(draws, [0.025, 0.975])
-    return Estimate(point, float(low), float(high), method)
+    low, high = bias_corrected_interval(point, draws)
+    return Estimate(point, low, high, method)
 
 
 class Evaluation:
@@ -113,7 +129,8 @@ class Evaluation:
             ``patient_id``, ``true_label`` and ``prob_<class>`` columns.
         split_metrics: per (method, split, seed, level) metrics (``scores.per_split_metrics``).
         labels: the label set.
-        test_fractions: protocol -> mean n_test / n_train of its splits (the correction of the t).
+        test_fractions: (protocol, row name) or protocol -> mean n_test / n_fit of its splits (the
+            correction of the t; ``rows.test_fractions``).
         n_boot: bootstrap resamples.
         seed: the bootstrap's seed.
     """
@@ -123,7 +140,7 @@ class Evaluation:
         frames: dict[str, pd.DataFrame],
         split_metrics: pd.DataFrame,
         labels: LabelSet,
-        test_fractions: dict[str, float],
+        test_fractions: dict,
         n_boot: int = 2000,
         seed: int = 0,
     ) -> None:
@@ -195,12 +212,11 @@ class Evaluation:
         cache_key = (protocol, input_, level)
         if cache_key not in self._bootstraps:
             frame = self.frames[level]
-            patients = (
-                frame.loc[(frame["protocol"] == protocol) & (frame["input"] == input_), "patient_id"]
-                .astype(str)
-                .unique()
+            rows = frame.loc[(frame["protocol"] == protocol) & (frame["input"] == input_), ["patient_id", "true_label"]]
+            stage = rows.astype({"patient_id": str}).groupby("patient_id")["true_label"].first()
+            self._bootstraps[cache_key] = PairedBootstrap(
+                list(stage.index), self.labels, self.n_boot, self.seed, strata=stage.astype(int).to_dict()
             )
-            self._bootstraps[cache_key] = PairedBootstrap(list(patients), self.labels, self.n_boot, self.seed)
         return self._bootstraps[cache_key]
 
     def _statistics(self, key: MethodKey, level: str) -> list[PatientStatistics]:
@@ -248,13 +264,11 @@ class Evaluation:
         elif self.single_test_set(key.protocol, key.input):
             boot = self._bootstrap(key.protocol, key.input, level)
             stats = self._statistics(key, level)
-            result = _percentile(boot.point(stats, metric), boot.draws(stats, metric), self.n_boot)
+            result = _interval(boot.point(stats, metric), boot.draws(stats, metric), self.n_boot)
         else:
             per_split = self._per_split(key, metric, level)
             result = corrected_t_ci(
-                per_split.to_numpy(),
-                self.test_fractions.get(key.protocol, 0.25),
-                bounds=metric_bounds(metric, self.labels),
+                per_split.to_numpy(), self.test_fraction(key), bounds=metric_bounds(metric, self.labels)
             )
         self._estimates[cache_key] = result
         return result
@@ -275,33 +289,50 @@ class Evaluation:
             stats_a, stats_b = self._statistics(a, level), self._statistics(b, level)
             draws = boot.draws(stats_a, metric) - boot.draws(stats_b, metric)
             point = boot.point(stats_a, metric) - boot.point(stats_b, metric)
-            difference = _percentile(point, draws, self.n_boot)
+            detectable = detectable_difference_bootstrap(draws)
             one_seed = len(stats_a) == 1 and len(stats_b) == 1
             if metric == "accuracy" and level == "patient" and one_seed:
-                p, test = self._mcnemar(a, b), "exact McNemar"
+                only_a, only_b, p = self._mcnemar(a, b)
+                low, high = mcnemar_interval(only_a, only_b, n_patients)
+                difference, test = Estimate(point, low, high, "exact McNemar"), "exact McNemar"
             else:
-                p, test = bootstrap_p(draws), "paired bootstrap"
+                difference, p, test = (
+                    _interval(point, draws, self.n_boot),
+                    bootstrap_p(point, draws),
+                    "paired bootstrap",
+                )
             splits = 1
         else:
             per_a, per_b = self._per_split(a, metric, level), self._per_split(b, metric, level)
             common = per_a.index.intersection(per_b.index)
             diffs = per_a[common].to_numpy() - per_b[common].to_numpy()
-            fraction = self.test_fractions.get(a.protocol, 0.25)
+            fraction = max(self.test_fraction(a), self.test_fraction(b))
             low_bound, high_bound = metric_bounds(metric, self.labels)
             span = high_bound - low_bound
             difference = corrected_t_ci(diffs, fraction, bounds=(-span, span))
-            _, p = corrected_paired_t(per_a[common].to_numpy(), per_b[common].to_numpy(), fraction)
+            name = f"{a.runner}:{a.variant} vs {b.runner}:{b.variant} ({a.input}, {a.protocol}, {level} {metric})"
+            _, p = corrected_paired_t(per_a[common].to_numpy(), per_b[common].to_numpy(), fraction, name=name)
             test, splits = "corrected resampled t", len(common)
-        return Comparison(a, b, level, metric, estimate_a, estimate_b, difference, p, test, n_patients, splits)
+            detectable = detectable_difference_t(diffs, fraction)
+        return Comparison(
+            a, b, level, metric, estimate_a, estimate_b, difference, p, test, n_patients, splits, detectable
+        )
 
-    def _mcnemar(self, a: MethodKey, b: MethodKey) -> float:
+    def test_fraction(self, key: MethodKey) -> float:
+        """n_test / n_fit of the method's protocol (its runner's own where recorded): the ratio the
+        Nadeau-Bengio correction inflates the variance by."""
+        fractions = self.test_fractions
+        return float(fractions.get((key.protocol, key.runner), fractions.get(key.protocol, 0.25)))
+
+    def _mcnemar(self, a: MethodKey, b: MethodKey) -> tuple[int, int, float]:
         cols = [f"prob_{n}" for n in self.labels.names]
         rows_a, rows_b = self._method_rows(a, "patient"), self._method_rows(b, "patient")
         merged = rows_a.merge(rows_b, on="patient_id", suffixes=("_a", "_b"))
         truth = merged["true_label_a"].to_numpy()
-        correct_a = merged[[f"{c}_a" for c in cols]].to_numpy().argmax(axis=1) == truth
-        correct_b = merged[[f"{c}_b" for c in cols]].to_numpy().argmax(axis=1) == truth
-        return mcnemar_exact(correct_a, correct_b)[2]
+        keys = row_keys(merged)
+        correct_a = decide(merged[[f"{c}_a" for c in cols]].to_numpy(), keys) == truth
+        correct_b = decide(merged[[f"{c}_b" for c in cols]].to_numpy(), keys) == truth
+        return mcnemar_exact(correct_a, correct_b)
 
     # ---- model choice without test data ---------------------------------------------------------
     @staticmethod

@@ -23,8 +23,9 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
+from cirrbench.benchmark.common.decision import decide, row_keys  # noqa: E402
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
-from cirrbench.benchmark.reporting.metric_registry import metric_display  # noqa: E402
+from cirrbench.benchmark.reporting.metric_registry import direction, metric_display  # noqa: E402
 from cirrbench.benchmark.reporting.metrics import confusion  # noqa: E402
 from cirrbench.benchmark.reporting.table import INPUT_ORDER  # noqa: E402
 from cirrbench.benchmark.reporting.tables import RowNames  # noqa: E402
@@ -36,6 +37,7 @@ __all__ = [
     "forest_plot",
     "confusion_figure",
     "roc_figure",
+    "pairwise_levels",
     "pairwise_matrix",
     "top_features",
     "attention_maps",
@@ -174,7 +176,7 @@ def confusion_figure(
             if rows.empty:
                 ax.axis("off")
                 continue
-            cm = confusion(rows["true_label"].to_numpy(), rows[cols].to_numpy().argmax(axis=1), k)
+            cm = confusion(rows["true_label"].to_numpy(), decide(rows[cols].to_numpy(), row_keys(rows)), k)
             share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
             image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
             for a in range(k):
@@ -259,19 +261,27 @@ def roc_figure(
     return target.save(fig)
 
 
+def pairwise_levels(difference: np.ndarray, p_holm: np.ndarray, metric: str) -> np.ndarray:
+    """Per cell: +1..+3 where the row is better (p < 0.05, 0.01, 0.001), -1..-3 where it is worse,
+    0 where not significant; "better" follows the metric's direction (a lower MAE is better)."""
+    level = np.zeros(difference.shape)
+    for cut, value in ((0.05, 1), (0.01, 2), (0.001, 3)):
+        level[np.nan_to_num(p_holm, nan=1.0) < cut] = value
+    signed = np.sign(np.nan_to_num(difference)) * direction(metric) * level
+    np.fill_diagonal(signed, 0)
+    return signed
+
+
 def pairwise_matrix(
     difference: np.ndarray, p_holm: np.ndarray, names: list[str], families: list[str], metric: str, target: FigureTarget
 ) -> list[Path]:
-    """Cell (row i, column j): metric of i minus metric of j, coloured by the sign of the
-    difference and its Holm-adjusted p (darker = smaller p; white = not significant)."""
+    """Cell (row i, column j): metric of i minus metric of j, coloured by which of the two is better
+    (the metric's direction: a lower MAE is better) and by its Holm-adjusted p (darker = smaller p;
+    white = not significant)."""
     n = len(names)
     if n < 2:
         return []
-    level = np.zeros((n, n))
-    for cut, value in ((0.05, 1), (0.01, 2), (0.001, 3)):
-        level[p_holm < cut] = value
-    signed = np.sign(np.nan_to_num(difference)) * level
-    np.fill_diagonal(signed, 0)
+    signed = pairwise_levels(difference, p_holm, metric)
     colours = ["#b2182b", "#ef8a62", "#fddbc7", "#ffffff", "#d1e5f0", "#67a9cf", "#2166ac"]
     cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(-3.5, 4.5, 1), 7)
     size = 0.55 * n + 2.4

@@ -25,6 +25,8 @@ __all__ = [
     "metric_display",
     "metric_short",
     "lower_is_better",
+    "direction",
+    "favours_first",
     "metric_bounds",
     "supported_metric",
 ]
@@ -127,6 +129,17 @@ def metric_short(name: str) -> str:
 def lower_is_better(name: str) -> bool:
     metric, _ = _split(name)
     return metric is not None and not metric.higher_is_better
+
+
+def direction(name: str) -> int:
+    """+1 where a higher value is better, -1 where lower is (MAE, ECE, Brier, plugins declaring so):
+    the one source every sentence, marker, colour and "best" choice asks."""
+    return -1 if lower_is_better(name) else 1
+
+
+def favours_first(name: str, difference: float) -> bool:
+    """Whether ``difference`` (first minus second, in ``name``) says the first method is better."""
+    return bool(np.isfinite(difference)) and direction(name) * difference > 0
 
 
 def metric_bounds(name: str, labels: LabelSet) -> tuple[float, float]:

@@ -7,10 +7,13 @@ computed when the label set is ordinal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from cirrbench.benchmark.common.decision import decide
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metric_registry import Metric, available_metrics, register_metric, supported_metric
 
@@ -46,10 +49,14 @@ def multiclass_brier(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
 
 
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
-    """Top-label ECE with equal-width confidence bins (Guo et al. 2017)."""
+def expected_calibration_error(
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10, predicted: np.ndarray | None = None
+) -> float:
+    """Top-label ECE with equal-width confidence bins (Guo et al. 2017); ``predicted`` (default:
+    :func:`decide` by position) is the label whose correctness the confidence is held against."""
     confidence = proba.max(axis=1)
-    correct = (proba.argmax(axis=1) == y_true).astype(float)
+    predicted = decide(proba) if predicted is None else predicted
+    correct = (predicted == y_true).astype(float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
     ece = 0.0
@@ -72,18 +79,25 @@ def ovr_auc(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, np.ndarray]:
     return macro, per_class
 
 
-def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, float]:
+def compute_metrics(
+    y_true: np.ndarray, proba: np.ndarray, labels: LabelSet, keys: Sequence[str] | None = None
+) -> dict[str, float]:
     """All scalar metrics for one test set. Keys ``<metric>`` (macro) and ``<metric>_<class>``.
 
-    A class absent from a small test set is expected, not alarming: its per-class values are NaN
-    (and macro averages skip it), so scikit-learn's warnings about it are silenced here.
+    Macro precision, recall, F1 and specificity average over the classes seen in the truth or the
+    predictions, with 0 for an undefined ratio: scikit-learn's
+    ``precision_recall_fscore_support(average="macro", zero_division=0)``. Balanced accuracy
+    averages recall over the classes in the truth (``balanced_accuracy_score``). A class absent
+    from a small test set is expected, not alarming: its per-class values are NaN, so
+    scikit-learn's warnings about it are silenced here. ``keys`` identify the rows for the
+    tie-breaking draw (:func:`decide`).
     """
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        values = _compute_metrics(y_true, proba, labels)
+        values = _compute_metrics(y_true, proba, labels, keys)
         for metric in available_metrics().values():  # metrics added by plugins
             if metric.compute is not None and supported_metric(metric.name, labels):
                 values[metric.name] = float(
@@ -92,29 +106,33 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> 
         return values
 
 
-def _compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, float]:
+def _compute_metrics(
+    y_true: np.ndarray, proba: np.ndarray, labels: LabelSet, keys: Sequence[str] | None
+) -> dict[str, float]:
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=float)
-    y_pred = proba.argmax(axis=1)
+    y_pred = decide(proba, keys)
     k = labels.n_classes
     classes = list(range(k))
     precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+    macro_precision, macro_recall, macro_f1, _ = skm.precision_recall_fscore_support(
+        y_true, y_pred, average="macro", zero_division=0
+    )
     specificity = specificity_per_class(y_true, y_pred, k)
     auc_macro, auc = ovr_auc(y_true, proba)
     present = np.isin(classes, y_true)
+    seen = present | np.isin(classes, y_pred)
     out: dict[str, float] = {
         "n": float(len(y_true)),
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "balanced_accuracy": float(np.mean(recall[present])) if present.any() else float("nan"),
-        "precision": float(np.mean(precision[present])),
-        "recall": float(np.mean(recall[present])),
-        "specificity": float(np.nanmean(specificity[present]))
-        if np.isfinite(specificity[present]).any()
-        else float("nan"),
-        "f1": float(np.mean(f1[present])),
+        "precision": float(macro_precision),
+        "recall": float(macro_recall),
+        "specificity": float(np.nanmean(specificity[seen])) if np.isfinite(specificity[seen]).any() else float("nan"),
+        "f1": float(macro_f1),
         "auc": auc_macro,
         "brier": multiclass_brier(y_true, proba),
-        "ece": expected_calibration_error(y_true, proba),
+        "ece": expected_calibration_error(y_true, proba, predicted=y_pred),
     }
     if labels.ordinal:
         out["qwk"] = (

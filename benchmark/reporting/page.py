@@ -22,7 +22,7 @@ from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
-from cirrbench.benchmark.reporting.metric_registry import metric_display
+from cirrbench.benchmark.reporting.metric_registry import favours_first, metric_display
 from cirrbench.benchmark.reporting.outputs import figure_families, table_families
 from cirrbench.benchmark.reporting.table import Table
 from cirrbench.benchmark.reporting.tables import RowNames, format_difference, n_splits, p_phrase
@@ -39,16 +39,25 @@ def _design(evaluation: Evaluation, protocol: str) -> str:
     return words if n == 1 else f"{words}, {n} splits"
 
 
+def _not_excluded(c: Comparison) -> str:
+    """What a non-significant comparison cannot exclude: its CI, and what the design could detect."""
+    d = c.difference
+    if not (np.isfinite(d.low) and np.isfinite(d.high)):
+        return "inconclusive"
+    text = f"inconclusive: differences from {d.low:+.3f} to {d.high:+.3f} are not excluded"
+    if np.isfinite(c.detectable):
+        text += f"; this design detects ±{c.detectable:.3f} with 80 % power"
+    return text
+
+
 def _sentence(c: Comparison, adjusted: float, names: RowNames, evaluation: Evaluation, metric: str) -> str:
     a, b = names.show(c.a.runner, c.a.variant), names.show(c.b.runner, c.b.variant)
     if not np.isfinite(adjusted):
         outcome = "not testable"
     elif adjusted < 0.05:
-        outcome = f"{a if c.difference.value > 0 else b} better"
-        if metric.split("_")[0] in ("brier", "ece", "mae"):
-            outcome = f"{a if c.difference.value < 0 else b} better"
+        outcome = f"{a if favours_first(metric, c.difference.value) else b} better"
     else:
-        outcome = "no significant difference"
+        outcome = _not_excluded(c)
     return (
         f"{c.a.input}, {c.level} level, {_design(evaluation, c.a.protocol)}: {a} {c.a_estimate.format()} vs {b} {c.b_estimate.format()}; "
         f"difference {format_difference(c.difference)}, {c.test} {p_phrase(c.p)} (Holm-adjusted {p_phrase(adjusted)}): {outcome}."
@@ -75,20 +84,23 @@ def verdict_in_words(
         and c.level == "patient"
     ]
     a, b = names.show(first.a.runner, first.a.variant), names.show(first.b.runner, first.b.variant)
-    better = [c.a.input for c, q in headline if np.isfinite(q) and q < 0.05 and c.difference.value > 0]
-    worse = [c.a.input for c, q in headline if np.isfinite(q) and q < 0.05 and c.difference.value < 0]
-    neutral = [c.a.input for c, q in headline if c.a.input not in better + worse]
+    significant = [(c, q) for c, q in headline if np.isfinite(q) and q < 0.05]
+    better = [c.a.input for c, q in significant if favours_first(metric, c.difference.value)]
+    worse = [c.a.input for c, q in significant if c.a.input not in better]
+    neutral = [c for c, q in headline if c.a.input not in better + worse]
     parts = []
     if better:
         parts.append(f"{a} was significantly better than {b} for {', '.join(better)}")
     if worse:
         parts.append(f"{a} was significantly worse than {b} for {', '.join(worse)}")
     if neutral:
-        parts.append(f"no significant difference for {', '.join(neutral)}")
+        widest = max((max(abs(c.difference.low), abs(c.difference.high)) for c in neutral), default=float("nan"))
+        reach = f" (differences of up to {widest:.3f} are not excluded)" if np.isfinite(widest) else ""
+        parts.append(f"inconclusive for {', '.join(c.a.input for c in neutral)}{reach}")
     lines.append(
         f"**Verdict ({metric_display(metric).lower()}, patient level, {_design(evaluation, protocol)}; the pair {a} vs {b} was declared before the results existed):** "
         + "; ".join(parts)
-        + " (significant: Holm-adjusted p < 0.05)."
+        + (" (significant: Holm-adjusted p < 0.05)." if better or worse else ".")
     )
     for p in sorted(verdicts, key=lambda p: p != protocol):
         for c, q in verdicts[p]:

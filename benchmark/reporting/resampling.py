@@ -12,12 +12,14 @@ With all counts equal to one, :meth:`PatientStatistics.metric` equals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metric_registry import get_metric
 
@@ -28,12 +30,21 @@ _CONFUSION_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "s
 _PER_CLASS = ("precision", "recall", "specificity", "f1", "auc")
 
 
-def bootstrap_counts(n_clusters: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n_clusters) draw counts of a seeded bootstrap over clusters (patients)."""
+def bootstrap_counts(n_clusters: int, n_boot: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
+    """(n_boot, n_clusters) draw counts of a seeded bootstrap over clusters (patients).
+
+    With ``strata`` (a stratum per cluster: the patient's true stage), each resample draws as many
+    clusters from each stratum as it holds, so every stage of the test set stays in every
+    resample with its own count: a macro metric never averages over fewer classes than the
+    estimate it brackets (a constant predictor's macro recall is 1/3 in every resample).
+    """
     rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, n_clusters, size=(n_boot, n_clusters))
+    strata = np.zeros(n_clusters, dtype=int) if strata is None else np.asarray(strata)
     counts = np.zeros((n_boot, n_clusters))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), n_clusters), drawn.ravel()), 1.0)
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum)
+        drawn = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
+        np.add.at(counts, (np.repeat(np.arange(n_boot), len(members)), drawn.ravel()), 1.0)
     return counts
 
 
@@ -54,6 +65,7 @@ class PatientStatistics:
     proba: np.ndarray
     n_clusters: int
     labels: LabelSet
+    keys: Sequence[str] | None = None  # row identities for the tie-breaking draw (decide)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, patients: list[str], labels: LabelSet) -> PatientStatistics:
@@ -63,7 +75,12 @@ class PatientStatistics:
         if cluster.isna().any():
             raise ValueError("prediction rows of a patient outside the resampled patients")
         proba = frame[[f"prob_{n}" for n in labels.names]].to_numpy(dtype=float)
-        return cls(cluster.to_numpy(dtype=int), frame["true_label"].to_numpy(dtype=int), proba, len(patients), labels)
+        y = frame["true_label"].to_numpy(dtype=int)
+        return cls(cluster.to_numpy(dtype=int), y, proba, len(patients), labels, row_keys(frame))
+
+    @cached_property
+    def predicted(self) -> np.ndarray:
+        return decide(self.proba, self.keys)
 
     # ---- per-patient sums -----------------------------------------------------------------------
     def _per_cluster(self, values: np.ndarray) -> np.ndarray:
@@ -76,7 +93,7 @@ class PatientStatistics:
     def confusion(self) -> np.ndarray:
         k = self.labels.n_classes
         cells = np.zeros((len(self.y), k * k))
-        cells[np.arange(len(self.y)), self.y * k + self.proba.argmax(axis=1)] = 1.0
+        cells[np.arange(len(self.y)), self.y * k + self.predicted] = 1.0
         return self._per_cluster(cells)  # (clusters, k*k), row-major true x predicted
 
     @cached_property
@@ -92,7 +109,7 @@ class PatientStatistics:
     def calibration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per cluster and confidence bin: rows, correct rows, summed confidence (top-label ECE)."""
         confidence = self.proba.max(axis=1)
-        correct = (self.proba.argmax(axis=1) == self.y).astype(float)
+        correct = (self.predicted == self.y).astype(float)
         edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
         bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, ECE_BINS - 1)
         member = np.eye(ECE_BINS)[bins]
@@ -191,6 +208,7 @@ def _confusion_metric(name: str, cm: np.ndarray, labels: LabelSet) -> np.ndarray
     fp, fn = pred_counts - tp, true_counts - tp
     tn = total[:, None] - tp - fp - fn
     present = true_counts > 0
+    seen = present | (pred_counts > 0)  # scikit-learn's macro average: labels in truth or predictions
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(present, tp / np.where(present, true_counts, 1), np.nan)
         precision = np.where(pred_counts > 0, tp / np.where(pred_counts > 0, pred_counts, 1), 0.0)
@@ -198,22 +216,24 @@ def _confusion_metric(name: str, cm: np.ndarray, labels: LabelSet) -> np.ndarray
         f1 = np.where(f1_denominator > 0, 2 * tp / np.where(f1_denominator > 0, f1_denominator, 1), 0.0)
         specificity = np.where(tn + fp > 0, tn / np.where(tn + fp > 0, tn + fp, 1), np.nan)
 
-    def macro(values: np.ndarray) -> np.ndarray:
-        chosen = np.where(present, values, np.nan)
+    def macro(values: np.ndarray, over: np.ndarray) -> np.ndarray:
+        chosen = np.where(over, values, np.nan)
         with _quiet_nanmean():
             return np.nanmean(chosen, axis=1)
 
     base, _, cls_name = name.partition("_")
     if name == "accuracy":
         return tp.sum(axis=1) / total
-    if name in ("balanced_accuracy", "recall"):
-        return macro(recall)
+    if name == "balanced_accuracy":
+        return macro(recall, present)
+    if name == "recall":
+        return macro(np.nan_to_num(recall), seen)  # zero_division=0 for a predicted-only class
     if name == "precision":
-        return macro(precision)
+        return macro(precision, seen)
     if name == "f1":
-        return macro(f1)
+        return macro(f1, seen)
     if name == "specificity":
-        return macro(specificity)
+        return macro(specificity, seen)
     if name == "mae":
         distance = np.abs(np.arange(k)[:, None] - np.arange(k)[None, :])
         return np.sum(cm * distance, axis=(1, 2)) / total
@@ -249,12 +269,16 @@ class PairedBootstrap:
         labels: the label set.
         n_boot: number of resamples.
         seed: the bootstrap's seed.
+        strata: each patient's true stage: resamples keep every stage's count (stratified).
     """
 
-    def __init__(self, patients: list[str], labels: LabelSet, n_boot: int, seed: int) -> None:
+    def __init__(
+        self, patients: list[str], labels: LabelSet, n_boot: int, seed: int, strata: dict[str, int] | None = None
+    ) -> None:
         self.patients = sorted(map(str, patients))
         self.labels = labels
-        self.counts = bootstrap_counts(len(self.patients), n_boot, seed)
+        by_patient = None if strata is None else np.array([strata[p] for p in self.patients])
+        self.counts = bootstrap_counts(len(self.patients), n_boot, seed, by_patient)
         self.ones = np.ones((1, len(self.patients)))
 
     def statistics(self, frame: pd.DataFrame) -> list[PatientStatistics]:

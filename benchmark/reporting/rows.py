@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.common.decision import row_keys
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metrics import compute_metrics, patient_level, probability_columns, slice_level
 
@@ -51,15 +52,18 @@ def per_split_metrics(frame: pd.DataFrame, labels: LabelSet, level: str) -> pd.D
     cols = probability_columns(frame, labels)
     rows = []
     for keys, part in frame.groupby([*GROUP, "split_id", "seed_index"], sort=True):
-        values = compute_metrics(part["true_label"].to_numpy(), part[cols].to_numpy(), labels)
+        values = compute_metrics(part["true_label"].to_numpy(), part[cols].to_numpy(), labels, row_keys(part))
         rows.append({**dict(zip([*GROUP, "split_id", "seed_index"], keys)), "level": level, **values})
     return pd.DataFrame(rows)
 
 
-def test_fractions(jobs: list[dict]) -> dict[str, float]:
-    """Per protocol, the mean n_test / n_train of its jobs: the Nadeau-Bengio correction's ratio."""
-    ratios: dict[str, list[float]] = {}
+def test_fractions(jobs: list[dict]) -> dict[tuple[str, str], float]:
+    """Per (protocol, row name), the mean n_test / n_fit of its jobs: the Nadeau-Bengio
+    correction's ratio, with n_fit the patients the runner fitted on (train + valid for runners
+    that train on the validation part; job records written before n_fit existed give n_train)."""
+    ratios: dict[tuple[str, str], list[float]] = {}
     for job in jobs:
-        if job.get("n_train"):
-            ratios.setdefault(job["protocol"], []).append(job["n_test"] / job["n_train"])
-    return {protocol: float(np.mean(values)) for protocol, values in ratios.items()}
+        fitted = job.get("n_fit") or job.get("n_train")
+        if fitted:
+            ratios.setdefault((job["protocol"], job.get("alias") or job["runner"]), []).append(job["n_test"] / fitted)
+    return {key: float(np.mean(values)) for key, values in ratios.items()}

@@ -220,7 +220,7 @@ def score_file(
         table.append(row)
     n_patients = frame["patient_id"].nunique()
     lines = [
-        f"{path}: {len(frame)} scans, {n_patients} patients; {level} level; 95 % CI: patient-level bootstrap ({n_boot} resamples, seed {seed})"
+        f"{path}: {len(frame)} scans, {n_patients} patients; {level} level; 95 % CI: patient-level bootstrap stratified by stage ({n_boot} resamples, seed {seed}, bias-corrected percentile)"
     ]
     if compare is not None:
         lines.append(f"compared with {compare} (difference = first minus second, paired on the same patients)")

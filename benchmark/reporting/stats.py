@@ -2,7 +2,8 @@
 lives in :mod:`benchmark.resampling`; :mod:`benchmark.evaluation` decides which applies).
 
 - One test set (official, paired, a single file split): 95 % CI from a seeded patient-level
-  bootstrap (percentile), paired comparison by the exact McNemar test on patient correctness.
+  bootstrap stratified by stage (bias-corrected percentile), paired comparison by the exact
+  McNemar test on patient correctness with the interval that inverts it.
 - Repeated cross-validation: the folds' estimates are not independent (training sets overlap), so
   the plain t interval is too narrow; the Nadeau-Bengio correction inflates the variance by
   ``1/J + n_test/n_train`` (Nadeau & Bengio 2003; Bouckaert & Frank 2004), both for the CI of one
@@ -11,12 +12,26 @@ lives in :mod:`benchmark.resampling`; :mod:`benchmark.evaluation` decides which 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["corrected_paired_t", "corrected_t_ci", "Estimate", "holm", "mcnemar_exact"]
+__all__ = [
+    "bias_corrected_interval",
+    "bias_corrected_p",
+    "corrected_paired_t",
+    "corrected_t_ci",
+    "detectable_difference_bootstrap",
+    "detectable_difference_t",
+    "Estimate",
+    "holm",
+    "mcnemar_exact",
+    "mcnemar_interval",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,19 +72,103 @@ def corrected_t_ci(
     return Estimate(mean, float(low), float(high), "corrected-t")
 
 
-def corrected_paired_t(a: np.ndarray, b: np.ndarray, test_fraction: float) -> tuple[float, float]:
-    """(mean difference a - b, two-sided p) of the corrected resampled t-test over paired resamples."""
+def corrected_paired_t(
+    a: np.ndarray, b: np.ndarray, test_fraction: float, name: str = "a paired comparison"
+) -> tuple[float, float]:
+    """(mean difference a - b, two-sided p) of the corrected resampled t-test over paired resamples.
+
+    Identical differences in every split leave no variance to test against: p is NaN, with a
+    warning that names the comparison (a p of 1e-31 from rounding noise would read as a finding).
+    """
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     diff = diff[np.isfinite(diff)]
     j = len(diff)
     if j < 2:
         return float("nan"), float("nan")
     mean = float(diff.mean())
+    spread = float(diff.max() - diff.min())
+    if spread <= 1e-12 * max(1.0, abs(mean)):
+        log.warning(
+            "%s: the difference is %+.4g in every one of %d splits, so the corrected t-test has no "
+            "variance to test against; its p is left undefined (NaN)",
+            name,
+            mean,
+            j,
+        )
+        return mean, float("nan")
     variance = (1.0 / j + test_fraction) * diff.var(ddof=1)
-    if variance == 0:
-        return mean, 0.0 if mean != 0 else 1.0
     t = mean / np.sqrt(variance)
     return mean, float(2 * stats.t.sf(abs(t), j - 1))
+
+
+def detectable_difference_t(diff: np.ndarray, test_fraction: float, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest difference the corrected resampled t-test over these splits detects with
+    ``power`` at ``alpha`` (two-sided), from the observed variance of the per-split differences."""
+    diff = np.asarray(diff, dtype=float)
+    diff = diff[np.isfinite(diff)]
+    j = len(diff)
+    if j < 2:
+        return float("nan")
+    se = np.sqrt((1.0 / j + test_fraction) * diff.var(ddof=1))
+    return float((stats.t.ppf(1 - alpha / 2, j - 1) + stats.t.ppf(power, j - 1)) * se)
+
+
+def detectable_difference_bootstrap(draws: np.ndarray, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The same for one test set: the normal approximation with the paired bootstrap's standard
+    error of the difference, (z_{1-alpha/2} + z_{power}) x SE."""
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if len(draws) < 2:
+        return float("nan")
+    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * draws.std(ddof=1))
+
+
+def _bias(point: float, draws: np.ndarray) -> float:
+    """z0 of the bias-corrected bootstrap: where the estimate sits among its resampled values
+    (ties count half), as a standard normal quantile, clipped to the resolution of the draws."""
+    b = len(draws)
+    below = (np.sum(draws < point) + 0.5 * np.sum(draws == point)) / b
+    return float(stats.norm.ppf(np.clip(below, 0.5 / b, 1 - 0.5 / b)))
+
+
+def bias_corrected_interval(point: float, draws: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """Bias-corrected percentile bootstrap interval (Efron 1987; Efron & Tibshirani 1993, 14.3).
+
+    A biased statistic (ECE on a small test set is larger in nearly every resample) makes the plain
+    percentile interval miss its own estimate; the correction shifts the percentiles by how far the
+    estimate sits from the draws' median. Where the draws lie almost all on one side of the
+    estimate, the interval is extended to reach it, so it always contains the estimate it brackets.
+    Unbiased draws (median at the estimate) give the percentile interval.
+    """
+    draws = np.asarray(draws, dtype=float)
+    z0 = _bias(point, draws)
+    z = stats.norm.ppf(1 - alpha / 2)
+    low_q, high_q = stats.norm.cdf(2 * z0 - z), stats.norm.cdf(2 * z0 + z)
+    low, high = np.quantile(draws, [low_q, high_q], method="inverted_cdf")
+    return float(min(low, point)), float(max(high, point))
+
+
+def bias_corrected_p(point: float, draws: np.ndarray) -> float:
+    """Two-sided p of "no difference" that agrees with :func:`bias_corrected_interval` of the same
+    draws: p < alpha exactly when that interval (before any extension) excludes 0."""
+    draws = np.asarray(draws, dtype=float)
+    z0 = _bias(point, draws)
+    above_zero = 2 * z0 - stats.norm.ppf(np.mean(draws <= 0))  # > z: the interval lies above 0
+    below_zero = stats.norm.ppf(np.mean(draws < 0)) - 2 * z0  # > z: the interval lies below 0
+    return float(min(1.0, 2 * stats.norm.sf(max(above_zero, below_zero))))
+
+
+def mcnemar_interval(only_a: int, only_b: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """CI of the accuracy difference (a - b) on ``n`` paired patients that agrees with the exact
+    McNemar test: the Clopper-Pearson interval of the share of discordant patients that favour a,
+    conditional on the discordant count (the test's own conditioning), mapped to a difference.
+    It excludes 0 exactly when the exact test's two-sided p is below ``alpha``."""
+    discordant = only_a + only_b
+    if discordant == 0 or n == 0:
+        return 0.0, 0.0
+    ci = stats.binomtest(only_a, discordant, 0.5).proportion_ci(confidence_level=1 - alpha, method="exact")
+    scale = discordant / n
+    return float((2 * ci.low - 1) * scale), float((2 * ci.high - 1) * scale)
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, holm_adjust
-from cirrbench.benchmark.reporting.metric_registry import lower_is_better, metric_display, metric_short
+from cirrbench.benchmark.reporting.metric_registry import favours_first, lower_is_better, metric_display, metric_short
 from cirrbench.benchmark.reporting.metrics import confusion
 from cirrbench.benchmark.reporting.stats import Estimate, holm
 from cirrbench.benchmark.reporting.table import INPUT_ORDER, Block, Table
@@ -114,7 +115,7 @@ def format_difference(estimate: Estimate) -> str:
 
 def _ci_text(evaluation: Evaluation, protocol: str) -> str:
     if evaluation.single_test_set(protocol):
-        return f"95 % CI: patient-level bootstrap ({evaluation.n_boot} resamples, percentile)"
+        return f"95 % CI: patient-level bootstrap stratified by stage ({evaluation.n_boot} resamples, bias-corrected percentile)"
     return f"95 % CI: Nadeau-Bengio corrected resampled t over {n_splits(evaluation, protocol)} CV splits"
 
 
@@ -133,10 +134,6 @@ def _test_text(evaluation: Evaluation, protocol: str, metric: str, level: str) -
     if metric == "accuracy" and level == "patient":
         return "exact McNemar test on patient correctness (paired bootstrap with several seeds)"
     return "paired patient-level bootstrap"
-
-
-def _better(metric: str, difference: float) -> bool:
-    return difference < 0 if lower_is_better(metric) else difference > 0
 
 
 def _n_header(evaluation: Evaluation, protocol: str, inputs: list[str], level: str) -> dict[str, int]:
@@ -251,7 +248,7 @@ def main_table(
             if runner != reference and np.isclose(estimate.value, best.get(column, np.nan)):
                 text = f"**{text}**"
             if (runner, column) in adjusted and adjusted[(runner, column)] < 0.05:
-                text += "*" if _better(metric, by_cell[(runner, column)].difference.value) else "†"
+                text += "*" if favours_first(metric, by_cell[(runner, column)].difference.value) else "†"
             row.append(text)
         rows.append(row)
         ids.append(runner)
@@ -315,9 +312,9 @@ def paper_table(
     n = _n_header(evaluation, protocol, inputs, level)
     reported_rows = _reported_rows(reported, protocol, level, [(i, m) for i in inputs for m in metrics])
     macro = (
-        "macro-averaged over stages present in the test set, as the seed paper"
+        "macro-averaged over the stages in the truth or the predictions (scikit-learn's macro average, 0 for an undefined ratio)"
         if level == "patient"
-        else "macro-averaged over stages, per slice, as the seed paper"
+        else "macro-averaged over the stages in the truth or the predictions, per slice, as the seed paper"
     )
     notes = [
         f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); precision, recall, specificity and F1 {macro}; {_ci_text(evaluation, protocol)}; n = test patients."
@@ -345,6 +342,7 @@ def _comparison_row(names: RowNames, comparison: Comparison, adjusted: float, la
         comparison.a_estimate.format(),
         comparison.b_estimate.format(),
         format_difference(comparison.difference),
+        f"±{comparison.detectable:.3f}" if np.isfinite(comparison.detectable) else "n/a",
         comparison.test,
         format_p(comparison.p),
         format_p(adjusted),
@@ -442,6 +440,7 @@ def verdict_table(
         "A (95 % CI)",
         "B (95 % CI)",
         "Δ A − B (95 % CI)",
+        "Detectable Δ",
         "Test",
         "p",
         "p (Holm)",
@@ -455,7 +454,14 @@ def verdict_table(
             if evaluation.single_test_set(protocol)
             else "corrected resampled t on per-split differences"
         )
+        + (
+            " (accuracy at patient level with one seed: the exact interval that inverts the McNemar test)"
+            if evaluation.single_test_set(protocol)
+            else ""
+        )
         + "; Holm adjustment over the declared rows of this table (the exploratory block separately).",
+        "Detectable Δ: the smallest difference this design detects with 80 % power at alpha 0.05, from the observed "
+        "variance of the difference; a non-significant pair whose CI reaches beyond it is inconclusive, not equal.",
         "Slice level: every liver slice scored with its patient's stage (the seed paper's level); slices resampled with their patient.",
     ]
     if exploratory:
@@ -584,7 +590,9 @@ def confusion_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, p
             ]
             if part.empty:
                 continue
-            cm = confusion(part["true_label"].to_numpy(), part[cols].to_numpy().argmax(axis=1), labels.n_classes)
+            cm = confusion(
+                part["true_label"].to_numpy(), decide(part[cols].to_numpy(), row_keys(part)), labels.n_classes
+            )
             for k, stage in enumerate(labels.names):
                 total = cm[k].sum()
                 cells = [
