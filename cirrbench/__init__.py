@@ -18,6 +18,7 @@ the repository are ``cirrbench.benchmark``, ``cirrbench.baselines`` and ``cirrbe
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,23 @@ try:
 except PackageNotFoundError:  # a source tree without installation
     __version__ = "0+unknown"
 
-from cirrbench.benchmark.data.cohort import Cohort, ScanRecord
-from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
-from cirrbench.benchmark.execution.orchestrator import RunOptions
-from cirrbench.benchmark.reporting.report import Report
-from cirrbench.benchmark.runners.check import check_runner
-from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
-from cirrbench.benchmark.runners.plugins import load_plugin
-from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner
+from cirrbench.benchmark.common.kernels import pin_kernels
+
+# Before anything imports torch: deep jobs run on pinned float kernels (reproducible: bitwise, the
+# default), so they give the same bytes on any AVX2 CPU. CIRRBENCH_REPRODUCIBLE=fast leaves the
+# environment alone; a process that imported torch before cirrbench is refused a bitwise run.
+if os.environ.get("CIRRBENCH_REPRODUCIBLE", "bitwise") != "fast":
+    pin_kernels("bitwise")
+
+from cirrbench.benchmark.data.cohort import Cohort, ScanRecord  # noqa: E402
+from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
+from cirrbench.benchmark.execution.experiment import ConfigError, Experiment  # noqa: E402
+from cirrbench.benchmark.execution.orchestrator import RunOptions  # noqa: E402
+from cirrbench.benchmark.reporting.report import Report  # noqa: E402
+from cirrbench.benchmark.runners.check import check_runner  # noqa: E402
+from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet  # noqa: E402
+from cirrbench.benchmark.runners.plugins import load_plugin  # noqa: E402
+from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -49,6 +58,7 @@ __all__ = [
     "available_runners",
     "check_runner",
     "load_plugin",
+    "pin_kernels",
     # cohorts
     "Cohort",
     "ScanRecord",

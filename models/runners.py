@@ -172,6 +172,7 @@ class DeepRunner(Runner):
     #: ResNet downsampling without bias (the architectures changed, so finished jobs rerun)
     version = "3"
     needs_images = True
+    torch_kernels = True
     uses_validation = "early-stopping"
     smoke_params = CPU_SMOKE
     fuse_patients: ClassVar[bool] = False  # True: with both sequences, one example per patient

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from cirrbench.benchmark.common.kernels import pin_kernels
 from cirrbench.benchmark.data.phantom import PhantomConfig, write_phantom
+
+# As the cirrbench command does, before any test imports torch: bitwise runs in this process too.
+pin_kernels("bitwise")
 
 TINY = PhantomConfig(patients=12, seed=7, healthy=2, scale=0.4, sub_slices=1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from cirrbench.benchmark import __version__
 from cirrbench.benchmark.cli.options import load_cli_plugins, run_options_from_args
 from cirrbench.benchmark.cli.registry import UsageError, commands, groups
+from cirrbench.benchmark.common.kernels import MODES, pin_kernels
 
 __all__ = ["build_parser", "load_cli_plugins", "main", "run_options_from_args", "UsageError"]
 
@@ -69,6 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code: 0 done, 1 a job or the cohort failed, 2 nothing was run (bad input), 130 interrupted.
     """
+    # first, before anything imports torch: deep jobs' float kernels (reproducible: bitwise; common/kernels.py)
+    mode = os.environ.get("CIRRBENCH_REPRODUCIBLE", "bitwise")
+    if mode not in MODES:
+        print(f"error: CIRRBENCH_REPRODUCIBLE={mode!r}: use one of {', '.join(MODES)}", file=sys.stderr)
+        return 2
+    pin_kernels(mode)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

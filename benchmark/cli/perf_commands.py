@@ -91,3 +91,24 @@ def scaling(args: argparse.Namespace) -> int:
 
     print(json.dumps(scaling_benchmark(args.out), indent=2))
     return 0
+
+
+def _kernels_options(p: argparse.ArgumentParser) -> None:
+    _phantom_cohort(p)
+    p.add_argument("--trials", type=int, default=3, help="alternating runs of each arm (default 3)")
+
+
+@command("perf kernels", _kernels_options)
+def kernels(args: argparse.Namespace) -> int:
+    """what reproducible: bitwise costs against fast, and whether its bytes hold
+
+    One small deep job in fresh processes, alternating: bitwise, bitwise with the kernel level
+    lowered through the environment, and fast; writes kernels.json with the training seconds and
+    prediction digests.
+    """
+    from cirrbench.benchmark.execution.orchestrator import phantom_root
+    from cirrbench.benchmark.perf_kernels import kernels_benchmark
+
+    root = args.data or phantom_root(120, 0, jobs=2)
+    print(json.dumps(kernels_benchmark(root, args.out, trials=args.trials), indent=2))
+    return 0

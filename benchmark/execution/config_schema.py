@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cirrbench.benchmark.common.kernels import MODES
 from cirrbench.benchmark.common.package_data import packaged_rows
 
 __all__ = ["Key", "KEYS", "check_config", "config_reference"]
@@ -56,6 +57,7 @@ TOP_LEVEL = (
     "reference",
     "compare",
     "device",
+    "reproducible",
     "reported",
     "dask",
 )
@@ -320,6 +322,12 @@ def check_config(raw: Any, source: str) -> list[str]:
     device = raw.get("device", "auto")
     if not (isinstance(device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device)):
         bad("device", f"{device!r} is not auto, cpu, cuda, cuda:N or mps")
+    reproducible = raw.get("reproducible", "bitwise")
+    if reproducible not in MODES:
+        bad(
+            "reproducible",
+            f"{reproducible!r} is not one of {', '.join(MODES)} (bitwise: the same bytes on any AVX2 CPU)",
+        )
     if "dask" in raw and raw["dask"] is not None and not isinstance(raw["dask"], str):
         bad("dask", f"{raw['dask']!r} is not a scheduler address such as tcp://host:8786")
     reported = raw.get("reported", [])

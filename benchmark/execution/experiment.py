@@ -79,6 +79,7 @@ class Experiment:
     bootstrap: int = 2000
     reference_runner: str | None = "majority"  # None: no chance row (reference: null)
     device: str = "auto"
+    reproducible: str = "bitwise"  # bitwise | fast: deep jobs' float kernels pinned or free (common/kernels.py)
     reported: tuple[dict[str, Any], ...] = ()
     compare: tuple[tuple[str, str], ...] = ()  # declared comparisons, "row[:variant]" pairs
     plugins: tuple[str, ...] = ()  # plugin files (absolute paths) and modules, imported by every worker
@@ -159,6 +160,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         bootstrap=int(metrics.get("bootstrap", 2000)),
         reference_runner=raw.get("reference", "majority"),
         device=str(raw.get("device", "auto")),
+        reproducible=str(raw.get("reproducible", "bitwise")),
         reported=tuple(raw.get("reported") or ()),
         source=source,
         raw=raw,
@@ -319,6 +321,7 @@ class Job:
     cohort_fingerprint: str
     alias: str = ""  # the name shown in tables; the registry name when empty
     runner_version: str = ""  # the runner's declared version: a new one reruns its finished jobs
+    kernels: str = ""  # reproducible mode of a runner whose results depend on float kernels (torch)
 
     @property
     def display(self) -> str:
@@ -334,7 +337,8 @@ class Job:
         payload = json.dumps(
             [self.runner, self.variant, self.params, self.input, self.split_hash, self.cohort_fingerprint, self.seed]
             + ([self.alias] if self.alias else [])
-            + ([f"runner-version:{self.runner_version}"] if self.runner_version else []),
+            + ([f"runner-version:{self.runner_version}"] if self.runner_version else [])
+            + ([f"kernels:{self.kernels}"] if self.kernels else []),
             sort_keys=True,
             default=str,
         )
@@ -395,6 +399,7 @@ def build_jobs(
                                 cohort_fingerprint,
                                 spec.alias or "",
                                 cls.version,
+                                experiment.reproducible if cls.torch_kernels else "",
                             )
                             if only is None or fnmatch.fnmatch(job.label, only):
                                 jobs.append(job)

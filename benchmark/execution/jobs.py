@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.common.decision import decide, row_keys
+from cirrbench.benchmark.common.kernels import check_process, configure_torch, kernel_report
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.data.cohort import Cohort
@@ -213,7 +214,9 @@ def run_job(
             from cirrbench.benchmark.runners.plugins import load_plugins
 
             load_plugins(plugins)
-        cls = _runner_class(job.runner, runner_module)
+        cls = _runner_class(job.runner, runner_module)  # imports torch (deep runners) with this process's pins
+        if job.kernels:
+            check_process(job.kernels)  # a worker started without the pins (a remote Dask worker) fails here
         params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
         runner = cls(params)
         context = RunContext(
@@ -224,6 +227,8 @@ def run_job(
             show_progress=show_progress,
             work_dir=store.work_dir(job.key),
         )
+        if job.kernels:
+            configure_torch(job.kernels, context.device)
         np.random.seed(job.seed % (2**32))  # for third-party code that uses the global state
         with warnings.catch_warnings(record=True) as caught:  # library warnings go to the job's log, not the console
             warnings.simplefilter("always")
@@ -260,6 +265,7 @@ def run_job(
             "duration_s": round(duration, 3),
             "versions": package_versions(),
             "device": context.device,
+            **({"kernels": kernel_report(job.kernels, context.device)} if job.kernels else {}),
         }
         files["job.json"] = json.dumps(record, indent=2, default=str)
         store.write_job(job.key, files, binary, replace=replace)

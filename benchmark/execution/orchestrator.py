@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cirrbench.benchmark.common.kernels import KernelError, check_process, kernel_report, pin_kernels
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions
 from cirrbench.benchmark.data.cohort import Cohort
@@ -163,6 +164,12 @@ def preflight(
     """The mistakes that would otherwise surface job by job, after hours: all at once, now."""
     problems: list[str] = []
     source = experiment.source
+    in_process = options.jobs == 1 and not (options.dask or experiment.raw.get("dask"))
+    if in_process and any(job.kernels == "bitwise" for job in jobs):
+        try:
+            check_process("bitwise")  # jobs would run here, with the kernels this process's torch chose
+        except KernelError as error:
+            problems.append(f"{source}: {error}")
     if cohort.features is not None:
         needing = sorted({spec.alias or spec.name for spec in experiment.runners if get_runner(spec.name).needs_images})
         if needing:
@@ -277,6 +284,7 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> tuple[RunSumm
     """Plan (every check first), run the jobs, write the manifest, report. One run per results
     folder at a time (:class:`benchmark.lock.ResultsLock`)."""
     started = time.time()
+    pin_kernels(experiment.reproducible)  # before any worker process starts (validation's too): they inherit it
     plan = plan_experiment(experiment, options)  # every check first: a mistake writes nothing
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -361,6 +369,7 @@ def _run_locked(
         "versions": package_versions(),
         "git_commit": git_commit(),
         "machine": machine(),
+        "kernels": kernel_report(experiment.reproducible, options.device or experiment.device),
         "run_seconds": round(time.time() - started, 1),
     }
     store.write_manifest(manifest)

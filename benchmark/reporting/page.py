@@ -125,6 +125,14 @@ def _figures(pngs: list[Path]) -> list[Path]:
     return ordered
 
 
+def _kernels_text(kernels: dict) -> str:
+    """The reproducibility mode and what decided the deep jobs' float results (manifest ``kernels``)."""
+    if not kernels:
+        return "n/a (a run before kernels were recorded)"
+    pinned = ", ".join(f"{k}={v}" for k, v in (kernels.get("pinned") or {}).items()) or "none"
+    return f"reproducible: {kernels.get('reproducible', '?')}; CPU {kernels.get('cpu_model', '?')}; pinned {pinned}"
+
+
 def _provenance(settings: ReportSettings, labels: LabelSet) -> list[tuple[str, str]]:
     p = settings.provenance or {}
     cohort, experiment = p.get("cohort") or {}, p.get("experiment") or {}
@@ -139,6 +147,7 @@ def _provenance(settings: ReportSettings, labels: LabelSet) -> list[tuple[str, s
         ("experiment", f"{experiment.get('name', 'n/a')} ({experiment.get('source', 'n/a')})"),
         ("run", f"{p.get('created', 'n/a')}, git commit {p.get('git_commit') or 'n/a'}"),
         ("machine", ", ".join(f"{k} {v}" for k, v in (p.get("machine") or {}).items())),
+        ("float kernels", _kernels_text(p.get("kernels") or {})),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
         (
             "statistics",

@@ -206,6 +206,9 @@ class Runner(ABC):
     version: ClassVar[str] = ""
     #: Whether the runner reads images (a feature-table cohort has none): checked before any job.
     needs_images: ClassVar[bool] = False
+    #: Whether the runner's results depend on torch's float kernels (deep runners): its jobs then
+    #: carry the config's ``reproducible`` mode in their keys and run with the kernels it pins.
+    torch_kernels: ClassVar[bool] = False
     #: What ``fit`` does with the validation part, stated for the reader and the harness:
     #: "unused"; "early-stopping" (model selection during training: deep runners); "training"
     #: (fitted on train + valid, tuned by inner CV: radiomics runners; such a runner returns

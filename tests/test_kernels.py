@@ -1,0 +1,146 @@
+"""reproducible: bitwise: the same deep job gives the same prediction bytes whatever kernel level the
+machine offers (simulated through the environment), thread count or --jobs; fast does not (the
+control that shows the comparison can fail); provenance names the machine and the pins."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cirrbench.benchmark.common.kernels import BITWISE_PINS, KernelError, check_process, kernel_report, pin_kernels
+from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
+
+TINY_DEEP = {
+    "name": "cnn-resnet18",
+    "params": {
+        "width": 0.25,
+        "size": 32,
+        "spacing_mm": 2.5,
+        "epochs": 2,
+        "batch_size": 4,
+        "slices_per_scan": 2,
+        "max_slices": 4,
+        "early_stopping": 2,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def deep_config(tiny_phantom, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("kernels") / "deep.yaml"
+    raw = {
+        "name": "deep",
+        "data": {"root": str(tiny_phantom)},
+        "inputs": ["T1W"],
+        "protocols": ["official"],
+        "reference": None,
+        "metrics": {"bootstrap": 20},
+        "runners": [TINY_DEEP],
+    }
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _run(config: Path, out: Path, env: dict[str, str], *args: str) -> tuple[str, dict, dict]:
+    """A fresh `cirrbench run` process (torch chooses its kernels at import): (prediction digest,
+    job record, manifest)."""
+    base = {k: v for k, v in os.environ.items() if k not in BITWISE_PINS and k != "CIRRBENCH_REPRODUCIBLE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cirrbench", "run", str(config), "--out", str(out), "-q", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (job,) = out.glob("predictions/*/job.json")
+    digest = hashlib.sha256((job.parent / "predictions.csv").read_bytes()).hexdigest()
+    return digest, json.loads(job.read_text()), json.loads((out / "manifest.json").read_text())
+
+
+def test_bitwise_predictions_are_identical_across_kernel_levels_threads_and_jobs(deep_config, tmp_path):
+    wide, record, manifest = _run(
+        deep_config, tmp_path / "a", {"ATEN_CPU_CAPABILITY": "avx512", "OMP_NUM_THREADS": "1"}, "--jobs", "1"
+    )
+    narrow, _, _ = _run(
+        deep_config,
+        tmp_path / "b",
+        {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "OMP_NUM_THREADS": "2"},
+        "--jobs",
+        "2",
+    )
+    assert wide == narrow
+    kernels = record["kernels"]
+    assert kernels["reproducible"] == "bitwise" and kernels["torch_cpu_capability"] == "AVX2"
+    assert kernels["pinned"]["ONEDNN_MAX_CPU_ISA"] == "AVX2" and kernels["threads_per_job"] == 1
+    assert kernels["cpu_model"]
+    assert manifest["kernels"]["reproducible"] == "bitwise" and manifest["kernels"]["pinned"]["MKL_CBWR"]
+
+
+def test_fast_lets_the_kernel_level_change_the_predictions(deep_config, tmp_path):
+    """The control: without the pins, two kernel levels every AVX2 machine has give other bytes."""
+    fast = {"CIRRBENCH_REPRODUCIBLE": "fast"}
+    plain, record, _ = _run(
+        deep_config, tmp_path / "a", {**fast, "ATEN_CPU_CAPABILITY": "default"}, "--set", "reproducible=fast"
+    )
+    vector, _, _ = _run(
+        deep_config, tmp_path / "b", {**fast, "ATEN_CPU_CAPABILITY": "avx2"}, "--set", "reproducible=fast"
+    )
+    assert plain != vector
+    assert record["kernels"]["reproducible"] == "fast" and record["kernels"]["torch_cpu_capability"] == "DEFAULT"
+
+
+def test_the_mode_enters_the_deep_jobs_keys_only(tiny_phantom):
+    raw = {
+        "data": {"root": str(tiny_phantom)},
+        "runners": ["majority", TINY_DEEP],
+        "protocols": ["official"],
+    }
+    from cirrbench.benchmark.data.cohort import load_cirrmri
+    from cirrbench.benchmark.execution.experiment import build_jobs
+    from cirrbench.benchmark.protocols.registry import make_splits
+
+    cohort = load_cirrmri(tiny_phantom)
+    splits = {"official": make_splits(cohort, "official")}
+    keys = {}
+    for mode in ("bitwise", "fast"):
+        jobs = build_jobs(parse_experiment({**raw, "reproducible": mode}, "k.yaml"), splits, "fp")
+        keys[mode] = {job.runner: job.key for job in jobs}
+    assert keys["bitwise"]["majority"] == keys["fast"]["majority"]
+    assert keys["bitwise"]["cnn-resnet18"] != keys["fast"]["cnn-resnet18"]
+
+
+def test_a_bad_mode_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError, match="reproducible: 'exact' is not one of bitwise, fast"):
+        parse_experiment({"runners": ["majority"], "reproducible": "exact"}, "k.yaml")
+
+
+def test_a_process_whose_torch_chose_other_kernels_refuses_bitwise(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    with pytest.raises(KernelError, match="this process imported it with AVX512"):
+        check_process("bitwise")
+    check_process("fast")  # fast takes whatever the process has
+
+
+def test_fast_restores_the_environment_the_pins_replaced(monkeypatch):
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    from cirrbench.benchmark.common import kernels
+
+    monkeypatch.setattr(kernels, "_SAVED", {})
+    pin_kernels("bitwise")
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2" and os.environ["MKL_CBWR"] == "AVX2,STRICT"
+    pin_kernels("fast")
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "default" and "MKL_CBWR" not in os.environ
+    pin_kernels("bitwise")  # the suite's own runs stay pinned after this test
+    report = kernel_report("bitwise")
+    assert report["pinned"] == {k: v for k, v in BITWISE_PINS.items()}
