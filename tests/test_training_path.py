@@ -237,6 +237,9 @@ def test_the_input_path_probe_reports_both_paths_and_the_wait_share():
     assert result["augmentation"]["batched_slices_per_second"] > 0
     assert result["augmentation_speedup"] > 0 and 0 < result["data_wait_share"] < 1
     assert result["channels"] == 3 and result["device"].startswith("cpu")
+    assert 0 <= result["data_wait_share_overlapped"] < 1
+    step = result["training_step"]
+    assert step["seconds_per_step_overlapped"] > 0 and step["seconds_per_step_prebuilt_batch"] > 0
 
 
 def _dry_run_hours(root: Path, tmp: Path, capsys, slices_per_second: float) -> dict[str, float]:

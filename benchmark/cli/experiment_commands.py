@@ -57,6 +57,13 @@ def _reproduce_options(p: argparse.ArgumentParser) -> None:
         default="cpu",
         help="cpu (default; fits a 2-core CPU), paper (seed-paper settings, paired and official splits, for a GPU), paper-cv (the same runners on the 3x5 CV grid, for GPU workers), tiny, or a YAML file",
     )
+    p.add_argument(
+        "--check",
+        type=Path,
+        metavar="RESULTS",
+        default=None,
+        help="rerun RESULTS' own config (from its manifest) into --out (default RESULTS-check) and compare every table cell with RESULTS: equal, within the seed spread, or outside (exit 1)",
+    )
 
 
 @command("reproduce", _reproduce_options, parents=(run_parent,))
@@ -111,3 +118,30 @@ def prune(args: argparse.Namespace) -> int:
         f"{len(result.removed)} stale job folder(s), {verb} {result.bytes_freed / 1e6:.1f} MB; {result.kept} current job folder(s) kept"
     )
     return 0
+
+
+def _compare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("reference", type=Path, help="the results folder compared against")
+    p.add_argument("new", type=Path, help="the results folder compared")
+    p.add_argument("--out", type=Path, default=None, help="write every cell's comparison to this CSV")
+
+
+@command("compare", _compare_options)
+def compare(args: argparse.Namespace) -> int:
+    """what changed between two results folders, table cell by table cell
+
+    Compare every CSV table cell of NEW with REFERENCE: equal, within the training-seed spread that
+    REFERENCE's seeds tables give (main tables of runs with seeds > 1), or outside; exit 1 when a
+    cell lies outside, or was added or removed.
+    """
+    from cirrbench.benchmark.reporting.compare_runs import compare_runs
+
+    for folder in (args.reference, args.new):
+        if not (folder / "tables").is_dir():
+            print(f"error: {folder}: no tables/ folder; give results folders written by a run")
+            return 2
+    comparison = compare_runs(args.reference, args.new)
+    print(comparison.summary())
+    if args.out is not None:
+        print(f"every cell: {comparison.write(args.out)}")
+    return 1 if comparison.outside else 0

@@ -63,6 +63,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--size", type=int, default=256, help="input-path probe slice size in pixels (default 256)")
     p.add_argument("--batch", type=int, default=32, help="input-path probe batch size in slices (default 32)")
+    p.add_argument("--steps", type=int, default=4, help="input-path probe training steps timed (default 4)")
 
 
 @command("perf training", _training_options)
@@ -75,7 +76,7 @@ def training(args: argparse.Namespace) -> int:
     from cirrbench.benchmark.perf import InputProbe, training_benchmark
 
     root = args.data or phantom_root(120, 0, jobs=2)
-    probe = InputProbe(device=args.device, size=args.size, batch=args.batch)
+    probe = InputProbe(device=args.device, size=args.size, batch=args.batch, steps=args.steps)
     result = training_benchmark(root, args.out, scans=args.scans, epochs=args.epochs, trials=args.trials, probe=probe)
     print(json.dumps(result, indent=2))
     return 0

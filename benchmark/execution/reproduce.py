@@ -7,14 +7,23 @@ end-to-end test exercises exactly the code path of ``run_all.sh``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cirrbench.benchmark.data.montage import montage
 from cirrbench.benchmark.data.problems import CohortError
-from cirrbench.benchmark.execution.experiment import load_experiment
+from cirrbench.benchmark.execution.experiment import (
+    ConfigError,
+    Experiment,
+    apply_overrides,
+    load_experiment,
+    parse_experiment,
+)
 from cirrbench.benchmark.execution.jobs import default_jobs
 from cirrbench.benchmark.execution.orchestrator import RunOptions, resolve_data, run_experiment
+from cirrbench.benchmark.reporting.compare_runs import compare_runs
 from cirrbench.benchmark.reporting.report import MANIFEST
 
 __all__ = ["main_from_args", "reproduce", "ReproduceOptions"]
@@ -28,11 +37,37 @@ class ReproduceOptions:
     run: RunOptions = field(default_factory=lambda: RunOptions(jobs=0))
     overrides: tuple[str, ...] = ()  # --set KEY=VALUE
     dry_run: bool = False
+    check: Path | None = None  # a results folder: rerun its config into another folder and compare
+
+
+def _check_setup(options: ReproduceOptions) -> tuple[Experiment, RunOptions]:
+    """The reference folder's own config (from its manifest) and a run folder beside it."""
+    reference = Path(options.check)
+    manifest_path = reference / MANIFEST
+    if not manifest_path.is_file():
+        raise ConfigError(f"{manifest_path}: no manifest; --check takes a results folder written by a run")
+    manifest = json.loads(manifest_path.read_text())
+    raw = manifest["experiment"]["config"]
+    if options.overrides:
+        raw = apply_overrides(raw, options.overrides, str(manifest_path))
+    experiment = parse_experiment(raw, str(manifest_path))
+    out = Path(options.run.out)
+    if out == RunOptions().out or out.resolve() == reference.resolve():  # --out not given, or the reference itself
+        out = reference.with_name(reference.name + "-check")
+    data = options.run.data
+    if data is None and not manifest["cohort"].get("phantom"):
+        data = Path(manifest["cohort"]["source"])
+    return experiment, dataclasses.replace(options.run, out=out, data=data)
 
 
 def reproduce(options: ReproduceOptions) -> int:
     started = time.time()
-    experiment = load_experiment(options.profile, options.overrides)
+    if options.check is not None:
+        experiment, run = _check_setup(options)
+        options = dataclasses.replace(options, run=run)
+        print(f"--check: rerunning {options.check}'s config into {run.out}, then comparing every table cell")
+    else:
+        experiment = load_experiment(options.profile, options.overrides)
     run_options = dataclasses.replace(
         options.run, jobs=options.run.jobs or default_jobs(options.run.device or experiment.device)
     )
@@ -74,6 +109,14 @@ def reproduce(options: ReproduceOptions) -> int:
     if figure is not None:
         print(f"  cohort montage:         {figure}")
     print(f"done in {time.time() - started:.0f} s; {summary.format().splitlines()[0]}")
+    if options.check is not None:
+        comparison = compare_runs(Path(options.check), out)
+        print()
+        print(comparison.summary())
+        print(f"every cell: {comparison.write(out / 'check.csv')}")
+        if comparison.outside:
+            print(f"{len(comparison.outside)} cell(s) differ beyond the seed spread: not reproduced")
+            return 1
     return 0 if summary.ok else 1
 
 
@@ -81,7 +124,11 @@ def main_from_args(args) -> int:
     from cirrbench.benchmark.cli.options import run_options_from_args
 
     options = ReproduceOptions(
-        profile=args.profile, run=run_options_from_args(args), overrides=tuple(args.set or ()), dry_run=args.dry_run
+        profile=args.profile,
+        run=run_options_from_args(args),
+        overrides=tuple(args.set or ()),
+        dry_run=args.dry_run,
+        check=getattr(args, "check", None),
     )
     try:
         return reproduce(options)
