@@ -24,6 +24,7 @@ from cirrbench.benchmark.data.cohort import load_cirrmri  # noqa: E402
 
 __all__ = [
     "InputProbe",
+    "write_measurement",
     "extraction_benchmark",
     "input_path_benchmark",
     "plot_scaling",
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 
-def _write(out: Path, name: str, payload: dict) -> Path:
+def write_measurement(out: Path, name: str, payload: dict) -> Path:
+    """``out/name.json``: the measurement with the machine, versions, commit and time that made it."""
     out.mkdir(parents=True, exist_ok=True)
     payload = {
         **payload,
@@ -100,7 +102,7 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
         "targets": {"speedup_parallel_vs_loop": ">= 1.8", "warm_fraction_of_cold": "<= 0.02"},
     }
     result["meets_targets"] = result["speedup_parallel_vs_loop"] >= 1.8 and result["warm_fraction_of_cold"] <= 0.02
-    _write(out, "extraction", result)
+    write_measurement(out, "extraction", result)
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
     labels = ["sequential loop", f"cirrbench, {jobs} processes\n(cold cache)", "cirrbench\n(warm cache)"]
     values = [sequential, cold, warm]
@@ -254,7 +256,7 @@ def training_benchmark(
         and result["augmentation_speedup"] >= 5
         and (not on_gpu or result["data_wait_share"] <= 0.05)
     )
-    _write(out, "training", result)
+    write_measurement(out, "training", result)
     return result
 
 
@@ -525,7 +527,7 @@ def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), sca
     result["meets_targets"] = all(
         f["time_exponent"] <= 1.1 and f["peak_memory_ratio_max_over_min"] <= 1.2 for f in result["fits"].values()
     )
-    _write(out, "scaling", result)
+    write_measurement(out, "scaling", result)
     plot_scaling(result, out / "scaling.png")
     return result
 

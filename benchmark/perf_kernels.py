@@ -63,7 +63,7 @@ def _run(config: Path, out: Path, extra_env: dict[str, str]) -> tuple[float, str
 
 def kernels_benchmark(cohort: Path, out: Path, trials: int = 3) -> dict:
     """Alternate the arms ``trials`` times on ``cohort`` (official T1W split) and summarise."""
-    from cirrbench.benchmark.perf import _write
+    from cirrbench.benchmark.perf import write_measurement
 
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,5 +98,5 @@ def kernels_benchmark(cohort: Path, out: Path, trials: int = 3) -> dict:
         "bitwise_identical": len(bitwise_digests) == 1,
         "fast_differs_from_bitwise": runs["fast"][0]["predictions"] not in bitwise_digests,
     }
-    _write(out, "kernels", result)
+    write_measurement(out, "kernels", result)
     return result

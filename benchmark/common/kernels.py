@@ -59,6 +59,12 @@ def pin_kernels(mode: str = "bitwise") -> dict[str, str]:
     what the environment held before, so workers started later choose their own kernels.
 
     Effective for torch only if it has not been imported yet (here or in a worker started later).
+
+    Args:
+        mode: ``bitwise`` or ``fast`` (the config key ``reproducible``).
+
+    Returns:
+        The variables set (empty for ``fast``).
     """
     if mode not in MODES:
         raise ValueError(f"reproducible must be one of {', '.join(MODES)}, not {mode!r}")

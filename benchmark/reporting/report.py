@@ -83,7 +83,7 @@ class ReportSettings:
             job_keys=[j["key"] for j in manifest.get("jobs", [])] or None,
             provenance={
                 k: manifest.get(k)
-                for k in ("created", "experiment", "cohort", "versions", "git_commit", "machine", "splits")
+                for k in ("created", "experiment", "cohort", "versions", "git_commit", "machine", "kernels", "splits")
             },
         )
 
