@@ -316,7 +316,6 @@ def input_path_benchmark(probe: InputProbe | None = None) -> dict:
     import numpy as np
     import torch
 
-    from cirrbench.models.augment import per_slice_augmentation
     from cirrbench.models.batches import BagBuilder, TrainSettings, Unit
     from cirrbench.models.networks import SliceClassifier
 
@@ -335,20 +334,7 @@ def input_path_benchmark(probe: InputProbe | None = None) -> dict:
     rng = np.random.default_rng(0)
     chunks = [[units[i] for i in rng.choice(len(units), batch, replace=False)] for _ in range(batches + 1)]
 
-    augment = per_slice_augmentation(0)
-    _per_slice_batch(slices, chunks[0], context, augment, dev)
-    builder.batch(chunks[0], training=True)
-    sync()
-    start = time.perf_counter()
-    for chunk in chunks[1:]:
-        _per_slice_batch(slices, chunk, context, augment, dev)
-    sync()
-    per_slice = time.perf_counter() - start
-    start = time.perf_counter()
-    for chunk in chunks[1:]:
-        builder.batch(chunk, training=True)
-    sync()
-    batched = time.perf_counter() - start
+    per_slice, batched = _augmentation_seconds(slices, chunks, context, builder, dev, sync)
 
     torch.manual_seed(0)
     model = SliceClassifier(probe.backbone, 2 * context + 1, 3, probe.width).to(dev)
@@ -404,6 +390,27 @@ def input_path_benchmark(probe: InputProbe | None = None) -> dict:
         # device's queue lets the next batch be built while the last step's kernels run
         "data_wait_share_overlapped": round(max(0.0, (overlapped - prebuilt) / overlapped), 4),
     }
+
+
+def _augmentation_seconds(slices, chunks, context, builder, dev, sync) -> tuple[float, float]:
+    """Seconds to build ``chunks[1:]`` as augmented batches per slice (numpy + MONAI, then copied)
+    and batched on the device (after one warm-up of each)."""
+    from cirrbench.models.augment import per_slice_augmentation
+
+    augment = per_slice_augmentation(0)
+    _per_slice_batch(slices, chunks[0], context, augment, dev)
+    builder.batch(chunks[0], training=True)
+    sync()
+    start = time.perf_counter()
+    for chunk in chunks[1:]:
+        _per_slice_batch(slices, chunk, context, augment, dev)
+    sync()
+    per_slice = time.perf_counter() - start
+    start = time.perf_counter()
+    for chunk in chunks[1:]:
+        builder.batch(chunk, training=True)
+    sync()
+    return per_slice, time.perf_counter() - start
 
 
 def _overlapped_steps(model, optimiser, builder, chunks, steps, dev, amp, dtype, sync) -> tuple[float, float]:

@@ -243,6 +243,9 @@ def test_the_detectable_difference_hand_worked():
     assert detectable_difference_bootstrap(draws) == pytest.approx(
         (sps.norm.ppf(0.975) + sps.norm.ppf(0.8)) * draws.std(ddof=1)
     )
+    # two methods with identical predictions: no variance, so no claim of what the design detects
+    assert np.isnan(detectable_difference_bootstrap(np.zeros(500)))
+    assert np.isnan(detectable_difference_t(np.full(6, 0.02), 0.25))
 
 
 def _comparison(metric: str, a: float, b: float, low: float, high: float, p: float) -> Comparison:

@@ -109,6 +109,17 @@ def job_data(job: Job, cohort: Cohort, split_sets: dict[str, SplitSet]) -> JobDa
     return JobData(sets["train"], sets["valid"], sets["test"])
 
 
+def _patient_counts(data: JobData, uses_validation: str) -> dict[str, int]:
+    """Patients per part, and ``n_fit``: those the runner fitted on (train, plus valid for a runner
+    that trains on it), the Nadeau-Bengio ratio's denominator."""
+    counts = {
+        f"n_{role}": len({r.patient_id for r in part})
+        for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
+    }
+    counts["n_fit"] = counts["n_train"] + (counts["n_valid"] if uses_validation == "training" else 0)
+    return counts
+
+
 def _model_choice_frame(job: Job, cls: type, runner, data: JobData, predictions) -> pd.DataFrame | None:
     """Held-out predictions for choosing among methods without test data: the runner's own
     out-of-fold predictions when it trained on the validation part, else its predictions of the
@@ -250,15 +261,9 @@ def run_job(
             files[f"extra_{name}.csv"] = extra.to_csv(index=False)
         binary = {"arrays.npz": ResultsStore.arrays_bytes(predictions.arrays)} if predictions.arrays else {}
         binary.update({f"{OUTPUTS}/{name}": data for name, data in predictions.files.items()})
-        counts = {
-            f"n_{role}": len({r.patient_id for r in part})
-            for role, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
-        }
-        # the patients the runner fitted on (the Nadeau-Bengio ratio of the corrected t uses them)
-        counts["n_fit"] = counts["n_train"] + (counts["n_valid"] if cls.uses_validation == "training" else 0)
         record = {
             **job.to_dict(),
-            **counts,
+            **_patient_counts(data, cls.uses_validation),
             "labels": data.test.labels.to_dict(),
             "status": "ok",
             "started": started,
