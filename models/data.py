@@ -195,14 +195,16 @@ def preprocess_all(
     records: Sequence[ScanRecord], p: Preprocessing, jobs: int = 1, progress: bool = False
 ) -> dict[str, ScanSlices]:
     """Every scan's slices; missing cache entries are computed in ``jobs`` processes first."""
-    from joblib import Parallel, delayed
+    from joblib import delayed
     from tqdm.auto import tqdm
+
+    from cirrbench.benchmark.common.processes import worker_pool
 
     missing = [r for r in records if not all(path.is_file() for path in _cache_paths(r, p))]
     if missing:
         tasks = (delayed(preprocess_scan)(r, p) for r in missing)
         for _ in tqdm(
-            Parallel(n_jobs=jobs, return_as="generator")(tasks),
+            worker_pool(jobs, "generator")(tasks),
             total=len(missing),
             desc="slice cache",
             unit="scan",

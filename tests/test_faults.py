@@ -130,23 +130,28 @@ def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
         reference=None,
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    main_process = subprocess.Popen(
-        cli_in_subprocess("run", str(path), "--out", str(tmp_path / "results"), "--jobs", "2", "-q"),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    parent = psutil.Process(main_process.pid)
-    deadline = time.time() + 60
-    workers = []
-    while time.time() < deadline and len(workers) < 2:
-        workers = [c for c in parent.children(recursive=True) if "loky" in " ".join(c.cmdline())]
-        time.sleep(0.5)
-    assert len(workers) >= 2, "the run never started its worker processes"
-    time.sleep(2)  # let them pick up their jobs (and start the guard)
-    os.kill(main_process.pid, signal.SIGKILL)
-    main_process.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=10)
+    # the machine busy on every core, as a shared machine is: workers then start slowly
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        main_process = subprocess.Popen(
+            cli_in_subprocess("run", str(path), "--out", str(tmp_path / "results"), "--jobs", "2", "-q"),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        parent = psutil.Process(main_process.pid)
+        deadline = time.time() + 120
+        workers = []
+        while time.time() < deadline and len(workers) < 2:
+            workers = [c for c in parent.children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+            time.sleep(0.5)
+        assert len(workers) >= 2, "the run never started its worker processes"
+        os.kill(main_process.pid, signal.SIGKILL)  # at once: workers may still be starting up
+        main_process.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+    finally:
+        for process in busy:
+            process.kill()
     assert not alive, f"workers still alive 10 s after the main process was killed: {[p.pid for p in alive]}"
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from cirrbench.benchmark.common.atomic import read_cache_entry, write_cache_entry
 from cirrbench.benchmark.common.paths import cache_dir
+from cirrbench.benchmark.common.processes import worker_pool
 from cirrbench.benchmark.data.cohort import Cohort, ScanRecord, load_cirrmri, load_cohort
 from cirrbench.benchmark.data.layout import PAIRED_CSV, discover
 from cirrbench.benchmark.data.metadata import read_metadata_csv
@@ -280,7 +281,7 @@ def validate(
         with_files = [r for r in cohort.records if r.image is not None and r.mask is not None]
         tasks = (delayed(_check_cached)(r, tolerance, use_cache) for r in with_files)
         bar = tqdm(total=len(with_files), desc="validating scans", unit="scan", disable=not progress)
-        for found in Parallel(n_jobs=jobs, return_as="generator")(tasks):
+        for found in worker_pool(jobs, "generator")(tasks):
             problems.extend(found)
             bar.update()
         bar.close()

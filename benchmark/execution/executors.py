@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from cirrbench.benchmark.common.processes import worker_pool
+
 __all__ = ["DaskExecutor", "exit_with_parent", "guarded", "LocalExecutor", "make_executor"]
 
 _GUARD_STARTED = False
@@ -56,18 +58,18 @@ class LocalExecutor:
         return self.n_jobs
 
     def map_unordered(self, fn: Callable, argument_tuples: Sequence[tuple]) -> Iterator[Any]:
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
         parent = os.getpid()
-        yield from Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(
+        yield from worker_pool(self.n_jobs, "generator_unordered")(
             delayed(guarded)(fn, parent, *args) for args in argument_tuples
         )
 
     def map_ordered(self, fn: Callable, argument_tuples: Sequence[tuple]) -> Iterator[Any]:
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
         parent = os.getpid()
-        yield from Parallel(n_jobs=self.n_jobs, return_as="generator")(
+        yield from worker_pool(self.n_jobs, "generator")(
             delayed(guarded)(fn, parent, *args) for args in argument_tuples
         )
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 
+from cirrbench.benchmark.common.processes import worker_pool
 from cirrbench.benchmark.data.layout import (
     COMPLETE_CSV,
     HEALTHY_CSV,
@@ -274,7 +275,7 @@ def write_phantom(out: str | Path, config: PhantomConfig = PhantomConfig(), prog
                 (out / folder / f"{split}_{kind}").mkdir(parents=True, exist_ok=True)
     tasks = (delayed(_render_patient)(config, plan, out) for plan in plans)
     bar = tqdm(total=len(plans), desc="phantom patients", unit="patient", disable=not progress)
-    for _ in Parallel(n_jobs=config.jobs, return_as="generator")(tasks):
+    for _ in worker_pool(config.jobs, "generator")(tasks):
         bar.update()
     bar.close()
     _write_metadata(plans, out)

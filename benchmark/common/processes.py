@@ -1,0 +1,37 @@
+"""The suite's worker processes (joblib's loky): every pool starts its workers with a guard that
+ends them once the process that started them is gone (kill -9, an out-of-memory kill).
+
+Without it, loky workers orphaned by a killed run wait on their task queue for loky's idle timeout
+(minutes), holding memory and cores. The guard is the workers' first code: the initializer is the
+builtin ``exec`` with the guard's source, so a worker runs it before importing anything of the
+suite's (slow on a busy machine). Every pool of the suite uses the same initializer, so loky keeps
+one reusable pool across validation, preprocessing, feature extraction and jobs.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["STARTUP_GUARD", "worker_pool"]
+
+#: A worker process's first code: exit once re-parented (the run that started it is gone).
+STARTUP_GUARD = """
+import os, threading, time
+
+def watch(parent={parent}):
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(0.2)
+
+threading.Thread(target=watch, name="cirrbench-exit-with-parent", daemon=True).start()
+"""
+
+
+def worker_pool(n_jobs: int, return_as: str = "list"):
+    """A joblib ``Parallel`` over loky processes that end with this process (``n_jobs`` 1: here)."""
+    from joblib import Parallel
+    from joblib.parallel import LokyBackend
+
+    backend = LokyBackend(initializer=exec, initargs=(STARTUP_GUARD.format(parent=os.getpid()), {}))
+    return Parallel(n_jobs=n_jobs, backend=backend, return_as=return_as)
