@@ -32,6 +32,8 @@ def test_run_all_tiny_profile_writes_every_table_and_figure(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "SYNTHETIC PHANTOM" in done.stdout.splitlines()[0]  # said first, before anything else
     assert "Where everything is" in done.stdout
+    after = done.stdout.split("Where everything is:")[1].splitlines()
+    assert "start here" in after[1] and str(out / "REPORT.md") in after[1] and "report.html" in after[1]
 
     main = pd.read_csv(out / "tables" / "main_official_patient.csv")
     assert list(main["id"]) == ["majority", "radiomics-logreg", "msa"]  # reference, radiomics, deep

@@ -3,6 +3,7 @@ figure, each added here from a temporary module (a plugin file) and used by a re
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pandas as pd
@@ -208,3 +209,55 @@ def test_a_table_and_a_figure_are_one_file_each(run):
     protocols = sorted(p.name for p in (run / "splits").iterdir() if p.is_dir())
     dots = sorted(p.name for p in (run / "figures").glob("ext-dots_*.png"))
     assert protocols and dots == [f"ext-dots_{protocol}.png" for protocol in protocols]  # one per protocol
+
+
+PLUGIN_SOURCE = """
+from cirrbench import Runner, register_runner
+from cirrbench.benchmark.runners.reference import MajorityRunner
+
+
+@register_runner
+class Twice(MajorityRunner):
+    name = "test-imported-twice"
+    display_name = "Imported twice"
+"""
+
+
+def test_a_plugin_file_imported_twice_registers_one_runner(tmp_path):
+    """`import my_runner` and the same file as a plugin: one class, not a name conflict."""
+    import importlib.util
+
+    from cirrbench.benchmark.runners.plugins import load_plugin
+    from cirrbench.benchmark.runners.registry import get_runner, unregister_runner
+
+    path = tmp_path / "my_runner.py"
+    path.write_text(PLUGIN_SOURCE)
+    spec = importlib.util.spec_from_file_location("my_runner_as_imported", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["my_runner_as_imported"] = module  # as `import my_runner` leaves it
+    try:
+        spec.loader.exec_module(module)  # the user's own import
+        load_plugin(str(path))  # the config's plugins: entry, another module name
+        assert get_runner("test-imported-twice").display_name == "Imported twice"
+        other = tmp_path / "other.py"
+        other.write_text(PLUGIN_SOURCE.replace("Imported twice", "Another"))
+        other_spec = importlib.util.spec_from_file_location("other_runner", other)
+        other_module = importlib.util.module_from_spec(other_spec)
+        sys.modules["other_runner"] = other_module
+        with pytest.raises(ValueError, match="runner name 'test-imported-twice' is taken"):
+            other_spec.loader.exec_module(other_module)  # another file's class: a real conflict
+    finally:
+        unregister_runner("test-imported-twice")
+        sys.modules.pop("my_runner_as_imported", None)
+        sys.modules.pop("other_runner", None)
+
+
+def test_an_untested_verdict_says_why():
+    from cirrbench.benchmark.reporting.page import verdict_in_words
+    from cirrbench.benchmark.reporting.tables import RowNames
+
+    names = RowNames(display={}, families={})
+    words = verdict_in_words({}, names, None, "accuracy", declared=[])
+    assert words[0].startswith("No comparison was declared") and "compare: [[A, B]]" in words[0]
+    words = verdict_in_words({"cv": []}, names, None, "accuracy", declared=[["radiomics-xgboost", "msa"]])
+    assert "(radiomics-xgboost vs msa)" in words[0] and "same protocol and input" in words[0]

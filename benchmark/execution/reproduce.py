@@ -100,6 +100,7 @@ def reproduce(options: ReproduceOptions) -> int:
     print(report.main_markdown())
     out = run_options.out
     print("Where everything is:")
+    print(f"  start here:             {out / 'REPORT.md'}  (or {out / 'report.html'}, every figure embedded)")
     print(f"  tables (md, tex, csv):  {out / 'tables'}")
     print(f"  figures (png, pdf):     {out / 'figures'}")
     print(f"  metrics per split:      {out / 'metrics'}")

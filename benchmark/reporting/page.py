@@ -65,14 +65,27 @@ def _sentence(c: Comparison, adjusted: float, names: RowNames, evaluation: Evalu
 
 
 def verdict_in_words(
-    verdicts: dict[str, list[tuple[Comparison, float]]], names: RowNames, evaluation: Evaluation, metric: str
+    verdicts: dict[str, list[tuple[Comparison, float]]],
+    names: RowNames,
+    evaluation: Evaluation,
+    metric: str,
+    declared: list[list[str]] | None = None,
 ) -> list[str]:
     """Sentences from the declared comparisons: a headline for the first declared pair under the
-    design with the most splits, then one sentence per comparison at patient level."""
+    design with the most splits, then one sentence per comparison at patient level. ``declared``:
+    the pairs the config declared (None: not known), so an untested verdict says the real reason."""
     lines: list[str] = []
     if not any(verdicts.values()):
+        if declared is not None and not declared:
+            return [
+                "No comparison was declared: the config has no compare: and not both a radiomics and a deep runner "
+                "for the default pair; add compare: [[A, B]] naming two of its runners."
+            ]
+        pairs = "; ".join(" vs ".join(pair) for pair in declared or [])
         return [
-            "No declared comparison could be tested: both runners of a pair must run under the same protocol and input."
+            "No declared comparison could be tested"
+            + (f" ({pairs})" if pairs else "")
+            + ": both runners of a pair must run under the same protocol and input."
         ]
     protocol = max((p for p, v in verdicts.items() if v), key=lambda p: (n_splits(evaluation, p), p == "cv"))
     first = verdicts[protocol][0][0]

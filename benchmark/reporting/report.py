@@ -190,7 +190,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
 
     from cirrbench.benchmark.reporting.page import verdict_in_words, write_page
 
-    words = verdict_in_words(verdicts, names, evaluation, settings.metric)
+    words = verdict_in_words(verdicts, names, evaluation, settings.metric, settings.compare)
     files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, evaluation)
     remove_stale_outputs(out, files)
     return Report(tables, files, summary, words)

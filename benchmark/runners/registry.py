@@ -7,8 +7,10 @@ through the ``cirrbench.runners`` entry-point group; configs and the command lin
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from cirrbench.benchmark.runners.contract import Runner
 
@@ -44,14 +46,22 @@ def register_runner(cls: type[Runner]) -> type[Runner]:
     if not dataclasses.is_dataclass(cls.Params):
         raise TypeError(f"{cls.__name__}.Params must be a dataclass")
     existing = _REGISTRY.get(name)
-    if (
-        existing is not None
-        and existing is not cls
-        and f"{existing.__module__}.{existing.__qualname__}" != f"{cls.__module__}.{cls.__qualname__}"
-    ):
+    if existing is not None and not _same_definition(existing, cls):
         raise ValueError(f"runner name {name!r} is taken by {existing.__module__}.{existing.__qualname__}")
     _REGISTRY[name] = cls
     return cls
+
+
+def _same_definition(a: type, b: type) -> bool:
+    """One class, even when its file was imported twice under two module names (``import
+    my_runner`` and the same file as a ``plugins:`` entry): same qualified name, same source file."""
+    if a is b or f"{a.__module__}.{a.__qualname__}" == f"{b.__module__}.{b.__qualname__}":
+        return True
+    try:
+        same_file = Path(inspect.getfile(a)).resolve() == Path(inspect.getfile(b)).resolve()
+    except (TypeError, OSError):
+        return False
+    return same_file and a.__qualname__ == b.__qualname__
 
 
 def _load_builtin_and_plugins() -> None:
