@@ -39,3 +39,22 @@ def test_every_cli_command_in_the_readme_exists():
             parser.parse_args([*words, "--help"])
         except SystemExit as exc:
             assert exc.code == 0, line
+
+
+def test_the_example_runner_file_is_the_readmes_and_its_config_runs(tmp_path, tiny_phantom, capsys):
+    """examples/texture_runner.py is the README's code; examples/texture_runner.yaml runs it as a plugin."""
+    from cirrbench.benchmark.cli import main
+
+    examples = README.parent / "examples"
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    example = next(b for b in blocks if "register_runner" in b)
+    code = (examples / "texture_runner.py").read_text()
+    assert example.split("\n", 1)[1].strip() in code  # the README's block, less its first comment line
+    assert 'display_name = "Liver texture (radiomics)"' in code
+    try:
+        argv = ["run", str(examples / "texture_runner.yaml"), "--out", str(tmp_path / "out"), "-q", "--jobs", "1"]
+        assert main([*argv, "--data", str(tiny_phantom)]) == 0
+        verdict = capsys.readouterr().out
+        assert "the pair Liver texture (radiomics) vs Logistic regression (radiomics) was declared" in verdict
+    finally:
+        unregister_runner("liver-texture")

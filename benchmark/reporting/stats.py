@@ -110,7 +110,7 @@ def detectable_difference_t(diff: np.ndarray, test_fraction: float, power: float
     if j < 2:
         return float("nan")
     se = np.sqrt((1.0 / j + test_fraction) * diff.var(ddof=1))
-    if se == 0:
+    if se <= 1e-12:
         return float("nan")  # no observed variance: what the design could detect is not known
     return float((stats.t.ppf(1 - alpha / 2, j - 1) + stats.t.ppf(power, j - 1)) * se)
 
@@ -120,7 +120,7 @@ def detectable_difference_bootstrap(draws: np.ndarray, power: float = 0.8, alpha
     error of the difference, (z_{1-alpha/2} + z_{power}) x SE."""
     draws = np.asarray(draws, dtype=float)
     draws = draws[np.isfinite(draws)]
-    if len(draws) < 2 or draws.std(ddof=1) == 0:  # identical predictions: no variance to size a design by
+    if len(draws) < 2 or draws.std(ddof=1) <= 1e-12:  # no variance (identical predictions, one patient a stage)
         return float("nan")
     return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * draws.std(ddof=1))
 
