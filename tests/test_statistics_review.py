@@ -272,6 +272,13 @@ class _OneSplitDesign:
     frames = {"patient": pd.DataFrame({"protocol": ["cv"] * 15, "input": ["T1W"] * 15, "split_id": range(15)})}
 
 
+def test_two_methods_that_agree_on_every_patient_are_not_called_inconclusive():
+    names = RowNames(display={"A": "A", "B": "B"}, families={"A": "radiomics", "B": "deep"})
+    c = _comparison("accuracy", 0.5, 0.5, 0.0, 0.0, 1.0)
+    words = verdict_in_words({"cv": [(c, 1.0)]}, names, _OneSplitDesign(), "accuracy")
+    assert "agree on every test patient" in words[1] and "from +0.000 to +0.000" not in words[1]
+
+
 def test_an_underpowered_comparison_says_what_it_cannot_exclude():
     names = RowNames(display={"A": "A", "B": "B"}, families={"A": "radiomics", "B": "deep"})
     c = _comparison("accuracy", 0.62, 0.53, -0.05, 0.23, 0.17)

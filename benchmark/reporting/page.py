@@ -44,6 +44,8 @@ def _not_excluded(c: Comparison) -> str:
     d = c.difference
     if not (np.isfinite(d.low) and np.isfinite(d.high)):
         return "inconclusive"
+    if d.low == d.high == d.value == 0:
+        return "the two agree on every test patient: no difference on this test set, and none it could measure"
     text = f"inconclusive: differences from {d.low:+.3f} to {d.high:+.3f} are not excluded"
     if np.isfinite(c.detectable):
         text += f"; this design detects ±{c.detectable:.3f} with 80 % power"
