@@ -347,16 +347,11 @@ def input_path_benchmark(probe: InputProbe | None = None) -> dict:
     for step in range(steps + 1):  # the first step warms up (allocations, kernel choice)
         sync()
         t0 = time.perf_counter()
-        b = builder.batch(chunks[step % len(chunks)], training=True)
+        chunk = chunks[step % len(chunks)]
+        b = builder.batch(chunk, training=True)
         sync()
         t1 = time.perf_counter()
-        target = torch.tensor([u.label for u in chunks[step % len(chunks)]], device=dev)
-        with torch.autocast(device_type=dev.type, dtype=dtype, enabled=amp):
-            _, logits = model(b.x, b.valid)
-            loss = torch.nn.functional.cross_entropy(logits["T1W"].reshape(len(target), -1).float(), target)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        _probe_step(model, optimiser, b, chunk, dev, amp, dtype)
         sync()
         t2 = time.perf_counter()
         if step:
@@ -413,32 +408,34 @@ def _augmentation_seconds(slices, chunks, context, builder, dev, sync) -> tuple[
     return per_slice, time.perf_counter() - start
 
 
+def _probe_step(model, optimiser, batch, chunk, dev, amp, dtype) -> None:
+    """One training step of the input-path probe on ``batch`` (the units of ``chunk``)."""
+    import torch
+
+    target = torch.tensor([u.label for u in chunk], device=dev)
+    with torch.autocast(device_type=dev.type, dtype=dtype, enabled=amp):
+        _, logits = model(batch.x, batch.valid)
+        loss = torch.nn.functional.cross_entropy(logits["T1W"].reshape(len(target), -1).float(), target)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+
+
 def _overlapped_steps(model, optimiser, builder, chunks, steps, dev, amp, dtype, sync) -> tuple[float, float]:
     """Seconds of ``steps`` training steps with batches built as training builds them, and of the
     same steps on one batch built beforehand; the clock is synchronised at both ends only."""
-    import torch
-
-    def step(b, chunk) -> None:
-        target = torch.tensor([u.label for u in chunk], device=dev)
-        with torch.autocast(device_type=dev.type, dtype=dtype, enabled=amp):
-            _, logits = model(b.x, b.valid)
-            loss = torch.nn.functional.cross_entropy(logits["T1W"].reshape(len(target), -1).float(), target)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
     sync()
     start = time.perf_counter()
     for index in range(steps):
         chunk = chunks[index % len(chunks)]
-        step(builder.batch(chunk, training=True), chunk)
+        _probe_step(model, optimiser, builder.batch(chunk, training=True), chunk, dev, amp, dtype)
     sync()
     overlapped = time.perf_counter() - start
     fixed = builder.batch(chunks[0], training=True)
     sync()
     start = time.perf_counter()
     for _ in range(steps):
-        step(fixed, chunks[0])
+        _probe_step(model, optimiser, fixed, chunks[0], dev, amp, dtype)
     sync()
     return overlapped, time.perf_counter() - start
 

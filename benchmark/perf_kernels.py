@@ -22,7 +22,7 @@ import yaml
 
 from cirrbench.benchmark.common.kernels import BITWISE_PINS
 
-__all__ = ["kernels_benchmark", "KERNEL_PROBE_RUNNER"]
+__all__ = ["kernels_benchmark", "KERNEL_PROBE_RUNNER", "run_fresh"]
 
 #: The probe job: a quarter-width ResNet-18 at 64 px, 3 epochs, on one official split.
 KERNEL_PROBE_RUNNER = {
@@ -47,18 +47,25 @@ ARMS = {
 }
 
 
-def _run(config: Path, out: Path, extra_env: dict[str, str]) -> tuple[float, str, str]:
-    """(training seconds, prediction digest, torch capability) of one fresh-process run."""
-    env = {k: v for k, v in os.environ.items() if k not in BITWISE_PINS}
+def run_fresh(config: Path, out: Path, extra_env: dict[str, str], *args: str) -> tuple[str, dict]:
+    """``cirrbench run CONFIG`` of a one-job config in a fresh process (torch chooses its kernels at
+    import), with this process's pins and mode removed from the environment and ``extra_env``
+    added: (SHA-256 of the job's predictions.csv, its job record)."""
+    env = {k: v for k, v in os.environ.items() if k not in BITWISE_PINS and k != "CIRRBENCH_REPRODUCIBLE"}
     env.update(extra_env)
-    command = [sys.executable, "-m", "cirrbench", "run", str(config), "--out", str(out), "-q", "--jobs", "1"]
-    if extra_env.get("CIRRBENCH_REPRODUCIBLE") == "fast":
-        command += ["--set", "reproducible=fast"]
-    subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    command = [sys.executable, "-m", "cirrbench", "run", str(config), "--out", str(out), "-q", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     (job,) = out.glob("predictions/*/job.json")
-    record = json.loads(job.read_text())
-    digest = hashlib.sha256((job.parent / "predictions.csv").read_bytes()).hexdigest()[:16]
-    return float(record["duration_s"]), digest, str(record.get("kernels", {}).get("torch_cpu_capability", "?"))
+    return hashlib.sha256((job.parent / "predictions.csv").read_bytes()).hexdigest(), json.loads(job.read_text())
+
+
+def _run(config: Path, out: Path, extra_env: dict[str, str]) -> tuple[float, str, str]:
+    """(training seconds, prediction digest, torch capability) of one arm's run."""
+    fast = ("--set", "reproducible=fast") if extra_env.get("CIRRBENCH_REPRODUCIBLE") == "fast" else ()
+    digest, record = run_fresh(config, out, extra_env, "--jobs", "1", *fast)
+    return float(record["duration_s"]), digest[:16], str(record.get("kernels", {}).get("torch_cpu_capability", "?"))
 
 
 def kernels_benchmark(cohort: Path, out: Path, trials: int = 3) -> dict:

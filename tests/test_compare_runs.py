@@ -11,6 +11,7 @@ import yaml
 
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.reporting.compare_runs import compare_runs, seed_spreads
+from cirrbench.models.runners import CPU_SMOKE
 
 
 def _folder(root: Path, main_rows: list[list[str]], seeds_rows: list[list[str]] | None = None) -> Path:
@@ -77,18 +78,7 @@ def test_reproduce_check_reruns_the_folders_config_and_finds_a_changed_cell(tiny
                 "metrics": {"bootstrap": 50},
                 "runners": [
                     "majority",
-                    {
-                        "name": "cnn-resnet18",
-                        "params": {
-                            "width": 0.25,
-                            "size": 32,
-                            "spacing_mm": 2.5,
-                            "epochs": 1,
-                            "batch_size": 4,
-                            "slices_per_scan": 2,
-                            "max_slices": 4,
-                        },
-                    },
+                    {"name": "cnn-resnet18", "params": {**CPU_SMOKE, "epochs": 1, "augment": True}},
                 ],
             }
         )

@@ -4,11 +4,8 @@ control that shows the comparison can fail); provenance names the machine and th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,20 +13,10 @@ import yaml
 
 from cirrbench.benchmark.common.kernels import BITWISE_PINS, KernelError, check_process, kernel_report, pin_kernels
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
+from cirrbench.benchmark.perf_kernels import run_fresh
+from cirrbench.models.runners import CPU_SMOKE
 
-TINY_DEEP = {
-    "name": "cnn-resnet18",
-    "params": {
-        "width": 0.25,
-        "size": 32,
-        "spacing_mm": 2.5,
-        "epochs": 2,
-        "batch_size": 4,
-        "slices_per_scan": 2,
-        "max_slices": 4,
-        "early_stopping": 2,
-    },
-}
+TINY_DEEP = {"name": "cnn-resnet18", "params": {**CPU_SMOKE, "augment": True}}  # the smoke settings, augmented
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +36,9 @@ def deep_config(tiny_phantom, tmp_path_factory) -> Path:
 
 
 def _run(config: Path, out: Path, env: dict[str, str], *args: str) -> tuple[str, dict, dict]:
-    """A fresh `cirrbench run` process (torch chooses its kernels at import): (prediction digest,
-    job record, manifest)."""
-    base = {k: v for k, v in os.environ.items() if k not in BITWISE_PINS and k != "CIRRBENCH_REPRODUCIBLE"}
-    done = subprocess.run(
-        [sys.executable, "-m", "cirrbench", "run", str(config), "--out", str(out), "-q", *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    (job,) = out.glob("predictions/*/job.json")
-    digest = hashlib.sha256((job.parent / "predictions.csv").read_bytes()).hexdigest()
-    return digest, json.loads(job.read_text()), json.loads((out / "manifest.json").read_text())
+    """A fresh `cirrbench run` process: (prediction digest, job record, manifest)."""
+    digest, record = run_fresh(config, out, env, *args)
+    return digest, record, json.loads((out / "manifest.json").read_text())
 
 
 def test_bitwise_predictions_are_identical_across_kernel_levels_threads_and_jobs(deep_config, tmp_path):

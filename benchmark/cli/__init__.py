@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from cirrbench.benchmark import __version__
 from cirrbench.benchmark.cli.options import load_cli_plugins, run_options_from_args
 from cirrbench.benchmark.cli.registry import UsageError, commands, groups
-from cirrbench.benchmark.common.kernels import MODES, pin_kernels
+from cirrbench.benchmark.common.kernels import MODES
 
 __all__ = ["build_parser", "load_cli_plugins", "main", "run_options_from_args", "UsageError"]
 
@@ -71,12 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code: 0 done, 1 a job or the cohort failed, 2 nothing was run (bad input), 130 interrupted.
     """
-    # first, before anything imports torch: deep jobs' float kernels (reproducible: bitwise; common/kernels.py)
+    # importing the cirrbench package pinned the deep jobs' float kernels unless this says fast
     mode = os.environ.get("CIRRBENCH_REPRODUCIBLE", "bitwise")
     if mode not in MODES:
         print(f"error: CIRRBENCH_REPRODUCIBLE={mode!r}: use one of {', '.join(MODES)}", file=sys.stderr)
         return 2
-    pin_kernels(mode)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -8,47 +8,17 @@ A job on a Dask worker that dies is rescheduled by the scheduler on another work
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from cirrbench.benchmark.common.processes import worker_pool
 
-__all__ = ["DaskExecutor", "exit_with_parent", "guarded", "LocalExecutor", "make_executor"]
-
-_GUARD_STARTED = False
-
-
-def exit_with_parent(parent: int) -> None:
-    """In a worker process, exit within a second of the main process's death (kill -9, SIGTERM).
-
-    joblib's worker processes otherwise outlive a killed run for minutes, holding memory and
-    cores. Called at the start of every task; a no-op in the main process and after the first call.
-    """
-    global _GUARD_STARTED
-    if os.getpid() == parent or _GUARD_STARTED:
-        return
-    _GUARD_STARTED = True
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent:  # re-parented: the run that started us is gone
-                os._exit(1)
-            time.sleep(0.5)
-
-    threading.Thread(target=watch, name="cirrbench-exit-with-parent", daemon=True).start()
-
-
-def guarded(fn: Callable, parent: int, *args: Any) -> Any:
-    """``fn(*args)`` in a worker that ends with its parent (see :func:`exit_with_parent`)."""
-    exit_with_parent(parent)
-    return fn(*args)
+__all__ = ["DaskExecutor", "LocalExecutor", "make_executor"]
 
 
 class LocalExecutor:
-    """``n_jobs`` joblib (loky) processes; 1 runs in this process. Workers end with the main process."""
+    """``n_jobs`` joblib (loky) processes; 1 runs in this process. Workers end with the main process
+    (:func:`benchmark.common.processes.worker_pool` starts each with that guard)."""
 
     def __init__(self, n_jobs: int = 1) -> None:
         self.n_jobs = n_jobs
@@ -60,18 +30,12 @@ class LocalExecutor:
     def map_unordered(self, fn: Callable, argument_tuples: Sequence[tuple]) -> Iterator[Any]:
         from joblib import delayed
 
-        parent = os.getpid()
-        yield from worker_pool(self.n_jobs, "generator_unordered")(
-            delayed(guarded)(fn, parent, *args) for args in argument_tuples
-        )
+        yield from worker_pool(self.n_jobs, "generator_unordered")(delayed(fn)(*args) for args in argument_tuples)
 
     def map_ordered(self, fn: Callable, argument_tuples: Sequence[tuple]) -> Iterator[Any]:
         from joblib import delayed
 
-        parent = os.getpid()
-        yield from worker_pool(self.n_jobs, "generator")(
-            delayed(guarded)(fn, parent, *args) for args in argument_tuples
-        )
+        yield from worker_pool(self.n_jobs, "generator")(delayed(fn)(*args) for args in argument_tuples)
 
     def close(self) -> None:
         pass

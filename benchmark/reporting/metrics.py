@@ -115,21 +115,18 @@ def _compute_metrics(
     k = labels.n_classes
     classes = list(range(k))
     precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
-    macro_precision, macro_recall, macro_f1, _ = skm.precision_recall_fscore_support(
-        y_true, y_pred, average="macro", zero_division=0
-    )
     specificity = specificity_per_class(y_true, y_pred, k)
     auc_macro, auc = ovr_auc(y_true, proba)
     present = np.isin(classes, y_true)
-    seen = present | np.isin(classes, y_pred)
+    seen = present | np.isin(classes, y_pred)  # scikit-learn's macro average runs over these labels
     out: dict[str, float] = {
         "n": float(len(y_true)),
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "balanced_accuracy": float(np.mean(recall[present])) if present.any() else float("nan"),
-        "precision": float(macro_precision),
-        "recall": float(macro_recall),
+        "precision": float(np.mean(precision[seen])),
+        "recall": float(np.mean(recall[seen])),
         "specificity": float(np.nanmean(specificity[seen])) if np.isfinite(specificity[seen]).any() else float("nan"),
-        "f1": float(macro_f1),
+        "f1": float(np.mean(f1[seen])),
         "auc": auc_macro,
         "brier": multiclass_brier(y_true, proba),
         "ece": expected_calibration_error(y_true, proba, predicted=y_pred),
