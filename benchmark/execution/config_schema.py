@@ -22,7 +22,7 @@ INPUTS = ("T1W", "T2W", "both")
 LEVELS = ("patient", "slice")
 DATA_KEYS = ("root", "phantom", "healthy", "labels", "ordinal")
 PHANTOM_KEYS = ("patients", "seed", "scale")
-RUNNER_KEYS = ("name", "as", "params", "variants", "protocols", "inputs", "sequences")
+RUNNER_KEYS = ("name", "as", "params", "variants", "protocols", "inputs", "sequences", "seeds")
 REPORTED_KEYS = ("method", "value", "input", "protocol", "level", "metric", "source")
 
 
@@ -274,6 +274,8 @@ def check_config(raw: Any, source: str) -> list[str]:
                         f"{key}.{field_name}",
                         f"{value!r} is not one of the config's {'protocols' if field_name == 'protocols' else 'inputs'} ({', '.join(map(str, allowed))})",
                     )
+        if "seeds" in entry and not (_is_int(entry["seeds"]) and entry["seeds"] >= 1):
+            bad(f"{key}.seeds", f"{entry['seeds']!r} is not an integer >= 1")
         alias = entry.get("as")
         if alias is not None and not isinstance(alias, str):
             bad(f"{key}.as", f"{alias!r} is not text")

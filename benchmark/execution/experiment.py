@@ -58,6 +58,7 @@ class RunnerSpec:
     variants: tuple[str, ...] = ("default",)
     protocols: tuple[str, ...] | None = None  # None: every protocol of the experiment
     inputs: tuple[str, ...] | None = None  # None: every input the runner supports
+    seeds: int | None = None  # None: the experiment's seeds
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
                 variants,
                 _as_tuple(item.get("protocols")) or None,
                 _as_tuple(_inputs_key(item)) or None,
+                int(item["seeds"]) if "seeds" in item else None,
             )
         )
     metrics = raw.get("metrics") or {}
@@ -384,7 +386,7 @@ def build_jobs(
                         continue
                     for variant in spec.variants:
                         params = dataclasses.asdict(cls.make_params(spec.params, variant))
-                        for seed_index in range(experiment.n_seeds):
+                        for seed_index in range(spec.seeds or experiment.n_seeds):
                             seed = derive_seed(experiment.seed, split.split_id, input_, seed_index)
                             job = Job(
                                 spec.name,

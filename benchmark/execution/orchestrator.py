@@ -303,7 +303,7 @@ def _run_locked(
     all_jobs = build_jobs(experiment, split_sets, fingerprint)
     jobs = build_jobs(experiment, split_sets, fingerprint, options.only) if options.only else all_jobs
     print(
-        f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.inputs)} input(s) x splits x {experiment.n_seeds} seed(s)"
+        f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.inputs)} input(s) x splits x {_seed_range(experiment)} seed(s)"
     )
     from cirrbench.benchmark.execution.executors import make_executor
 
@@ -378,3 +378,9 @@ def _run_locked(
     if any(entry["done"] for entry in manifest["jobs"]):
         report = build_report(out, ReportSettings.from_manifest(out))
     return summary, report
+
+
+def _seed_range(experiment: Experiment) -> str:
+    """``3`` or ``1-3``: the training seeds per split over the config's runners."""
+    counts = sorted({spec.seeds or experiment.n_seeds for spec in experiment.runners})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"

@@ -2,12 +2,14 @@
 
 One test set (``official``, ``paired``, a single ``file`` split):
     estimate: seeded patient-level bootstrap stratified by true stage (every stage of the test set
-    in every resample; slices move with their patient), bias-corrected percentile 95 % CI;
+    in every resample; slices move with their patient), bias-corrected percentile 95 % CI; a
+    method with several training seeds is resampled over patients and seeds (two stages);
     difference of two methods: paired bootstrap over the same resamples, bias-corrected CI and the
     p that inverts it; for accuracy at patient level (one seed) the exact McNemar test on patient
     correctness with the interval that inverts it (McNemar only fits paired 0/1 outcomes).
 Repeated cross-validation:
-    estimate: Nadeau-Bengio corrected resampled t interval over the splits (seeds averaged per split);
+    estimate: Nadeau-Bengio corrected resampled t interval over the splits (seeds averaged per split;
+    the seeds derive from the split, so the split-to-split variance carries the seed variance);
     difference: corrected paired t interval and test on the per-split differences, with the ratio
     n_test / n_fit of the patients each runner fitted on (the larger of the two for a pair).
 Every comparison also carries the smallest difference its design detects with 80 % power at
@@ -43,7 +45,7 @@ from cirrbench.benchmark.reporting.stats import (
     mcnemar_interval,
 )
 
-__all__ = ["MethodKey", "Comparison", "Evaluation", "holm_adjust"]
+__all__ = ["MethodKey", "Comparison", "Evaluation", "SeedSpread", "holm_adjust"]
 
 
 class MethodKey(NamedTuple):
@@ -53,6 +55,17 @@ class MethodKey(NamedTuple):
     variant: str
     input: str
     protocol: str
+
+
+class SeedSpread(NamedTuple):
+    """A method's spread over training seeds: how many, and the SD of the metric over them (each
+    seed's value averaged over its splits; NaN with one seed)."""
+
+    n: int
+    sd: float
+
+    def format(self) -> str:
+        return f"{self.sd:.3f}" if self.n > 1 and np.isfinite(self.sd) else ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,19 @@ class Comparison:
     n_patients: int
     splits: int
     detectable: float = float("nan")  # the smallest difference this design detects (80 % power, alpha 0.05)
+    a_spread: SeedSpread | None = None  # training seeds of each side (Evaluation.compare sets them)
+    b_spread: SeedSpread | None = None
+
+    @property
+    def seed_sd(self) -> float:
+        """The larger side's SD over training seeds (NaN where neither has several seeds)."""
+        values = [s.sd for s in (self.a_spread, self.b_spread) if s is not None and np.isfinite(s.sd)]
+        return max(values) if values else float("nan")
+
+    @property
+    def within_seed_spread(self) -> bool:
+        """Whether the difference is smaller than the spread over training seeds: not a finding."""
+        return bool(np.isfinite(self.seed_sd) and abs(self.difference.value) < self.seed_sd)
 
     def as_row(self) -> dict:
         return {
@@ -96,6 +122,10 @@ class Comparison:
             "n_patients": self.n_patients,
             "splits": self.splits,
             "detectable_difference": self.detectable,
+            "a_seeds": self.a_spread.n if self.a_spread else 1,
+            "a_seed_sd": self.a_spread.sd if self.a_spread else float("nan"),
+            "b_seeds": self.b_spread.n if self.b_spread else 1,
+            "b_seed_sd": self.b_spread.sd if self.b_spread else float("nan"),
         }
 
 
@@ -248,6 +278,11 @@ class Evaluation:
         rows = self._split_rows(key, metric, level)
         return pd.Series(dtype=float) if rows is None else rows.groupby("seed_index")[metric].mean()
 
+    def seed_spread(self, key: MethodKey, metric: str, level: str = "patient") -> SeedSpread:
+        """How many training seeds the method ran with and the SD of ``metric`` over them."""
+        values = self.per_seed(key, metric, level).dropna()
+        return SeedSpread(len(values), float(values.std(ddof=1)) if len(values) > 1 else float("nan"))
+
     def _check_metric(self, metric: str) -> None:
         if not supported_metric(metric, self.labels):
             raise KeyError(f"metric {metric!r} is not available for this label set")
@@ -315,7 +350,20 @@ class Evaluation:
             test, splits = "corrected resampled t", len(common)
             detectable = detectable_difference_t(diffs, fraction)
         return Comparison(
-            a, b, level, metric, estimate_a, estimate_b, difference, p, test, n_patients, splits, detectable
+            a,
+            b,
+            level,
+            metric,
+            estimate_a,
+            estimate_b,
+            difference,
+            p,
+            test,
+            n_patients,
+            splits,
+            detectable,
+            self.seed_spread(a, metric, level),
+            self.seed_spread(b, metric, level),
         )
 
     def test_fraction(self, key: MethodKey) -> float:

@@ -25,7 +25,7 @@ from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
 from cirrbench.benchmark.reporting.metric_registry import favours_first, metric_display
 from cirrbench.benchmark.reporting.outputs import figure_families, table_families
 from cirrbench.benchmark.reporting.table import Table
-from cirrbench.benchmark.reporting.tables import RowNames, format_difference, n_splits, p_phrase
+from cirrbench.benchmark.reporting.tables import RowNames, format_difference, format_with_spread, n_splits, p_phrase
 
 if TYPE_CHECKING:
     from cirrbench.benchmark.reporting.report import ReportSettings
@@ -61,9 +61,24 @@ def _sentence(c: Comparison, adjusted: float, names: RowNames, evaluation: Evalu
     else:
         outcome = _not_excluded(c)
     return (
-        f"{c.a.input}, {c.level} level, {_design(evaluation, c.a.protocol)}: {a} {c.a_estimate.format()} vs {b} {c.b_estimate.format()}; "
-        f"difference {format_difference(c.difference)}, {c.test} {p_phrase(c.p)} (Holm-adjusted {p_phrase(adjusted)}): {outcome}."
+        f"{c.a.input}, {c.level} level, {_design(evaluation, c.a.protocol)}: {a} {format_with_spread(c.a_estimate, c.a_spread)} "
+        f"vs {b} {format_with_spread(c.b_estimate, c.b_spread)}; "
+        f"difference {format_difference(c.difference)}, {c.test} {p_phrase(c.p)} (Holm-adjusted {p_phrase(adjusted)}): {outcome}"
+        f"{_seed_words(c)}."
     )
+
+
+def _seed_words(c: Comparison) -> str:
+    """What the training seeds say about a difference: nothing with one seed per method."""
+    if not np.isfinite(c.seed_sd):
+        return ""
+    seeds = "/".join(str(s.n) for s in (c.a_spread, c.b_spread) if s is not None)
+    if c.within_seed_spread:
+        return (
+            f"; the difference ({c.difference.value:+.3f}) is smaller than the spread over training seeds "
+            f"(SD {c.seed_sd:.3f}, {seeds} seeds), so it is not a finding"
+        )
+    return f" (SD over training seeds at most {c.seed_sd:.3f}, {seeds} seeds)"
 
 
 def verdict_in_words(
@@ -112,6 +127,9 @@ def verdict_in_words(
         widest = max((max(abs(c.difference.low), abs(c.difference.high)) for c in neutral), default=float("nan"))
         reach = f" (differences of up to {widest:.3f} are not excluded)" if np.isfinite(widest) else ""
         parts.append(f"inconclusive for {', '.join(c.a.input for c in neutral)}{reach}")
+    within = [c.a.input for c, q in headline if c.within_seed_spread]
+    if within:
+        parts.append(f"for {', '.join(within)} the difference is smaller than the spread over training seeds")
     lines.append(
         f"**Verdict ({metric_display(metric).lower()}, patient level, {_design(evaluation, protocol)}; the pair {a} vs {b} was declared before the results existed):** "
         + "; ".join(parts)

@@ -262,7 +262,12 @@ class PairedBootstrap:
     """Patient-level bootstrap over one test set, shared by every method scored on it.
 
     Methods scored with one instance see the same resamples, so the difference of two methods
-    is a paired bootstrap. Several seeds of a method are averaged per resample.
+    is a paired bootstrap. A method trained with several seeds is resampled in two stages (patients,
+    then its seeds with replacement; Bouthillier et al., MLSys 2021): each resample averages the
+    drawn seeds' metrics on the drawn patients, so the interval carries the training-seed variance
+    and three seeds never count as three times the patients. The seed draws depend only on the
+    bootstrap's seed and the number of seeds; the two sides of a pair are independent trainings, so
+    sharing the draw pattern leaves the difference's distribution as with independent draws.
 
     Args:
         patients: the test set's patient ids (the clusters).
@@ -280,6 +285,8 @@ class PairedBootstrap:
         by_patient = None if strata is None else np.array([strata[p] for p in self.patients])
         self.counts = bootstrap_counts(len(self.patients), n_boot, seed, by_patient)
         self.ones = np.ones((1, len(self.patients)))
+        self.seed = seed
+        self._seed_weights: dict[int, np.ndarray] = {}
 
     def statistics(self, frame: pd.DataFrame) -> list[PatientStatistics]:
         """One :class:`PatientStatistics` per seed of a method's prediction rows."""
@@ -293,5 +300,20 @@ class PairedBootstrap:
     def point(self, stats: list[PatientStatistics], metric: str) -> float:
         return float(np.mean([s.metric(metric, self.ones)[0] for s in stats]))
 
+    def seed_weights(self, n_seeds: int) -> np.ndarray:
+        """(n_boot, n_seeds) how often each seed is drawn per resample (each row sums to n_seeds)."""
+        if n_seeds not in self._seed_weights:
+            rng = np.random.default_rng([self.seed, 1, n_seeds])  # a stream of its own: patient draws unchanged
+            drawn = rng.integers(0, n_seeds, size=(len(self.counts), n_seeds))
+            self._seed_weights[n_seeds] = np.stack([np.bincount(row, minlength=n_seeds) for row in drawn]).astype(float)
+        return self._seed_weights[n_seeds]
+
     def draws(self, stats: list[PatientStatistics], metric: str) -> np.ndarray:
-        return np.mean([s.metric(metric, self.counts) for s in stats], axis=0)
+        """The metric per resample: one seed's, or the mean of the seeds drawn for that resample."""
+        per_seed = np.stack([s.metric(metric, self.counts) for s in stats], axis=1)  # (n_boot, seeds)
+        if len(stats) == 1:
+            return per_seed[:, 0]
+        weights = self.seed_weights(len(stats))
+        return np.sum(np.where(weights > 0, per_seed, 0.0) * weights, axis=1) / len(
+            stats
+        )  # an undrawn NaN seed is no NaN

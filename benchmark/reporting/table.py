@@ -58,7 +58,11 @@ def latex_escape(text: str) -> str:
     return out
 
 
-_ESTIMATE = re.compile(r"^(?P<value>[+-]?\d+\.\d+) \[(?P<low>[+-]?\d+\.\d+), (?P<high>[+-]?\d+\.\d+)\](?P<mark>[*†]?)$")
+# ``0.583 [0.417, 0.750]``, with the SD over training seeds where there are several:
+# ``0.583 ± 0.048 [0.417, 0.750]``; a trailing ``*`` / ``†`` marks a difference from the reference.
+_ESTIMATE = re.compile(
+    r"^(?P<value>[+-]?\d+\.\d+)(?: ± (?P<spread>\d+\.\d+))? \[(?P<low>[+-]?\d+\.\d+), (?P<high>[+-]?\d+\.\d+)\](?P<mark>[*†]?)$"
+)
 
 
 def _tex_cell(cell: str) -> str:
@@ -74,7 +78,8 @@ def _tex_cell(cell: str) -> str:
         mark = latex_escape(match["mark"]).replace("*", "$^*$") if match["mark"] else ""
         interval = f"[{match['low']}, {match['high']}]".replace("-", "$-$")
         value = value.replace("-", "$-$")
-        return r"\shortstack[r]{" + value + mark + r"\\ \scriptsize " + interval + "}"
+        spread = r"\,{\scriptsize$\pm$" + match["spread"] + "}" if match["spread"] else ""
+        return r"\shortstack[r]{" + value + mark + spread + r"\\ \scriptsize " + interval + "}"
     bold = cell.startswith("**") and "**" in cell[2:]
     if bold:
         end = cell.index("**", 2)
@@ -221,9 +226,8 @@ class Table:
             match = _ESTIMATE.match(str(text).replace("**", ""))
             if match and tag == "td":  # the interval under the value, smaller: half the width
                 value = f"<b>{match['value']}</b>" if bold else match["value"]
-                return (
-                    f"<td>{value}{html.escape(match['mark'])}<br><small>[{match['low']}, {match['high']}]</small></td>"
-                )
+                spread = f" <small>± {match['spread']}</small>" if match["spread"] else ""
+                return f"<td>{value}{html.escape(match['mark'])}{spread}<br><small>[{match['low']}, {match['high']}]</small></td>"
             text = html.escape(str(text))
             text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
             return f"<{tag}>{text}</{tag}>"

@@ -21,7 +21,7 @@ import pandas as pd
 from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
-from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, holm_adjust
+from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, SeedSpread, holm_adjust
 from cirrbench.benchmark.reporting.metric_registry import favours_first, lower_is_better, metric_display, metric_short
 from cirrbench.benchmark.reporting.metrics import confusion
 from cirrbench.benchmark.reporting.stats import Estimate, holm
@@ -113,10 +113,34 @@ def format_difference(estimate: Estimate) -> str:
     return f"{estimate.value:+.3f} [{estimate.low:+.3f}, {estimate.high:+.3f}]"
 
 
+def format_with_spread(estimate: Estimate, spread: SeedSpread | None) -> str:
+    """``0.583 [0.417, 0.750]``, or ``0.583 ± 0.048 [0.417, 0.750]`` with the SD over several
+    training seeds (the interval already carries that variance)."""
+    text = estimate.format()
+    if spread is None or not spread.format() or not np.isfinite(estimate.value):
+        return text
+    value, _, rest = text.partition(" ")
+    return f"{value} ± {spread.format()}" + (f" {rest}" if rest else "")
+
+
 def _ci_text(evaluation: Evaluation, protocol: str) -> str:
     if evaluation.single_test_set(protocol):
-        return f"95 % CI: patient-level bootstrap stratified by stage ({evaluation.n_boot} resamples, bias-corrected percentile)"
-    return f"95 % CI: Nadeau-Bengio corrected resampled t over {n_splits(evaluation, protocol)} CV splits"
+        return (
+            f"95 % CI: patient-level bootstrap stratified by stage ({evaluation.n_boot} resamples, bias-corrected percentile; "
+            "a method with several training seeds resampled over patients and seeds)"
+        )
+    return (
+        f"95 % CI: Nadeau-Bengio corrected resampled t over {n_splits(evaluation, protocol)} CV splits "
+        "(seeds averaged within a split; each split trains with seeds of its own, so the t carries the seed variance)"
+    )
+
+
+def _seeds_note(seeded: bool) -> list[str]:
+    return (
+        ["± = SD over training seeds (each seed averaged over its splits), shown where a method ran with several."]
+        if seeded
+        else []
+    )
 
 
 def n_splits(evaluation: Evaluation, protocol: str) -> int:
@@ -236,7 +260,7 @@ def main_table(
         values = [v for v in values if np.isfinite(v)]
         if len(values) > 1:  # "best" needs at least two compared methods
             best[column] = min(values) if lower_is_better(metric) else max(values)
-    rows, ids = [], []
+    rows, ids, seeded = [], [], False
     for runner in runners:
         row = [names.show(runner)]
         for column in inputs:
@@ -244,7 +268,9 @@ def main_table(
             if not np.isfinite(estimate.value):
                 row.append("—")
                 continue
-            text = estimate.format()
+            spread = evaluation.seed_spread(keys[(runner, column)], metric, level)
+            seeded |= spread.n > 1
+            text = format_with_spread(estimate, spread)
             if runner != reference and np.isclose(estimate.value, best.get(column, np.nan)):
                 text = f"**{text}**"
             if (runner, column) in adjusted and adjusted[(runner, column)] < 0.05:
@@ -272,6 +298,7 @@ def main_table(
         notes.append(
             f"Bold: best measured value per column. {names.show(reference)} has no {level}-level predictions, so no row is marked against it."
         )
+    notes += _seeds_note(seeded)
     caption = f"{metric_display(metric)} ({level} level, {protocol} protocol)"
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
     return Table(
@@ -333,20 +360,22 @@ def paper_table(
 
 
 def _comparison_row(names: RowNames, comparison: Comparison, adjusted: float, label: str | None = None) -> list[str]:
-    a = names.show(comparison.a.runner, comparison.a.variant)
-    b = names.show(comparison.b.runner, comparison.b.variant)
     return [
-        label or f"{a} vs {b}",
+        label or _pair_label(names, comparison),
         comparison.a.input,
         comparison.level,
-        comparison.a_estimate.format(),
-        comparison.b_estimate.format(),
+        format_with_spread(comparison.a_estimate, comparison.a_spread),
+        format_with_spread(comparison.b_estimate, comparison.b_spread),
         format_difference(comparison.difference),
         f"±{comparison.detectable:.3f}" if np.isfinite(comparison.detectable) else "n/a",
         comparison.test,
         format_p(comparison.p),
         format_p(adjusted),
     ]
+
+
+def _pair_label(names: RowNames, comparison: Comparison) -> str:
+    return f"{names.show(comparison.a.runner, comparison.a.variant)} vs {names.show(comparison.b.runner, comparison.b.variant)}"
 
 
 def declared_comparisons(
@@ -463,7 +492,15 @@ def verdict_table(
         "Detectable Δ: the smallest difference this design detects with 80 % power at alpha 0.05, from the observed "
         "variance of the difference; a non-significant pair whose CI reaches beyond it is inconclusive, not equal.",
         "Slice level: every liver slice scored with its patient's stage (the seed paper's level); slices resampled with their patient.",
+        *_seeds_note(any(np.isfinite(c.seed_sd) for c in declared)),
     ]
+    within = [c for c in declared if c.within_seed_spread]
+    if within:
+        notes.append(
+            "Within the seed spread (|Δ| smaller than a side's SD over training seeds, so not a finding): "
+            + "; ".join(f"{_pair_label(names, c)} ({c.a.input}, {c.level})" for c in within)
+            + "."
+        )
     if exploratory:
         notes.append(
             "Exploratory choice by mean held-out score at patient level (deep runners: the validation part, which they also use for early stopping; "
