@@ -10,6 +10,7 @@ The block lies between ``<!-- phantom-numbers:start -->`` and ``<!-- phantom-num
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -35,6 +36,15 @@ def _column(frame: pd.DataFrame, start: str, end: str) -> str:
     if len(matches) != 1:
         raise ValueError(f"expected one column {start}...{end}, found {matches}")
     return matches[0]
+
+
+def cv_grid(tables: Path) -> str:
+    """``5x1``: folds x repeats of the run's cv protocol, from its manifest."""
+    manifest = json.loads((tables.parent / "manifest.json").read_text())
+    for item in manifest["experiment"]["config"]["protocols"]:
+        if isinstance(item, dict) and item.get("name") == "cv":
+            return f"{item.get('folds', 5)}x{item.get('repeats', 3)}"
+    return "5x3"  # cv listed by name: the protocol's defaults
 
 
 def paragraph(tables: Path) -> str:
@@ -63,7 +73,7 @@ def paragraph(tables: Path) -> str:
         for i in INPUTS
     )
     return (
-        "On the phantom (cpu profile, 5x2 CV, patient accuracy, T1W / T2W), XGBoost reaches "
+        f"On the phantom (cpu profile, {cv_grid(tables)} CV, patient accuracy, T1W / T2W), XGBoost reaches "
         f"{full}; against it, {', '.join(deltas)}, {holm} "
         "(`results/tables/ablation_radiomics-xgboost_cv_patient.md`). The ordinal learner against "
         f"XGBoost ({ordinal}; `secondary_cv_patient`). Generated from the committed tables by "
