@@ -21,7 +21,7 @@ from helpers import cli_in_subprocess, config_file
 from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.execution.experiment import parse_experiment
-from cirrbench.benchmark.execution.lock import ResultsLock
+from cirrbench.benchmark.execution.lock import ResultsLock, ResultsLocked
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
 TESTS = Path(__file__).parent
@@ -129,22 +129,9 @@ def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
         runners=[{"name": "test-sleepy", "params": {"seconds": 60}}],
         reference=None,
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     # the machine busy on every core, as a shared machine is: workers then start slowly
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    main_process, workers, busy = _busy_run(path, tmp_path / "results", psutil)
     try:
-        main_process = subprocess.Popen(
-            cli_in_subprocess("run", str(path), "--out", str(tmp_path / "results"), "--jobs", "2", "-q"),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        parent = psutil.Process(main_process.pid)
-        deadline = time.time() + 120
-        workers = []
-        while time.time() < deadline and len(workers) < 2:
-            workers = [c for c in parent.children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
-            time.sleep(0.5)
         assert len(workers) >= 2, "the run never started its worker processes"
         os.kill(main_process.pid, signal.SIGKILL)  # at once: workers may still be starting up
         main_process.wait()
@@ -153,6 +140,96 @@ def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
         for process in busy:
             process.kill()
     assert not alive, f"workers still alive 10 s after the main process was killed: {[p.pid for p in alive]}"
+
+
+def _busy_run(path: Path, out: Path, psutil):  # noqa: ANN001
+    """Start a run with both cores busy; return (main process, its loky workers, the busy loops)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    main_process = subprocess.Popen(
+        cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", "2", "-q"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    parent = psutil.Process(main_process.pid)
+    deadline = time.time() + 120
+    workers: list = []
+    while time.time() < deadline and len(workers) < 2:
+        workers = [c for c in parent.children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+        time.sleep(0.5)
+    return main_process, workers, busy
+
+
+def test_sigterm_stops_the_run_like_ctrl_c_and_frees_the_folder(tiny_phantom, tmp_path):
+    """kill / timeout / docker stop: exit 143 with the Ctrl-C message, no worker left, lock free."""
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "results"
+    path = config(
+        tiny_phantom,
+        tmp_path,
+        inputs=["T1W", "T2W"],
+        runners=[{"name": "test-sleepy", "params": {"seconds": 60}}],
+        reference=None,
+    )
+    main_process, workers, busy = _busy_run(path, out, psutil)
+    try:
+        assert len(workers) >= 2, "the run never started its worker processes"
+        main_process.send_signal(signal.SIGTERM)
+        _, err = main_process.communicate(timeout=120)
+        gone, alive = psutil.wait_procs(workers, timeout=30)
+    finally:
+        for process in busy:
+            process.kill()
+    assert main_process.returncode == 143, err
+    assert "terminated (SIGTERM); finished jobs are kept, rerun to resume" in err
+    assert not alive, f"workers still alive after the run ended on SIGTERM: {[p.pid for p in alive]}"
+    with ResultsLock(out):
+        pass  # nobody holds the folder any more
+
+
+def test_a_lock_whose_holder_is_gone_is_taken_over_with_one_line(tmp_path, caplog):
+    """A leftover process still holds the lock file, but the run it names is gone from this host."""
+    import socket
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    lock_file = tmp_path / ".cirrbench.lock"
+    code = (
+        "import fcntl, json, sys, time\n"
+        f"handle = open({str(lock_file)!r}, 'a+')\n"
+        "fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        f"handle.write(json.dumps({{'pid': {dead_pid}, 'host': {socket.gethostname()!r}, 'started': 0}})); handle.flush()\n"
+        "print('held', flush=True); time.sleep(60)"
+    )
+    leftover = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert leftover.stdout.readline().strip() == "held"
+        with caplog.at_level("WARNING"), ResultsLock(tmp_path):
+            assert json.loads(lock_file.read_text())["pid"] == os.getpid()
+        assert (
+            f"taking over the lock of cirrbench run pid {dead_pid}, which is no longer running on this host"
+            in caplog.text
+        )
+        # a live holder (the leftover itself, named in the file) is still refused
+        lock_file.unlink()
+        live = subprocess.Popen(
+            [sys.executable, "-c", code.replace(str(dead_pid), "__import__('os').getpid()")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert live.stdout.readline().strip() == "held"
+            with pytest.raises(ResultsLocked, match=f"pid {live.pid}"):
+                with ResultsLock(tmp_path):
+                    pass
+        finally:
+            live.kill()
+            live.wait()
+    finally:
+        leftover.kill()
+        leftover.wait()
 
 
 def test_an_unwritable_results_folder_is_one_line_naming_the_path(tiny_phantom, tmp_path, capsys):

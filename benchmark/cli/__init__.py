@@ -19,6 +19,7 @@ from cirrbench.benchmark import __version__
 from cirrbench.benchmark.cli.options import load_cli_plugins, run_options_from_args
 from cirrbench.benchmark.cli.registry import UsageError, commands, groups
 from cirrbench.benchmark.common.kernels import MODES
+from cirrbench.benchmark.common.stopping import Terminated, stop_signals
 
 __all__ = ["build_parser", "load_cli_plugins", "main", "run_options_from_args", "UsageError"]
 
@@ -93,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args([target, "--help"] if target else ["--help"])
         return 2
     try:
-        return int(func(args) or 0)
+        with stop_signals():
+            return int(func(args) or 0)
+    except Terminated:
+        print("terminated (SIGTERM); finished jobs are kept, rerun to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted; finished jobs are kept, rerun to resume", file=sys.stderr)
         return 130

@@ -1,5 +1,5 @@
 """The suite's worker processes (joblib's loky): every pool starts its workers with a guard that
-ends them once the process that started them is gone (kill -9, an out-of-memory kill).
+ends them once the process that started them is gone (kill -9, SIGTERM, an out-of-memory kill).
 
 Without it, loky workers orphaned by a killed run wait on their task queue for loky's idle timeout
 (minutes), holding memory and cores. The guard is the workers' first code: the initializer is the
@@ -14,9 +14,18 @@ import os
 
 __all__ = ["STARTUP_GUARD", "worker_pool"]
 
-#: A worker process's first code: exit once re-parented (the run that started it is gone).
+#: A worker process's first code: on Linux the kernel kills it when the process that started it
+#: ends, however it ends (the parent-death signal); everywhere, a thread exits it once re-parented.
 STARTUP_GUARD = """
-import os, threading, time
+import ctypes, os, signal, sys, threading, time
+
+if sys.platform.startswith("linux"):
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+if os.getppid() != {parent}:
+    os._exit(1)  # the parent ended before the signal was armed
 
 def watch(parent={parent}):
     while True:

@@ -10,13 +10,9 @@ import importlib
 import json
 import logging
 import os
-import signal
-import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +23,7 @@ from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.common.kernels import check_process, configure_torch, kernel_report
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
+from cirrbench.benchmark.common.stopping import STOP_REQUESTED, stop_signals
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.execution.experiment import BOTH, Job
 from cirrbench.benchmark.execution.store import OUTPUTS, PREDICTIONS, ResultsStore
@@ -45,7 +42,6 @@ __all__ = [
     "run_job",
     "run_jobs",
     "RunSummary",
-    "USER_INTERRUPT",
     "WorkerLostError",
 ]
 
@@ -278,7 +274,7 @@ def run_job(
         store.clear_work(job.key)  # done: nothing left to resume
         return job.label, duration, None
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # recorded, never cached, does not stop the other jobs
-        if isinstance(exc, KeyboardInterrupt) and USER_INTERRUPT.is_set():
+        if isinstance(exc, KeyboardInterrupt) and STOP_REQUESTED.is_set():
             raise  # Ctrl-C stops the run; a runner's own KeyboardInterrupt is only its job's failure
         duration = time.time() - started
         payload = {
@@ -292,10 +288,6 @@ def run_job(
         return job.label, duration, f"{type(exc).__name__}: {exc}"
 
 
-#: Set by the run's SIGINT handler: a KeyboardInterrupt then means the user, not a runner.
-USER_INTERRUPT = threading.Event()
-
-
 def _warnings_log(caught: list) -> str:
     """Each distinct warning once, with how often it occurred."""
     counts: dict[str, int] = {}
@@ -303,26 +295,6 @@ def _warnings_log(caught: list) -> str:
         line = f"{w.category.__name__}: {str(w.message).strip()} ({Path(w.filename).name}:{w.lineno})"
         counts[line] = counts.get(line, 0) + 1
     return "".join(f"{n} x {line}\n" for line, n in counts.items())
-
-
-@contextmanager
-def _user_interrupts() -> Iterator[None]:
-    """While jobs run in this process, mark a real Ctrl-C so run_job re-raises it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum, frame):  # noqa: ANN001
-        USER_INTERRUPT.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        USER_INTERRUPT.clear()
 
 
 def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, progress: bool, executor=None) -> None:
@@ -391,7 +363,7 @@ def run_jobs(
         )
         for job in todo
     ]
-    with _user_interrupts():
+    with stop_signals():
         try:
             for label, seconds, error in executor.map_unordered(run_job, tasks):
                 summary.durations[label] = seconds
