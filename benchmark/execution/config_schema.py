@@ -16,6 +16,7 @@ from typing import Any
 
 from cirrbench.benchmark.common.kernels import MODES
 from cirrbench.benchmark.common.package_data import packaged_rows
+from cirrbench.benchmark.common.paths import name_problem
 
 __all__ = ["Key", "KEYS", "check_config", "config_reference"]
 INPUTS = ("T1W", "T2W", "both")
@@ -277,11 +278,13 @@ def check_config(raw: Any, source: str) -> list[str]:
         if "seeds" in entry and not (_is_int(entry["seeds"]) and entry["seeds"] >= 1):
             bad(f"{key}.seeds", f"{entry['seeds']!r} is not an integer >= 1")
         alias = entry.get("as")
-        if alias is not None and not isinstance(alias, str):
-            bad(f"{key}.as", f"{alias!r} is not text")
+        if alias is not None and (problem := name_problem(alias)):
+            bad(f"{key}.as", f"{problem}: the alias names the row's files; put free text in a plugin's display_name")
         rows.setdefault(alias or name, set()).update(v for v in variants if isinstance(v, str))
 
     # scalars ----------------------------------------------------------------------------------
+    if "name" in raw and (problem := name_problem(raw["name"])):
+        bad("name", f"{problem}; the experiment's name is written into file names and the report")
     if "seed" in raw and not _is_int(raw["seed"]):
         bad("seed", f"{raw['seed']!r} is not an integer")
     if "seeds" in raw and not (_is_int(raw["seeds"]) and raw["seeds"] >= 1):

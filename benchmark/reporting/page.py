@@ -10,7 +10,6 @@ full colour for papers.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.common.escaping import html_text, markdown_cell, markdown_text
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
@@ -199,7 +199,7 @@ def _markdown(
             f"> **{settings.banner}.** These numbers check the suite's machinery; they are not clinical evidence.",
             "",
         ]
-    lines += ["## Verdict", "", *words, ""]
+    lines += ["## Verdict", "", *map(markdown_text, words), ""]
     for title, chosen in _grouped(tables):
         lines += [f"## {title}", ""]
         for table in chosen:
@@ -208,7 +208,9 @@ def _markdown(
     for png in _figures(pngs):
         lines += [f"![{png.stem}]({png.relative_to(out).as_posix()})", ""]
     lines += ["## Provenance", "", "| | |", "|---|---|"]
-    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in _provenance(settings, labels)]
+    lines += [
+        f"| {markdown_cell(k)} | {markdown_cell(v.replace('|', '/'))} |" for k, v in _provenance(settings, labels)
+    ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -231,7 +233,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;font-size:.8
 
 
 def _inline(text: str) -> str:
-    escaped = html.escape(text)
+    escaped = html_text(text)
     while "**" in escaped:
         escaped = escaped.replace("**", "<b>", 1).replace("**", "</b>", 1)
     return escaped
@@ -252,7 +254,7 @@ def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: Rep
     body = ["<h1>cirrbench report</h1>"]
     if settings.banner:
         body.append(
-            f"<p class='banner'>{html.escape(settings.banner)}. These numbers check the suite's machinery; they are not clinical evidence.</p>"
+            f"<p class='banner'>{html_text(settings.banner)}. These numbers check the suite's machinery; they are not clinical evidence.</p>"
         )
     head, items = (words[0], words[1:]) if words else ("", [])
     body.append("<h2 id='verdict'>Verdict</h2><div class='verdict'>")
@@ -262,17 +264,17 @@ def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: Rep
         + "</ul></div>"
     )
     for title, chosen in _grouped(tables):
-        body.append(f"<h2>{html.escape(title)}</h2>")
+        body.append(f"<h2>{html_text(title)}</h2>")
         body += [t.to_html() for t in chosen]
     body.append("<h2>Figures</h2>")
     for png in _figures(pngs):
         data = embedded_png(png)
         body.append(
-            f"<figure><figcaption>{html.escape(png.stem)}</figcaption><img alt='{html.escape(png.stem)}' src='data:image/png;base64,{data}'></figure>"
+            f"<figure><figcaption>{html_text(png.stem)}</figcaption><img alt='{html_text(png.stem)}' src='data:image/png;base64,{data}'></figure>"
         )
     body.append(
         "<h2>Provenance</h2><dl>"
-        + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _provenance(settings, labels))
+        + "".join(f"<dt>{html_text(k)}</dt><dd>{html_text(v)}</dd>" for k, v in _provenance(settings, labels))
         + "</dl>"
     )
     return f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>cirrbench report</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"

@@ -9,7 +9,6 @@ the display names that Markdown, LaTeX and HTML show.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,46 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.common.escaping import csv_cell, html_text, latex_text, markdown_cell, markdown_text
 
 __all__ = ["Block", "Table", "INPUT_ORDER", "latex_escape"]
 
+latex_escape = latex_text  # the name the table writers and plugins use
+
 INPUT_ORDER = ["T1W", "T2W", "both"]
-
-#: Characters pdflatex cannot take as they are, and what it needs instead.
-_LATEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "Δ": r"$\Delta$",
-    "±": r"$\pm$",
-    "<": r"$<$",
-    ">": r"$>$",
-    "≤": r"$\leq$",
-    "≥": r"$\geq$",
-    "×": r"$\times$",
-    "†": r"$^\dagger$",
-    "—": "---",
-    "–": "--",
-    "−": "$-$",
-    "→": r"$\rightarrow$",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Text as pdflatex reads it literally (special characters escaped, symbols in math mode)."""
-    out = "".join(_LATEX.get(ch, ch) for ch in str(text))
-    if any(ord(ch) > 127 for ch in out):
-        bad = sorted({ch for ch in out if ord(ch) > 127})
-        raise ValueError(f"no LaTeX form for {''.join(bad)!r} in {text!r}; add it to tables._LATEX")
-    return out
-
 
 # ``0.583 [0.417, 0.750]``, with the SD over training seeds where there are several:
 # ``0.583 ± 0.048 [0.417, 0.750]``; a trailing ``*`` / ``†`` marks a difference from the reference.
@@ -152,17 +118,21 @@ class Table:
 
     def to_markdown(self) -> str:
         header = self.flat_header()
+
+        def row(cells: list[str]) -> str:
+            return "| " + " | ".join(markdown_cell(c) for c in cells) + " |"
+
         lines = [
-            f"**{self.caption}**",
+            f"**{markdown_text(self.caption)}**",
             "",
-            "| " + " | ".join(header) + " |",
+            row(header),
             "|" + "|".join("---" for _ in header) + "|",
         ]
-        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        lines += [row(r) for r in self.rows]
         for block in self.blocks:
-            lines.append("| " + " | ".join([f"*{block.title}*"] + [""] * (len(header) - 1)) + " |")
-            lines += ["| " + " | ".join(r) + " |" for r in block.rows]
-        lines += [""] + [f"{n}  " for n in self.notes]
+            lines.append(row([f"*{block.title}*"] + [""] * (len(header) - 1)))
+            lines += [row(r) for r in block.rows]
+        lines += [""] + [f"{markdown_text(n)}  " for n in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 
     def to_latex(self) -> str:
@@ -211,12 +181,14 @@ class Table:
         for kind, rows, ids in [("measured", self.rows, self.ids), *[(b.title, b.rows, b.ids) for b in self.blocks]]:
             if not rows:
                 continue
-            frame = pd.DataFrame([[_plain(c) for c in r] for r in rows], columns=header)
-            frame.insert(0, "kind", kind)
+            frame = pd.DataFrame(
+                [[csv_cell(_plain(c)) for c in r] for r in rows], columns=[csv_cell(h) for h in header]
+            )
+            frame.insert(0, "kind", csv_cell(kind))
             if self.ids or any(b.ids for b in self.blocks):
-                frame.insert(1, "id", ids if len(ids) == len(rows) else [""] * len(rows))
+                frame.insert(1, "id", [csv_cell(i) for i in ids] if len(ids) == len(rows) else [""] * len(rows))
             parts.append(frame)
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", *header])
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", *map(csv_cell, header)])
 
     def to_html(self) -> str:
         """A ``<table>`` for the report page (marks rendered, notes as a caption footer)."""
@@ -227,29 +199,25 @@ class Table:
             if match and tag == "td":  # the interval under the value, smaller: half the width
                 value = f"<b>{match['value']}</b>" if bold else match["value"]
                 spread = f" <small>± {match['spread']}</small>" if match["spread"] else ""
-                return f"<td>{value}{html.escape(match['mark'])}{spread}<br><small>[{match['low']}, {match['high']}]</small></td>"
-            text = html.escape(str(text))
+                return f"<td>{value}{html_text(match['mark'])}{spread}<br><small>[{match['low']}, {match['high']}]</small></td>"
+            text = html_text(str(text))
             text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
             return f"<{tag}>{text}</{tag}>"
 
         head = []
         if self.groups:
             row = "".join("<th></th>" for _ in range(self.lead))
-            row += "".join(
-                f'<th colspan="{span}" class="group">{html.escape(label)}</th>' for label, span in self.groups
-            )
+            row += "".join(f'<th colspan="{span}" class="group">{html_text(label)}</th>' for label, span in self.groups)
             row += "<th></th>" * (len(self.header) - self.lead - sum(span for _, span in self.groups))
             head.append(f"<tr>{row}</tr>")
         head.append("<tr>" + "".join(cell(h, "th") for h in self.header) + "</tr>")
         body = ["<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in self.rows]
         for block in self.blocks:
-            body.append(
-                f'<tr class="block"><td colspan="{len(self.header)}"><i>{html.escape(block.title)}</i></td></tr>'
-            )
+            body.append(f'<tr class="block"><td colspan="{len(self.header)}"><i>{html_text(block.title)}</i></td></tr>')
             body += ["<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in block.rows]
-        notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in self.notes)
+        notes = "".join(f"<p class='note'>{html_text(n)}</p>" for n in self.notes)
         return (
-            f'<figure class="table" id="{html.escape(self.name)}"><figcaption>{html.escape(self.caption)}</figcaption>'
+            f'<figure class="table" id="{html_text(self.name)}"><figcaption>{html_text(self.caption)}</figcaption>'
             f"<div class='scroll'><table><thead>{''.join(head)}</thead><tbody>{''.join(body)}</tbody></table></div>{notes}</figure>"
         )
 

@@ -12,6 +12,7 @@ import logging
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from cirrbench.benchmark.common.paths import name_problem
 from cirrbench.benchmark.runners.contract import Runner
 
 __all__ = [
@@ -45,6 +46,10 @@ def register_runner(cls: type[Runner]) -> type[Runner]:
         raise TypeError(f"{cls.__name__} needs a string class attribute 'name'")
     if not dataclasses.is_dataclass(cls.Params):
         raise TypeError(f"{cls.__name__}.Params must be a dataclass")
+    for kind, value in [("name", name), *[("variant", v) for v in getattr(cls, "variants", {}) or {}]]:
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(f"{cls.__name__}: runner {kind} {problem}; it becomes part of file names")
     existing = _REGISTRY.get(name)
     if existing is not None and not _same_definition(existing, cls):
         raise ValueError(f"runner name {name!r} is taken by {existing.__module__}.{existing.__qualname__}")
