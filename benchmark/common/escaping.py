@@ -43,7 +43,7 @@ _LATEX = {
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what a Markdown renderer would pass on as HTML
 _ENTITY = re.compile(r"&(?=#?\w+;)")
-_FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?![\d.]))")  # OWASP's CSV-injection triggers; -0.333 is a number
+_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?![\d.]))")  # OWASP's CSV-injection triggers; -0.333 and +0.1 are numbers
 
 
 def latex_text(text: str) -> str:
