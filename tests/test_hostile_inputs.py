@@ -70,7 +70,9 @@ def test_a_hostile_display_name_is_inert_in_every_rendering():
     assert list(frame["Method"]) == [HOSTILE, "'=HYPERLINK(1)"]
 
 
-@pytest.mark.parametrize("alias", ["../../../../../escaped", "deep$x$ 50%", ".hidden", "=HYPERLINK(1)", "a/b", "x" * 65])
+@pytest.mark.parametrize(
+    "alias", ["../../../../../escaped", "deep$x$ 50%", ".hidden", "=HYPERLINK(1)", "a/b", "x" * 65]
+)
 def test_an_alias_that_is_no_file_name_is_a_config_error_naming_the_key(alias):
     raw = {"runners": ["majority", {"name": "radiomics-logreg", "as": alias}]}
     with pytest.raises(ConfigError) as caught:

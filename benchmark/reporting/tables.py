@@ -434,46 +434,30 @@ def exploratory_comparisons(
     return out
 
 
-def verdict_table(
+_VERDICT_HEADER = [
+    "Comparison",
+    "Input",
+    "Level",
+    "A (95 % CI)",
+    "B (95 % CI)",
+    "Δ A − B (95 % CI)",
+    "Detectable Δ",
+    "Test",
+    "p",
+    "p (Holm)",
+]
+
+
+def _verdict_notes(
     evaluation: Evaluation,
     names: RowNames,
-    pairs: list[DeclaredPair],
-    validation: pd.DataFrame,
+    declared: list[Comparison],
+    exploratory: list[tuple[Comparison, str]],
     protocol: str,
     metric: str,
-) -> tuple[Table | None, list[tuple[Comparison, float]]]:
-    """The declared comparisons under one protocol (and the exploratory block); also returns the
-    declared comparisons with their Holm-adjusted p for the verdict in words."""
-    declared = declared_comparisons(evaluation, pairs, protocol, metric)
-    exploratory = exploratory_comparisons(evaluation, names, validation, protocol, metric)
-    if not declared and not exploratory:
-        return None, []
-    adjusted = holm_adjust(declared)
-    rows = [_comparison_row(names, c, p) for c, p in zip(declared, adjusted)]
-    blocks = []
-    if exploratory:
-        adjusted_exploratory = holm_adjust([c for c, _ in exploratory])
-        block_rows = [
-            _comparison_row(
-                names, c, p, f"best radiomics: {names.show(c.a.runner)} vs best deep: {names.show(c.b.runner)}"
-            )
-            for (c, _), p in zip(exploratory, adjusted_exploratory)
-        ]
-        blocks.append(
-            Block("exploratory: each family's best method chosen on held-out training data, never on test", block_rows)
-        )
-    header = [
-        "Comparison",
-        "Input",
-        "Level",
-        "A (95 % CI)",
-        "B (95 % CI)",
-        "Δ A − B (95 % CI)",
-        "Detectable Δ",
-        "Test",
-        "p",
-        "p (Holm)",
-    ]
+) -> list[str]:
+    """What a reader of the verdict table needs: the design, the intervals, what the columns mean,
+    which pairs lie within the seed spread and how the exploratory block chose its methods."""
     notes = [
         f"{metric_display(metric)}, {protocol_description(protocol)} ({protocol}). Pairs declared in the config before the results existed "
         "(default: the first radiomics runner against the first deep runner listed).",
@@ -508,11 +492,43 @@ def verdict_table(
             + "; ".join(f"{c.a.input}: {why}" for c, why in exploratory)
             + "."
         )
+    return notes
+
+
+def verdict_table(
+    evaluation: Evaluation,
+    names: RowNames,
+    pairs: list[DeclaredPair],
+    validation: pd.DataFrame,
+    protocol: str,
+    metric: str,
+) -> tuple[Table | None, list[tuple[Comparison, float]]]:
+    """The declared comparisons under one protocol (and the exploratory block); also returns the
+    declared comparisons with their Holm-adjusted p for the verdict in words."""
+    declared = declared_comparisons(evaluation, pairs, protocol, metric)
+    exploratory = exploratory_comparisons(evaluation, names, validation, protocol, metric)
+    if not declared and not exploratory:
+        return None, []
+    adjusted = holm_adjust(declared)
+    rows = [_comparison_row(names, c, p) for c, p in zip(declared, adjusted)]
+    blocks = []
+    if exploratory:
+        adjusted_exploratory = holm_adjust([c for c, _ in exploratory])
+        block_rows = [
+            _comparison_row(
+                names, c, p, f"best radiomics: {names.show(c.a.runner)} vs best deep: {names.show(c.b.runner)}"
+            )
+            for (c, _), p in zip(exploratory, adjusted_exploratory)
+        ]
+        blocks.append(
+            Block("exploratory: each family's best method chosen on held-out training data, never on test", block_rows)
+        )
+    notes = _verdict_notes(evaluation, names, declared, exploratory, protocol, metric)
     caption = f"Verdict: declared radiomics vs deep comparisons ({protocol} protocol)"
     return Table(
         f"verdict_{protocol}",
         caption,
-        header,
+        list(_VERDICT_HEADER),
         rows,
         [f"{c.a.runner}:{c.a.variant} vs {c.b.runner}:{c.b.variant}" for c in declared],
         blocks,
