@@ -394,6 +394,8 @@ def test_seeds_show_their_spread_and_are_averaged_per_split_before_the_t(tiny_ph
     expected = corrected_t_ci(per_split_mean.to_numpy(), fraction, bounds=(0.0, 1.0))
     main = read(out, "main_cv_patient")
     (shown,) = main.loc[main["id"] == "test-deep", main.columns[3]]
-    assert shown.startswith(f"{expected.value:.3f} [{expected.low:.3f}, {expected.high:.3f}]")
+    assert shown.startswith(
+        f"{expected.value:.3f} ± {by_seed.std(ddof=1):.3f} [{expected.low:.3f}, {expected.high:.3f}]"
+    )  # the row's SD over seeds beside the interval that already carries it
     if PDFLATEX is not None:
         compile_tables([out / "tables" / "seeds_cv_patient.tex"], tmp_path)

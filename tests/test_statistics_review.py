@@ -36,7 +36,7 @@ from cirrbench.benchmark.reporting.stats import (
 from cirrbench.benchmark.reporting.tables import RowNames
 
 ROOT = Path(__file__).resolve().parents[1]
-CI_CELL = re.compile(r"([+-]?\d+\.\d+) \[([+-]?\d+\.\d+), ([+-]?\d+\.\d+)\]")
+CI_CELL = re.compile(r"([+-]?\d+\.\d+)(?: ± \d+\.\d+)? \[([+-]?\d+\.\d+), ([+-]?\d+\.\d+)\]")  # ± SD over seeds
 
 
 def onehot(classes: list[int], k: int = 3) -> np.ndarray:
