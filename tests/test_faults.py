@@ -256,6 +256,42 @@ def test_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 250 kB tmpfs (root with mount rights only; skipped elsewhere), grown on request."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=250k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip() or 'mount failed'}")
+
+    def grow(size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+
+    try:
+        yield mount, grow
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_names_the_file_and_the_rerun_matches_a_clean_run(tiny_phantom, tmp_path, small_disk, capsys):
+    mount, grow = small_disk
+    path = config(tiny_phantom, tmp_path, runners=["majority", "stratified-random"])
+    out = mount / "results"
+    assert main(["run", str(path), "--out", str(out), "-q", "--jobs", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {out}/") and "No space left on device" in err
+    assert "free some space or use another --out, then rerun: finished jobs are kept" in err
+    assert not list(out.rglob(".*.tmp-*")), "a partial file was left behind"
+    grow("20m")
+    assert main(["run", str(path), "--out", str(out), "-q", "--jobs", "1"]) == 0
+    clean = tmp_path / "clean"
+    assert main(["run", str(path), "--out", str(clean), "-q", "--jobs", "1"]) == 0
+    tables = sorted(p.name for p in (clean / "tables").iterdir())
+    assert tables and tables == sorted(p.name for p in (out / "tables").iterdir())
+    assert all((out / "tables" / n).read_bytes() == (clean / "tables" / n).read_bytes() for n in tables)
+
+
 def test_a_runner_that_exits_is_that_jobs_failure(tiny_phantom, tmp_path):
     out = tmp_path / "results"
     raw = yaml.safe_load(config(tiny_phantom, tmp_path, runners=["majority", "test-exits"]).read_text())

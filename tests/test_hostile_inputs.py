@@ -100,3 +100,37 @@ def test_a_plugin_runner_whose_name_or_variant_is_no_file_name_is_refused():
         register_runner(type("Up", (Runner,), {"name": "../up", "Params": Params}))
     with pytest.raises(ValueError, match=r"runner variant 'a b' does not match"):
         register_runner(type("Spaced", (Runner,), {"name": "spaced", "Params": Params, "variants": {"a b": {}}}))
+
+
+# ---- one path builder: nothing is written outside the results folder ------------------------------
+def test_inside_refuses_every_way_out(tmp_path):
+    from cirrbench.benchmark.common.paths import UnsafePathError, inside
+
+    out = tmp_path / "out"
+    out.mkdir()
+    assert inside(out, "tables", "main_cv_patient.csv") == out / "tables" / "main_cv_patient.csv"
+    for parts in [
+        ("../escaped.csv",),
+        ("top_features_../../../x_official.csv",),
+        ("/etc/passwd",),
+        ("a", "..", "..", "b"),
+    ]:
+        with pytest.raises(UnsafePathError, match="outside"):
+            inside(out, *parts)
+    (out / "linked").symlink_to(tmp_path)  # a link out of the folder, followed
+    with pytest.raises(UnsafePathError, match="outside"):
+        inside(out, "linked", "x.csv")
+
+
+def test_a_table_or_store_folder_that_would_leave_the_results_folder_is_refused(tmp_path):
+    from cirrbench.benchmark.common.paths import UnsafePathError
+    from cirrbench.benchmark.execution.store import ResultsStore
+
+    folder = tmp_path / "results" / "tables"
+    folder.mkdir(parents=True)
+    with pytest.raises(UnsafePathError):
+        Table("ablation_../../../../escaped_official_patient", "c", ["Method"], [["x"]]).write(folder)
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]
+    (tmp_path / "results" / "figures").symlink_to(tmp_path)
+    with pytest.raises(UnsafePathError, match="figures"):
+        _ = ResultsStore(tmp_path / "results").figures_dir

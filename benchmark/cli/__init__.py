@@ -8,6 +8,7 @@ in :mod:`~cirrbench.benchmark.cli.options`.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -70,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the words after ``cirrbench`` (default: the process's arguments).
 
     Returns:
-        The exit code: 0 done, 1 a job or the cohort failed, 2 nothing was run (bad input), 130 interrupted.
+        The exit code: 0 done, 1 a job, the cohort or a write (full disk) failed, 2 nothing was run (bad input),
+        130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     # importing the cirrbench package pinned the deep jobs' float kernels unless this says fast
     mode = os.environ.get("CIRRBENCH_REPRODUCIBLE", "bitwise")
@@ -129,11 +131,14 @@ def _report_error(exc: Exception) -> int:
         and not isinstance(exc, (FileNotFoundError, FileExistsError))
         and exc.filename is not None
     ):
-        print(
-            f"error: {exc.filename}: {exc.strerror or exc} (check free disk space and write permission)",
-            file=sys.stderr,
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        advice = (
+            "free some space or use another --out, then rerun: finished jobs are kept and the rerun resumes"
+            if full
+            else "check free disk space and write permission"
         )
-        return 2
+        print(f"error: {exc.filename}: {exc.strerror or exc} ({advice})", file=sys.stderr)
+        return 1 if full else 2  # a full disk can stop a run after its first jobs
     if isinstance(exc, (FileNotFoundError, FileExistsError, ValueError, KeyError, ResultsLocked, UsageError, OSError)):
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {text}", file=sys.stderr)

@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     Run the job grid of an experiment config (a YAML file, or the name of a shipped one: tiny,
     cpu, paper). The whole config, the cohort and the job grid are checked before the first job.
     Finished jobs are reused; failed jobs are recorded in <out>/failures and retried next time.
-    Exit codes: 0 done, 1 a job failed or the cohort failed validation, 2 nothing was run (config,
-    flag or input error; folder in use).
+    Exit codes: 0 done, 1 a job failed, the cohort failed validation or the disk is full, 2 nothing
+    was run (config, flag or input error; folder in use), 130 Ctrl-C, 143 SIGTERM (finished jobs
+    are kept in every case; a rerun resumes).
     """
     from cirrbench.benchmark.execution.experiment import load_experiment
     from cirrbench.benchmark.execution.jobs import default_jobs

@@ -8,9 +8,18 @@ POSIX and Windows file systems. A failed write removes its temporary file.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "temporary_sibling", "read_cache_entry", "write_cache_entry"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "replacing",
+    "temporary_sibling",
+    "read_cache_entry",
+    "write_cache_entry",
+]
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -18,21 +27,34 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; the parent folder is created if needed."""
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """Write to the yielded temporary sibling; on success it replaces ``path``, on any failure it
+    is removed. A failed write that names no file (``write()``, ``fsync()``: a full disk) is
+    raised naming ``path``, so the error says which file could not be written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None or Path(str(exc.filename)) == tmp:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; the parent folder is created if needed."""
+    with replacing(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["NAME_PATTERN", "cache_dir", "name_problem"]
+__all__ = ["NAME_PATTERN", "UnsafePathError", "cache_dir", "inside", "name_problem"]
 
 #: Every user-given name that becomes part of a path.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
@@ -34,4 +34,23 @@ def cache_dir(*parts: str) -> Path:
     base = Path(os.environ.get("CIRRBENCH_CACHE") or Path.home() / ".cache" / "cirrbench").expanduser()
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class UnsafePathError(ValueError):
+    """An output path that would leave its folder (a ``..``, an absolute part, a link out)."""
+
+
+def inside(root: str | Path, *parts: str) -> Path:
+    """``root/parts...``, refused unless it stays inside ``root`` once resolved (links followed).
+
+    Every output of a results folder is named through here, so no name that reached a file name
+    (an alias, a variant, a plugin's runner name) can write outside ``--out``, whatever it holds.
+    """
+    root = Path(root)
+    path = root.joinpath(*parts)
+    if any(Path(part).is_absolute() for part in parts) or not path.resolve().is_relative_to(root.resolve()):
+        raise UnsafePathError(
+            f"{path}: refused, it would be written outside {root}; names in file names must match {NAME_PATTERN}"
+        )
     return path

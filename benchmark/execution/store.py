@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.common.paths import inside
 
 __all__ = ["ResultsStore", "PREDICTIONS", "FAILURES", "MANIFEST", "OUTPUTS", "WORK"]
 
@@ -63,7 +64,7 @@ class _Entry:
     def __get__(self, store: ResultsStore | None, owner: type | None = None) -> Path:
         if store is None:
             raise AttributeError(f"{self.name}: ask a ResultsStore, not the class")
-        return store.root / self.name
+        return inside(store.root, self.name)  # a folder linked out of the results folder is refused
 
 
 class ResultsStore:

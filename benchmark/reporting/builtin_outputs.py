@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.common.escaping import csv_cell
+from cirrbench.benchmark.common.paths import inside
 from cirrbench.benchmark.reporting.evaluation import MethodKey
 from cirrbench.benchmark.reporting.figures import (
     FigureTarget,
@@ -262,7 +264,7 @@ def _attention_outputs(
     for (runner, protocol), entries in sorted(by_group.items()):
         title = f"{names.show(runner)}: spatial attention on the most attended liver slice ({protocol}, first test split), rows = true stage"
         files += attention_maps(
-            entries, labels, FigureTarget(store.figures_dir / f"attention_{runner}_{protocol}", title, banner)
+            entries, labels, FigureTarget(inside(store.figures_dir, f"attention_{runner}_{protocol}"), title, banner)
         )
     return files
 
@@ -317,9 +319,12 @@ def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Pat
         table = pd.concat(rows, ignore_index=True)
         table = table.sort_values(["input", "permutation_mean", "selected_in"], ascending=[True, False, False])
         files.append(
-            atomic_write_text(store.tables_dir / f"top_features_{runner}_{protocol}.csv", table.to_csv(index=False))
+            atomic_write_text(
+                inside(store.tables_dir, f"top_features_{runner}_{protocol}.csv"),
+                table.map(csv_cell).to_csv(index=False),  # feature names come from the user's feature table
+            )
         )
         title = f"{runner}: top {TOP_FEATURES} features ({protocol}; mean over splits)"
-        target = FigureTarget(store.figures_dir / f"top_features_{runner}_{protocol}", title, banner)
+        target = FigureTarget(inside(store.figures_dir, f"top_features_{runner}_{protocol}"), title, banner)
         files += top_features(table, target, top=TOP_FEATURES)
     return files

@@ -23,6 +23,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
+from cirrbench.benchmark.common.atomic import replacing  # noqa: E402
 from cirrbench.benchmark.common.decision import decide, row_keys  # noqa: E402
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
 from cirrbench.benchmark.reporting.metric_registry import direction, metric_display  # noqa: E402
@@ -48,13 +49,16 @@ LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
 
 
 def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
+    """``stem.png`` and ``stem.pdf``, each written under a temporary name and renamed into place
+    (a full disk or a kill never leaves half a figure under its final name)."""
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for suffix in ("png", "pdf"):
-        path = path_stem.with_suffix(f".{suffix}")
+        path = path_stem.with_name(f"{path_stem.name}.{suffix}")
         # No creation date in the PDF: the same predictions give byte-identical figures.
         metadata = {"CreationDate": None} if suffix == "pdf" else None
-        fig.savefig(path, dpi=130, bbox_inches="tight", metadata=metadata)
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=130, bbox_inches="tight", metadata=metadata, format=suffix)
         paths.append(path)
     plt.close(fig)
     return paths

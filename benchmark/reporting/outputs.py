@@ -49,9 +49,10 @@ class ReportContext:
 
     def figure(self, stem: str, title: str):
         """Where a figure of this report goes (``figures/<stem>``), titled under the report's banner."""
+        from cirrbench.benchmark.common.paths import inside
         from cirrbench.benchmark.reporting.figures import FigureTarget
 
-        return FigureTarget(self.store.figures_dir / stem, title, self.settings.banner)
+        return FigureTarget(inside(self.store.figures_dir, stem), title, self.settings.banner)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.common.paths import inside
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.execution.store import MANIFEST, ResultsStore
 from cirrbench.benchmark.protocols.registry import protocol_order
@@ -183,7 +184,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     summary = _summary(evaluation, sorted({settings.metric, *table_metrics, *secondary_metrics}))
     comparisons = _all_comparisons(evaluation, names, pairs, settings, protocols)
     for name, frame in (("per_split", split_metrics), ("summary", summary), ("comparisons", comparisons)):
-        files.append(atomic_write_text(store.metrics_dir / f"{name}.csv", frame.to_csv(index=False)))
+        files.append(atomic_write_text(inside(store.metrics_dir, f"{name}.csv"), frame.to_csv(index=False)))
     for family in figure_families():
         files += family.build(context)
     verdicts = context.verdicts

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.escaping import csv_cell, html_text, latex_text, markdown_cell, markdown_text
+from cirrbench.benchmark.common.paths import inside
 
 __all__ = ["Block", "Table", "INPUT_ORDER", "latex_escape"]
 
@@ -228,5 +229,5 @@ class Table:
             ("tex", self.to_latex()),
             ("csv", self.to_frame().to_csv(index=False)),
         ):
-            paths.append(atomic_write_text(folder / f"{self.name}.{suffix}", text))
+            paths.append(atomic_write_text(inside(folder, f"{self.name}.{suffix}"), text))
         return paths
