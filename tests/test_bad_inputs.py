@@ -483,6 +483,265 @@ def cli_empty_grid(w: World) -> Case:
     return Case(w.run(w.config(inputs=["both"], runners=["majority"])), 2, ["gets no job"])
 
 
+# ---- NIfTI pathologies (validate names the file and the check) -----------------------------------
+def nifti_4d_image(w: World) -> Case:
+    image, _ = w.first_scan()
+    rewrite(image, np.asarray(nib.load(str(image)).dataobj)[..., None].repeat(2, axis=3))
+    return w.invalid("[not-3d]", str(image), "4D")
+
+
+def nifti_nan_voxels(w: World) -> Case:
+    image, _ = w.first_scan()
+    data = np.asarray(nib.load(str(image)).dataobj).astype(np.float32)
+    data[0, 0, 0] = np.nan
+    nib.save(nib.Nifti1Image(data, nib.load(str(image)).affine), str(image))
+    return w.invalid("[non-finite]", str(image))
+
+
+def nifti_inf_voxels(w: World) -> Case:
+    image, _ = w.first_scan()
+    data = np.asarray(nib.load(str(image)).dataobj).astype(np.float32)
+    data[1, 1, 1] = np.inf
+    nib.save(nib.Nifti1Image(data, nib.load(str(image)).affine), str(image))
+    return w.invalid("[non-finite]", str(image))
+
+
+def nifti_zero_sized_axis(w: World) -> Case:
+    image, _ = w.first_scan()
+    rewrite(image, np.asarray(nib.load(str(image)).dataobj)[:, :, :0])
+    return w.invalid(str(image))
+
+
+def nifti_gzip_cut_in_half(w: World) -> Case:
+    image, _ = w.first_scan()
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
+    return w.invalid("[unreadable]", str(image))
+
+
+def nifti_not_gzip_at_all(w: World) -> Case:
+    image, _ = w.first_scan()
+    image.write_bytes(b"this is not a NIfTI file\n" * 10)
+    return w.invalid("[unreadable]", str(image))
+
+
+def nifti_mask_one_voxel_off_the_grid(w: World) -> Case:
+    _, mask = w.first_scan()
+    old = nib.load(str(mask))
+    affine = old.affine.copy()
+    affine[:3, 3] += affine[:3, 0]  # one voxel along the first axis
+    nib.save(nib.Nifti1Image(np.asarray(old.dataobj), affine, old.header), str(mask))
+    return w.invalid("[origin-mismatch]", str(mask))
+
+
+def nifti_mask_other_shape(w: World) -> Case:
+    _, mask = w.first_scan()
+    rewrite(mask, np.asarray(nib.load(str(mask)).dataobj)[:-1])
+    return w.invalid("[size-mismatch]", str(mask))
+
+
+def nifti_mask_label_three(w: World) -> Case:
+    _, mask = w.first_scan()
+    data = np.asarray(nib.load(str(mask)).dataobj).copy()
+    data[data > 0] = 3
+    rewrite(mask, data)
+    return w.invalid("[mask-values]", str(mask))
+
+
+def nifti_empty_file(w: World) -> Case:
+    image, _ = w.first_scan()
+    image.write_bytes(b"")
+    return w.invalid("[unreadable]", str(image))
+
+
+# ---- feature-table pathologies -------------------------------------------------------------------
+def features_duplicate_scan_id(w: World) -> Case:
+    path = w.feature_table(lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True))
+    return Case(["data", "info", str(path)], 1, ["appears on lines 2,"])
+
+
+def features_missing_value_is_imputed(w: World) -> Case:
+    """An empty feature cell is a missing value (imputed with the training median), not an error."""
+    path = w.feature_table(lambda f: f.assign(**{FEATURES[0]: [np.nan, *f[FEATURES[0]][1:]]}))
+    return Case(["data", "info", str(path)], 0, ["scans: 22"])
+
+
+def features_inf_feature(w: World) -> Case:
+    path = w.feature_table(lambda f: f.assign(**{FEATURES[0]: [np.inf, *f[FEATURES[0]][1:]]}))
+    return Case(
+        ["data", "info", str(path)], 1, [f"line 2: infinite value in feature {FEATURES[0]!r}", "leave the cell empty"]
+    )
+
+
+def features_byte_order_mark(w: World) -> Case:
+    path = w.feature_table()
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    return Case(["data", "info", str(path)], 0, ["scans"])
+
+
+def features_semicolon_separated(w: World) -> Case:
+    path = w.feature_table()
+    frame = pd.read_csv(path, dtype=str)
+    frame.to_csv(path, sep=";", index=False)
+    return Case(["data", "info", str(path)], 1, [str(path), "separated by ';', not commas", "comma-delimited"])
+
+
+def features_ids_with_spaces_and_non_ascii(w: World) -> Case:
+    path = w.feature_table(lambda f: f.assign(patient_id="pat é " + f["patient_id"], scan_id="scan ü " + f["scan_id"]))
+    return Case(["data", "info", str(path)], 0, ["scans"])
+
+
+def manifest_paths_with_spaces_and_non_ascii(w: World) -> Case:
+    moved = w.tmp / "Leber Studie é"
+    shutil.copytree(w.root, moved)
+
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        return f.assign(
+            image=f["image"].str.replace(str(w.root), str(moved)), mask=f["mask"].str.replace(str(w.root), str(moved))
+        )
+
+    return Case(["data", "validate", str(w.manifest(change)), "-q"], 0, [])
+
+
+# ---- plugins -------------------------------------------------------------------------------------
+def _plugin(w: World, name: str, body: str) -> Path:
+    path = w.tmp / f"{name}.py"
+    path.write_text(PLUGIN_HEAD + body)
+    return path
+
+
+PLUGIN_HEAD = """
+from dataclasses import dataclass
+import numpy as np
+from cirrbench import Predictions, Runner, register_runner
+"""
+
+
+def plugin_raises_on_import(w: World) -> Case:
+    path = _plugin(w, "broken_plugin", "raise ImportError('a library this plugin needs is missing')\n")
+    return Case(w.run(w.config(plugins=[str(path)])), 2, [str(path), "a library this plugin needs is missing"])
+
+
+def _predicting_plugin(w: World, name: str, probabilities: str) -> Path:
+    return _plugin(
+        w,
+        name.replace("-", "_"),
+        f"""
+@register_runner
+class Bad(Runner):
+    name = {name!r}
+    def fit(self, train, valid, context):
+        self.labels_ = train.labels
+        return self
+    def predict(self, test):
+        k = self.labels_.n_classes
+        proba = {probabilities}
+        return Predictions.from_array(test.scan_ids, proba, self.labels_)
+""",
+    )
+
+
+def plugin_returns_nan(w: World) -> Case:
+    path = _predicting_plugin(w, "test-nan-plugin", "np.full((len(test), k), np.nan)")
+    return Case(
+        w.run(w.config(plugins=[str(path)], runners=["majority", "test-nan-plugin"])),
+        1,
+        ["FAILED test-nan-plugin:default:T1W", "probabilities must be finite: NaN or infinite for 2 scan(s)"],
+    )
+
+
+def plugin_probabilities_do_not_sum_to_one(w: World) -> Case:
+    path = _predicting_plugin(w, "test-sum-plugin", "np.full((len(test), k), 0.5)")
+    return Case(
+        w.run(w.config(plugins=[str(path)], runners=["majority", "test-sum-plugin"])),
+        1,
+        ["FAILED test-sum-plugin:default:T1W", "probabilities must sum to 1 per scan: 1.5 for scan", "softmax"],
+    )
+
+
+def plugin_raises_in_fit(w: World) -> Case:
+    return Case(
+        w.run(w.config(runners=["majority", "test-failing"])),
+        1,
+        ["FAILED test-failing:default:T1W", "RuntimeError: this runner always fails"],
+    )
+
+
+# ---- cirrbench score on bad files ----------------------------------------------------------------
+def _prediction_file(w: World) -> Path:
+    cohort = load_cirrmri(w.root)
+    test = [r for r in cohort.records if r.official_split == "test"]
+    k = 3
+    frame = pd.DataFrame(
+        {"scan_id": [r.scan_id for r in test], **{f"prob_{n}": 1 / k for n in ("mild", "moderate", "severe")}}
+    )
+    path = w.tmp / "predictions.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def score_truncated_file(w: World) -> Case:
+    path = _prediction_file(w)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2 - 3])
+    return Case(["score", str(path), "--data", str(w.root)], 2, [str(path)])
+
+
+def score_mislabelled_columns(w: World) -> Case:
+    path = _prediction_file(w)
+    frame = pd.read_csv(path).rename(columns={"prob_moderate": "prob_medium"})
+    frame.to_csv(path, index=False)
+    return Case(
+        ["score", str(path), "--data", str(w.root)], 2, [str(path), "no probability column for class 'moderate'"]
+    )
+
+
+# ---- names that would become file names ----------------------------------------------------------
+NAME_CASES = [
+    config_case(
+        "runners[1] (radiomics-logreg).as: '../../../../../escaped' does not match",
+        runners=["majority", {"name": "radiomics-logreg", "as": "../../../../../escaped"}],
+    ),
+    config_case(
+        "runners[1] (radiomics-logreg).as: 'deep$x$ 50%' does not match",
+        runners=["majority", {"name": "radiomics-logreg", "as": "deep$x$ 50%"}],
+    ),
+    config_case(
+        "runners[1] (radiomics-logreg).as: '.hidden' does not match",
+        runners=["majority", {"name": "radiomics-logreg", "as": ".hidden"}],
+    ),
+    config_case(
+        "runners[1] (radiomics-logreg).as: '=HYPERLINK(1)' does not match",
+        runners=["majority", {"name": "radiomics-logreg", "as": "=HYPERLINK(1)"}],
+    ),
+    config_case("name: '../up' does not match", name="../up"),
+]
+
+NEW_CASES = [
+    nifti_4d_image,
+    nifti_nan_voxels,
+    nifti_inf_voxels,
+    nifti_zero_sized_axis,
+    nifti_gzip_cut_in_half,
+    nifti_not_gzip_at_all,
+    nifti_mask_one_voxel_off_the_grid,
+    nifti_mask_other_shape,
+    nifti_mask_label_three,
+    nifti_empty_file,
+    features_duplicate_scan_id,
+    features_missing_value_is_imputed,
+    features_inf_feature,
+    features_byte_order_mark,
+    features_semicolon_separated,
+    features_ids_with_spaces_and_non_ascii,
+    manifest_paths_with_spaces_and_non_ascii,
+    plugin_raises_on_import,
+    score_truncated_file,
+    score_mislabelled_columns,
+    *NAME_CASES,
+]
+
+
 CASES = [
     *RENAMED_CASES,
     layout_2d_image,
@@ -518,6 +777,7 @@ CASES = [
     cli_data_without_path,
     cli_single_class_training_part,
     cli_empty_grid,
+    *NEW_CASES,
 ]
 
 
@@ -560,3 +820,31 @@ def test_declared_labels_and_ordinality_from_the_cli(tiny_phantom, tmp_path, cap
     assert "labels: 1, 2, 3 (ordinal)" in capsys.readouterr().out
     assert main(["data", "info", str(path), "--labels", "3,2,1", "--no-ordinal"]) == 0
     assert "labels: 3, 2, 1 (nominal)" in capsys.readouterr().out
+
+
+# ---- a runner's fault fails its own jobs, never the run's other work ------------------------------
+RUNNER_FAULTS = [plugin_returns_nan, plugin_probabilities_do_not_sum_to_one, plugin_raises_in_fit]
+
+
+@pytest.mark.parametrize("build", RUNNER_FAULTS, ids=[c.__name__ for c in RUNNER_FAULTS])
+def test_a_runners_fault_is_its_jobs_failure_with_the_reason(build, tiny_phantom, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CIRRBENCH_DATA", raising=False)
+    world = World(tiny_phantom, tmp_path)
+    case = build(world)
+    code = main(case.argv)
+    output = "".join(capsys.readouterr())
+    assert code == case.code, output
+    for text in case.says:
+        assert text in output, f"{text!r} not in:\n{output}"
+    assert "Traceback" not in output
+    assert len(list((world.out / "failures").glob("*.json"))) == 2  # T1W and T2W: recorded, retried next run
+    assert (world.out / "tables" / "main_official_patient.csv").is_file()  # the majority row still reported
+
+
+def test_a_missing_feature_value_is_imputed_by_the_radiomics_runners(tiny_phantom, tmp_path, capsys):
+    world = World(tiny_phantom, tmp_path)
+    table = world.feature_table(lambda f: f.assign(**{FEATURES[0]: [np.nan, *f[FEATURES[0]][1:]]}))
+    config = world.config(runners=["majority", {"name": "radiomics-logreg", "params": {"tuning_iterations": 0}}])
+    assert main(world.run(config, table)) == 0, capsys.readouterr().err
+    main_table = pd.read_csv(world.out / "tables" / "main_official_patient.csv")
+    assert "radiomics-logreg" in set(main_table["id"])

@@ -189,6 +189,47 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_frees_the_folder(tiny_phantom, tm
         pass  # nobody holds the folder any more
 
 
+def _wait_for(predicate, seconds: float = 120.0) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize(
+    "phase, sig, code",
+    [("before the first job", signal.SIGTERM, 143), ("after the first finished job", signal.SIGKILL, -9)],
+)
+def test_a_stopped_run_reruns_to_the_bytes_of_a_clean_run(tiny_phantom, tmp_path, phase, sig, code):
+    out, clean = tmp_path / "results", tmp_path / "clean"
+    runners = ["majority", "stratified-random", {"name": "test-sleepy", "params": {"seconds": 1}}]
+    path = config(tiny_phantom, tmp_path, inputs=["T1W", "T2W"], runners=runners)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(
+        cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", "1", "-q"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if phase == "before the first job":
+        reached = _wait_for(lambda: (out / ".cirrbench.lock").exists())
+    else:
+        reached = _wait_for(lambda: any((out / "predictions").glob("*/job.json")))
+    assert reached, f"the run never reached the phase {phase!r}"
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0  # resumes
+    assert main(["run", str(path), "--out", str(clean), "--jobs", "1", "-q"]) == 0
+    names = sorted(p.name for p in (clean / "tables").iterdir())
+    assert names == sorted(p.name for p in (out / "tables").iterdir())
+    assert all((out / "tables" / n).read_bytes() == (clean / "tables" / n).read_bytes() for n in names)
+    assert not list(out.rglob(".*.tmp-*")) and not list((out / "predictions").glob(".partial-*"))
+
+
 def test_a_lock_whose_holder_is_gone_is_taken_over_with_one_line(tmp_path, caplog):
     """A leftover process still holds the lock file, but the run it names is gone from this host."""
     import socket

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.data.cohort import Cohort, check_table_rows
@@ -72,6 +73,17 @@ def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, or
         )
     if not len(features.columns):
         problems.append(Problem("feature-table", path, "no feature column", "add the feature columns"))
+    numeric = features[[c for c in features.columns if c not in non_numeric]]
+    infinite = np.isinf(numeric.to_numpy(dtype=float))
+    for row, column in zip(*np.nonzero(infinite)):
+        problems.append(
+            Problem(
+                "feature-table",
+                path,
+                f"line {row + 2}: infinite value in feature {numeric.columns[column]!r}",
+                "replace it, or leave the cell empty: a missing value is imputed with the training part's median",
+            )
+        )
     if problems:
         raise CohortError(problems, f"cannot use the feature table {path}")
     rows = check_table_rows(frame, path, "feature-table", labels, ordinal)

@@ -76,4 +76,17 @@ def require_columns(columns, required, path, check: str, fix: str) -> None:
     """Raise a one-problem :class:`CohortError` naming the table's missing required columns."""
     missing = [c for c in required if c not in columns]
     if missing:
+        names = list(columns)
+        separator = next((sep for sep in (";", "\t", "|") if len(names) == 1 and sep in str(names[0])), None)
+        if separator is not None:  # a spreadsheet's regional CSV: one column named "scan_id;patient_id;..."
+            raise CohortError(
+                [
+                    Problem(
+                        check,
+                        path,
+                        f"the columns are separated by {separator!r}, not commas",
+                        "save it as comma-separated CSV (in a spreadsheet: CSV UTF-8, comma-delimited)",
+                    )
+                ]
+            )
         raise CohortError([Problem(check, path, f"missing column(s) {missing}", fix)])

@@ -112,12 +112,20 @@ class Predictions:
                 f"predictions must cover exactly the test scans (missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]})"
             )
         values = probs.to_numpy(dtype=float)
-        if (
-            not np.all(np.isfinite(values))
-            or (values < -1e-9).any()
-            or not np.allclose(values.sum(axis=1), 1.0, atol=1e-5)
-        ):
-            raise ValueError("probabilities must be finite, non-negative and sum to 1 per scan")
+        rows = list(probs.index)
+        finite = np.isfinite(values).all(axis=1)
+        if not finite.all():
+            raise ValueError(
+                f"probabilities must be finite: NaN or infinite for {int((~finite).sum())} scan(s), e.g. {rows[int(np.argmin(finite))]!r}"
+            )
+        if (values < -1e-9).any():
+            raise ValueError(f"probabilities must be non-negative: {values.min():.3g} for scan {rows[int(np.argmin(values.min(axis=1)))]!r}")
+        sums = values.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-5):
+            worst = int(np.argmax(np.abs(sums - 1.0)))
+            raise ValueError(
+                f"probabilities must sum to 1 per scan: {sums[worst]:.3g} for scan {rows[worst]!r} (apply a softmax, or divide by the row sum)"
+            )
         for name in self.extras:
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"extra output name {name!r} must be alphanumeric with underscores")
