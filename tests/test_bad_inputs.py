@@ -4,6 +4,7 @@ folder from a tiny phantom; the command runs in this process through the CLI's `
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -333,6 +334,7 @@ def config_case(key_text: str, **raw) -> Callable[[World], Case]:
         return Case(w.run(w.config(**raw)), 2, [key_text])
 
     build.__name__ = f"config_{key_text}"
+    build.__doc__ = "a config with " + json.dumps(raw, default=str)  # the input, for docs/robustness.md
     return build
 
 
@@ -782,7 +784,7 @@ CASES = [
 
 
 def test_the_matrix_is_large():
-    assert len(CASES) >= 60
+    assert len(CASES) >= 110
 
 
 @pytest.mark.parametrize("build", CASES, ids=[c.__name__ for c in CASES])

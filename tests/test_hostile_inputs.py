@@ -134,3 +134,24 @@ def test_a_table_or_store_folder_that_would_leave_the_results_folder_is_refused(
     (tmp_path / "results" / "figures").symlink_to(tmp_path)
     with pytest.raises(UnsafePathError, match="figures"):
         _ = ResultsStore(tmp_path / "results").figures_dir
+
+
+def test_docs_robustness_lists_every_fault_case_and_is_current():
+    """docs/robustness.md is generated from the tests: at least 150 cases, none missing."""
+    import runpy
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = runpy.run_path(str(root / "scripts" / "robustness_table.py"))
+    assert script["main"](["--check"]) == 0, "docs/robustness.md is out of date: run scripts/robustness_table.py"
+    text = (root / "docs" / "robustness.md").read_text()
+    total = int(text.rsplit("Total: ", 1)[1].split()[0])
+    assert total >= 150 and total == text.count("\n| `")
+    assert "[docs/robustness.md](docs/robustness.md)" in (root / "README.md").read_text()
+
+
+def test_a_plugin_protocol_whose_name_is_no_file_name_is_refused():
+    from cirrbench.benchmark.protocols.registry import register_protocol
+
+    with pytest.raises(ValueError, match=r"protocol name '\.\./splits' does not match"):
+        register_protocol("../splits", description="x")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cirrbench.benchmark.common.paths import name_problem
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.protocols.base import SplitError, SplitSet
 
@@ -78,6 +79,10 @@ def register_protocol(
     Returns:
         The decorator (it returns the function unchanged).
     """
+
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(f"protocol name {problem}; it becomes part of file names (splits/<protocol>/, tables)")
 
     def decorate(make: Callable[..., SplitSet]) -> Callable[..., SplitSet]:
         existing = _PROTOCOLS.get(name)

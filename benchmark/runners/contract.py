@@ -119,7 +119,9 @@ class Predictions:
                 f"probabilities must be finite: NaN or infinite for {int((~finite).sum())} scan(s), e.g. {rows[int(np.argmin(finite))]!r}"
             )
         if (values < -1e-9).any():
-            raise ValueError(f"probabilities must be non-negative: {values.min():.3g} for scan {rows[int(np.argmin(values.min(axis=1)))]!r}")
+            raise ValueError(
+                f"probabilities must be non-negative: {values.min():.3g} for scan {rows[int(np.argmin(values.min(axis=1)))]!r}"
+            )
         sums = values.sum(axis=1)
         if not np.allclose(sums, 1.0, atol=1e-5):
             worst = int(np.argmax(np.abs(sums - 1.0)))
