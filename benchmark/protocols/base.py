@@ -18,6 +18,7 @@ import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.ordering import natural_key
+from cirrbench.benchmark.common.paths import inside
 from cirrbench.benchmark.data.cohort import Cohort
 
 __all__ = ["patient_labels", "read_splits", "ROLES", "Split", "SPLIT_COLUMNS", "SplitError", "SplitSet", "write_splits"]
@@ -104,11 +105,11 @@ def patient_labels(cohort: Cohort) -> dict[str, int]:
 
 def write_splits(split_set: SplitSet, folder: str | Path) -> Path:
     """One CSV per split plus ``index.json`` (ids, hashes, sequences). Returns the index path."""
-    folder = Path(folder) / split_set.protocol
+    folder = inside(folder, split_set.protocol)
     folder.mkdir(parents=True, exist_ok=True)
     index = []
     for split in split_set:
-        path = folder / f"{split.split_id}.csv"
+        path = inside(folder, f"{split.split_id}.csv")
         atomic_write_text(path, split.to_frame().to_csv(index=False))
         index.append(
             {
