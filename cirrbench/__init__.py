@@ -91,7 +91,7 @@ def load_cohort(
     Returns:
         The cohort: its scan records, label set and, for a feature table, the features.
     """
-    from cirrbench.benchmark.data.cohort import load_cohort as _load
+    from cirrbench.benchmark.data.loading import load_cohort as _load
 
     options = {k: v for k, v in (("labels", labels), ("ordinal", ordinal)) if v is not None}
     return _load(path, include_healthy=healthy, **options)

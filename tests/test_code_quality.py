@@ -47,18 +47,25 @@ def test_ruff_format_is_applied():
     assert done.returncode == 0, done.stdout[-3000:] + "\nrun: ruff format ."
 
 
-def top_level_imports(path: Path) -> list[tuple[str, list[str]]]:
-    """(module, names) of the imports at module level (imports inside functions are deliberate:
-    they break cycles or defer heavy dependencies)."""
+def imports_of(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import of a file, inside functions too (an import deferred into a
+    function is still a dependency; only ``if TYPE_CHECKING:`` blocks import nothing at run time)."""
     tree = ast.parse(path.read_text())
+    skipped = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for statement in node.body
+        for child in ast.walk(statement)
+    }
     found = []
-    for node in tree.body:
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.module, [a.name for a in node.names]))
         elif isinstance(node, ast.Import):
             found += [(a.name, []) for a in node.names]
-        elif isinstance(node, ast.If):  # TYPE_CHECKING blocks do not import at run time
-            continue
     return found
 
 
@@ -66,7 +73,7 @@ def test_no_import_cycles():
     known = modules()
     graph = {name: set() for name in known}
     for name, path in known.items():
-        for module, imported in top_level_imports(path):
+        for module, imported in imports_of(path):
             targets = [module] + [f"{module}.{n}" for n in imported]
             graph[name] |= {t for t in targets if t in known and t != name}
     state: dict[str, int] = {}

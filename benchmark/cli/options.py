@@ -78,7 +78,7 @@ def label_options(args: argparse.Namespace) -> dict:
 
 def load_cohort_of(args: argparse.Namespace, path: Path | None = None):
     """The cohort a data command names (PATH or ``path``, ``--healthy``, the label options)."""
-    from cirrbench.benchmark.data.cohort import load_cohort
+    from cirrbench.benchmark.data.loading import load_cohort
 
     return load_cohort(
         cohort_path(path or getattr(args, "path", None)),

@@ -52,7 +52,7 @@ def score(args: argparse.Namespace) -> int:
     the same scans. Every row is checked first; a bad file is one error naming the line or column
     (exit 2).
     """
-    from cirrbench.benchmark.data.cohort import load_cohort
+    from cirrbench.benchmark.data.loading import load_cohort
     from cirrbench.benchmark.reporting.score import score_file, write_score
 
     data = cohort_path(

@@ -609,31 +609,6 @@ def load_manifest(
     return Cohort(tuple(records), rows.labels, source=str(path), problems=tuple(problems))
 
 
-def load_cohort(path: str | Path, include_healthy: bool = False, **manifest_options) -> Cohort:
-    """A folder is read as a CirrMRI600+ root; a ``.csv`` as a manifest (it has an ``image``
-    column) or else as a feature table (see :mod:`benchmark.feature_table`)."""
-    path = Path(path).expanduser()
-    if path.is_dir() and (manifest_options.get("labels") is not None or manifest_options.get("ordinal") is not None):
-        raise ValueError(
-            f"{path}: a CirrMRI600+ folder has fixed labels (mild, moderate, severe; ordinal); --labels and --ordinal are for manifest and feature-table cohorts"
-        )
-    if path.is_file() and path.suffix.lower() == ".csv":
-        if is_feature_table(path):
-            from cirrbench.benchmark.data.feature_table import load_feature_table
-
-            return load_feature_table(path, **manifest_options)
-        return load_manifest(path, **manifest_options)
-    if path.is_dir():
-        return load_cirrmri(path, include_healthy=include_healthy)
-    raise FileNotFoundError(f"{path}: neither a CirrMRI600+ folder nor a manifest .csv")
-
-
-def is_feature_table(path: Path) -> bool:
-    """A CSV without an ``image`` column is a feature table, with one it is a manifest."""
-    header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-    return "image" not in {c.strip() for c in header}
-
-
 def write_manifest(cohort: Cohort, path: str | Path) -> Path:
     """Write a cohort as a manifest CSV with absolute paths (it works from any folder), e.g. to
     benchmark a subset elsewhere."""
@@ -663,7 +638,6 @@ __all__ = [
     "ScanRecord",
     "load_cirrmri",
     "load_manifest",
-    "load_cohort",
     "write_manifest",
     "FATAL_FOR_SCAN",
 ]

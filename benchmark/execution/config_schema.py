@@ -356,8 +356,6 @@ def check_config(raw: Any, source: str) -> list[str]:
         if item.get("metric", "accuracy") not in known_metrics:
             bad(f"{key}.metric", f"unknown metric {item.get('metric')!r}")
     if rows:
-        from cirrbench.benchmark.execution.experiment import declared_pair_problems
-
         problems += [f"{source}: {line}" for line in declared_pair_problems(raw.get("compare"), rows)]
     return problems
 
@@ -439,3 +437,31 @@ def config_reference() -> str:
             )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def declared_pair_problems(raw: Any, rows: dict[str, set[str]]) -> list[str]:
+    """Problems of a ``compare:`` value; ``rows``: row name (alias or runner) -> variants it runs."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        return [
+            f"compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, cnn-vgg19]], got {raw!r}"
+        ]
+    problems = []
+    for index, item in enumerate(raw):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+            problems.append(
+                f"compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}"
+            )
+            continue
+        for side in item:
+            row, _, variant = side.partition(":")
+            if row not in rows:
+                problems.append(f"compare[{index}]: {row!r} is not a runner of this config; runners: {', '.join(rows)}")
+            elif variant and variant not in rows[row]:
+                problems.append(
+                    f"compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}"
+                )
+        if item[0] == item[1]:
+            problems.append(f"compare[{index}]: a method compared with itself ({item[0]!r})")
+    return problems

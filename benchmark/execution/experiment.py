@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from cirrbench.benchmark.execution.config_schema import check_config, declared_pair_problems
 from cirrbench.benchmark.protocols.base import Split, SplitSet
 from cirrbench.benchmark.runners.registry import get_runner
 
@@ -98,7 +99,6 @@ def _as_tuple(value: Any) -> tuple:
 
 def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     """A checked experiment; :class:`ConfigError` lists every problem of the config at once."""
-    from cirrbench.benchmark.execution.config_schema import check_config
     from cirrbench.benchmark.runners.plugins import PluginError, load_plugin
 
     plugins = []
@@ -167,34 +167,6 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         source=source,
         raw=raw,
     )
-
-
-def declared_pair_problems(raw: Any, rows: dict[str, set[str]]) -> list[str]:
-    """Problems of a ``compare:`` value; ``rows``: row name (alias or runner) -> variants it runs."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        return [
-            f"compare: a list of pairs, e.g. [[radiomics-xgboost, msa], [radiomics-xgboost, cnn-vgg19]], got {raw!r}"
-        ]
-    problems = []
-    for index, item in enumerate(raw):
-        if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            problems.append(
-                f"compare[{index}]: a pair of row names such as [radiomics-xgboost, msa] (optionally msa:no-attention), got {item!r}"
-            )
-            continue
-        for side in item:
-            row, _, variant = side.partition(":")
-            if row not in rows:
-                problems.append(f"compare[{index}]: {row!r} is not a runner of this config; runners: {', '.join(rows)}")
-            elif variant and variant not in rows[row]:
-                problems.append(
-                    f"compare[{index}]: runner {row!r} does not run variant {variant!r} in this config; it runs: {', '.join(sorted(rows[row]))}"
-                )
-        if item[0] == item[1]:
-            problems.append(f"compare[{index}]: a method compared with itself ({item[0]!r})")
-    return problems
 
 
 def declared_pairs(raw: Any, families: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -85,7 +85,7 @@ def reproduce(options: ReproduceOptions) -> int:
     if report is None:
         print("no finished job: nothing to report")
         return 1
-    from cirrbench.benchmark.data.cohort import load_cohort
+    from cirrbench.benchmark.data.loading import load_cohort
 
     figure = (
         montage(

@@ -17,6 +17,7 @@ import numpy as np
 from cirrbench.benchmark.data.labels import LabelSet
 
 __all__ = [
+    "BUILTIN_METRICS",
     "Metric",
     "register_metric",
     "unregister_metric",
@@ -81,18 +82,38 @@ def unregister_metric(name: str) -> None:
     _METRICS.pop(name, None)
 
 
-def _builtins() -> None:
-    from cirrbench.benchmark.reporting import metrics  # noqa: F401  (registers the built-in metrics)
+#: The built-in metrics, declared where the registry lives (their computations are in
+#: :mod:`benchmark.reporting.metrics` and :mod:`benchmark.reporting.resampling`).
+BUILTIN_METRICS = (
+    Metric("accuracy", "Accuracy", "Accuracy"),
+    Metric("balanced_accuracy", "Balanced accuracy", "Bal. accuracy"),
+    Metric("precision", "Macro precision", "Precision", per_class=True),
+    Metric("recall", "Macro recall (sensitivity)", "Recall", per_class=True),
+    Metric("specificity", "Macro specificity", "Specificity", per_class=True),
+    Metric("f1", "Macro F1", "F1", per_class=True),
+    Metric("auc", "Macro one-vs-rest AUC", "AUC", per_class=True),
+    Metric("qwk", "Quadratic weighted kappa", "QWK", bounds=(-1.0, 1.0), ordinal_only=True),
+    Metric(
+        "mae",
+        "Stage MAE (mean absolute error in stages)",
+        "MAE",
+        higher_is_better=False,
+        bounds=lambda labels: (0.0, float(labels.n_classes - 1)),
+        ordinal_only=True,
+    ),
+    Metric("ece", "Expected calibration error", "ECE", higher_is_better=False),
+    Metric("brier", "Brier score", "Brier", higher_is_better=False, bounds=(0.0, 2.0)),
+)
+for _metric in BUILTIN_METRICS:
+    register_metric(_metric)
 
 
 def available_metrics() -> dict[str, Metric]:
-    _builtins()
     return dict(_METRICS)
 
 
 def _split(name: str) -> tuple[Metric | None, str]:
     """(the metric, the class name of a per-class form or "")."""
-    _builtins()
     if name in _METRICS:
         return _METRICS[name], ""
     for base, metric in _METRICS.items():

@@ -15,10 +15,9 @@ from sklearn import metrics as skm
 
 from cirrbench.benchmark.common.decision import decide
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.reporting.metric_registry import Metric, available_metrics, register_metric, supported_metric
+from cirrbench.benchmark.reporting.metric_registry import available_metrics, supported_metric
 
 __all__ = [
-    "BUILTIN_METRICS",
     "compute_metrics",
     "confusion",
     "expected_calibration_error",
@@ -149,31 +148,6 @@ def _compute_metrics(
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     return skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
-
-
-#: The built-in metrics, declared once: names, direction, bounds.
-BUILTIN_METRICS = (
-    Metric("accuracy", "Accuracy", "Accuracy"),
-    Metric("balanced_accuracy", "Balanced accuracy", "Bal. accuracy"),
-    Metric("precision", "Macro precision", "Precision", per_class=True),
-    Metric("recall", "Macro recall (sensitivity)", "Recall", per_class=True),
-    Metric("specificity", "Macro specificity", "Specificity", per_class=True),
-    Metric("f1", "Macro F1", "F1", per_class=True),
-    Metric("auc", "Macro one-vs-rest AUC", "AUC", per_class=True),
-    Metric("qwk", "Quadratic weighted kappa", "QWK", bounds=(-1.0, 1.0), ordinal_only=True),
-    Metric(
-        "mae",
-        "Stage MAE (mean absolute error in stages)",
-        "MAE",
-        higher_is_better=False,
-        bounds=lambda labels: (0.0, float(labels.n_classes - 1)),
-        ordinal_only=True,
-    ),
-    Metric("ece", "Expected calibration error", "ECE", higher_is_better=False),
-    Metric("brier", "Brier score", "Brier", higher_is_better=False, bounds=(0.0, 2.0)),
-)
-for _metric in BUILTIN_METRICS:
-    register_metric(_metric)
 
 
 def probability_columns(frame: pd.DataFrame, labels: LabelSet) -> list[str]:

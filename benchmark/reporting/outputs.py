@@ -122,15 +122,9 @@ def unregister_output(name: str) -> None:
     _FIGURES.pop(name, None)
 
 
-def _builtins() -> None:
-    from cirrbench.benchmark.reporting import builtin_outputs  # noqa: F401  (registers the built-in tables and figures)
-
-
 def table_families() -> list[TableFamily]:
-    _builtins()
     return sorted(_TABLES.values(), key=lambda family: (family.order, family.name))
 
 
 def figure_families() -> list[FigureFamily]:
-    _builtins()
     return sorted(_FIGURES.values(), key=lambda family: (family.order, family.name))
