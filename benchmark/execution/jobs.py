@@ -28,7 +28,7 @@ from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.execution.experiment import BOTH, Job
 from cirrbench.benchmark.execution.store import OUTPUTS, PREDICTIONS, ResultsStore
 from cirrbench.benchmark.protocols.base import SplitSet
-from cirrbench.benchmark.runners.contract import RunContext, ScanSet
+from cirrbench.benchmark.runners.contract import RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
 
 __all__ = [
@@ -197,6 +197,33 @@ def _runner_class(name: str, module: str | None) -> type:
         return get_runner(name)
 
 
+def _prepared_runner(
+    job: Job, store: ResultsStore, device: str, show_progress: bool, runner_module: str | None, plugins: tuple[str, ...]
+) -> tuple[type[Runner], Runner, RunContext]:
+    """The job's runner class, a fresh instance with its parameters, and its context, in a process
+    whose plugins are imported, float kernels checked and global seeds set."""
+    if plugins:
+        from cirrbench.benchmark.runners.plugins import load_plugins
+
+        load_plugins(plugins)
+    cls = _runner_class(job.runner, runner_module)  # imports torch (deep runners) with this process's pins
+    if job.kernels:
+        check_process(job.kernels)  # a worker started without the pins (a remote Dask worker) fails here
+    params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
+    context = RunContext(
+        seed=job.seed,
+        device=_resolve_device(device),
+        cache_dir=cache_dir("runners", job.runner),
+        logger=logging.getLogger(f"cirrbench.runner.{job.runner}"),
+        show_progress=show_progress,
+        work_dir=store.work_dir(job.key),
+    )
+    if job.kernels:
+        configure_torch(job.kernels, context.device)
+    np.random.seed(job.seed % (2**32))  # for third-party code that uses the global state
+    return cls, cls(params), context
+
+
 def run_job(
     job: Job,
     data: JobData,
@@ -217,26 +244,7 @@ def run_job(
     started = time.time()
     store = ResultsStore(out)
     try:
-        if plugins:
-            from cirrbench.benchmark.runners.plugins import load_plugins
-
-            load_plugins(plugins)
-        cls = _runner_class(job.runner, runner_module)  # imports torch (deep runners) with this process's pins
-        if job.kernels:
-            check_process(job.kernels)  # a worker started without the pins (a remote Dask worker) fails here
-        params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
-        runner = cls(params)
-        context = RunContext(
-            seed=job.seed,
-            device=_resolve_device(device),
-            cache_dir=cache_dir("runners", job.runner),
-            logger=logging.getLogger(f"cirrbench.runner.{job.runner}"),
-            show_progress=show_progress,
-            work_dir=store.work_dir(job.key),
-        )
-        if job.kernels:
-            configure_torch(job.kernels, context.device)
-        np.random.seed(job.seed % (2**32))  # for third-party code that uses the global state
+        cls, runner, context = _prepared_runner(job, store, device, show_progress, runner_module, plugins)
         with warnings.catch_warnings(record=True) as caught:  # library warnings go to the job's log, not the console
             warnings.simplefilter("always")
             runner.fit(data.train, data.valid, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -327,8 +328,41 @@ def _run_locked(
     print(summary.format())
 
     store = ResultsStore(out)
+    manifest = _manifest(experiment, options, plan, store, all_jobs, fingerprint, started)
+    previous = store.read_manifest()
+    if previous is None or _unchanged(previous) != _unchanged(manifest):
+        store.write_manifest(manifest)  # else kept: the same run, so the report's provenance stays true
+
+    report = None
+    if any(entry["done"] for entry in manifest["jobs"]):
+        report = build_report(out, ReportSettings.from_manifest(out), reuse=not options.force)
+        if report.reused:
+            print(
+                f"report: up to date, nothing it reads changed ({len(report.files)} files kept; "
+                f"`cirrbench report {out}` rebuilds it)"
+            )
+    return summary, report
+
+
+def _unchanged(manifest: dict) -> str:
+    """A manifest without its times: two runs that changed nothing have the same."""
+    return json.dumps(
+        {k: v for k, v in manifest.items() if k not in ("created", "run_seconds")}, sort_keys=True, default=str
+    )
+
+
+def _manifest(
+    experiment: Experiment,
+    options: RunOptions,
+    plan: Plan,
+    store: ResultsStore,
+    all_jobs: list[Job],
+    fingerprint: str,
+    started: float,
+) -> dict:
+    """What made this results folder: config, cohort, splits, jobs, how to report, versions, machine."""
     durations = {job.key: store.job_record(job.key).get("duration_s") for job in all_jobs if store.is_done(job.key)}
-    manifest = {
+    return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "experiment": {
             "name": experiment.name,
@@ -340,9 +374,9 @@ def _run_locked(
             "source": str(plan.data),
             "phantom": plan.is_phantom,
             "fingerprint": fingerprint,
-            "scans": len(cohort),
-            "patients": len(cohort.patients),
-            "labels": cohort.labels.to_dict(),
+            "scans": len(plan.cohort),
+            "patients": len(plan.cohort.patients),
+            "labels": plan.cohort.labels.to_dict(),
         },
         "splits": plan.split_hashes,
         "jobs": [
@@ -372,12 +406,6 @@ def _run_locked(
         "kernels": kernel_report(experiment.reproducible, options.device or experiment.device),
         "run_seconds": round(time.time() - started, 1),
     }
-    store.write_manifest(manifest)
-
-    report = None
-    if any(entry["done"] for entry in manifest["jobs"]):
-        report = build_report(out, ReportSettings.from_manifest(out))
-    return summary, report
 
 
 def _seed_range(experiment: Experiment) -> str:

@@ -23,6 +23,7 @@ from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
+from cirrbench.benchmark.reporting.report_cache import fingerprint, reusable, save_state
 from cirrbench.benchmark.reporting.rows import level_frames, per_split_metrics, test_fractions
 from cirrbench.benchmark.reporting.stats import holm
 from cirrbench.benchmark.reporting.table import Table
@@ -95,6 +96,7 @@ class Report:
     files: list[Path]
     summary: pd.DataFrame
     verdict: list[str] = field(default_factory=list)
+    reused: bool = False  # nothing it reads changed: the previous build's files were kept
 
     def main_markdown(self) -> str:
         head = "\n".join(self.verdict) + "\n\n" if self.verdict else ""
@@ -112,10 +114,9 @@ def _validation_frame(store: ResultsStore, jobs: list[dict]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def build_report(out: str | Path, settings: ReportSettings | None = None) -> Report:
-    out = Path(out)
-    store = ResultsStore(out)
-    settings = settings or ReportSettings.from_manifest(out)
+def _context(out: Path, store: ResultsStore, settings: ReportSettings) -> tuple[ReportContext, pd.DataFrame]:
+    """Everything the table and figure builders share (predictions, labels, the evaluation, row
+    names, pairs), and the per-split metrics the metrics folder keeps."""
     predictions, jobs = store.load_predictions(settings.job_keys)
     if predictions.empty:
         raise FileNotFoundError(
@@ -173,6 +174,22 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
         table_metrics,
         secondary_metrics,
     )
+    return context, split_metrics
+
+
+def build_report(out: str | Path, settings: ReportSettings | None = None, reuse: bool = False) -> Report:
+    """Every table, metrics file, figure and the page, from a results folder's predictions alone
+    (the same predictions give the same bytes); outputs an earlier config left are removed.
+    ``reuse``: keep the previous build when nothing it reads changed (:mod:`report_cache`)."""
+    out = Path(out)
+    store = ResultsStore(out)
+    settings = settings or ReportSettings.from_manifest(out)
+    key = fingerprint(out, settings)
+    if reuse and (kept := reusable(out, key)) is not None:
+        return Report(*kept, reused=True)
+    context, split_metrics = _context(out, store, settings)
+    evaluation, names, pairs, protocols = context.evaluation, context.names, context.pairs, context.protocols
+    table_metrics, secondary_metrics, labels = context.table_metrics, context.secondary_metrics, context.labels
     tables: list[Table] = [t for family in table_families() for t in family.build(context) if t is not None]
     for table in tables:
         if settings.banner:
@@ -194,6 +211,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None) -> Rep
     words = verdict_in_words(verdicts, names, evaluation, settings.metric, settings.compare)
     files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, evaluation)
     remove_stale_outputs(out, files)
+    save_state(out, key, tables, files, words)
     return Report(tables, files, summary, words)
 
 
