@@ -36,14 +36,20 @@ def package_versions() -> dict[str, str]:
     return found
 
 
+#: What makes the numbers: a change here (uncommitted) marks the commit ``-dirty``; README, docs and
+#: results/ do not.
+CODE_PATHS = (":(top)benchmark", ":(top)baselines", ":(top)models", ":(top)cirrbench", ":(top)pyproject.toml")
+
+
 def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit the code came from, ``-dirty`` when the code differs from it."""
     folder = cwd or Path(__file__).resolve().parent
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # only the code counts: a run rewriting a tracked results/ is not "dirty"
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
             cwd=folder,
             capture_output=True,
             text=True,
