@@ -7,7 +7,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["git_commit", "machine", "package_versions", "PACKAGES"]
+__all__ = ["CODE_PATHS", "git_commit", "machine", "package_versions", "PACKAGES"]
 
 PACKAGES = (
     "cirrbench",
