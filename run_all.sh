@@ -38,7 +38,8 @@ Exit codes: 0 done; 1 a job failed or the cohort failed validation; 2 nothing wa
 (a config, flag or input error, one line per problem; or the results folder is in use).
 
 Other modes:
-  --test [ARGS]        set up, then run the test suite (python -m pytest ARGS)
+  --test [ARGS]        set up, then run the test suite: python -m pytest ARGS (without ARGS:
+                       -n auto, one pytest-xdist worker per core)
   --setup              only create or refresh .venv
   -h, --help           this help
 
@@ -58,6 +59,6 @@ PY="$ROOT/.venv/bin/python"
 
 case "${1:-}" in
   --setup) exit 0 ;;
-  --test) shift; exec "$PY" -m pytest "$@" ;;
+  --test) shift; if [ $# -eq 0 ]; then set -- -n auto; fi; exec "$PY" -m pytest "$@" ;;
 esac
 exec "$PY" -m cirrbench reproduce "$@"

@@ -113,3 +113,24 @@ def kernels(args: argparse.Namespace) -> int:
     root = args.data or phantom_root(120, 0, jobs=2)
     print(json.dumps(kernels_benchmark(root, args.out, trials=args.trials), indent=2))
     return 0
+
+
+def _loop_options(p: argparse.ArgumentParser) -> None:
+    _out_folder(p)
+    p.add_argument("--profile", default="cpu", help="the profile timed (default cpu; loop_<profile>.json for others)")
+    p.add_argument("--jobs", type=int, default=2, help="processes for the runs (default 2)")
+    p.add_argument("--no-tests", action="store_true", help="leave out the test suite's time")
+
+
+@command("perf loop", _loop_options)
+def loop(args: argparse.Namespace) -> int:
+    """cold run, warm rerun, report rebuild and test suite, as a user waits for them
+
+    Each in a fresh process: the profile into an empty cache and results folder (cold), the same
+    again (warm: the report is reused), `cirrbench report` (a full rebuild) and the test suite
+    (pytest -n auto); writes loop.json with the machine.
+    """
+    from cirrbench.benchmark.perf_loop import loop_benchmark
+
+    print(json.dumps(loop_benchmark(args.out, args.profile, args.jobs, tests=not args.no_tests), indent=2))
+    return 0

@@ -1,0 +1,55 @@
+"""``cirrbench perf loop``: how long a researcher waits, per step of the edit-run-read loop.
+
+Four timings, each in a fresh process as a user would type it: a **cold** run of a profile into an
+empty cache and an empty results folder (phantom, features, every job, the report), a **warm**
+rerun of the same (nothing changed: the report is reused), a **report** rebuild
+(`cirrbench report`, always a full build), and the **test suite** as CI runs it. Written with the
+machine to ``loop.json``; nothing here is estimated.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["loop_benchmark"]
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return round(seconds, 2)
+
+
+def loop_benchmark(out: Path, profile: str = "cpu", jobs: int = 2, tests: bool = True) -> dict:
+    """Time cold, warm, report and (``tests``) the test suite; write ``out/loop.json``."""
+    from cirrbench.benchmark.perf import write_measurement
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "CIRRBENCH_CACHE": str(Path(tmp) / "cache")}  # cold: nothing cached
+        results = Path(tmp) / "results"
+        run = [sys.executable, "-m", "cirrbench", "run", profile, "--out", str(results), "--jobs", str(jobs), "-q"]
+        timings = {"cold_run": _timed(run, env), "warm_run": _timed(run, env)}
+        timings["report_rebuild"] = _timed([sys.executable, "-m", "cirrbench", "report", str(results)], env)
+    if tests:
+        timings["test_suite"] = _timed(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto"], dict(os.environ), _ROOT
+        )
+    result = {
+        "what": "seconds per step of the loop, each a fresh process: cold run (empty cache and results), warm rerun, "
+        "cirrbench report (full rebuild), test suite (pytest -n auto)",
+        "profile": profile,
+        "jobs": jobs,
+        "seconds": timings,
+    }
+    write_measurement(out, "loop" if profile == "cpu" else f"loop_{profile}", result)
+    return result
