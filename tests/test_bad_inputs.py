@@ -492,20 +492,21 @@ def nifti_4d_image(w: World) -> Case:
     return w.invalid("[not-3d]", str(image), "4D")
 
 
-def nifti_nan_voxels(w: World) -> Case:
+def _non_finite_voxel(w: World, value: float) -> Case:
+    """The first image saved as float32 with one voxel set to ``value`` (NaN or Inf)."""
     image, _ = w.first_scan()
     data = np.asarray(nib.load(str(image)).dataobj).astype(np.float32)
-    data[0, 0, 0] = np.nan
+    data[1, 1, 1] = value
     nib.save(nib.Nifti1Image(data, nib.load(str(image)).affine), str(image))
     return w.invalid("[non-finite]", str(image))
+
+
+def nifti_nan_voxels(w: World) -> Case:
+    return _non_finite_voxel(w, np.nan)
 
 
 def nifti_inf_voxels(w: World) -> Case:
-    image, _ = w.first_scan()
-    data = np.asarray(nib.load(str(image)).dataobj).astype(np.float32)
-    data[1, 1, 1] = np.inf
-    nib.save(nib.Nifti1Image(data, nib.load(str(image)).affine), str(image))
-    return w.invalid("[non-finite]", str(image))
+    return _non_finite_voxel(w, np.inf)
 
 
 def nifti_zero_sized_axis(w: World) -> Case:

@@ -142,17 +142,32 @@ def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
     assert not alive, f"workers still alive 10 s after the main process was killed: {[p.pid for p in alive]}"
 
 
-def _busy_run(path: Path, out: Path, psutil):  # noqa: ANN001
-    """Start a run with both cores busy; return (main process, its loky workers, the busy loops)."""
+def _start_run(path: Path, out: Path, jobs: int) -> subprocess.Popen:
+    """``cirrbench run PATH --out OUT`` in its own process, with the test runners registered."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
-    main_process = subprocess.Popen(
-        cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", "2", "-q"),
+    return subprocess.Popen(
+        cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", str(jobs), "-q"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _same_tables(out: Path, clean: Path) -> bool:
+    """Whether ``out`` holds exactly the tables of ``clean``, byte for byte."""
+    names = sorted(p.name for p in (clean / "tables").iterdir())
+    return (
+        bool(names)
+        and names == sorted(p.name for p in (out / "tables").iterdir())
+        and all((out / "tables" / n).read_bytes() == (clean / "tables" / n).read_bytes() for n in names)
+    )
+
+
+def _busy_run(path: Path, out: Path, psutil):  # noqa: ANN001
+    """Start a run with both cores busy; return (main process, its loky workers, the busy loops)."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    main_process = _start_run(path, out, jobs=2)
     parent = psutil.Process(main_process.pid)
     deadline = time.time() + 120
     workers: list = []
@@ -206,14 +221,7 @@ def test_a_stopped_run_reruns_to_the_bytes_of_a_clean_run(tiny_phantom, tmp_path
     out, clean = tmp_path / "results", tmp_path / "clean"
     runners = ["majority", "stratified-random", {"name": "test-sleepy", "params": {"seconds": 1}}]
     path = config(tiny_phantom, tmp_path, inputs=["T1W", "T2W"], runners=runners)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(
-        cli_in_subprocess("run", str(path), "--out", str(out), "--jobs", "1", "-q"),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start_run(path, out, jobs=1)
     if phase == "before the first job":
         reached = _wait_for(lambda: (out / ".cirrbench.lock").exists())
     else:
@@ -224,9 +232,7 @@ def test_a_stopped_run_reruns_to_the_bytes_of_a_clean_run(tiny_phantom, tmp_path
     assert process.returncode == code, err
     assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0  # resumes
     assert main(["run", str(path), "--out", str(clean), "--jobs", "1", "-q"]) == 0
-    names = sorted(p.name for p in (clean / "tables").iterdir())
-    assert names == sorted(p.name for p in (out / "tables").iterdir())
-    assert all((out / "tables" / n).read_bytes() == (clean / "tables" / n).read_bytes() for n in names)
+    assert _same_tables(out, clean)
     assert not list(out.rglob(".*.tmp-*")) and not list((out / "predictions").glob(".partial-*"))
 
 
@@ -328,9 +334,7 @@ def test_a_full_disk_names_the_file_and_the_rerun_matches_a_clean_run(tiny_phant
     assert main(["run", str(path), "--out", str(out), "-q", "--jobs", "1"]) == 0
     clean = tmp_path / "clean"
     assert main(["run", str(path), "--out", str(clean), "-q", "--jobs", "1"]) == 0
-    tables = sorted(p.name for p in (clean / "tables").iterdir())
-    assert tables and tables == sorted(p.name for p in (out / "tables").iterdir())
-    assert all((out / "tables" / n).read_bytes() == (clean / "tables" / n).read_bytes() for n in tables)
+    assert _same_tables(out, clean)
 
 
 def test_a_runner_that_exits_is_that_jobs_failure(tiny_phantom, tmp_path):
