@@ -72,3 +72,36 @@ def test_cirrbench_report_always_rebuilds(tiny_phantom, tmp_path):
     out = tmp_path / "results"
     _run(tiny_phantom, out)
     assert not build_report(out).reused
+
+
+def _written(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes()) for p in _report_files(out)}
+
+
+def _report_files(out: Path) -> list[Path]:
+    return sorted([*out.glob("tables/*"), *out.glob("figures/*"), *out.glob("metrics/*"), out / "REPORT.md"])
+
+
+def test_a_changed_runner_redraws_only_its_figures_and_matches_a_full_build(tiny_phantom, tmp_path, caplog):
+    out = tmp_path / "results"
+
+    def runners(sharpness: float) -> list:
+        return ["majority", {"name": "test-slices", "params": {"sharpness": sharpness}}, "test-deep"]
+
+    _run(tiny_phantom, out, runners=runners(2.0), compare=[["test-slices", "test-deep"]])
+    before = _written(out)
+    with caplog.at_level("INFO", logger="cirrbench.benchmark.reporting.report"):
+        _, report = _run(tiny_phantom, out, runners=runners(0.1), compare=[["test-slices", "test-deep"]])
+    assert not report.reused and "figure(s) kept (nothing they show changed)" in caplog.text
+    after = _written(out)
+    redrawn = {name for name in after if name.startswith("figures/") and after[name][0] != before[name][0]}
+    figures = {name for name in after if name.startswith("figures/") and not name.startswith("figures/cohort")}
+    # test-slices is in the forest plot, the pairwise matrix, the ROC of the declared pair and its
+    # family's confusion figure; the reference's and the deep stand-in's confusion figures are kept.
+    shows_it = {"forest_official", "pairwise_official_T1W", "roc_official", "confusion_official_other"}
+    assert redrawn == {name for name in figures if Path(name).stem in shows_it}
+    assert after["tables/main_official_patient.csv"][1] != before["tables/main_official_patient.csv"][1]
+
+    partial = {name: content for name, (_, content) in after.items()}
+    build_report(out)  # every figure drawn again
+    assert {name: content for name, (_, content) in _written(out).items()} == partial

@@ -8,6 +8,7 @@ features (50), attention maps (60). :mod:`benchmark.reporting.outputs` explains 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -198,7 +199,8 @@ def _roc(c: ReportContext, protocol: str) -> list[Path]:
     ]
     compared = list(dict.fromkeys(r for r in compared if r in set(part["runner"])))
     title = f"Per-stage ROC of the declared comparison ({protocol}; patient level, pooled over test splits)"
-    return roc_figure(part, c.labels, compared, c.names, c.figure(f"roc_{protocol}", title))
+    shown = part[part["runner"].isin(compared)]  # only what it draws: another runner's change keeps it
+    return roc_figure(shown, c.labels, compared, c.names, c.figure(f"roc_{protocol}", title))
 
 
 @register_figure("confusion", order=40, per_protocol=True)
@@ -209,18 +211,18 @@ def _confusion_figures(c: ReportContext, protocol: str) -> list[Path]:
         members = [r for r in _everyone(c) if c.names.family(r) == family]
         title = f"Confusion matrices, {family} methods (patient level, {protocol}; counts over all test splits and seeds, colour = row share)"
         target = c.figure(f"confusion_{protocol}_{family}", title)
-        files += confusion_figure(part, c.labels, members, c.names, target)
+        files += confusion_figure(part[part["runner"].isin(members)], c.labels, members, c.names, target)
     return files
 
 
 @register_figure("top_features", order=50)
 def _top_features(c: ReportContext) -> list[Path]:
-    return _importance_outputs(c.store, c.jobs, c.settings.banner)
+    return _importance_outputs(c.store, c.jobs, c.figure)
 
 
 @register_figure("attention", order=60)
 def _attention(c: ReportContext) -> list[Path]:
-    return _attention_outputs(c.store, c.jobs, c.predictions, c.labels, c.names, c.settings.banner)
+    return _attention_outputs(c.store, c.jobs, c.predictions, c.labels, c.names, c.figure)
 
 
 def _input_rank(sequence: str) -> tuple[int, str]:
@@ -228,7 +230,7 @@ def _input_rank(sequence: str) -> tuple[int, str]:
 
 
 def _attention_outputs(
-    store, jobs: list[dict], predictions: pd.DataFrame, labels, names, banner: str | None
+    store, jobs: list[dict], predictions: pd.DataFrame, labels, names, figure: Callable[[str, str], FigureTarget]
 ) -> list[Path]:
     """A figure of saved attention maps per runner and protocol (default variant, first split per input)."""
     by_group: dict[tuple[str, str], list[dict]] = {}
@@ -263,13 +265,11 @@ def _attention_outputs(
     files = []
     for (runner, protocol), entries in sorted(by_group.items()):
         title = f"{names.show(runner)}: spatial attention on the most attended liver slice ({protocol}, first test split), rows = true stage"
-        files += attention_maps(
-            entries, labels, FigureTarget(inside(store.figures_dir, f"attention_{runner}_{protocol}"), title, banner)
-        )
+        files += attention_maps(entries, labels, figure(f"attention_{runner}_{protocol}", title))
     return files
 
 
-def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Path]:
+def _importance_outputs(store, jobs: list[dict], figure: Callable[[str, str], FigureTarget]) -> list[Path]:
     """Aggregate ``extra_feature_importance.csv`` of default-variant jobs: a table and a figure per runner and protocol."""
     parts = []
     for job in jobs:
@@ -325,6 +325,5 @@ def _importance_outputs(store, jobs: list[dict], banner: str | None) -> list[Pat
             )
         )
         title = f"{runner}: top {TOP_FEATURES} features ({protocol}; mean over splits)"
-        target = FigureTarget(inside(store.figures_dir, f"top_features_{runner}_{protocol}"), title, banner)
-        files += top_features(table, target, top=TOP_FEATURES)
+        files += top_features(table, figure(f"top_features_{runner}_{protocol}", title), top=TOP_FEATURES)
     return files

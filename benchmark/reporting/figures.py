@@ -10,7 +10,7 @@ banner on top where the phantom was used.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -27,6 +27,7 @@ from cirrbench.benchmark.common.atomic import replacing  # noqa: E402
 from cirrbench.benchmark.common.decision import decide, row_keys  # noqa: E402
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
 from cirrbench.benchmark.reporting.metric_registry import direction, metric_display  # noqa: E402
+from cirrbench.benchmark.reporting.figure_cache import FigureCache, reusable_figure  # noqa: E402
 from cirrbench.benchmark.reporting.metrics import confusion  # noqa: E402
 from cirrbench.benchmark.reporting.table import INPUT_ORDER  # noqa: E402
 from cirrbench.benchmark.reporting.tables import RowNames  # noqa: E402
@@ -72,11 +73,13 @@ class FigureTarget:
         stem: path without suffix.
         title: what the figure shows.
         banner: the phantom warning printed above the title (None: real data).
+        cache: the previous build's figures; with one, an unchanged figure is kept, not redrawn.
     """
 
     stem: Path
     title: str
     banner: str | None = None
+    cache: FigureCache | None = field(default=None, compare=False, repr=False)
 
     @property
     def heading(self) -> str:
@@ -86,6 +89,7 @@ class FigureTarget:
         return save(fig, self.stem)
 
 
+@reusable_figure
 def forest_plot(
     rows: pd.DataFrame,
     order: list[str],
@@ -152,6 +156,7 @@ def forest_plot(
     return target.save(fig)
 
 
+@reusable_figure
 def confusion_figure(
     frame: pd.DataFrame, labels: LabelSet, runners: list[str], names: RowNames, target: FigureTarget
 ) -> list[Path]:
@@ -211,6 +216,7 @@ def confusion_figure(
     return target.save(fig)
 
 
+@reusable_figure
 def roc_figure(
     frame: pd.DataFrame, labels: LabelSet, runners: list[str], names: RowNames, target: FigureTarget
 ) -> list[Path]:
@@ -276,6 +282,7 @@ def pairwise_levels(difference: np.ndarray, p_holm: np.ndarray, metric: str) -> 
     return signed
 
 
+@reusable_figure
 def pairwise_matrix(
     difference: np.ndarray, p_holm: np.ndarray, names: list[str], families: list[str], metric: str, target: FigureTarget
 ) -> list[Path]:
@@ -344,6 +351,7 @@ def importance_measure(rows: pd.DataFrame) -> tuple[str, str | None, str] | None
     return None
 
 
+@reusable_figure
 def top_features(importance: pd.DataFrame, target: FigureTarget, top: int = 15) -> list[Path]:
     """Bar chart of the most important features per input (mean over splits; error bar = SD over splits)."""
     inputs = [i for i in INPUT_ORDER if i in set(importance["input"])]
@@ -408,6 +416,7 @@ def _orientation_letters(ax) -> None:
         )
 
 
+@reusable_figure
 def attention_maps(entries: list[dict], labels: LabelSet, target: FigureTarget, per_stage: int = 3) -> list[Path]:
     """Rows: true stages; each scan shows its most attended liver slice and the model's spatial
     attention blended on it (MONAI's ``blend_images``), in radiological orientation with a

@@ -46,13 +46,14 @@ class ReportContext:
     verdicts: dict = field(
         default_factory=dict
     )  # protocol -> [(declared comparison, Holm p)], for the verdict in words
+    figure_cache: Any = None  # FigureCache: unchanged figures of the previous build are kept
 
     def figure(self, stem: str, title: str):
         """Where a figure of this report goes (``figures/<stem>``), titled under the report's banner."""
         from cirrbench.benchmark.common.paths import inside
         from cirrbench.benchmark.reporting.figures import FigureTarget
 
-        return FigureTarget(inside(self.store.figures_dir, stem), title, self.settings.banner)
+        return FigureTarget(inside(self.store.figures_dir, stem), title, self.settings.banner, self.figure_cache)
 
 
 @dataclass(frozen=True)

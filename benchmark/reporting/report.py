@@ -23,7 +23,8 @@ from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
-from cirrbench.benchmark.reporting.report_cache import fingerprint, reusable, save_state
+from cirrbench.benchmark.reporting.figure_cache import FigureCache
+from cirrbench.benchmark.reporting.report_cache import code_fingerprint, fingerprint, previous_figures, reusable, save_state
 from cirrbench.benchmark.reporting.rows import level_frames, per_split_metrics, test_fractions
 from cirrbench.benchmark.reporting.stats import holm
 from cirrbench.benchmark.reporting.table import Table
@@ -146,11 +147,11 @@ def _context(out: Path, store: ResultsStore, settings: ReportSettings) -> tuple[
     )
     validation = Evaluation.validation_scores(_validation_frame(store, jobs), labels, settings.metric)
 
-    runners_seen = {shown_name(j) for j in jobs}
+    runners_seen = sorted({shown_name(j) for j in jobs})  # sorted: the same names in the same order every run
     names = RowNames(
         display={r: settings.display.get(r, r) for r in runners_seen},
         families={**{r: "other" for r in runners_seen}, **settings.families},
-        order=list(settings.families) or sorted(runners_seen),
+        order=list(settings.families) or runners_seen,
     )
     table_metrics = [m for m in settings.table_metrics if supported_metric(m, labels)]
     secondary_metrics = [
@@ -180,14 +181,17 @@ def _context(out: Path, store: ResultsStore, settings: ReportSettings) -> tuple[
 def build_report(out: str | Path, settings: ReportSettings | None = None, reuse: bool = False) -> Report:
     """Every table, metrics file, figure and the page, from a results folder's predictions alone
     (the same predictions give the same bytes); outputs an earlier config left are removed.
-    ``reuse``: keep the previous build when nothing it reads changed (:mod:`report_cache`)."""
+    ``reuse``: keep the previous build when nothing it reads changed (:mod:`report_cache`), and
+    otherwise every figure whose content did not change (:mod:`figure_cache`)."""
     out = Path(out)
     store = ResultsStore(out)
     settings = settings or ReportSettings.from_manifest(out)
-    key = fingerprint(out, settings)
+    code = code_fingerprint(settings)
+    key = fingerprint(out, settings, code)
     if reuse and (kept := reusable(out, key)) is not None:
         return Report(*kept, reused=True)
     context, split_metrics = _context(out, store, settings)
+    context.figure_cache = FigureCache(code, previous_figures(out) if reuse else {})
     evaluation, names, pairs, protocols = context.evaluation, context.names, context.pairs, context.protocols
     table_metrics, secondary_metrics, labels = context.table_metrics, context.secondary_metrics, context.labels
     tables: list[Table] = [t for family in table_families() for t in family.build(context) if t is not None]
@@ -211,7 +215,13 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     words = verdict_in_words(verdicts, names, evaluation, settings.metric, settings.compare)
     files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, evaluation)
     remove_stale_outputs(out, files)
-    save_state(out, key, tables, files, words)
+    save_state(out, key, tables, files, words, context.figure_cache.current)
+    if context.figure_cache.kept_count:
+        log.info(
+            "report: %d figure(s) kept (nothing they show changed), %d drawn",
+            context.figure_cache.kept_count,
+            context.figure_cache.drawn_count,
+        )
     return Report(tables, files, summary, words)
 
 

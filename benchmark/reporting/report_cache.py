@@ -7,7 +7,9 @@ the manifest, (c) the code that draws it (the suite's sources and any plugin fil
 library versions. Their fingerprint, and the hash of every file the report wrote, are kept in
 ``<out>/.report.json``; a run whose fingerprint matches, with every recorded file present and
 unchanged, reuses the report and says so. Any difference, including a table edited or deleted by
-hand, rebuilds everything (``cirrbench report`` always rebuilds).
+hand, rebuilds the report; the rebuild keeps each figure whose own key (:mod:`figure_cache`) is
+unchanged, so a changed runner redraws only the figures it is in. ``cirrbench report`` always
+redraws everything.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.reporting.table import Block, Table
 
-__all__ = ["STATE_NAME", "fingerprint", "reusable", "save_state"]
+__all__ = ["STATE_NAME", "code_fingerprint", "fingerprint", "previous_figures", "reusable", "save_state"]
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +48,43 @@ def _sources(plugins: list[str]) -> list[Path]:
     return sorted(set(files))
 
 
-def fingerprint(out: Path, settings: object) -> str:
-    """The hash of everything a report of ``out`` reads: jobs' files, settings, code, versions."""
+def code_fingerprint(settings: object) -> str:
+    """The hash of the code that draws a report (the suite's and the run's plugin files) and the
+    library versions: part of the report's fingerprint and of every figure's key."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str).encode())  # type: ignore[arg-type]
     digest.update(json.dumps(package_versions(), sort_keys=True).encode())
     plugins = list(((getattr(settings, "provenance", {}) or {}).get("experiment") or {}).get("plugins") or [])
     for path in _sources(plugins):
         digest.update(f"{path.relative_to(path.anchor)}:{_sha256(path)}".encode())
+    return digest.hexdigest()
+
+
+def fingerprint(out: Path, settings: object, code: str | None = None) -> str:
+    """The hash of everything a report of ``out`` reads: jobs' files, settings, code, versions."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str).encode())  # type: ignore[arg-type]
+    digest.update((code or code_fingerprint(settings)).encode())
     store = ResultsStore(out)
     for key in sorted(getattr(settings, "job_keys", None) or []):
         folder = store.job_dir(key)
         for path in sorted(p for pattern in _READ_FROM_JOBS for p in folder.glob(pattern)):
             digest.update(f"{key}/{path.name}:{_sha256(path)}".encode())
     return digest.hexdigest()
+
+
+def _read_state(out: Path) -> dict | None:
+    try:
+        state = json.loads((out / STATE_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and state.get("version") == _STATE_VERSION else None
+
+
+def previous_figures(out: Path) -> dict[str, dict]:
+    """The figures the previous build recorded (stem -> key and file hashes), for :class:`FigureCache`."""
+    state = _read_state(out) or {}
+    figures = state.get("figures")
+    return figures if isinstance(figures, dict) else {}
 
 
 def _table_from(record: dict) -> Table:
@@ -71,12 +96,8 @@ def _table_from(record: dict) -> Table:
 def reusable(out: Path, key: str) -> tuple[list[Table], list[Path], pd.DataFrame, list[str]] | None:
     """The recorded report of ``out`` when its fingerprint is ``key`` and every file it wrote is
     still there, byte for byte; None otherwise (then the report is rebuilt)."""
-    path = out / STATE_NAME
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if state.get("version") != _STATE_VERSION or state.get("fingerprint") != key:
+    state = _read_state(out)
+    if state is None or state.get("fingerprint") != key:
         return None
     files = [out / name for name in state["files"]]
     for file, digest in zip(files, state["files"].values()):
@@ -88,11 +109,14 @@ def reusable(out: Path, key: str) -> tuple[list[Table], list[Path], pd.DataFrame
     return [_table_from(dict(t)) for t in state["tables"]], files, summary, list(state["verdict"])
 
 
-def save_state(out: Path, key: str, tables: list[Table], files: list[Path], verdict: list[str]) -> Path:
-    """Record what a full build wrote, for the next run to reuse."""
+def save_state(
+    out: Path, key: str, tables: list[Table], files: list[Path], verdict: list[str], figures: dict[str, dict]
+) -> Path:
+    """Record what a build wrote, and each figure's key, for the next run to reuse."""
     state = {
         "version": _STATE_VERSION,
         "fingerprint": key,
+        "figures": dict(sorted(figures.items())),
         "files": {str(p.relative_to(out)): _sha256(p) for p in sorted(set(files))},
         "tables": [dataclasses.asdict(t) for t in tables],
         "verdict": verdict,

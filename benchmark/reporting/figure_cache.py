@@ -1,0 +1,157 @@
+"""Figures redrawn only when what they show changed: a changed runner redraws the figures it is in.
+
+Drawing is most of a report's time (each figure is laid out and rendered twice, PNG and PDF).
+A built-in figure is a pure function of its arguments (plain frames, arrays, names), the drawing
+code and the library versions, so :func:`reusable_figure` keys each figure by the hash of exactly
+those. When the previous build recorded the same key for the same file stem, and its files are
+still there byte for byte, the files are kept and nothing is drawn; otherwise the figure is drawn
+as in a full build. A rebuild therefore gives the same bytes as a full one (a test checks it after
+one runner's predictions change). Arguments of a type with no stable hash are never guessed at:
+such a figure is always drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FigureCache", "reusable_figure", "content_hash"]
+
+log = logging.getLogger(__name__)
+
+Draw = TypeVar("Draw", bound=Callable[..., list[Path]])
+
+
+class _NoStableHash(TypeError):
+    """An argument whose content cannot be hashed reproducibly (the figure is drawn)."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _feed(digest: Any, value: object) -> None:
+    """Add ``value``'s content (type and data, never its identity) to ``digest``."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+    elif isinstance(value, Path):
+        digest.update(f"path:{value};".encode())
+    elif isinstance(value, np.generic):
+        _feed(digest, value.item())
+    elif isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise _NoStableHash("an object array")
+        digest.update(f"array:{value.dtype.str}:{value.shape};".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (pd.DataFrame, pd.Series)):
+        frame = value.to_frame() if isinstance(value, pd.Series) else value
+        digest.update(f"frame:{list(map(str, frame.columns))}:{list(map(str, frame.dtypes))};".encode())
+        try:
+            digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        except TypeError as error:  # unhashable cells (lists, dicts)
+            raise _NoStableHash(str(error)) from error
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        digest.update(f"{type(value).__qualname__}(".encode())
+        for item in dataclasses.fields(value):
+            if item.compare:
+                digest.update(f"{item.name}=".encode())
+                _feed(digest, getattr(value, item.name))
+        digest.update(b")")
+    elif isinstance(value, Mapping):
+        digest.update(b"{")
+        for key, item in value.items():  # insertion order: it can decide what is drawn first
+            _feed(digest, key)
+            _feed(digest, item)
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__}[".encode())
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        raise _NoStableHash(type(value).__name__)
+
+
+def content_hash(*values: object) -> str | None:
+    """The SHA-256 of the values' content; None when one of them has no stable hash."""
+    digest = hashlib.sha256()
+    try:
+        for value in values:
+            _feed(digest, value)
+    except _NoStableHash as reason:
+        log.debug("no stable hash (%s): the figure is drawn", reason)
+        return None
+    return digest.hexdigest()
+
+
+@dataclass
+class FigureCache:
+    """The figures of the previous build (stem -> key and file hashes) and those of this one.
+
+    Args:
+        code: the fingerprint of the drawing code and library versions (part of every key).
+        previous: what the previous build recorded, ``{stem: {"key": ..., "files": {name: sha256}}}``.
+    """
+
+    code: str
+    previous: dict[str, dict] = field(default_factory=dict)
+    current: dict[str, dict] = field(default_factory=dict)
+    kept_count: int = 0
+    drawn_count: int = 0
+
+    def key(self, draw_name: str, arguments: Mapping[str, object]) -> str | None:
+        values = content_hash(draw_name, dict(arguments))
+        return None if values is None else hashlib.sha256(f"{self.code}:{values}".encode()).hexdigest()
+
+    def kept(self, stem: Path, key: str) -> list[Path] | None:
+        """The previous build's files of ``stem`` when it had the same key and they are unchanged."""
+        record = self.previous.get(stem.name)
+        if record is None or record.get("key") != key:
+            return None
+        paths = [stem.with_name(name) for name in record.get("files", {})]
+        if not paths or any(not p.is_file() or _sha256(p) != record["files"][p.name] for p in paths):
+            return None
+        return paths
+
+    def record(self, stem: Path, key: str, paths: list[Path]) -> None:
+        self.current[stem.name] = {"key": key, "files": {p.name: _sha256(p) for p in paths}}
+
+
+def reusable_figure(draw: Draw) -> Draw:
+    """Decorator of a figure function with a ``target`` argument (a ``FigureTarget``): keeps the
+    previous build's files when the target carries a cache and nothing the figure shows changed."""
+    signature = inspect.signature(draw)
+
+    @functools.wraps(draw)
+    def wrapper(*args: Any, **kwargs: Any) -> list[Path]:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        target = bound.arguments["target"]
+        cache: FigureCache | None = getattr(target, "cache", None)
+        if cache is None:
+            return draw(*args, **kwargs)
+        shown = {name: value for name, value in bound.arguments.items() if name != "target"}
+        shown["target"] = (target.stem.name, target.title, target.banner)
+        key = cache.key(draw.__qualname__, shown)
+        if key is not None and (kept := cache.kept(target.stem, key)) is not None:
+            cache.record(target.stem, key, kept)
+            cache.kept_count += 1
+            return kept
+        paths = draw(*args, **kwargs)
+        if paths:
+            cache.drawn_count += 1
+            if key is not None:
+                cache.record(target.stem, key, paths)
+        return paths
+
+    return wrapper  # type: ignore[return-value]
