@@ -21,10 +21,16 @@ from cirrbench.benchmark.execution.store import MANIFEST, ResultsStore
 from cirrbench.benchmark.protocols.registry import protocol_order
 from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
+from cirrbench.benchmark.reporting.figure_cache import FigureCache
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
-from cirrbench.benchmark.reporting.figure_cache import FigureCache
-from cirrbench.benchmark.reporting.report_cache import code_fingerprint, fingerprint, previous_figures, reusable, save_state
+from cirrbench.benchmark.reporting.report_cache import (
+    code_fingerprint,
+    fingerprint,
+    previous_figures,
+    reusable,
+    save_state,
+)
 from cirrbench.benchmark.reporting.rows import level_frames, per_split_metrics, test_fractions
 from cirrbench.benchmark.reporting.stats import holm
 from cirrbench.benchmark.reporting.table import Table
