@@ -3,8 +3,12 @@ change gives the bytes of a full build."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
 from helpers import experiment_config
 
@@ -79,7 +83,9 @@ def _written(out: Path) -> dict[str, tuple[int, bytes]]:
 
 
 def _report_files(out: Path) -> list[Path]:
-    return sorted([*out.glob("tables/*"), *out.glob("figures/*"), *out.glob("metrics/*"), out / "REPORT.md"])
+    return sorted(
+        [*out.glob("tables/*"), *out.glob("figures/*"), *out.glob("metrics/*"), out / "REPORT.md", out / "report.html"]
+    )
 
 
 def test_a_changed_runner_redraws_only_its_figures_and_matches_a_full_build(tiny_phantom, tmp_path, caplog):
@@ -105,3 +111,28 @@ def test_a_changed_runner_redraws_only_its_figures_and_matches_a_full_build(tiny
     partial = {name: content for name, (_, content) in after.items()}
     build_report(out)  # every figure drawn again
     assert {name: content for name, (_, content) in _written(out).items()} == partial
+
+
+def test_a_memo_returns_what_an_earlier_build_computed_from_the_same_inputs_only():
+    frame = pd.DataFrame({"patient_id": ["p1", "p2"], "prob_mild": [0.2, 0.9]})
+    first = report_cache.Memo("code")
+    assert first.value("metrics", ("patient", frame), lambda: {"accuracy": 0.5}) == {"accuracy": 0.5}
+    later = report_cache.Memo("code", json.loads(json.dumps(first.current)))
+    assert later.value("metrics", ("patient", frame.copy()), lambda: pytest.fail("recomputed")) == {"accuracy": 0.5}
+    changed = frame.assign(prob_mild=[0.2, 0.8])
+    assert later.value("metrics", ("patient", changed), lambda: {"accuracy": 1.0}) == {"accuracy": 1.0}
+    assert report_cache.Memo("other code", later.current).value("metrics", ("patient", frame), lambda: 7) == 7
+    # what has no stable hash is computed every time and never kept
+    assert later.value("metrics", (np.array([object()]),), lambda: 3) == 3 and len(later.current["metrics"]) == 2
+
+
+def test_content_hash_sees_values_and_order_not_identity():
+    from cirrbench.benchmark.common.hashing import content_hash
+
+    a = pd.DataFrame({"x": [1.0, 2.0]}, index=[3, 4])
+    assert content_hash(a) == content_hash(a.copy())
+    assert content_hash(a) != content_hash(a.set_axis([4, 3]))  # same values, other row labels
+    assert content_hash({"a": 1, "b": 2}) != content_hash({"b": 2, "a": 1})  # insertion order can matter
+    assert content_hash([1, 2]) != content_hash((1, 2)) and content_hash(1) != content_hash(1.0)
+    assert content_hash(np.zeros(3, np.float32)) != content_hash(np.zeros(3, np.float64))
+    assert content_hash(object()) is None

@@ -184,6 +184,8 @@ class Evaluation:
         self._stats: dict[tuple, list[PatientStatistics]] = {}
         self._rows: dict[tuple, pd.DataFrame] = {}
         self._estimates: dict[tuple, Estimate] = {}
+        self._positions: dict[str, dict[tuple, np.ndarray]] = {}  # row positions of each method, per frame
+        self._single: dict[tuple, bool] = {}
 
     # ---- what exists ----------------------------------------------------------------------------
     def levels(self) -> list[str]:
@@ -213,6 +215,11 @@ class Evaluation:
     def single_test_set(self, protocol: str, input_: str | None = None) -> bool:
         """Whether the protocol scores each input on one test set (bootstrap, McNemar) rather
         than on repeated splits (corrected t)."""
+        if (protocol, input_) not in self._single:
+            self._single[protocol, input_] = self._one_split_per_input(protocol, input_)
+        return self._single[protocol, input_]
+
+    def _one_split_per_input(self, protocol: str, input_: str | None) -> bool:
         frame = self.frames.get("patient", next(iter(self.frames.values()), None))
         if frame is None:
             return False
@@ -233,9 +240,17 @@ class Evaluation:
             if frame is None:
                 self._rows[cache_key] = pd.DataFrame()
             else:
-                mask = np.logical_and.reduce([frame[name] == value for name, value in zip(MethodKey._fields, key)])
-                self._rows[cache_key] = frame[mask]
+                self._rows[cache_key] = frame.iloc[self._rows_of(level, frame, list(MethodKey._fields), tuple(key))]
         return self._rows[cache_key]
+
+    def _rows_of(self, name: str, frame: pd.DataFrame, columns: list[str], values: tuple) -> np.ndarray:
+        """Positions of ``frame``'s rows whose ``columns`` equal ``values``, in frame order (one
+        grouping per frame instead of a comparison of every row per method)."""
+        if name not in self._positions:
+            self._positions[name] = {
+                tuple(k): v for k, v in frame.groupby(columns, sort=False, dropna=False).indices.items()
+            }
+        return self._positions[name].get(values, np.array([], dtype=np.intp))
 
     def _bootstrap(self, protocol: str, input_: str, level: str) -> PairedBootstrap:
         """One bootstrap per test set (protocol, input, level): every method on it shares the resamples."""
@@ -262,10 +277,7 @@ class Evaluation:
         sm = self.split_metrics
         if sm.empty or metric not in sm:
             return None
-        mask = np.logical_and.reduce([sm[name] == value for name, value in zip(MethodKey._fields, key)]) & (
-            sm["level"] == level
-        )
-        return sm[mask]
+        return sm.iloc[self._rows_of("split metrics", sm, [*MethodKey._fields, "level"], (*key, level))]
 
     def _per_split(self, key: MethodKey, metric: str, level: str) -> pd.Series:
         """The metric per split (seeds averaged within a split, before any t statistic)."""

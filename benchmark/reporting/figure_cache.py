@@ -12,7 +12,6 @@ such a figure is always drawn.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import inspect
@@ -22,76 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-import pandas as pd
+from cirrbench.benchmark.common.hashing import content_hash
 
-__all__ = ["FigureCache", "reusable_figure", "content_hash"]
+__all__ = ["FigureCache", "reusable_figure"]
 
 log = logging.getLogger(__name__)
 
 Draw = TypeVar("Draw", bound=Callable[..., list[Path]])
 
 
-class _NoStableHash(TypeError):
-    """An argument whose content cannot be hashed reproducibly (the figure is drawn)."""
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _feed(digest: Any, value: object) -> None:
-    """Add ``value``'s content (type and data, never its identity) to ``digest``."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        digest.update(f"{type(value).__name__}:{value!r};".encode())
-    elif isinstance(value, Path):
-        digest.update(f"path:{value};".encode())
-    elif isinstance(value, np.generic):
-        _feed(digest, value.item())
-    elif isinstance(value, np.ndarray):
-        if value.dtype == object:
-            raise _NoStableHash("an object array")
-        digest.update(f"array:{value.dtype.str}:{value.shape};".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, (pd.DataFrame, pd.Series)):
-        frame = value.to_frame() if isinstance(value, pd.Series) else value
-        digest.update(f"frame:{list(map(str, frame.columns))}:{list(map(str, frame.dtypes))};".encode())
-        try:
-            digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-        except TypeError as error:  # unhashable cells (lists, dicts)
-            raise _NoStableHash(str(error)) from error
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        digest.update(f"{type(value).__qualname__}(".encode())
-        for item in dataclasses.fields(value):
-            if item.compare:
-                digest.update(f"{item.name}=".encode())
-                _feed(digest, getattr(value, item.name))
-        digest.update(b")")
-    elif isinstance(value, Mapping):
-        digest.update(b"{")
-        for key, item in value.items():  # insertion order: it can decide what is drawn first
-            _feed(digest, key)
-            _feed(digest, item)
-        digest.update(b"}")
-    elif isinstance(value, (list, tuple)):
-        digest.update(f"{type(value).__name__}[".encode())
-        for item in value:
-            _feed(digest, item)
-        digest.update(b"]")
-    else:
-        raise _NoStableHash(type(value).__name__)
-
-
-def content_hash(*values: object) -> str | None:
-    """The SHA-256 of the values' content; None when one of them has no stable hash."""
-    digest = hashlib.sha256()
-    try:
-        for value in values:
-            _feed(digest, value)
-    except _NoStableHash as reason:
-        log.debug("no stable hash (%s): the figure is drawn", reason)
-        return None
-    return digest.hexdigest()
 
 
 @dataclass

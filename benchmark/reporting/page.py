@@ -30,6 +30,7 @@ from cirrbench.benchmark.reporting.tables import RowNames, format_difference, fo
 
 if TYPE_CHECKING:
     from cirrbench.benchmark.reporting.report import ReportSettings
+    from cirrbench.benchmark.reporting.report_cache import Memo
 
 __all__ = ["embedded_png", "verdict_in_words", "write_page"]
 
@@ -251,7 +252,14 @@ def embedded_png(png: Path) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: ReportSettings, labels: LabelSet) -> str:
+def _html(
+    tables: list[Table],
+    pngs: list[Path],
+    words: list[str],
+    settings: ReportSettings,
+    labels: LabelSet,
+    memo: Memo | None = None,
+) -> str:
     body = ["<h1>cirrbench report</h1>"]
     if settings.banner:
         body.append(
@@ -269,7 +277,11 @@ def _html(tables: list[Table], pngs: list[Path], words: list[str], settings: Rep
         body += [t.to_html() for t in chosen]
     body.append("<h2>Figures</h2>")
     for png in _figures(pngs):
-        data = embedded_png(png)
+        data = (
+            embedded_png(png)
+            if memo is None
+            else memo.value("embedded_png", (png.read_bytes(),), lambda png=png: embedded_png(png))
+        )
         body.append(
             f"<figure><figcaption>{html_text(png.stem)}</figcaption><img alt='{html_text(png.stem)}' src='data:image/png;base64,{data}'></figure>"
         )
@@ -288,10 +300,11 @@ def write_page(
     words: list[str],
     settings: ReportSettings,
     labels: LabelSet,
-    evaluation: Evaluation,
+    memo: Memo | None = None,
 ) -> list[Path]:
-    """Write ``REPORT.md`` and ``report.html`` into the results folder."""
+    """Write ``REPORT.md`` and ``report.html`` into the results folder (with a ``memo``, a figure
+    whose PNG an earlier build embedded is not re-encoded)."""
     return [
         atomic_write_text(out / "REPORT.md", _markdown(tables, pngs, words, settings, labels, out)),
-        atomic_write_text(out / "report.html", _html(tables, pngs, words, settings, labels)),
+        atomic_write_text(out / "report.html", _html(tables, pngs, words, settings, labels, memo)),
     ]

@@ -25,6 +25,7 @@ from cirrbench.benchmark.reporting.figure_cache import FigureCache
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
 from cirrbench.benchmark.reporting.report_cache import (
+    Memo,
     code_fingerprint,
     fingerprint,
     previous_figures,
@@ -121,7 +122,9 @@ def _validation_frame(store: ResultsStore, jobs: list[dict]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _context(out: Path, store: ResultsStore, settings: ReportSettings) -> tuple[ReportContext, pd.DataFrame]:
+def _context(
+    out: Path, store: ResultsStore, settings: ReportSettings, memo: Memo
+) -> tuple[ReportContext, pd.DataFrame]:
     """Everything the table and figure builders share (predictions, labels, the evaluation, row
     names, pairs), and the per-split metrics the metrics folder keeps."""
     predictions, jobs = store.load_predictions(settings.job_keys)
@@ -137,7 +140,7 @@ def _context(out: Path, store: ResultsStore, settings: ReportSettings) -> tuple[
     frames = level_frames(predictions, slices, labels)
     split_metrics = pd.concat(
         [
-            per_split_metrics(f, labels, level)
+            per_split_metrics(f, labels, level, memo)
             for level, f in (("patient", frames.patients), ("slice", frames.slices))
             if not f.empty
         ],
@@ -196,7 +199,8 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     key = fingerprint(out, settings, code)
     if reuse and (kept := reusable(out, key)) is not None:
         return Report(*kept, reused=True)
-    context, split_metrics = _context(out, store, settings)
+    memo = Memo.of(out, code) if reuse else Memo(code)
+    context, split_metrics = _context(out, store, settings, memo)
     context.figure_cache = FigureCache(code, previous_figures(out) if reuse else {})
     evaluation, names, pairs, protocols = context.evaluation, context.names, context.pairs, context.protocols
     table_metrics, secondary_metrics, labels = context.table_metrics, context.secondary_metrics, context.labels
@@ -219,9 +223,9 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     from cirrbench.benchmark.reporting.page import verdict_in_words, write_page
 
     words = verdict_in_words(verdicts, names, evaluation, settings.metric, settings.compare)
-    files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, evaluation)
+    files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, memo)
     remove_stale_outputs(out, files)
-    save_state(out, key, tables, files, words, context.figure_cache.current)
+    save_state(out, key, tables, files, words, context.figure_cache.current, memo)
     if context.figure_cache.kept_count:
         log.info(
             "report: %d figure(s) kept (nothing they show changed), %d drawn",

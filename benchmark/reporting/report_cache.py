@@ -18,18 +18,24 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.common.hashing import content_hash
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.reporting.table import Block, Table
 
-__all__ = ["STATE_NAME", "code_fingerprint", "fingerprint", "previous_figures", "reusable", "save_state"]
+__all__ = ["STATE_NAME", "Memo", "code_fingerprint", "fingerprint", "previous_figures", "reusable", "save_state"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STATE_NAME = ".report.json"
 _STATE_VERSION = 1
@@ -87,6 +93,37 @@ def previous_figures(out: Path) -> dict[str, dict]:
     return figures if isinstance(figures, dict) else {}
 
 
+@dataclass
+class Memo:
+    """Values an earlier build computed (per-split metrics, page images), by the content hash of
+    their inputs and the code: a rebuild after one runner changed recomputes only that runner's.
+    Only the values this build used are kept for the next one.
+
+    Args:
+        code: the fingerprint of the code and library versions (part of every key).
+        previous: ``{kind: {key: value}}`` as the previous build saved it (JSON values).
+    """
+
+    code: str
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
+    current: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, out: Path, code: str) -> Memo:
+        memo = (_read_state(out) or {}).get("memo")
+        return cls(code, memo if isinstance(memo, dict) else {})
+
+    def value(self, kind: str, inputs: tuple, compute: Callable[[], T]) -> T:
+        """``compute()``, or the value an earlier build computed from the same ``inputs``."""
+        digest = content_hash(self.code, *inputs)
+        if digest is None:
+            return compute()
+        kept = self.previous.get(kind, {}).get(digest)
+        value = kept if kept is not None else compute()
+        self.current.setdefault(kind, {})[digest] = value
+        return value
+
+
 def _table_from(record: dict) -> Table:
     blocks = [Block(**block) for block in record.pop("blocks")]
     groups = [tuple(group) for group in record.pop("groups")]
@@ -110,13 +147,20 @@ def reusable(out: Path, key: str) -> tuple[list[Table], list[Path], pd.DataFrame
 
 
 def save_state(
-    out: Path, key: str, tables: list[Table], files: list[Path], verdict: list[str], figures: dict[str, dict]
+    out: Path,
+    key: str,
+    tables: list[Table],
+    files: list[Path],
+    verdict: list[str],
+    figures: dict[str, dict],
+    memo: Memo | None = None,
 ) -> Path:
-    """Record what a build wrote, and each figure's key, for the next run to reuse."""
+    """Record what a build wrote, each figure's key and the memoised values, for the next run."""
     state = {
         "version": _STATE_VERSION,
         "fingerprint": key,
         "figures": dict(sorted(figures.items())),
+        "memo": memo.current if memo is not None else {},
         "files": {str(p.relative_to(out)): _sha256(p) for p in sorted(set(files))},
         "tables": [dataclasses.asdict(t) for t in tables],
         "verdict": verdict,

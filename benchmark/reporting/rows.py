@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.common.decision import row_keys
 from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.reporting.metric_registry import available_metrics
 from cirrbench.benchmark.reporting.metrics import compute_metrics, patient_level, probability_columns, slice_level
+
+if TYPE_CHECKING:
+    from cirrbench.benchmark.reporting.report_cache import Memo
 
 __all__ = ["GROUP", "JobFrames", "level_frames", "per_split_metrics", "test_fractions"]
 
@@ -45,14 +50,20 @@ def level_frames(predictions: pd.DataFrame, slices_by_job: dict[str, pd.DataFram
     return JobFrames(patients, slices)
 
 
-def per_split_metrics(frame: pd.DataFrame, labels: LabelSet, level: str) -> pd.DataFrame:
-    """Metrics of every (group, split, seed) at one level."""
+def per_split_metrics(frame: pd.DataFrame, labels: LabelSet, level: str, memo: Memo | None = None) -> pd.DataFrame:
+    """Metrics of every (group, split, seed) at one level; with a ``memo``, a group whose rows an
+    earlier build scored is not scored again."""
     if frame.empty:
         return pd.DataFrame()
     cols = probability_columns(frame, labels)
+    metrics = sorted(available_metrics())  # a plugin metric changes every group's values
     rows = []
     for keys, part in frame.groupby([*GROUP, "split_id", "seed_index"], sort=True):
-        values = compute_metrics(part["true_label"].to_numpy(), part[cols].to_numpy(), labels, row_keys(part))
+
+        def score(part: pd.DataFrame = part) -> dict[str, float]:
+            return compute_metrics(part["true_label"].to_numpy(), part[cols].to_numpy(), labels, row_keys(part))
+
+        values = score() if memo is None else memo.value("split_metrics", (level, labels, metrics, part), score)
         rows.append({**dict(zip([*GROUP, "split_id", "seed_index"], keys)), "level": level, **values})
     return pd.DataFrame(rows)
 
