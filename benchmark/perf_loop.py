@@ -1,8 +1,9 @@
 """``cirrbench perf loop``: how long a researcher waits, per step of the edit-run-read loop.
 
-Four timings, each in a fresh process as a user would type it: a **cold** run of a profile into an
+Five timings, each in a fresh process as a user would type it: a **cold** run of a profile into an
 empty cache and an empty results folder (phantom, features, every job, the report), a **warm**
-rerun of the same (nothing changed: the report is reused), a **report** rebuild
+rerun of the same (nothing changed: the report is reused), the rerun after **one runner's setting
+changed** (its jobs, then the report with unchanged figures and metrics kept), a **report** rebuild
 (`cirrbench report`, always a full build), and the **test suite** as CI runs it. Written with the
 machine to ``loop.json``; nothing here is estimated.
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 __all__ = ["loop_benchmark"]
 
 _ROOT = Path(__file__).resolve().parents[1]
+#: The change timed as "one runner changed" (its 17 jobs of the CPU profile rerun).
+CHANGED_SETTING = "runners.radiomics-logreg.params.tuning_iterations=5"
 
 
 def _timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
@@ -39,6 +42,9 @@ def loop_benchmark(out: Path, profile: str = "cpu", jobs: int = 2, tests: bool =
         results = Path(tmp) / "results"
         run = [sys.executable, "-m", "cirrbench", "run", profile, "--out", str(results), "--jobs", str(jobs), "-q"]
         timings = {"cold_run": _timed(run, env), "warm_run": _timed(run, env)}
+        # A researcher's next step: one runner's setting changed; its jobs rerun, the report is
+        # rebuilt keeping every figure, metric and image the change does not touch.
+        timings["one_runner_changed"] = _timed([*run, "--set", f"{CHANGED_SETTING}"], env)
         timings["report_rebuild"] = _timed([sys.executable, "-m", "cirrbench", "report", str(results)], env)
     if tests:
         timings["test_suite"] = _timed(
@@ -46,7 +52,8 @@ def loop_benchmark(out: Path, profile: str = "cpu", jobs: int = 2, tests: bool =
         )
     result = {
         "what": "seconds per step of the loop, each a fresh process: cold run (empty cache and results), warm rerun, "
-        "cirrbench report (full rebuild), test suite (pytest -n auto)",
+        f"rerun after one runner changed (--set {CHANGED_SETTING}), cirrbench report (full rebuild), "
+        "test suite (pytest -n auto)",
         "profile": profile,
         "jobs": jobs,
         "seconds": timings,
