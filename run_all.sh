@@ -17,7 +17,8 @@ usage() {
 Usage: ./run_all.sh [OPTIONS]
 
 Regenerates every table and figure of the benchmark into results/ (or --out).
-Without --data it generates the synthetic phantom cohort once into .cache/ and uses it.
+Without --data it generates the synthetic phantom cohort once into $CIRRBENCH_CACHE
+(default ~/.cache/cirrbench) and uses it.
 
 Options (passed to `cirrbench reproduce`; see `cirrbench reproduce --help` for all):
   --data ROOT          CirrMRI600+ root folder or manifest .csv (default: $CIRRBENCH_DATA, else the phantom)

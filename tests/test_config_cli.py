@@ -97,6 +97,19 @@ def test_runners_name_shows_meaning_and_allowed_values(capsys):
     )
 
 
+def test_runners_lists_one_line_per_runner_and_long_lists_their_parameters(capsys):
+    from cirrbench.benchmark.runners.registry import available_runners
+
+    assert main(["runners"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["runner", "family", "inputs", "variants", "shown", "as"]
+    assert [line.split()[0] for line in lines[1:-1]] == list(available_runners())
+    assert "cirrbench runners NAME" in lines[-1] and "--long" in lines[-1]
+    assert main(["runners", "--long"]) == 0
+    text = capsys.readouterr().out
+    assert "    epochs = 100" in text and "    variants: default, " in text and len(text.splitlines()) > 3 * len(lines)
+
+
 def test_cirrbench_data_env_is_honoured_by_data_commands(tiny_phantom, monkeypatch, capsys):
     monkeypatch.setenv("CIRRBENCH_DATA", str(tiny_phantom))
     assert main(["data", "info"]) == 0

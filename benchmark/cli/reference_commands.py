@@ -21,14 +21,16 @@ def _runners_options(p: argparse.ArgumentParser) -> None:
     )
     add_plugin_option(p, "first, so its runners are listed (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable")
+    p.add_argument("--long", action="store_true", help="every runner with its parameters' defaults and variants")
 
 
 @command("runners", _runners_options)
 def runners(args: argparse.Namespace) -> int:
     """list registered runners, their parameters and variants
 
-    List every registered runner (built in and from the cirrbench.runners entry point), or one
-    with its parameters' meaning and allowed values.
+    List every registered runner (built in and from the cirrbench.runners entry point), one line
+    each; with NAME, one runner's parameters with their meaning and allowed values; with --long,
+    every runner's parameter defaults and variants.
     """
     import dataclasses
     import typing
@@ -65,6 +67,9 @@ def runners(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(described, indent=2, default=list))
         return 0
+    if not args.name and not args.long:
+        _print_runner_table(described)
+        return 0
     for name, info in described.items():
         print(f"{name}  ({info['display_name']}; {info['family']}; inputs: {info['inputs']})  {info['description']}")
         for param in info["params"]:
@@ -82,6 +87,19 @@ def runners(args: argparse.Namespace) -> int:
             else:
                 print(f"    variants: {', '.join(info['variants'])}")
     return 0
+
+
+def _print_runner_table(described: dict[str, dict]) -> None:
+    """One line per runner (the default listing: a screen, not hundreds of parameter lines)."""
+    rows = [
+        (name, info["family"], info["inputs"], str(len(info["variants"])), info["display_name"])
+        for name, info in described.items()
+    ]
+    header = ("runner", "family", "inputs", "variants", "shown as")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print(f"{len(rows)} runner(s). Parameters and variants: cirrbench runners NAME (one runner) or --long (all).")
 
 
 def _config_reference_options(p: argparse.ArgumentParser) -> None:

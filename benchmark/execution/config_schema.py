@@ -370,7 +370,7 @@ def config_reference() -> str:
     lines = [
         "# Config reference",
         "",
-        "Generated from the schema (`benchmark/config_schema.py`) and the runners' declared parameters by",
+        "Generated from the schema (`benchmark/execution/config_schema.py`) and the runners' declared parameters by",
         "`cirrbench config-reference --out docs/config.md`; a test fails when this file is out of date.",
         "Every key is checked when a config is read: a mistake stops the run before any job, with one",
         "line per problem naming the key, the value and what is allowed (exit code 2).",

@@ -1,0 +1,78 @@
+"""Every repository path, `cirrbench` command and `./run_all.sh` flag that README.md, results/README.md
+and docs/ name exists: a renamed module or a removed option cannot leave the docs behind."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", ROOT / "results" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TOP = ("benchmark", "baselines", "models", "results", "tests", "docs", "scripts", "examples", "cirrbench", ".ci")
+FILES = ("pyproject.toml", "run_all.sh", "README.md")
+#: Files a run writes (named in the docs, absent from a clean checkout).
+WRITTEN = ("results/predictions", "results/cache", "results/jobs", "results/failures", "results/.report.json")
+
+
+def _quoted(path: Path) -> list[str]:
+    return re.findall(r"`([^`\n]+)`", path.read_text(encoding="utf-8"))
+
+
+def _repository_paths(doc: Path) -> set[str]:
+    """Backquoted names that are paths of this repository (no placeholders, globs or options)."""
+    found = set()
+    for text in _quoted(doc):
+        for token in text.split():
+            token = token.strip("(),;:'\"").removeprefix("./")
+            if any(c in token for c in "<>{}*$[]|=") or token.startswith(("-", "~", "/", "http")):
+                continue
+            if token in FILES or (token.split("/")[0] in TOP and "/" in token):
+                found.add(token.split("::")[0].split(":")[0].rstrip("/."))
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_repository_path_the_docs_name_exists(doc):
+    missing = sorted(p for p in _repository_paths(doc) if not p.startswith(WRITTEN) and not (ROOT / p).exists())
+    assert not missing, f"{doc.relative_to(ROOT)} names paths that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_cirrbench_command_the_docs_name_exists(doc):
+    from cirrbench.benchmark.cli import build_parser
+
+    parser = build_parser()
+    for line in re.findall(r"`cirrbench ([a-z][a-z-]*(?: [a-z][a-z-]*)?)", doc.read_text(encoding="utf-8")):
+        words = line.split()
+        try:
+            parser.parse_args([*words, "--help"])
+        except SystemExit as exc:
+            # "cirrbench run tiny": the second word may be an argument, not a subcommand
+            if exc.code != 0:
+                parser.parse_args([words[0], "--help"])
+        except Exception as error:  # pragma: no cover - names the failing line
+            raise AssertionError(f"{doc.name}: `cirrbench {line}`: {error}") from error
+
+
+def test_every_run_all_flag_the_docs_name_is_in_its_help():
+    usage = (ROOT / "run_all.sh").read_text()
+    for doc in DOCS:
+        for flags in re.findall(r"`\./run_all\.sh([^`]*)`", doc.read_text(encoding="utf-8")):
+            for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", flags):
+                if flag.startswith("--") and flag not in usage:
+                    # options after --test go to pytest, after other flags to cirrbench reproduce
+                    assert "--test" in flags or flag in _reproduce_help(), f"{doc.name}: ./run_all.sh {flag} unknown"
+
+
+def _reproduce_help() -> str:
+    import contextlib
+    import io
+
+    from cirrbench.benchmark.cli import build_parser
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
+        build_parser().parse_args(["reproduce", "--help"])
+    return buffer.getvalue()
