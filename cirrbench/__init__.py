@@ -189,6 +189,7 @@ def score_predictions(
     split: str = "test",
     n_boot: int = 2000,
     seed: int = 0,
+    names: tuple[str, ...] = (),
 ):
     """Score a prediction file as the report scores the suite's own (``cirrbench score``).
 
@@ -199,6 +200,8 @@ def score_predictions(
         compare: a second prediction file on the same scans, for the paired test.
         split: the cohort's official split the file must cover (``any``: no completeness check).
         n_boot: bootstrap resamples; seed: their seed.
+        names: what to call the file and the ``compare`` file in ``.text`` (default: the job label
+            of the suite's own files, else the path).
 
     Returns:
         A result with ``.table`` (metric, value, low, high, and the comparison's columns) and ``.text``.
@@ -206,4 +209,6 @@ def score_predictions(
     from cirrbench.benchmark.reporting.score import score_file
 
     loaded = cohort if isinstance(cohort, Cohort) else load_cohort(cohort)
-    return score_file(predictions, loaded, level=level, compare=compare, split=split, n_boot=n_boot, seed=seed)
+    return score_file(
+        predictions, loaded, level=level, compare=compare, split=split, n_boot=n_boot, seed=seed, names=names
+    )

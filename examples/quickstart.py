@@ -91,7 +91,7 @@ def main(out: Path) -> None:
 
     first = next((out / "results" / "predictions").glob("*/predictions.csv"))
     scored = cirrbench.score_predictions(first, cohort, split="any", n_boot=200)
-    print(scored.text.splitlines()[1])
+    print(next(line for line in scored.text.splitlines() if "Accuracy" in line))
     print(f"every table, figure and the page: {out / 'results'} (start with REPORT.md)")
 
 

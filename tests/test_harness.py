@@ -321,16 +321,25 @@ def test_prune_deletes_only_job_folders_the_current_manifest_does_not_list(tiny_
 
     out = tmp_path / "shared"
     first, second = sharpness_pair(tiny_phantom)
+
+    def folders() -> set[str]:
+        return {p.name for p in (out / "predictions").iterdir() if p.is_dir()}
+
+    def index() -> dict[str, bool]:
+        frame = pd.read_csv(out / "predictions" / "index.csv")
+        return dict(zip(frame["folder"], frame["current"]))
+
     run(first, out)
-    old = {p.name for p in (out / "predictions").iterdir()}
+    old = folders()
     run(second, out)
-    current = {p.name for p in (out / "predictions").iterdir()} - old
+    current = folders() - old
+    assert index() == {**{k: False for k in old}, **{k: True for k in current}}  # which folders the last run used
     tables = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
     preview = prune(out, dry_run=True)
     assert {p.name for p in preview.removed} == old and preview.kept == len(current) and preview.bytes_freed > 0
-    assert {p.name for p in (out / "predictions").iterdir()} == old | current  # a dry run deletes nothing
+    assert folders() == old | current  # a dry run deletes nothing
     prune(out)
-    assert {p.name for p in (out / "predictions").iterdir()} == current
+    assert folders() == current and index() == {k: True for k in current}
     build_report(out)
     assert {p.name: p.read_bytes() for p in (out / "tables").iterdir()} == tables
 

@@ -191,3 +191,43 @@ def test_score_without_a_cohort_says_how_to_give_one(test_scans, tmp_path, monke
     monkeypatch.delenv("CIRRBENCH_DATA", raising=False)
     assert main(["score", write(test_scans, tmp_path / "a.csv")]) == 2
     assert "--data COHORT is required" in capsys.readouterr().err
+
+
+def test_the_suites_own_file_scores_without_data_named_by_its_job_with_aligned_columns(tiny_phantom, tmp_path, capsys):
+    from helpers import experiment_config
+
+    from cirrbench.benchmark.execution.experiment import parse_experiment
+    from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
+
+    out = tmp_path / "results"
+    raw = experiment_config(tiny_phantom, runners=["majority", "stratified-random"], metrics={"bootstrap": 20})
+    run_experiment(parse_experiment(raw, "c.yaml"), RunOptions(out=out, progress=False, jobs=1))
+    index = pd.read_csv(out / "predictions" / "index.csv")
+    assert list(index["runner"]) == ["majority", "stratified-random"] and index["current"].all()
+    first, second = (out / "predictions" / folder / "predictions.csv" for folder in index["folder"])
+    capsys.readouterr()
+
+    assert main(["score", str(first), "--compare", str(second), "--bootstrap", "20"]) == 0  # no --data
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"cohort: {tiny_phantom} (the run's, from {out / 'manifest.json'})"
+    assert lines[1].startswith("majority:default:T1W:official-T1W:s0 (")
+    assert "compared with stratified-random:default:T1W:official-T1W:s0" in lines[3]
+    values = [line for line in lines if line.startswith("  ") and "[" in line]
+    assert len({line.index("[") for line in values}) == 1  # every value in one column, Stage MAE included
+    assert len({line.index(" vs ") for line in values}) == 1 and any("Stage MAE" in line for line in values)
+
+    assert main(["score", str(first), "--compare", str(second), "--name", "M", "--name", "R", "--bootstrap", "20"]) == 0
+    named = capsys.readouterr().out.splitlines()
+    assert named[1].startswith("M (") and "compared with R (" in named[3]
+    assert main(["score", str(first), "--name", "A", "--name", "B"]) == 2  # two names, one file
+    assert "at most" in capsys.readouterr().err
+
+
+def test_a_run_whose_cohort_is_gone_asks_for_data(tmp_path, capsys):
+    folder = tmp_path / "results" / "predictions" / "abc"
+    folder.mkdir(parents=True)
+    (tmp_path / "results" / "manifest.json").write_text('{"cohort": {"source": "/no/such/cohort"}}')
+    (folder / "predictions.csv").write_text("scan_id,mild,moderate,severe\n")
+    assert main(["score", str(folder / "predictions.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "/no/such/cohort is gone" in err and "--data" in err and len(err.strip().splitlines()) == 1

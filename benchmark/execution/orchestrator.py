@@ -332,6 +332,7 @@ def _run_locked(
     previous = store.read_manifest()
     if previous is None or _unchanged(previous) != _unchanged(manifest):
         store.write_manifest(manifest)  # else kept: the same run, so the report's provenance stays true
+    store.write_index([entry["key"] for entry in manifest["jobs"] if entry["done"]])
 
     report = None
     if any(entry["done"] for entry in manifest["jobs"]):

@@ -48,4 +48,7 @@ def prune(out: str | Path, dry_run: bool = False) -> PruneResult:
     if not dry_run:
         for path in stale:
             shutil.rmtree(path)
+        store = ResultsStore(out)
+        manifest = store.read_manifest() or {}
+        store.write_index([entry["key"] for entry in manifest.get("jobs", []) if entry.get("done")])
     return PruneResult(stale, kept, freed)

@@ -104,7 +104,7 @@ def reproduce(options: ReproduceOptions) -> int:
     print(f"  tables (md, tex, csv):  {out / 'tables'}")
     print(f"  figures (png, pdf):     {out / 'figures'}")
     print(f"  metrics per split:      {out / 'metrics'}")
-    print(f"  predictions per job:    {out / 'predictions'}")
+    print(f"  predictions per job:    {out / 'predictions'}  (index.csv: which job each folder holds)")
     print(f"  split files:            {out / 'splits'}")
     print(f"  provenance:             {out / MANIFEST}")
     if figure is not None:

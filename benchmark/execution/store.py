@@ -8,6 +8,7 @@ Layout::
                                              on train + valid for runners that train on both
     predictions/<key>/slices.csv             per-slice test probabilities (deep runners)
     predictions/<key>/extra_<name>.csv       runner extras (training log, feature importance)
+    predictions/index.csv                    which job each folder holds (runner, variant, input, split, seed)
     predictions/<key>/arrays.npz             runner arrays (attention maps)
     predictions/<key>/outputs/               files a runner keeps with its job (best weights, TensorBoard events)
     predictions/<key>/job.json               the job, its counts, versions; its presence = done
@@ -53,6 +54,9 @@ MODEL_CHOICE = "model_choice.csv"
 SLICES = "slices.csv"
 ARRAYS = "arrays.npz"
 JOB_RECORD = "job.json"
+INDEX = "index.csv"
+#: The columns of ``predictions/index.csv``: which job each hashed folder holds.
+INDEX_COLUMNS = ("folder", "runner", "alias", "variant", "input", "protocol", "split_id", "seed_index", "seed", "label")
 
 
 class _Entry:
@@ -173,6 +177,25 @@ class ResultsStore:
         if "input" not in record and "sequence" in record:  # written before "sequence" became "input"
             record["input"] = record.pop("sequence")
         return record
+
+    def write_index(self, current: list[str] | None = None) -> Path | None:
+        """``predictions/index.csv``: one row per finished job folder (the folders are named by
+        hashes), with ``current`` = whether the latest run's manifest lists it. Rewritten only
+        when its content changes, so a warm rerun leaves it untouched."""
+        if not self.predictions_dir.is_dir():
+            return None
+        listed = set(current or [])
+        rows = []
+        for key in self.job_keys():
+            record = self.job_record(key)
+            rows.append({**{c: record.get(c, "") for c in INDEX_COLUMNS}, "folder": key, "current": key in listed})
+        frame = pd.DataFrame(rows, columns=[*INDEX_COLUMNS, "current"])
+        frame = frame.sort_values(["protocol", "runner", "alias", "variant", "input", "split_id", "seed_index"])
+        text = frame.to_csv(index=False)
+        path = self.predictions_dir / INDEX
+        if path.is_file() and path.read_text() == text:
+            return path
+        return atomic_write_text(path, text)
 
     def load_predictions(self, keys: list[str] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """Test predictions of the finished jobs (all, or those in ``keys``), with a ``job_key``

@@ -11,6 +11,7 @@ that is not a class is one error naming the row or column, and nothing is writte
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from cirrbench.benchmark.reporting.metrics import patient_level
 from cirrbench.benchmark.reporting.stats import Estimate
 from cirrbench.benchmark.reporting.tables import format_difference, p_phrase
 
-__all__ = ["PredictionFileError", "read_prediction_file", "score_file", "write_score", "ScoreResult"]
+__all__ = ["PredictionFileError", "read_prediction_file", "score_file", "side_name", "write_score", "ScoreResult"]
 
 TOLERANCE = 1e-6
 #: Columns of the suite's own prediction files that scoring ignores.
@@ -176,10 +177,12 @@ def score_file(
     split: str = "test",
     n_boot: int = 2000,
     seed: int = 0,
+    names: tuple[str, ...] = (),
 ) -> ScoreResult:
     """Every metric with its 95 % CI (patient-level bootstrap); with ``compare``, the paired
     difference to a second file on the same scans, its CI and p (exact McNemar for accuracy at
-    patient level, the paired bootstrap otherwise)."""
+    patient level, the paired bootstrap otherwise). ``names``: what to call the two files (by
+    default the job label of a suite's own file, else the path)."""
     if level not in ("patient", "scan"):
         raise PredictionFileError(f"--level must be patient or scan, got {level!r}")
     frame = read_prediction_file(path, cohort, split)
@@ -218,19 +221,51 @@ def score_file(
                 }
             )
         table.append(row)
+    defaults = (side_name(path), side_name(compare) if compare is not None else "")
+    first, second = (*names, *defaults[len(names) :])[:2]
+    return ScoreResult(pd.DataFrame(table), _text(table, frame, path, compare, (first, second), level, n_boot, seed))
+
+
+def side_name(path: str | Path) -> str:
+    """A file's name in the output: the job label of the suite's own ``predictions.csv`` (its
+    ``job.json`` lies beside it; the folder is only a hash), else the path as given."""
+    record = Path(path).with_name("job.json")
+    try:
+        return str(json.loads(record.read_text())["label"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(path)
+
+
+def _text(
+    table: list[dict],
+    frame: pd.DataFrame,
+    path: str | Path,
+    compare: str | Path | None,
+    names: tuple[str, str],
+    level: str,
+    n_boot: int,
+    seed: int,
+) -> str:
     n_patients = frame["patient_id"].nunique()
     lines = [
-        f"{path}: {len(frame)} scans, {n_patients} patients; {level} level; 95 % CI: patient-level bootstrap stratified by stage ({n_boot} resamples, seed {seed}, bias-corrected percentile)"
+        f"{names[0]} ({path})" if names[0] != str(path) else str(path),
+        f"  {len(frame)} scans, {n_patients} patients; {level} level; 95 % CI: patient-level bootstrap stratified by stage ({n_boot} resamples, seed {seed}, bias-corrected percentile)",
     ]
     if compare is not None:
-        lines.append(f"compared with {compare} (difference = first minus second, paired on the same patients)")
-    for row in table:
-        text = f"  {metric_display(row['metric']):32s} {Estimate(row['value'], row['low'], row['high'], 'bootstrap').format()}"
+        shown = f"{names[1]} ({compare})" if names[1] != str(compare) else str(compare)
+        lines.append(f"compared with {shown} (difference = first minus second, paired on the same patients)")
+    width = max(len(metric_display(row["metric"])) for row in table) if table else 0
+    cells = [Estimate(row["value"], row["low"], row["high"], "bootstrap").format() for row in table]
+    value_width = max([*map(len, cells), len(names[0]) if compare is not None else 0])
+    if compare is not None:  # a header naming the two columns of values
+        lines.append(f"  {'':{width}s}  {names[0]:{value_width}s}      {names[1]}")
+    for row, cell in zip(table, cells):
+        text = f"  {metric_display(row['metric']):{width}s}  {cell:{value_width}s}"
         if compare is not None:
             difference = Estimate(row["difference"], row["difference_low"], row["difference_high"], "bootstrap")
             text += f"   vs {Estimate(row['b_value'], row['b_low'], row['b_high'], 'bootstrap').format()}   Δ {format_difference(difference)}   {row['test']} {p_phrase(row['p'])}"
         lines.append(text)
-    return ScoreResult(pd.DataFrame(table), "\n".join(lines))
+    return "\n".join(lines)
 
 
 def write_score(result: ScoreResult, out: str | Path) -> list[Path]:
