@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "score_command",
     "reference_commands",
     "perf_commands",
+    "new_commands",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
