@@ -160,3 +160,38 @@ def manifest(args: argparse.Namespace) -> int:
 
     print(f"wrote {write_manifest(load_cohort_of(args), args.out)}")
     return 0
+
+
+def _import_medmnist_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("npz", type=Path, help="a MedMNIST 3D file, e.g. organmnist3d.npz (from medmnist.com or Zenodo)")
+    p.add_argument("out", type=Path, help="the new cohort's folder (must be empty or absent)")
+    p.add_argument(
+        "--labels",
+        default=None,
+        metavar="A,B,C",
+        help="class names in index order (default class0, class1, ...; MedMNIST's INFO lists each set's names)",
+    )
+    p.add_argument("--sequence", default="T1W", help="the manifest's sequence, named by a config's inputs (default T1W)")
+
+
+@command("data import-medmnist", _import_medmnist_options)
+def import_medmnist(args: argparse.Namespace) -> int:
+    """import a MedMNIST 3D .npz file as a cohort (NIfTI volumes and a manifest)
+
+    Write every sample of a MedMNIST 3D archive (train_/val_/test_ images and labels) as NIfTI
+    with a manifest CSV: the official splits are kept (valid = MedMNIST's val), each sample is its
+    own patient and the mask is the volume less its one-voxel border. Then: cirrbench run CONFIG --data OUT/manifest.csv.
+    """
+    from cirrbench.benchmark.cli.registry import UsageError
+    from cirrbench.benchmark.data.medmnist import MedMNISTError
+    from cirrbench.benchmark.data.medmnist import import_medmnist as write_cohort
+
+    labels = [name.strip() for name in args.labels.split(",")] if args.labels else None
+    try:
+        imported = write_cohort(args.npz, args.out, labels, args.sequence)
+    except MedMNISTError as error:
+        raise UsageError(str(error)) from error
+    counts = ", ".join(f"{split} {n}" for split, n in imported.counts.items())
+    print(f"wrote {imported.manifest} ({counts}; classes {', '.join(imported.labels)})")
+    print(f"next: cirrbench run CONFIG --data {imported.manifest}  (inputs: [{args.sequence}]; protocols: [official])")
+    return 0
