@@ -171,7 +171,9 @@ def _import_medmnist_options(p: argparse.ArgumentParser) -> None:
         metavar="A,B,C",
         help="class names in index order (default class0, class1, ...; MedMNIST's INFO lists each set's names)",
     )
-    p.add_argument("--sequence", default="T1W", help="the manifest's sequence, named by a config's inputs (default T1W)")
+    p.add_argument(
+        "--sequence", default="T1W", help="the manifest's sequence, named by a config's inputs (default T1W)"
+    )
 
 
 @command("data import-medmnist", _import_medmnist_options)
