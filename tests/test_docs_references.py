@@ -76,3 +76,12 @@ def _reproduce_help() -> str:
     with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
         build_parser().parse_args(["reproduce", "--help"])
     return buffer.getvalue()
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_in_page_link_reaches_a_heading(doc):
+    """GitHub's anchors: lower case, punctuation dropped, spaces as hyphens."""
+    text = doc.read_text(encoding="utf-8")
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"(?m)^#+ (.+)$", text)}
+    broken = sorted(set(re.findall(r"\]\(#([^)]+)\)", text)) - anchors)
+    assert not broken, f"{doc.relative_to(ROOT)}: links to missing headings {broken}"
