@@ -215,13 +215,13 @@ def test_a_killed_deep_job_resumes_from_its_last_epoch(tiny_phantom, tmp_path):
     assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0
     assert epochs.read_text().split() == ["1/4", "2/4", "3/4", "4/4"]  # epochs 3 and 4 only in the second run
     assert not list((out / "predictions").glob(".work-*"))  # done: nothing left to resume
-    (job,) = [p for p in (out / "predictions").iterdir() if not p.name.startswith(".")]
+    (job,) = [p for p in (out / "predictions").iterdir() if p.is_dir() and not p.name.startswith(".")]
     state = torch.load(job / "outputs" / "best_weights.pt", weights_only=True)
     assert any(k.startswith("backbone.") for k in state)
 
     fresh = tmp_path / "fresh"  # the same job never interrupted
     assert main(["run", str(path), "--out", str(fresh), "--jobs", "1", "-q"]) == 0
-    (twin,) = [p for p in (fresh / "predictions").iterdir() if not p.name.startswith(".")]
+    (twin,) = [p for p in (fresh / "predictions").iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert twin.name == job.name
     assert (twin / "predictions.csv").read_bytes() == (job / "predictions.csv").read_bytes()
     assert json.loads((job / "job.json").read_text())["status"] == "ok"
@@ -300,7 +300,7 @@ def test_tensorboard_event_files_are_kept_with_the_job(tiny_phantom, tmp_path):
     path = _deep_config(tiny_phantom, tmp_path, "tb", runner="cnn-resnet18", tensorboard=True, epochs=3)
     out = tmp_path / "results"
     assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0
-    (job,) = [p for p in (out / "predictions").iterdir() if not p.name.startswith(".")]
+    (job,) = [p for p in (out / "predictions").iterdir() if p.is_dir() and not p.name.startswith(".")]
     events = EventAccumulator(str(job / "outputs" / "tensorboard"))
     events.Reload()
     assert "train/loss" in events.Tags()["scalars"]
