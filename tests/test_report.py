@@ -228,7 +228,7 @@ def compile_tables(tables: list[Path], tmp_path: Path) -> None:
     body = "\n".join(f"\\input{{{t}}}\n\\clearpage" for t in tables)
     document = tmp_path / "tables.tex"
     document.write_text(
-        "\\documentclass{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n"
+        "\\documentclass[twocolumn]{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\usepackage{array}\n\\begin{document}\n"
         + body
         + "\n\\end{document}\n"
     )

@@ -32,9 +32,20 @@ _ESTIMATE = re.compile(
 )
 
 
-def _tex_cell(cell: str) -> str:
+#: Estimated natural widths (characters of body text) up to which a table fits one column of a
+#: two-column paper (about 3.3 in at 10 pt); wider tables span both columns (``table*``).
+COLUMN_CHARACTERS = 58
+#: Above this many characters even both columns (about 7 in) would shrink the table to an
+#: illegible size: each CI then goes under its value (top-aligned, so the value keeps the row's
+#: baseline), about halving the width.
+PAGE_CHARACTERS = 150
+#: A first column longer than this (long pair names) wraps in a paragraph column of this width.
+LEAD_CHARACTERS = 36
+
+
+def _tex_cell(cell: str, stacked: bool = False) -> str:
     """A cell with its marks: ``**x**`` -> bold, a trailing ``*`` -> superscript star; an estimate
-    with its CI stacks the interval under the value in a smaller font (half the width)."""
+    keeps its spread and CI on the value's line in a smaller font (one baseline per row)."""
     cell = str(cell)
     bold = cell.startswith("**") and "**" in cell[2:]
     plain = cell.replace("**", "")
@@ -45,8 +56,19 @@ def _tex_cell(cell: str) -> str:
         mark = latex_escape(match["mark"]).replace("*", "$^*$") if match["mark"] else ""
         interval = f"[{match['low']}, {match['high']}]".replace("-", "$-$")
         value = value.replace("-", "$-$")
-        spread = r"\,{\scriptsize$\pm$" + match["spread"] + "}" if match["spread"] else ""
-        return r"\shortstack[r]{" + value + mark + spread + r"\\ \scriptsize " + interval + "}"
+        if stacked:
+            spread = r"\,{\scriptsize$\pm$" + match["spread"] + "}" if match["spread"] else ""
+            return (
+                r"\begin{tabular}[t]{@{}r@{}}"
+                + value
+                + mark
+                + spread
+                + r"\\ \scriptsize "
+                + interval
+                + r"\end{tabular}"
+            )
+        spread = r"$\pm$" + match["spread"] + r"\," if match["spread"] else ""
+        return value + mark + r"\,{\scriptsize " + spread + interval + "}"
     bold = cell.startswith("**") and "**" in cell[2:]
     if bold:
         end = cell.index("**", 2)
@@ -136,16 +158,47 @@ class Table:
         lines += [""] + [f"{markdown_text(n)}  " for n in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 
+    def text_width(self, stacked: bool = False) -> int:
+        """The table's natural width in characters of body text (a CI in the smaller font counts
+        three quarters; ``stacked``: each CI under its value), to choose the layout."""
+        rows = [self.header, *self.rows, *[r for b in self.blocks for r in b.rows]]
+        widths = [0] * len(self.header)
+        for row in rows:
+            for i, cell in enumerate(row[: len(widths)]):
+                plain = str(cell).replace("**", "")
+                match = _ESTIMATE.match(plain)
+                if match and stacked:
+                    size = max(len(plain.split(" [")[0]), round(0.75 * (len(match["low"]) + len(match["high"]) + 4)))
+                elif match:
+                    size = len(match["value"]) + 1 + round(0.75 * (len(plain) - len(match["value"])))
+                else:
+                    size = len(plain)
+                widths[i] = max(widths[i], size)
+        widths[0] = min(widths[0], LEAD_CHARACTERS)  # wraps (see to_latex)
+        return sum(widths) + 2 * len(widths)
+
+    def _lead_wraps(self) -> bool:
+        rows = [self.header, *self.rows, *[r for b in self.blocks for r in b.rows]]
+        return max((len(str(r[0]).replace("**", "")) for r in rows if r), default=0) > LEAD_CHARACTERS
+
     def to_latex(self) -> str:
         n = len(self.header)
         spec = "l" * self.lead + "r" * (n - self.lead)
+        if self._lead_wraps():  # long names wrap instead of widening the table (needs array)
+            spec = f">{{\\raggedright\\arraybackslash}}p{{{LEAD_CHARACTERS // 2}em}}" + spec[1:]
+        stacked = self.text_width() > PAGE_CHARACTERS
+        width = self.text_width(stacked)
+        float_ = "table" if width <= COLUMN_CHARACTERS else "table*"
         lines = [
-            "% Needs \\usepackage{booktabs} and \\usepackage{graphicx}.",
-            "\\begin{table}[t]",
+            "% Needs \\usepackage{booktabs}, \\usepackage{graphicx} and \\usepackage{array}. One column of a two-column paper when it",
+            f"% fits (table), else both (table*); estimated width {width} characters"
+            + ("; CIs under their values" if stacked else "")
+            + ".",
+            f"\\begin{{{float_}}}[t]",
             "\\centering",
             f"\\caption{{{latex_escape(self.caption)}}}",
             f"\\label{{tab:{self.name}}}",
-            # Shrink to the text width only when wider (never enlarge a narrow table).
+            # Shrink to the available width only when wider (never enlarge a narrow table).
             "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
             f"\\begin{{tabular}}{{{spec}}}",
             "\\toprule",
@@ -161,19 +214,23 @@ class Table:
             lines.append(" ".join(rules))
         lines.append(" & ".join(latex_escape(h) for h in self.header) + " \\\\")
         lines.append("\\midrule")
-        lines += [" & ".join(_tex_cell(c) for c in r) + " \\\\" for r in self.rows]
+        lines += [" & ".join(_tex_cell(c, stacked) for c in r) + " \\\\" for r in self.rows]
         for block in self.blocks:
             lines.append("\\midrule")
             lines.append(f"\\multicolumn{{{n}}}{{l}}{{\\emph{{{latex_escape(block.title)}}}}} \\\\")
-            lines += [" & ".join(_tex_cell(c) for c in r) + " \\\\" for r in block.rows]
+            lines += [" & ".join(_tex_cell(c, stacked) for c in r) + " \\\\" for r in block.rows]
         lines += ["\\bottomrule", "\\end{tabular}}"]
         if self.notes:
+            # A paper's table note is short: the phantom banner, what the numbers are and where
+            # the rest is; every note stays below as a comment (and in the .md and .csv).
+            shown = [note for note in self.notes[:2]] + [f"All notes: tables/{self.name}.md."]
             lines.append(
                 "\\par\\smallskip{\\raggedright\\footnotesize "
-                + " ".join(latex_escape(note) for note in self.notes)
+                + " ".join(latex_escape(note) for note in shown)
                 + "\\par}"
             )
-        lines.append("\\end{table}")
+            lines += [f"% {line}" for note in self.notes for line in latex_escape(note).splitlines()]
+        lines.append(f"\\end{{{float_}}}")
         return "\n".join(lines) + "\n"
 
     def to_frame(self) -> pd.DataFrame:

@@ -93,6 +93,14 @@ class DeclaredPair:
 
 
 # ---- formatting -------------------------------------------------------------------------------
+
+
+def _design(protocol: str) -> str:
+    """A caption's words for a protocol: "repeated CV (cv)", "official split (official)"."""
+    description = protocol_description(protocol)
+    return description if description == protocol else f"{description} ({protocol})"
+
+
 def format_p(p: float) -> str:
     if not np.isfinite(p):
         return "n/a"
@@ -299,7 +307,7 @@ def main_table(
             f"Bold: best measured value per column. {names.show(reference)} has no {level}-level predictions, so no row is marked against it."
         )
     notes += _seeds_note(seeded)
-    caption = f"{metric_display(metric)} ({level} level, {protocol} protocol)"
+    caption = f"{metric_display(metric)} per method and input with 95 % CI ({level} level, {_design(protocol)})"
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
     return Table(
         f"main_{protocol}_{level}",
@@ -349,7 +357,7 @@ def paper_table(
     groups = [(f"{i} (n = {n.get(i, 0)})", len(metrics)) for i in inputs]
     header = ["Method", *[metric_short(m) for _ in inputs for m in metrics]]
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
-    caption = f"{', '.join(metric_short(m) for m in metrics)} per method and input ({level} level, {protocol} protocol)"
+    caption = f"{', '.join(metric_short(m) for m in metrics)} per method and input ({level} level, {_design(protocol)})"
     if prefix != "paper":
         notes = [
             f"{level.capitalize()} level, {protocol_description(protocol)} ({protocol}); "
@@ -524,7 +532,9 @@ def verdict_table(
             Block("exploratory: each family's best method chosen on held-out training data, never on test", block_rows)
         )
     notes = _verdict_notes(evaluation, names, declared, exploratory, protocol, metric)
-    caption = f"Verdict: declared radiomics vs deep comparisons ({protocol} protocol)"
+    caption = (
+        f"Declared radiomics vs deep comparisons: each side, their paired difference and its test ({_design(protocol)})"
+    )
     return Table(
         f"verdict_{protocol}",
         caption,
@@ -582,7 +592,7 @@ def ablation_table(
         f"p: {_test_text(evaluation, protocol, metric, level)}, Holm-adjusted over this table.",
     ]
     caption = (
-        f"Ablation of {names.show(runner)}: each variant against the full model ({level} level, {protocol} protocol)"
+        f"Ablation of {names.show(runner)}: each variant against the full model ({level} level, {_design(protocol)})"
     )
     return Table(f"ablation_{runner}_{protocol}_{level}", caption, header, rows, ids, [], notes, groups)
 
@@ -615,7 +625,7 @@ def per_stage_table(
     ]
     return Table(
         f"per_stage_{protocol}",
-        f"Per-stage recall, specificity and F1 ({level} level, {protocol} protocol)",
+        f"Per-stage recall, specificity and F1 ({level} level, {_design(protocol)})",
         header,
         rows,
         ids,
@@ -662,7 +672,7 @@ def confusion_table(evaluation: Evaluation, names: RowNames, labels: LabelSet, p
     groups = [("Predicted stage", labels.n_classes)]
     return Table(
         f"confusion_{protocol}",
-        f"Confusion matrices per method and input (patient level, {protocol} protocol)",
+        f"Confusion matrices per method and input (patient level, {_design(protocol)})",
         header,
         rows,
         ids,
