@@ -3,6 +3,7 @@ against it (`cirrbench reproduce --check`): equal, within the seed spread, outsi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -64,6 +65,18 @@ def test_compare_command_exits_1_and_writes_every_cell(tmp_path, capsys):
     assert "1 outside" in out and "main_cv_patient | measured:majority | T1W (n = 40)" in out
     assert len(pd.read_csv(tmp_path / "cells.csv")) == 3
     assert main(["compare", str(reference), str(tmp_path / "missing")]) == 2
+
+
+def test_runs_on_other_cpu_models_say_so(tmp_path, capsys):
+    row = ["measured", "majority", "Majority class", "0.419 [0.378, 0.459]", "0.388 [0.343, 0.433]"]
+    folders = [_folder(tmp_path / name, [row]) for name in ("amd", "intel", "intel-again")]
+    for folder, cpu in zip(folders, ("AMD EPYC", "Intel(R) Xeon(R) Processor", "Intel(R) Xeon(R) Processor")):
+        (folder / "manifest.json").write_text(json.dumps({"kernels": {"cpu_model": cpu}}))
+    assert main(["compare", str(folders[0]), str(folders[1])]) == 0
+    out = capsys.readouterr().out
+    assert "note: the runs used different CPUs (AMD EPYC vs Intel(R) Xeon(R) Processor)" in out
+    assert main(["compare", str(folders[1]), str(folders[2])]) == 0
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_reproduce_check_reruns_the_folders_config_and_finds_a_changed_cell(tiny_phantom, tmp_path, capsys):

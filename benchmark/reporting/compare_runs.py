@@ -19,7 +19,7 @@ import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
 
-__all__ = ["CellChange", "RunComparison", "compare_runs", "seed_spreads"]
+__all__ = ["CellChange", "RunComparison", "compare_runs", "machine_note", "seed_spreads"]
 
 _NUMBER = re.compile(r"[+-]?\d+\.\d+")
 _SEED_RANGE = re.compile(r"\(\d+ seeds, ([+-]?\d+\.\d+)-([+-]?\d+\.\d+)\)")
@@ -35,6 +35,33 @@ class CellChange:
     status: str  # equal | within seed spread | outside | added | removed
     difference: float | None = None
     spread: float | None = None
+
+
+def _cpu(folder: Path) -> str | None:
+    """The CPU model a results folder's run recorded (its manifest's kernels), if any."""
+    import json
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return (manifest.get("kernels") or {}).get("cpu_model") or None
+
+
+def machine_note(reference: Path, new: Path) -> str | None:
+    """Why deep rows may differ although nothing changed: the two runs ran on other CPU models.
+
+    Measured on this project's machines (2026-12-05): the committed ``cpu`` profile run on an
+    AMD EPYC and the same commit's run on an Intel Xeon, both pinned to AVX2 (``reproducible:
+    bitwise``), gave identical reference and radiomics rows and different deep predictions.
+    """
+    a, b = _cpu(reference), _cpu(new)
+    if a is None or b is None or a == b:
+        return None
+    return (
+        f"the runs used different CPUs ({a} vs {b}): bitwise reproducibility of deep training holds on one CPU "
+        "model; across CPU vendors deep predictions have been seen to differ (radiomics and reference rows did not)"
+    )
 
 
 @dataclass
@@ -62,6 +89,8 @@ class RunComparison:
             f"{self.new} against {self.reference}: {len(self.cells)} table cells; "
             + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         ]
+        if note := machine_note(self.reference, self.new):
+            lines.append(f"  note: {note}")
         for cell in [c for c in self.cells if c.status != "equal"][:limit]:
             moved = f" (Δ {cell.difference:+.3f}" if cell.difference is not None else " ("
             moved += f", seed spread {cell.spread:.3f})" if cell.spread is not None else ")"
