@@ -1,5 +1,7 @@
 """Which float kernels deep training runs on, pinned so that the same job gives the same bytes on
-any x86-64 CPU with AVX2, whatever its wider vector units (``reproducible: bitwise``).
+a CPU model whatever its wider vector units, threads or jobs (``reproducible: bitwise``). Across
+CPU vendors (an AMD EPYC against an Intel Xeon, both pinned to AVX2) deep predictions have been
+measured to differ: the pins fix the vector width, not oneDNN's and MKL's vendor code paths.
 
 torch picks its CPU kernels by the vector units it finds (AVX2, AVX-512), oneDNN (convolutions) and
 MKL (matrix products) do the same, each by its own switch, and each reads it once, when torch is

@@ -331,7 +331,7 @@ def check_config(raw: Any, source: str) -> list[str]:
     if reproducible not in MODES:
         bad(
             "reproducible",
-            f"{reproducible!r} is not one of {', '.join(MODES)} (bitwise: the same bytes on any AVX2 CPU)",
+            f"{reproducible!r} is not one of {', '.join(MODES)} (bitwise: the same bytes on one CPU model)",
         )
     if "dask" in raw and raw["dask"] is not None and not isinstance(raw["dask"], str):
         bad("dask", f"{raw['dask']!r} is not a scheduler address such as tcp://host:8786")
