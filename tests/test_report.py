@@ -169,6 +169,25 @@ def test_report_page_verdict_first_and_self_contained(results):
     )
 
 
+def test_the_page_opens_with_contents_headline_declared_differences_and_their_table(results):
+    html = (results / "report.html").read_text()
+    nav = re.search(r"<nav class='toc'>(.*?)</nav>", html).group(1)
+    anchors = re.findall(r"href='#([^']+)'", nav)
+    assert anchors[0] == "verdict" and anchors[-2:] == ["figures", "provenance"]
+    assert all(f"id='{a}'" in html for a in anchors)  # every link reaches its section
+    verdict = html[html.index("id='verdict'") : html.index(f"id='{anchors[1]}'")]
+    headline = verdict.index("class='verdict'")
+    declared = [m.start() for m in re.finditer(r"<img alt='declared_", verdict)]
+    table = verdict.index("<table")
+    details = verdict.index("<details>")
+    assert declared and headline < declared[0] < table < details  # sentence, picture, table, words
+    sentences = len(re.findall(r"<li>", verdict[details:]))
+    assert f"Every declared comparison in words ({sentences})" in verdict and sentences >= 2
+    assert html.count("id='verdict'") == 1 and "Declared comparisons</h2>" not in html  # the table is not shown twice
+    figures = re.findall(r"<figure><figcaption>([^<]+)</figcaption><img[^>]+>(.*?)</figure>", html)
+    assert figures and all("class='caption'" in below for _, below in figures)  # a caption under every figure
+
+
 def test_page_embeds_each_figure_as_a_same_size_palette_copy(results):
     """The embedded copies keep every figure's size and only reduce its colours to a palette."""
     html = (results / "report.html").read_text()

@@ -22,6 +22,7 @@ from cirrbench.benchmark.reporting.figures import (
     FigureTarget,
     attention_maps,
     confusion_figure,
+    declared_differences,
     forest_plot,
     pairwise_matrix,
     roc_figure,
@@ -132,7 +133,12 @@ def _default_rows(c: ReportContext, protocol: str) -> pd.DataFrame:
     return frame[(frame["protocol"] == protocol) & (frame["variant"] == "default")]
 
 
-@register_figure("forest", order=10, per_protocol=True)
+@register_figure(
+    "forest",
+    order=10,
+    per_protocol=True,
+    caption="The main metric with its 95 % CI per method, one panel per input on a shared axis; colour = family; the dotted line is the chance (reference) row.",
+)
 def _forest(c: ReportContext, protocol: str) -> list[Path]:
     keys = _default_keys(c, protocol)
     rows = pd.DataFrame(
@@ -172,7 +178,40 @@ def _pairwise(evaluation, runners: list[str], column: str, protocol: str, metric
     return difference, p
 
 
-@register_figure("pairwise", order=20, per_protocol=True)
+@register_figure(
+    "declared",
+    order=5,
+    per_protocol=True,
+    caption="Each declared pair's difference (A minus B) in the main metric at patient level with its 95 % CI, per input; a dot right of the dotted line favours A where higher is better; dark: Holm-adjusted p < 0.05 over the table's declared rows.",
+)
+def _declared(c: ReportContext, protocol: str) -> list[Path]:
+    rows = pd.DataFrame(
+        [
+            {
+                "pair": f"{c.names.show(comparison.a.runner, comparison.a.variant)} vs "
+                f"{c.names.show(comparison.b.runner, comparison.b.variant)}",
+                "a": c.names.show(comparison.a.runner, comparison.a.variant),
+                "b": c.names.show(comparison.b.runner, comparison.b.variant),
+                "input": comparison.a.input,
+                "value": comparison.difference.value,
+                "low": comparison.difference.low,
+                "high": comparison.difference.high,
+                "p_holm": adjusted,
+            }
+            for comparison, adjusted in c.verdicts.get(protocol, [])
+            if comparison.level == "patient"
+        ]
+    )
+    title = f"Declared comparisons, {c.settings.metric.replace('_', ' ')} at patient level ({protocol}): difference with 95 % CI"
+    return declared_differences(rows, c.settings.metric, c.figure(f"declared_{protocol}", title))
+
+
+@register_figure(
+    "pairwise",
+    order=20,
+    per_protocol=True,
+    caption="Every pair of methods: row minus column in the main metric, coloured by which is better and by the Holm-adjusted p of the paired test over the matrix (white: not significant).",
+)
 def _pairwise_figures(c: ReportContext, protocol: str) -> list[Path]:
     files: list[Path] = []
     single = c.evaluation.single_test_set(protocol)
@@ -191,7 +230,12 @@ def _pairwise_figures(c: ReportContext, protocol: str) -> list[Path]:
     return files
 
 
-@register_figure("roc", order=30, per_protocol=True)
+@register_figure(
+    "roc",
+    order=30,
+    per_protocol=True,
+    caption="One-vs-rest ROC per input and stage for the declared pairs' methods and the reference, predictions pooled over test splits; AUC in each legend.",
+)
 def _roc(c: ReportContext, protocol: str) -> list[Path]:
     part = _default_rows(c, protocol)
     compared = [r for r in [c.settings.reference] if r] + [
@@ -203,7 +247,12 @@ def _roc(c: ReportContext, protocol: str) -> list[Path]:
     return roc_figure(shown, c.labels, compared, c.names, c.figure(f"roc_{protocol}", title))
 
 
-@register_figure("confusion", order=40, per_protocol=True)
+@register_figure(
+    "confusion",
+    order=40,
+    per_protocol=True,
+    caption="Confusion matrices per method and input for one family: counts over all test splits and seeds; colour = share of the true stage.",
+)
 def _confusion_figures(c: ReportContext, protocol: str) -> list[Path]:
     files: list[Path] = []
     part = _default_rows(c, protocol)
@@ -215,12 +264,20 @@ def _confusion_figures(c: ReportContext, protocol: str) -> list[Path]:
     return files
 
 
-@register_figure("top_features", order=50)
+@register_figure(
+    "top_features",
+    order=50,
+    caption="The most important radiomics features by permutation importance on held-out patients (or the model's own importance where permuting no single feature lowered validation accuracy, as the axis says).",
+)
 def _top_features(c: ReportContext) -> list[Path]:
     return _importance_outputs(c.store, c.jobs, c.figure)
 
 
-@register_figure("attention", order=60)
+@register_figure(
+    "attention",
+    order=60,
+    caption="Spatial attention of the sequence-attention model on the most attended liver slice of a few test scans, rows = true stage, radiological view (anterior up, the patient's right on the left).",
+)
 def _attention(c: ReportContext) -> list[Path]:
     return _attention_outputs(c.store, c.jobs, c.predictions, c.labels, c.names, c.figure)
 

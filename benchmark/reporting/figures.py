@@ -43,6 +43,7 @@ __all__ = [
     "pairwise_matrix",
     "top_features",
     "attention_maps",
+    "declared_differences",
 ]
 
 FAMILY_COLOURS = {"reference": "#7f7f7f", "radiomics": "#E69F00", "deep": "#0072B2", "other": "#009E73"}
@@ -466,4 +467,41 @@ def attention_maps(entries: list[dict], labels: LabelSet, target: FigureTarget, 
         label="spatial attention (scaled to its maximum)",
     )
     fig.suptitle(target.heading, fontsize=9)
+    return target.save(fig)
+
+
+@reusable_figure
+def declared_differences(rows: pd.DataFrame, metric: str, target: FigureTarget) -> list[Path]:
+    """The declared comparisons at a glance: each pair's difference (A minus B) with its 95 % CI,
+    one line per pair and input, a line at 0, dark where the Holm-adjusted p is below 0.05.
+
+    ``rows``: pair (``A vs B``), a, b (display names), input, value, low, high, p_holm.
+    """
+    if rows.empty:
+        return []
+    labels = [f"{r.pair}\n{r.input}" for r in rows.itertuples()]
+    fig, ax = plt.subplots(figsize=(8.0, 0.55 * len(rows) + 1.6))
+    for y, r in enumerate(rows.itertuples()):
+        significant = np.isfinite(r.p_holm) and r.p_holm < 0.05
+        colour = FAMILY_COLOURS["deep"] if significant else "#7f7f7f"
+        if np.isfinite(r.low) and np.isfinite(r.high):
+            ax.plot([r.low, r.high], [y, y], color=colour, lw=2, solid_capstyle="butt")
+        ax.plot(r.value, y, "o", color=colour, ms=6, zorder=3)
+        ax.annotate(f"Holm p {r.p_holm:.3f}", (r.high if np.isfinite(r.high) else r.value, y), xytext=(6, 0),
+                    textcoords="offset points", va="center", fontsize=7, color=colour)  # fmt: skip
+    ax.axvline(0, color="0.3", lw=0.8, ls=":")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    first = rows.iloc[0]
+    better, worse = ("A", "B") if direction(metric) > 0 else ("B", "A")
+    ax.set_xlabel(
+        f"difference in {metric_display(metric).lower()}, A minus B (95 % CI); right of 0: {better} better, left: {worse} better",
+        fontsize=8,
+    )
+    ax.margins(x=0.25)
+    ax.grid(axis="x", color="0.92")
+    ax.set_title(f"A = {first['a']}, B = {first['b']}" if rows["pair"].nunique() == 1 else "", fontsize=8)
+    fig.suptitle(target.heading, fontsize=10)
+    fig.tight_layout()
     return target.save(fig)

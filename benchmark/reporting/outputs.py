@@ -69,6 +69,7 @@ class FigureFamily:
     name: str  # the file prefix (forest, pairwise, ...)
     order: int
     build: Callable[[ReportContext], list[Path]]
+    caption: str = ""  # what every figure of the family shows (the page prints it under each)
 
 
 _TABLES: dict[str, TableFamily] = {}
@@ -94,7 +95,7 @@ def register_table(name: str, *, section: str, order: int = 50) -> Callable:
     return decorate
 
 
-def register_figure(name: str, *, order: int = 50, per_protocol: bool = False) -> Callable:
+def register_figure(name: str, *, order: int = 50, per_protocol: bool = False, caption: str = "") -> Callable:
     """Decorator of ``build(context) -> list[Path]``: a figure family of the report.
 
     Args:
@@ -102,6 +103,7 @@ def register_figure(name: str, *, order: int = 50, per_protocol: bool = False) -
         order: where its figures appear on the page (built-ins: 10 forest ... 60 attention).
         per_protocol: the builder is ``build(context, protocol)``, called for each of the report's
             protocols in turn (most figures are one per protocol).
+        caption: what its figures show, printed under each on the report page.
 
     Returns:
         The decorator (it returns the builder unchanged).
@@ -111,7 +113,7 @@ def register_figure(name: str, *, order: int = 50, per_protocol: bool = False) -
         def every_protocol(context: ReportContext) -> list[Path]:
             return [path for protocol in context.protocols for path in build(context, protocol)]
 
-        _FIGURES[name] = FigureFamily(name, order, every_protocol if per_protocol else build)
+        _FIGURES[name] = FigureFamily(name, order, every_protocol if per_protocol else build, caption)
         return build
 
     return decorate

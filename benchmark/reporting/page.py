@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -153,6 +154,20 @@ def _grouped(tables: list[Table]) -> list[tuple[str, list[Table]]]:
     return out
 
 
+#: The figure family and table family the page puts in its verdict section.
+DECLARED_FIGURES, VERDICT_TABLES = "declared", "verdict"
+
+
+def _anchor(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def _caption(png: Path) -> str:
+    """The caption of the figure family whose prefix names ``png`` (the longest match)."""
+    families = [f for f in figure_families() if png.name.startswith(f"{f.name}_")]
+    return max(families, key=lambda f: len(f.name)).caption if families else ""
+
+
 def _figures(pngs: list[Path]) -> list[Path]:
     ordered = []
     for family in figure_families():
@@ -202,6 +217,8 @@ def _markdown(
             "",
         ]
     lines += ["## Verdict", "", *map(markdown_text, words), ""]
+    for png in (p for p in _figures(pngs) if p.name.startswith(f"{DECLARED_FIGURES}_")):
+        lines += [f"![{png.stem}]({png.relative_to(out).as_posix()})", "", markdown_text(_caption(png)), ""]
     for title, chosen in _grouped(tables):
         lines += [f"## {title}", ""]
         for table in chosen:
@@ -227,7 +244,8 @@ th,td{padding:.25em .6em;border-bottom:1px solid #e4e4e4;text-align:right;white-
 th:first-child,td:first-child{text-align:left}
 thead th{border-bottom:2px solid #444}th.group{text-align:center;border-bottom:1px solid #999}
 tr.block td{text-align:left;background:#f6f6f6}
-figure{margin:1.2em 0}figcaption{font-weight:600;margin-bottom:.3em}
+figure{margin:1.2em 0}figcaption{font-weight:600;margin-bottom:.3em}.caption{font-size:.85em;color:#444;margin:.3em 0 0;max-width:60em}
+nav.toc{font-size:.9em;margin:1em 0}details{margin:1em 0}summary{cursor:pointer;font-weight:600}
 .scroll{overflow-x:auto}.note{font-size:.8em;color:#555;margin:.2em 0}
 img{max-width:100%;border:1px solid #eee}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;font-size:.85em}dt{font-weight:600}
@@ -260,33 +278,58 @@ def _html(
     labels: LabelSet,
     memo: Memo | None = None,
 ) -> str:
-    body = ["<h1>cirrbench report</h1>"]
-    if settings.banner:
-        body.append(
-            f"<p class='banner'>{html_text(settings.banner)}. These numbers check the suite's machinery; they are not clinical evidence.</p>"
-        )
-    head, items = (words[0], words[1:]) if words else ("", [])
-    body.append("<h2 id='verdict'>Verdict</h2><div class='verdict'>")
-    body.append(
-        f"<p>{_inline(head)}</p><ul>"
-        + "".join(f"<li>{_inline(i[2:] if i.startswith('- ') else i)}</li>" for i in items)
-        + "</ul></div>"
-    )
-    for title, chosen in _grouped(tables):
-        body.append(f"<h2>{html_text(title)}</h2>")
-        body += [t.to_html() for t in chosen]
-    body.append("<h2>Figures</h2>")
-    for png in _figures(pngs):
+    def figure(png: Path) -> str:
         data = (
             embedded_png(png)
             if memo is None
             else memo.value("embedded_png", (png.read_bytes(),), lambda png=png: embedded_png(png))
         )
+        caption = _caption(png)
+        below = f"<p class='caption'>{html_text(caption)}</p>" if caption else ""
+        return (
+            f"<figure><figcaption>{html_text(png.stem)}</figcaption>"
+            f"<img alt='{html_text(png.stem)}' src='data:image/png;base64,{data}'>{below}</figure>"
+        )
+
+    head, items = (words[0], words[1:]) if words else ("", [])
+    figures = _figures(pngs)
+    declared = [p for p in figures if p.name.startswith(f"{DECLARED_FIGURES}_")]
+    verdict_tables = [t for t in tables if t.name.startswith(f"{VERDICT_TABLES}_")]
+    shown_first = {t.name for t in verdict_tables}
+    sections = [
+        (title, [t for t in chosen if t.name not in shown_first])
+        for title, chosen in _grouped(tables)
+        if any(t.name not in shown_first for t in chosen)
+    ]
+    titles = ["Verdict", *[title for title, _ in sections], "Figures", "Provenance"]
+    body = ["<h1>cirrbench report</h1>"]
+    if settings.banner:
         body.append(
-            f"<figure><figcaption>{html_text(png.stem)}</figcaption><img alt='{html_text(png.stem)}' src='data:image/png;base64,{data}'></figure>"
+            f"<p class='banner'>{html_text(settings.banner)}. These numbers check the suite's machinery; they are not clinical evidence.</p>"
         )
     body.append(
-        "<h2>Provenance</h2><dl>"
+        "<nav class='toc'>Contents: "
+        + " · ".join(f"<a href='#{_anchor(t)}'>{html_text(t)}</a>" for t in titles)
+        + "</nav>"
+    )
+    # The verdict first: one sentence, the picture of the declared differences, their table,
+    # and every comparison in words for whoever wants them.
+    body.append(f"<h2 id='{_anchor('Verdict')}'>Verdict</h2><div class='verdict'><p>{_inline(head)}</p></div>")
+    body += [figure(png) for png in declared]
+    body += [t.to_html() for t in verdict_tables]
+    if items:
+        body.append(
+            f"<details><summary>Every declared comparison in words ({len(items)})</summary><ul>"
+            + "".join(f"<li>{_inline(i[2:] if i.startswith('- ') else i)}</li>" for i in items)
+            + "</ul></details>"
+        )
+    for title, chosen in sections:
+        body.append(f"<h2 id='{_anchor(title)}'>{html_text(title)}</h2>")
+        body += [t.to_html() for t in chosen]
+    body.append(f"<h2 id='{_anchor('Figures')}'>Figures</h2>")
+    body += [figure(png) for png in figures if png not in declared]
+    body.append(
+        f"<h2 id='{_anchor('Provenance')}'>Provenance</h2><dl>"
         + "".join(f"<dt>{html_text(k)}</dt><dd>{html_text(v)}</dd>" for k, v in _provenance(settings, labels))
         + "</dl>"
     )
