@@ -104,7 +104,13 @@ def test_a_changed_runner_redraws_only_its_figures_and_matches_a_full_build(tiny
     figures = {name for name in after if name.startswith("figures/") and not name.startswith("figures/cohort")}
     # test-slices is in the declared pair's differences, the forest plot, the pairwise matrix, the ROC and its
     # family's confusion figure; the reference's and the deep stand-in's confusion figures are kept.
-    shows_it = {"declared_official", "forest_official", "pairwise_official_T1W", "roc_official", "confusion_official_other"}
+    shows_it = {
+        "declared_official",
+        "forest_official",
+        "pairwise_official_T1W",
+        "roc_official",
+        "confusion_official_other",
+    }
     assert redrawn == {name for name in figures if Path(name).stem in shows_it}
     assert after["tables/main_official_patient.csv"][1] != before["tables/main_official_patient.csv"][1]
 
