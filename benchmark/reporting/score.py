@@ -63,15 +63,42 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
         Rows with ``scan_id, patient_id, sequence, true_label`` and ``prob_<class>`` columns.
     """
     path = Path(path)
+    frame = _read_csv(path)
+    names = list(cohort.labels.names)
+    columns = _probability_columns(path, frame, names)
+    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # the CSV line (header = line 1)
+    ids = _scan_ids(path, frame, cohort, line)
+    values = _probabilities(path, frame[[columns[n] for n in names]], line)
+    known = cohort.by_scan_id()
+    if split != "any":
+        _check_coverage(path, ids, cohort, split)
+    records = [known[s] for s in ids]
+    out = pd.DataFrame(
+        {
+            "scan_id": ids.to_numpy(),
+            "patient_id": [r.patient_id for r in records],
+            "sequence": [r.sequence for r in records],
+            "true_label": [r.label for r in records],
+        }
+    )
+    for name in names:
+        out[f"prob_{name}"] = values[:, names.index(name)]
+    return out
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise PredictionFileError(f"{path}: no such prediction file")
     try:
-        frame = pd.read_csv(path, dtype={"scan_id": str})
+        return pd.read_csv(path, dtype={"scan_id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise PredictionFileError(
             f"{path}: not a readable CSV ({exc}); expected scan_id and one probability column per class"
         ) from None
-    names = list(cohort.labels.names)
+
+
+def _probability_columns(path: Path, frame: pd.DataFrame, names: list[str]) -> dict[str, str]:
+    """Class name -> its column (``mild`` or ``prob_mild``); every other column must be the harness's."""
     expected = ", ".join(names)
     if "scan_id" not in frame.columns:
         raise PredictionFileError(
@@ -92,7 +119,11 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
         raise PredictionFileError(
             f"{path}: column {unknown[0]!r} is not a class of this cohort ({expected}); remove it or rename it to a class name"
         )
-    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # the CSV line (header = line 1)
+    return columns
+
+
+def _scan_ids(path: Path, frame: pd.DataFrame, cohort: Cohort, line: pd.Series) -> pd.Series:
+    """The stripped scan ids: none empty, none twice, every one in the cohort."""
     known = cohort.by_scan_id()
     ids = frame["scan_id"].astype(str).str.strip()
     if ids.isna().any() or (ids == "").any() or (ids == "nan").any():
@@ -109,13 +140,16 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
             raise PredictionFileError(
                 f"{path}: line {int(line[index])}: scan {scan_id!r} is not in the cohort {cohort.source}"
             )
-    probabilities = frame[[columns[n] for n in names]].apply(pd.to_numeric, errors="coerce")
-    for name in names:
-        bad = probabilities[columns[name]].isna()
+    return ids
+
+
+def _probabilities(path: Path, columns: pd.DataFrame, line: pd.Series) -> np.ndarray:
+    """The probability columns as numbers: none missing or negative, each row summing to 1."""
+    probabilities = columns.apply(pd.to_numeric, errors="coerce")
+    for column in probabilities.columns:
+        bad = probabilities[column].isna()
         if bad.any():
-            raise PredictionFileError(
-                f"{path}: line {int(line[bad.idxmax()])}: {columns[name]} is empty, NaN or not a number"
-            )
+            raise PredictionFileError(f"{path}: line {int(line[bad.idxmax()])}: {column} is empty, NaN or not a number")
     values = probabilities.to_numpy(dtype=float)
     negative = (values < 0).any(axis=1)
     if negative.any():
@@ -127,26 +161,19 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
         raise PredictionFileError(
             f"{path}: line {int(line.iloc[index])}: probabilities sum to {sums[index]:.9g}, not 1 (tolerance {TOLERANCE:g}); normalise each row"
         )
-    if split != "any":
-        sequences = {known[s].sequence for s in ids}
-        wanted = {r.scan_id for r in cohort.records if r.official_split == split and r.sequence in sequences}
-        missing = sorted(wanted - set(ids))
-        if missing:
-            raise PredictionFileError(
-                f"{path}: {len(missing)} scan(s) of the cohort's {split} split are missing (first: {', '.join(missing[:5])}); predict every one, or pass --split any"
-            )
-    records = [known[s] for s in ids]
-    out = pd.DataFrame(
-        {
-            "scan_id": ids.to_numpy(),
-            "patient_id": [r.patient_id for r in records],
-            "sequence": [r.sequence for r in records],
-            "true_label": [r.label for r in records],
-        }
-    )
-    for name in names:
-        out[f"prob_{name}"] = values[:, names.index(name)]
-    return out
+    return values
+
+
+def _check_coverage(path: Path, ids: pd.Series, cohort: Cohort, split: str) -> None:
+    """Every scan of the official ``split`` (of the sequences the file covers) is predicted."""
+    known = cohort.by_scan_id()
+    sequences = {known[s].sequence for s in ids}
+    wanted = {r.scan_id for r in cohort.records if r.official_split == split and r.sequence in sequences}
+    missing = sorted(wanted - set(ids))
+    if missing:
+        raise PredictionFileError(
+            f"{path}: {len(missing)} scan(s) of the cohort's {split} split are missing (first: {', '.join(missing[:5])}); predict every one, or pass --split any"
+        )
 
 
 @dataclass
