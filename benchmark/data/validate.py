@@ -138,75 +138,88 @@ def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> 
         return problems  # geometry and intensity checks assume 3D volumes
     image = _read_geometry(record.image, problems) if voxels is not None else None
     mask = _read_geometry(record.mask, problems) if mask_voxels is not None else None
-    if voxels is not None and np.issubdtype(voxels.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(voxels)))
-        if bad:
-            problems.append(
-                Problem(
-                    "non-finite",
-                    record.image,
-                    f"{bad} NaN or infinite voxel(s)",
-                    "fix the conversion that produced this file (NaN usually comes from a division by zero)",
-                )
-            )
+    if voxels is not None:
+        problems += _intensity_problems(record, voxels)
     if mask_voxels is not None:
-        values = np.unique(mask_voxels)
-        extra = [v for v in values.tolist() if v not in (0, 1)]
-        if extra:
-            shown = ", ".join(f"{v:g}" for v in extra[:5])
-            problems.append(
-                Problem(
-                    "mask-values",
-                    record.mask,
-                    f"values outside {{0, 1}}: {shown}",
-                    "binarise the mask (liver = 1, background = 0)",
-                )
-            )
-        if not np.any(values != 0):
-            problems.append(
-                Problem("empty-mask", record.mask, "no liver voxel", "replace it with the scan's liver segmentation")
-            )
+        problems += _mask_problems(record, mask_voxels)
     if image is not None and mask is not None:
-        where = f"image {record.image.name} vs mask"
-        if image.GetSize() != mask.GetSize():
-            problems.append(
-                Problem(
-                    "size-mismatch",
-                    record.mask,
-                    f"size {mask.GetSize()} but the image is {image.GetSize()}",
-                    "resample the mask onto the image grid",
-                )
+        problems += _geometry_problems(record, image, mask, tolerance)
+    return problems
+
+
+def _intensity_problems(record: ScanRecord, voxels: np.ndarray) -> list[Problem]:
+    if not np.issubdtype(voxels.dtype, np.floating):
+        return []
+    bad = int(np.count_nonzero(~np.isfinite(voxels)))
+    if not bad:
+        return []
+    return [
+        Problem(
+            "non-finite",
+            record.image,
+            f"{bad} NaN or infinite voxel(s)",
+            "fix the conversion that produced this file (NaN usually comes from a division by zero)",
+        )
+    ]
+
+
+def _mask_problems(record: ScanRecord, mask_voxels: np.ndarray) -> list[Problem]:
+    problems = []
+    values = np.unique(mask_voxels)
+    extra = [v for v in values.tolist() if v not in (0, 1)]
+    if extra:
+        shown = ", ".join(f"{v:g}" for v in extra[:5])
+        problems.append(
+            Problem(
+                "mask-values",
+                record.mask,
+                f"values outside {{0, 1}}: {shown}",
+                "binarise the mask (liver = 1, background = 0)",
             )
-        else:
-            spacing_i, spacing_m = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
-            if not np.allclose(spacing_i, spacing_m, rtol=tolerance.spacing_rel, atol=0):
-                problems.append(
-                    Problem(
-                        "spacing-mismatch",
-                        record.mask,
-                        f"spacing {tuple(np.round(spacing_m, 4))} but the image has {tuple(np.round(spacing_i, 4))} ({where})",
-                        "copy the image's header geometry to the mask",
-                    )
-                )
-            origin_i, origin_m = np.array(image.GetOrigin()), np.array(mask.GetOrigin())
-            if np.max(np.abs(origin_i - origin_m)) > tolerance.origin_mm:
-                problems.append(
-                    Problem(
-                        "origin-mismatch",
-                        record.mask,
-                        f"origin {tuple(np.round(origin_m, 3))} but the image has {tuple(np.round(origin_i, 3))} ({where})",
-                        "copy the image's header geometry to the mask",
-                    )
-                )
-            if np.max(np.abs(np.array(image.GetDirection()) - np.array(mask.GetDirection()))) > tolerance.direction:
-                problems.append(
-                    Problem(
-                        "direction-mismatch",
-                        record.mask,
-                        "direction matrix differs from the image's",
-                        "copy the image's header geometry to the mask",
-                    )
-                )
+        )
+    if not np.any(values != 0):
+        problems.append(
+            Problem("empty-mask", record.mask, "no liver voxel", "replace it with the scan's liver segmentation")
+        )
+    return problems
+
+
+def _geometry_problems(record: ScanRecord, image, mask, tolerance: Tolerance) -> list[Problem]:
+    """The mask on the image's grid: size, spacing, origin and direction within the tolerances."""
+    if image.GetSize() != mask.GetSize():
+        return [
+            Problem(
+                "size-mismatch",
+                record.mask,
+                f"size {mask.GetSize()} but the image is {image.GetSize()}",
+                "resample the mask onto the image grid",
+            )
+        ]
+    problems = []
+    where = f"image {record.image.name} vs mask"
+    fix = "copy the image's header geometry to the mask"
+    spacing_i, spacing_m = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
+    if not np.allclose(spacing_i, spacing_m, rtol=tolerance.spacing_rel, atol=0):
+        problems.append(
+            Problem(
+                "spacing-mismatch",
+                record.mask,
+                f"spacing {tuple(np.round(spacing_m, 4))} but the image has {tuple(np.round(spacing_i, 4))} ({where})",
+                fix,
+            )
+        )
+    origin_i, origin_m = np.array(image.GetOrigin()), np.array(mask.GetOrigin())
+    if np.max(np.abs(origin_i - origin_m)) > tolerance.origin_mm:
+        problems.append(
+            Problem(
+                "origin-mismatch",
+                record.mask,
+                f"origin {tuple(np.round(origin_m, 3))} but the image has {tuple(np.round(origin_i, 3))} ({where})",
+                fix,
+            )
+        )
+    if np.max(np.abs(np.array(image.GetDirection()) - np.array(mask.GetDirection()))) > tolerance.direction:
+        problems.append(Problem("direction-mismatch", record.mask, "direction matrix differs from the image's", fix))
     return problems
 
 
