@@ -172,7 +172,10 @@ def _import_medmnist_options(p: argparse.ArgumentParser) -> None:
         help="class names in index order (default class0, class1, ...; MedMNIST's INFO lists each set's names)",
     )
     p.add_argument(
-        "--sequence", default="T1W", help="the manifest's sequence, named by a config's inputs (default T1W)"
+        "--sequence",
+        choices=["T1W", "T2W"],
+        default="T1W",
+        help="the manifest's sequence (a manifest knows T1W and T2W), named by a config's inputs (default T1W)",
     )
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
-from cirrbench.benchmark.common.paths import name_problem
+from cirrbench.benchmark.data.layout import SEQUENCES
 
 __all__ = ["MEDMNIST_SPLITS", "MedMNISTError", "import_medmnist"]
 
@@ -86,7 +86,7 @@ def import_medmnist(
         npz: the MedMNIST file (e.g. ``organmnist3d.npz``).
         out: the new cohort's folder (created; must be empty or absent).
         labels: class names in index order (default ``class0``, ``class1``, ... zero-padded).
-        sequence: the manifest's sequence (``inputs:`` of a config names it).
+        sequence: the manifest's sequence, T1W or T2W (``inputs:`` of a config names it).
 
     Returns:
         The manifest's path, samples per split and the class names.
@@ -98,8 +98,8 @@ def import_medmnist(
     names = list(labels) if labels else [f"class{k:0{width}d}" for k in range(n_classes)]
     if len(names) < n_classes:
         raise MedMNISTError(f"{npz}: labels run 0..{n_classes - 1}, but {len(names)} names were given: {names}")
-    if problem := name_problem(sequence):
-        raise MedMNISTError(f"sequence {problem}")
+    if sequence not in SEQUENCES:
+        raise MedMNISTError(f"sequence {sequence!r} is not one a manifest knows ({', '.join(SEQUENCES)})")
     if out.exists() and any(out.iterdir()):
         raise MedMNISTError(f"{out} is not empty; choose a new folder or delete it first")
     (out / "images").mkdir(parents=True, exist_ok=True)
