@@ -343,20 +343,7 @@ def input_path_benchmark(probe: InputProbe | None = None) -> dict:
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
     amp = dev.type == "cuda"
     dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
-    data_s = step_s = 0.0
-    for step in range(steps + 1):  # the first step warms up (allocations, kernel choice)
-        sync()
-        t0 = time.perf_counter()
-        chunk = chunks[step % len(chunks)]
-        b = builder.batch(chunk, training=True)
-        sync()
-        t1 = time.perf_counter()
-        _probe_step(model, optimiser, b, chunk, dev, amp, dtype)
-        sync()
-        t2 = time.perf_counter()
-        if step:
-            data_s += t1 - t0
-            step_s += t2 - t0
+    data_s, step_s = _synchronised_steps(model, optimiser, builder, chunks, steps, dev, amp, dtype, sync)
     overlapped, prebuilt = _overlapped_steps(model, optimiser, builder, chunks, steps, dev, amp, dtype, sync)
     n = batches * batch
     return {
@@ -385,6 +372,26 @@ def input_path_benchmark(probe: InputProbe | None = None) -> dict:
         # device's queue lets the next batch be built while the last step's kernels run
         "data_wait_share_overlapped": round(max(0.0, (overlapped - prebuilt) / overlapped), 4),
     }
+
+
+def _synchronised_steps(model, optimiser, builder, chunks, steps, dev, amp, dtype, sync) -> tuple[float, float]:
+    """(seconds building batches, seconds of whole steps) over ``steps`` training steps, the device
+    synchronised around each batch so that asynchronous kernels hide nothing; one warm-up step first."""
+    data_s = step_s = 0.0
+    for step in range(steps + 1):  # the first step warms up (allocations, kernel choice)
+        sync()
+        t0 = time.perf_counter()
+        chunk = chunks[step % len(chunks)]
+        b = builder.batch(chunk, training=True)
+        sync()
+        t1 = time.perf_counter()
+        _probe_step(model, optimiser, b, chunk, dev, amp, dtype)
+        sync()
+        t2 = time.perf_counter()
+        if step:
+            data_s += t1 - t0
+            step_s += t2 - t0
+    return data_s, step_s
 
 
 def _augmentation_seconds(slices, chunks, context, builder, dev, sync) -> tuple[float, float]:
