@@ -171,39 +171,9 @@ def training_benchmark(
     torch.manual_seed(0)
     model = SliceClassifier(backbone, 1, 3, width)
     builder = BagBuilder(slices, ("T1W",), settings, seed=0)
-    data_seconds = 0.0
-    original = builder.batch
+    timer = _BatchTimer(builder)
 
-    def timed_batch(*args, **kwargs):
-        nonlocal data_seconds
-        start = time.perf_counter()
-        result = original(*args, **kwargs)
-        data_seconds += time.perf_counter() - start
-        return result
-
-    builder.batch = timed_batch  # type: ignore[method-assign]
-
-    # Bare loop: every liver slice preloaded as one tensor, random batches of the same shapes.
-    pool = torch.from_numpy(
-        np.concatenate(
-            [np.asarray(slices[r.scan_id].volume[slices[r.scan_id].selected], dtype=np.float32) for r in records]
-        )
-    )[:, None]
-    labels = torch.from_numpy(np.concatenate([[r.label] * len(slices[r.scan_id].selected) for r in records]))
-    torch.manual_seed(0)
-    bare_model = SliceClassifier(backbone, 1, 3, width)
-    optimiser = torch.optim.AdamW(bare_model.parameters(), lr=1e-3, weight_decay=1e-5)
-    generator = torch.Generator().manual_seed(0)
-
-    def bare_step(n_units: int) -> None:
-        n = n_units * settings.slices_per_scan
-        index = torch.randint(0, len(pool), (n,), generator=generator)
-        x = pool[index].reshape(n_units, settings.slices_per_scan, 1, size, size)
-        _, logits = bare_model({"T1W": x}, {"T1W": torch.ones(x.shape[:2], dtype=torch.bool)})
-        loss = torch.nn.functional.cross_entropy(logits["T1W"].reshape(n, -1), labels[index])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+    bare_model, bare_step = _bare_loop(records, slices, backbone, width, size, settings.slices_per_scan)
 
     # Warm-up of both (allocations, kernels), then alternating timed runs.
     train(model, builder, units[:8], [], 3, settings, torch.device("cpu"), seed=0)
@@ -212,11 +182,11 @@ def training_benchmark(
         bare_step(n_units)
     suite_times, bare_times, data_times = [], [], []
     for _ in range(max(1, trials)):
-        data_seconds = 0.0
+        timer.seconds = 0.0
         start = time.perf_counter()
         train(model, builder, units, [], 3, settings, torch.device("cpu"), seed=0)
         suite_times.append(time.perf_counter() - start)
-        data_times.append(data_seconds)
+        data_times.append(timer.seconds)
         start = time.perf_counter()
         for n_units in step_units:
             bare_step(n_units)
@@ -239,7 +209,60 @@ def training_benchmark(
         "overhead_quartiles": [round(float(q), 3) for q in np.percentile(paired, [25, 75])],
         "loop_data_share": round(data / suite, 3),
     }
-    probe = probe or InputProbe()
+    write_measurement(out, "training", _with_input_path(result, probe or InputProbe()))
+    return result
+
+
+class _BatchTimer:
+    """Wraps a builder's ``batch`` so the seconds spent building batches add up in ``seconds``."""
+
+    def __init__(self, builder) -> None:
+        self.seconds = 0.0
+        original = builder.batch
+
+        def timed_batch(*args, **kwargs):
+            start = time.perf_counter()
+            result = original(*args, **kwargs)
+            self.seconds += time.perf_counter() - start
+            return result
+
+        builder.batch = timed_batch
+
+
+def _bare_loop(records, slices, backbone: str, width: float, size: int, slices_per_scan: int):
+    """A bare torch loop: every liver slice preloaded as one tensor, random batches of the suite's
+    shapes; (its model, ``step(n_units)``)."""
+    import numpy as np
+    import torch
+
+    from cirrbench.models.networks import SliceClassifier
+
+    pool = torch.from_numpy(
+        np.concatenate(
+            [np.asarray(slices[r.scan_id].volume[slices[r.scan_id].selected], dtype=np.float32) for r in records]
+        )
+    )[:, None]
+    labels = torch.from_numpy(np.concatenate([[r.label] * len(slices[r.scan_id].selected) for r in records]))
+    torch.manual_seed(0)
+    bare_model = SliceClassifier(backbone, 1, 3, width)
+    optimiser = torch.optim.AdamW(bare_model.parameters(), lr=1e-3, weight_decay=1e-5)
+    generator = torch.Generator().manual_seed(0)
+
+    def bare_step(n_units: int) -> None:
+        n = n_units * slices_per_scan
+        index = torch.randint(0, len(pool), (n,), generator=generator)
+        x = pool[index].reshape(n_units, slices_per_scan, 1, size, size)
+        _, logits = bare_model({"T1W": x}, {"T1W": torch.ones(x.shape[:2], dtype=torch.bool)})
+        loss = torch.nn.functional.cross_entropy(logits["T1W"].reshape(n, -1), labels[index])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    return bare_model, bare_step
+
+
+def _with_input_path(result: dict, probe: InputProbe) -> dict:
+    """``result`` with the input-path probe's figures and the targets each is held to."""
     path = input_path_benchmark(probe)
     result["input_path"] = path
     result["augmentation_speedup"] = path["augmentation_speedup"]
@@ -256,7 +279,6 @@ def training_benchmark(
         and result["augmentation_speedup"] >= 5
         and (not on_gpu or result["data_wait_share"] <= 0.05)
     )
-    write_measurement(out, "training", result)
     return result
 
 
