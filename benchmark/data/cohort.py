@@ -189,24 +189,7 @@ def index_cirrmri(
             )
         )
 
-    # Metadata: the per-sequence CSV where present, else the complete CSV.
-    complete_rows: dict[str, PatientRow] = {}
-    if layout.complete_csv is not None:
-        complete_rows, found = read_metadata_csv(layout.complete_csv)
-        problems.extend(found)
-    rows_by_sequence: dict[str, dict[str, PatientRow]] = {}
-    for sequence in SEQUENCES:
-        csv = layout.sequence_csv(sequence)
-        if csv is None:
-            rows_by_sequence[sequence] = complete_rows
-            continue
-        rows, found = read_metadata_csv(csv)
-        problems.extend(found)
-        rows_by_sequence[sequence] = rows
-        if sequence == "T2W" and layout.sequence_csv("T1W") is not None:
-            problems += _stage_conflicts(csv, rows, layout.sequence_csv("T1W"), rows_by_sequence.get("T1W", {}))
-        if layout.complete_csv is not None:
-            problems += _stage_conflicts(csv, rows, layout.complete_csv, complete_rows)
+    complete_rows, rows_by_sequence = _metadata_rows(layout, problems)
     if layout.metadata_dir is None:
         problems.append(
             Problem(
@@ -222,60 +205,16 @@ def index_cirrmri(
     for sequence, files in layout.sequences.items():
         if files.folder is None:
             continue
-        for path in files.unrecognised:
-            problems.append(
-                Problem(
-                    "unrecognised-file",
-                    path,
-                    "not a .nii.gz or .nii volume, so it is not part of the cohort",
-                    "rename it to <PatientID>.nii.gz (lower-case suffix) if it is a scan, or move it out of the folder",
-                )
-            )
+        problems += _unrecognised(files)
         for split in OFFICIAL_SPLITS:
             images, masks = files.images[split], files.masks[split]
-            for folder_kind in ("images", "masks"):
-                if not (files.folder / f"{split}_{folder_kind}").is_dir():
-                    problems.append(
-                        Problem(
-                            "missing-folder",
-                            files.folder / f"{split}_{folder_kind}",
-                            "folder not found",
-                            "check that the archive was fully unzipped",
-                        )
-                    )
+            problems += _missing_folders(files, split)
             for stem in sorted(set(images) | set(masks), key=natural_key):
                 image, mask = images.get(stem), masks.get(stem)
-                path = image or mask
-                if not stem.isdigit():
-                    problems.append(
-                        Problem(
-                            "non-numeric-name",
-                            path,
-                            f"file name {path.name!r} is not a numeric patient ID",
-                            "rename it to <PatientID>.nii.gz as in the dataset",
-                        )
-                    )
+                if (unpaired := _pair_problem(stem, image, mask, files.folder.name, split)) is not None:
+                    problems.append(unpaired)
                     continue
-                if mask is None:
-                    problems.append(
-                        Problem(
-                            "missing-mask",
-                            image,
-                            "image has no mask",
-                            f"add {files.folder.name}/{split}_masks/{image.name} or remove the image",
-                        )
-                    )
-                    continue
-                if image is None:
-                    problems.append(
-                        Problem(
-                            "missing-image",
-                            mask,
-                            "mask has no image",
-                            f"add {files.folder.name}/{split}_images/{mask.name} or remove the mask",
-                        )
-                    )
-                    continue
+                assert image is not None and mask is not None
                 pid = str(int(stem))
                 if (sequence, pid) in seen:
                     problems.append(
@@ -300,25 +239,102 @@ def index_cirrmri(
                     )
                     continue
                 label = row.stage_code - 1 + stage_offset
-                records.append(
-                    ScanRecord(
-                        scan_id=f"{sequence}-{pid}",
-                        patient_id=pid,
-                        sequence=sequence,
-                        label=label,
-                        label_name=labels.name(label),
-                        official_split=split,
-                        image=image,
-                        mask=mask,
-                        age=row.age,
-                        sex=row.sex,
-                        site=row.site,
-                    )
-                )
+                records.append(_scan_record(sequence, pid, split, image, mask, row, label, labels.name(label)))
 
     if include_healthy:
         records.extend(_index_healthy(layout, problems))
     return records, problems, labels
+
+
+def _scan_record(
+    sequence: str, pid: str, split: str, image: Path, mask: Path, row: PatientRow, label: int, label_name: str
+) -> ScanRecord:
+    return ScanRecord(
+        scan_id=f"{sequence}-{pid}",
+        patient_id=pid,
+        sequence=sequence,
+        label=label,
+        label_name=label_name,
+        official_split=split,
+        image=image,
+        mask=mask,
+        age=row.age,
+        sex=row.sex,
+        site=row.site,
+    )
+
+
+def _unrecognised(files) -> list[Problem]:
+    """Files in a sequence folder that are not volumes."""
+    return [
+        Problem(
+            "unrecognised-file",
+            path,
+            "not a .nii.gz or .nii volume, so it is not part of the cohort",
+            "rename it to <PatientID>.nii.gz (lower-case suffix) if it is a scan, or move it out of the folder",
+        )
+        for path in files.unrecognised
+    ]
+
+
+def _missing_folders(files, split: str) -> list[Problem]:
+    return [
+        Problem(
+            "missing-folder",
+            files.folder / f"{split}_{kind}",
+            "folder not found",
+            "check that the archive was fully unzipped",
+        )
+        for kind in ("images", "masks")
+        if not (files.folder / f"{split}_{kind}").is_dir()
+    ]
+
+
+def _metadata_rows(
+    layout: CirrMRILayout, problems: list[Problem]
+) -> tuple[dict[str, PatientRow], dict[str, dict[str, PatientRow]]]:
+    """The complete CSV's rows and each sequence's (its own CSV where present, else the complete
+    one), with every reading problem and stage conflict between them added to ``problems``."""
+    complete_rows: dict[str, PatientRow] = {}
+    if layout.complete_csv is not None:
+        complete_rows, found = read_metadata_csv(layout.complete_csv)
+        problems.extend(found)
+    rows_by_sequence: dict[str, dict[str, PatientRow]] = {}
+    for sequence in SEQUENCES:
+        csv = layout.sequence_csv(sequence)
+        if csv is None:
+            rows_by_sequence[sequence] = complete_rows
+            continue
+        rows, found = read_metadata_csv(csv)
+        problems.extend(found)
+        rows_by_sequence[sequence] = rows
+        if sequence == "T2W" and layout.sequence_csv("T1W") is not None:
+            problems += _stage_conflicts(csv, rows, layout.sequence_csv("T1W"), rows_by_sequence.get("T1W", {}))
+        if layout.complete_csv is not None:
+            problems += _stage_conflicts(csv, rows, layout.complete_csv, complete_rows)
+    return complete_rows, rows_by_sequence
+
+
+def _pair_problem(stem: str, image: Path | None, mask: Path | None, folder: str, split: str) -> Problem | None:
+    """Why an image/mask pair cannot be a scan: a name that is not a patient ID, or a half missing."""
+    path = image or mask
+    assert path is not None
+    if not stem.isdigit():
+        return Problem(
+            "non-numeric-name",
+            path,
+            f"file name {path.name!r} is not a numeric patient ID",
+            "rename it to <PatientID>.nii.gz as in the dataset",
+        )
+    if mask is None:
+        return Problem(
+            "missing-mask", path, "image has no mask", f"add {folder}/{split}_masks/{path.name} or remove the image"
+        )
+    if image is None:
+        return Problem(
+            "missing-image", path, "mask has no image", f"add {folder}/{split}_images/{path.name} or remove the mask"
+        )
+    return None
 
 
 def _index_healthy(layout: CirrMRILayout, problems: list[Problem]) -> list[ScanRecord]:
