@@ -155,6 +155,117 @@ def epoch_score(row: dict, monitor: str) -> float:
     return row[f"valid_{monitor}"] - 1e-3 * row["valid_loss"]
 
 
+def _class_weights(units: Sequence[Unit], n_classes: int, device: torch.device) -> torch.Tensor:
+    """Inverse class frequencies (0 for a class absent from training), as scikit-learn's "balanced"."""
+    counts = np.bincount(np.array([u.label for u in units]), minlength=n_classes).astype(float)
+    return torch.tensor(
+        np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0),
+        dtype=torch.float32,
+        device=device,
+    )
+
+
+@dataclasses.dataclass
+class _Step:
+    """One optimiser step per chunk of units, with autocast and loss scaling where enabled."""
+
+    model: nn.Module
+    builder: BagBuilder
+    optimiser: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    dtype: torch.dtype | None
+    weights: torch.Tensor | None
+    settings: TrainSettings
+
+    def epoch(self, chunks: list[list[Unit]]) -> float:
+        """Train on ``chunks`` in order; the mean training loss per unit."""
+        total, seen = 0.0, 0
+        for chunk in chunks:
+            batch = self.builder.batch(chunk, training=True)
+            target = torch.tensor([u.label for u in chunk], device=self.device)
+            autocast = torch.autocast(
+                device_type=self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+            )
+            with autocast:
+                output = self.model(batch.x, batch.valid, batch.clinical)
+                loss = _losses(output, batch.valid, target, self.weights, self.settings)
+            self.optimiser.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimiser)
+            self.scaler.update()
+            total += float(loss.detach()) * len(chunk)
+            seen += len(chunk)
+        return total / max(seen, 1)
+
+
+def _validation_scores(
+    model: nn.Module, builder: BagBuilder, units: Sequence[Unit], device: torch.device, settings: TrainSettings
+) -> dict[str, float]:
+    """Loss, accuracy and balanced accuracy of the current model on the validation units."""
+    probs, _ = predict_units(model, builder, units, device, settings.batch_size, settings.amp)
+    y = np.array([u.label for u in units])
+    pred = probs.argmax(axis=1)
+    accuracy = float(np.mean(pred == y))
+    return {
+        "valid_loss": float(
+            nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), torch.from_numpy(y))
+        ),
+        "valid_accuracy": accuracy,
+        "valid_balanced_accuracy": float(balanced_accuracy_score(y, pred)) if len(np.unique(y)) > 1 else accuracy,
+    }
+
+
+def _checkpoint(state: dict, model, optimiser, scheduler, scaler, builder, order_rng, device) -> dict:
+    """Everything a resumed run needs to continue as if never stopped (``state``: the loop's own)."""
+    return {
+        "version": CHECKPOINT_VERSION,
+        **state,
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "builder": builder.state(),
+        "order_rng": json.dumps(order_rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+    }
+
+
+def _restore(saved: dict, model, optimiser, scheduler, scaler, builder, order_rng, device) -> None:
+    model.load_state_dict(saved["model"])
+    optimiser.load_state_dict(saved["optimiser"])
+    scheduler.load_state_dict(saved["scheduler"])
+    scaler.load_state_dict(saved["scaler"])
+    builder.load_state(saved["builder"])
+    order_rng.bit_generator.state = json.loads(saved["order_rng"])
+    torch.set_rng_state(saved["torch_rng"])
+    if device.type == "cuda" and saved.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(saved["cuda_rng"], device)
+
+
+def _prepare(
+    model: nn.Module, builder: BagBuilder, units: Sequence[Unit], settings: TrainSettings, device: torch.device
+) -> tuple[Sequence[Unit], int]:
+    """The model on its device, and the units and units per step of the epoch mode (scans or slices)."""
+    model.to(device)
+    if device.type == "cuda" and settings.volumetric_depth is None:
+        model.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
+    if settings.epoch == "slices":
+        if settings.volumetric_depth is not None:
+            raise ValueError("epoch: slices needs a slice model; 3D models see whole volumes")
+        return builder.slice_units(units), settings.batch_size * (settings.slices_per_scan or 1)
+    if settings.epoch != "scans":
+        raise ValueError(f"epoch must be 'scans' or 'slices', not {settings.epoch!r}")
+    return units, settings.batch_size
+
+
+def _show(bar, row: dict) -> None:
+    accuracy = f", valid acc {row['valid_accuracy']:.3f}" if "valid_accuracy" in row else ""
+    bar.set_postfix_str(f"loss {row['train_loss']:.3f}{accuracy}", refresh=False)
+    bar.update()
+
+
 def train(
     model: nn.Module,
     builder: BagBuilder,
@@ -175,26 +286,8 @@ def train(
             training resumes after its last epoch (None: no checkpoints).
         on_epoch: called with each finished epoch's row and the log so far.
     """
-    model.to(device)
-    if device.type == "cuda" and settings.volumetric_depth is None:
-        model.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
-    step_size = settings.batch_size
-    if settings.epoch == "slices":
-        if settings.volumetric_depth is not None:
-            raise ValueError("epoch: slices needs a slice model; 3D models see whole volumes")
-        train_units = builder.slice_units(train_units)
-        step_size = settings.batch_size * (settings.slices_per_scan or 1)
-    elif settings.epoch != "scans":
-        raise ValueError(f"epoch must be 'scans' or 'slices', not {settings.epoch!r}")
-    labels = np.array([u.label for u in train_units])
-    weights = None
-    if settings.class_weights:
-        counts = np.bincount(labels, minlength=n_classes).astype(float)
-        weights = torch.tensor(
-            np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0),
-            dtype=torch.float32,
-            device=device,
-        )
+    train_units, step_size = _prepare(model, builder, train_units, settings, device)
+    weights = _class_weights(train_units, n_classes, device) if settings.class_weights else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = _scheduler(optimiser, settings)
     dtype = _autocast_dtype(device, settings.amp)
@@ -206,15 +299,7 @@ def train(
     )  # a checkpoint of other settings is not resumed
     saved = _load_checkpoint(checkpoint, settings_key)
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        scaler.load_state_dict(saved["scaler"])
-        builder.load_state(saved["builder"])
-        order_rng.bit_generator.state = json.loads(saved["order_rng"])
-        torch.set_rng_state(saved["torch_rng"])
-        if device.type == "cuda" and saved.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        _restore(saved, model, optimiser, scheduler, scaler, builder, order_rng, device)
         best, best_state, stale = saved["best"], saved["best_state"], saved["stale"]
         log, first_epoch, finished = json.loads(saved["log"]), saved["epoch"], saved["finished"]
     epochs = range(first_epoch, settings.epochs)
@@ -225,31 +310,11 @@ def train(
         started = time.perf_counter()
         model.train()
         order = order_rng.permutation(len(train_units))
-        total, seen = 0.0, 0
-        for indices in training_batches(order, step_size):
-            chunk = [train_units[i] for i in indices]
-            batch = builder.batch(chunk, training=True)
-            target = torch.tensor([u.label for u in chunk], device=device)
-            with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = _losses(model(batch.x, batch.valid, batch.clinical), batch.valid, target, weights, settings)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            total += float(loss.detach()) * len(chunk)
-            seen += len(chunk)
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "lr": optimiser.param_groups[0]["lr"]}
+        step = _Step(model, builder, optimiser, scaler, device, dtype, weights, settings)
+        train_loss = step.epoch([[train_units[i] for i in indices] for indices in training_batches(order, step_size)])
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimiser.param_groups[0]["lr"]}
         if valid_units:
-            probs, _ = predict_units(model, builder, valid_units, device, settings.batch_size, settings.amp)
-            y = np.array([u.label for u in valid_units])
-            row["valid_loss"] = float(
-                nn.functional.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), torch.from_numpy(y))
-            )
-            pred = probs.argmax(axis=1)
-            row["valid_accuracy"] = float(np.mean(pred == y))
-            row["valid_balanced_accuracy"] = (
-                float(balanced_accuracy_score(y, pred)) if len(np.unique(y)) > 1 else row["valid_accuracy"]
-            )
+            row.update(_validation_scores(model, builder, valid_units, device, settings))
             score = epoch_score(row, settings.monitor)
         else:
             row["valid_loss"], score = row["train_loss"], -row["train_loss"]
@@ -267,34 +332,13 @@ def train(
             stale += 1
         finished = stale >= settings.early_stopping or epoch + 1 == settings.epochs
         if checkpoint is not None:
+            state = {"settings": settings_key, "epoch": epoch + 1, "finished": finished, "best": float(best)}
+            state |= {"best_state": best_state, "stale": stale, "log": json.dumps(log)}
             _save_checkpoint(
-                checkpoint,
-                {
-                    "version": CHECKPOINT_VERSION,
-                    "settings": settings_key,
-                    "epoch": epoch + 1,
-                    "finished": finished,
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "builder": builder.state(),
-                    "order_rng": json.dumps(order_rng.bit_generator.state),
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                    "best": float(best),
-                    "best_state": best_state,
-                    "stale": stale,
-                    "log": json.dumps(log),
-                },
+                checkpoint, _checkpoint(state, model, optimiser, scheduler, scaler, builder, order_rng, device)
             )
         if bar is not None:
-            bar.set_postfix_str(
-                f"loss {row['train_loss']:.3f}"
-                + (f", valid acc {row['valid_accuracy']:.3f}" if "valid_accuracy" in row else ""),
-                refresh=False,
-            )
-            bar.update()
+            _show(bar, row)
         if on_epoch is not None:
             on_epoch(row, pd.DataFrame(log))
     if bar is not None:
