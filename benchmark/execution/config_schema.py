@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,11 @@ def _close(word: str, options) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+Bad = Callable[[str, str], None]  # bad(key, text): report one problem of the config
+
+
 def check_config(raw: Any, source: str) -> list[str]:
     """Every problem of a config, one line each: ``SOURCE: KEY: VALUE is ...; allowed ...``."""
-    from cirrbench.benchmark.runners.contract import ParamsError
-    from cirrbench.benchmark.runners.registry import available_runners
-
     problems: list[str] = []
 
     def bad(key: str, text: str) -> None:
@@ -93,76 +94,100 @@ def check_config(raw: Any, source: str) -> list[str]:
         return [
             f"{source}: the config must be a mapping of keys (name:, data:, runners:, ...), got {type(raw).__name__}"
         ]
+    _check_top_level(raw, bad)
+    data = raw.get("data")
+    if data is not None and not isinstance(data, dict):
+        bad("data", f"{data!r} is not a mapping; e.g. data: {{root: /path/to/CirrMRI600}}")
+    elif isinstance(data, dict):
+        _check_data(data, bad)
+    sequences = _check_inputs(raw, bad)
+    protocol_names = _check_protocols(raw, bad)
+    rows = _check_runners(raw, sequences, protocol_names, bad)
+    _check_scalars(raw, bad)
+    known_metrics = _check_metrics(raw, bad)
+    _check_reference(raw, rows, bad)
+    _check_run_settings(raw, bad)
+    _check_reported(raw, known_metrics, bad)
+    if rows:
+        problems += [f"{source}: {line}" for line in declared_pair_problems(raw.get("compare"), rows)]
+    return problems
+
+
+def _check_top_level(raw: dict, bad: Bad) -> None:
     for key in raw:
         if key not in TOP_LEVEL:
             bad(str(key), f"unknown key{_close(key, TOP_LEVEL)}; known: {', '.join(TOP_LEVEL)}")
     if "protocol" in raw and "protocols" in raw:
         bad("protocol", "give either protocol: or protocols:, not both")
-
     plugins = raw.get("plugins")
     if plugins is not None and not (isinstance(plugins, list) and all(isinstance(x, str) for x in plugins)):
         bad("plugins", f"{plugins!r} is not a list of .py paths or module names")
 
-    # data -------------------------------------------------------------------------------------
-    data = raw.get("data")
-    if data is not None and not isinstance(data, dict):
-        bad("data", f"{data!r} is not a mapping; e.g. data: {{root: /path/to/CirrMRI600}}")
-    elif isinstance(data, dict):
-        for key in data:
-            if key not in DATA_KEYS:
-                bad(
-                    f"data.{key}",
-                    f"unknown key{_close(key, DATA_KEYS)}; known: {', '.join(DATA_KEYS)} (an unknown key must not silently fall back to the phantom)",
-                )
-        if "root" in data and not isinstance(data["root"], str):
-            bad("data.root", f"{data['root']!r} is not a path")
-        phantom = data.get("phantom")
-        if phantom is not None:
-            if not isinstance(phantom, dict):
-                bad("data.phantom", f"{phantom!r} is not a mapping like {{patients: 120, seed: 0}}")
-            else:
-                for key, value in phantom.items():
-                    if key not in PHANTOM_KEYS:
-                        bad(
-                            f"data.phantom.{key}",
-                            f"unknown key{_close(key, PHANTOM_KEYS)}; known: {', '.join(PHANTOM_KEYS)}",
-                        )
-                    elif key == "patients" and not (_is_int(value) and value >= 6):
-                        bad("data.phantom.patients", f"{value!r} is not an integer >= 6")
-                    elif key == "seed" and not _is_int(value):
-                        bad("data.phantom.seed", f"{value!r} is not an integer")
-                    elif key == "scale" and not (_is_number(value) and value > 0):
-                        bad("data.phantom.scale", f"{value!r} is not a number > 0")
-        for key in ("healthy", "ordinal"):
-            if key in data and not isinstance(data[key], bool):
-                bad(f"data.{key}", f"{data[key]!r} is not true or false")
-        labels = data.get("labels")
-        if labels is not None and not (
-            isinstance(labels, list)
-            and len(labels) >= 2
-            and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)
-        ):
-            bad("data.labels", f"{labels!r} is not a list of at least two class names")
 
-    # inputs and protocols -------------------------------------------------------------------
+def _check_data(data: dict, bad: Bad) -> None:
+    for key in data:
+        if key not in DATA_KEYS:
+            bad(
+                f"data.{key}",
+                f"unknown key{_close(key, DATA_KEYS)}; known: {', '.join(DATA_KEYS)} (an unknown key must not silently fall back to the phantom)",
+            )
+    if "root" in data and not isinstance(data["root"], str):
+        bad("data.root", f"{data['root']!r} is not a path")
+    phantom = data.get("phantom")
+    if phantom is not None:
+        _check_phantom(phantom, bad)
+    for key in ("healthy", "ordinal"):
+        if key in data and not isinstance(data[key], bool):
+            bad(f"data.{key}", f"{data[key]!r} is not true or false")
+    labels = data.get("labels")
+    if labels is not None and not (
+        isinstance(labels, list)
+        and len(labels) >= 2
+        and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)
+    ):
+        bad("data.labels", f"{labels!r} is not a list of at least two class names")
+
+
+def _check_phantom(phantom: Any, bad: Bad) -> None:
+    if not isinstance(phantom, dict):
+        bad("data.phantom", f"{phantom!r} is not a mapping like {{patients: 120, seed: 0}}")
+        return
+    for key, value in phantom.items():
+        if key not in PHANTOM_KEYS:
+            bad(f"data.phantom.{key}", f"unknown key{_close(key, PHANTOM_KEYS)}; known: {', '.join(PHANTOM_KEYS)}")
+        elif key == "patients" and not (_is_int(value) and value >= 6):
+            bad("data.phantom.patients", f"{value!r} is not an integer >= 6")
+        elif key == "seed" and not _is_int(value):
+            bad("data.phantom.seed", f"{value!r} is not an integer")
+        elif key == "scale" and not (_is_number(value) and value > 0):
+            bad("data.phantom.scale", f"{value!r} is not a number > 0")
+
+
+def _check_inputs(raw: dict, bad: Bad) -> list:
+    """The config's inputs (``sequences:`` is their former name); [] when unusable."""
     if "inputs" in raw and "sequences" in raw:
         bad("sequences", "is the former name of inputs; give only inputs:")
     inputs_key = "inputs" if "inputs" in raw or "sequences" not in raw else "sequences"
     sequences = raw.get(inputs_key, ["T1W", "T2W"])
     if not isinstance(sequences, list) or not sequences:
         bad(inputs_key, f"{sequences!r} is not a non-empty list of {', '.join(INPUTS)}")
-        sequences = []
+        return []
     for s in sequences:
         if s not in INPUTS:
             bad(inputs_key, f"{s!r} is not an input{_close(s, INPUTS)}; allowed: {', '.join(INPUTS)}")
+    return sequences
+
+
+def _check_protocols(raw: dict, bad: Bad) -> list[str]:
+    """The names of the config's known protocols, each checked with its options."""
+    from cirrbench.benchmark.protocols.registry import available_protocols
+
     protocol_items = raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"])
     if not isinstance(protocol_items, list) or not protocol_items:
         bad("protocols", f"{protocol_items!r} is not a non-empty list")
         protocol_items = []
-    from cirrbench.benchmark.protocols.registry import available_protocols
-
     protocols = available_protocols()
-    protocol_names = []
+    protocol_names: list[str] = []
     for index, item in enumerate(protocol_items):
         key = f"protocols[{index}]"
         if isinstance(item, str):
@@ -178,31 +203,40 @@ def check_config(raw: Any, source: str) -> list[str]:
         if name in protocol_names:
             bad(key, f"protocol {name!r} listed twice")
         protocol_names.append(name)
-        allowed = protocols[name].options
-        for option, value in options.items():
-            if option not in allowed:
-                bad(
-                    f"{key}.{option}",
-                    f"unknown option of protocol {name!r}{_close(option, allowed)}; allowed: {', '.join(allowed) or 'none'}",
-                )
-                continue
-            kind, text = allowed[option].kind, allowed[option].allowed
-            ok = {
-                "int": _is_int(value),
-                "int>=1": _is_int(value) and value >= 1,
-                "int>=2": _is_int(value) and value >= 2,
-                "fraction": _is_number(value) and 0 < value < 1,
-                "sequence": value in ("T1W", "T2W"),
-                "file": isinstance(value, str) and Path(value).expanduser().is_file(),
-                "text": isinstance(value, str),
-            }.get(kind, True)
-            if not ok:
-                bad(f"{key}.{option}", f"{value!r} is not {text}")
-        for option in protocols[name].required:
-            if option not in options:
-                bad(key, f"protocol {name!r} needs {option}: ({allowed[option].meaning})")
+        _check_protocol_options(key, name, options, protocols[name], bad)
+    return protocol_names
 
-    # runners ----------------------------------------------------------------------------------
+
+def _check_protocol_options(key: str, name: str, options: dict, protocol: Any, bad: Bad) -> None:
+    allowed = protocol.options
+    for option, value in options.items():
+        if option not in allowed:
+            bad(
+                f"{key}.{option}",
+                f"unknown option of protocol {name!r}{_close(option, allowed)}; allowed: {', '.join(allowed) or 'none'}",
+            )
+            continue
+        kind, text = allowed[option].kind, allowed[option].allowed
+        ok = {
+            "int": _is_int(value),
+            "int>=1": _is_int(value) and value >= 1,
+            "int>=2": _is_int(value) and value >= 2,
+            "fraction": _is_number(value) and 0 < value < 1,
+            "sequence": value in ("T1W", "T2W"),
+            "file": isinstance(value, str) and Path(value).expanduser().is_file(),
+            "text": isinstance(value, str),
+        }.get(kind, True)
+        if not ok:
+            bad(f"{key}.{option}", f"{value!r} is not {text}")
+    for option in protocol.required:
+        if option not in options:
+            bad(key, f"protocol {name!r} needs {option}: ({allowed[option].meaning})")
+
+
+def _check_runners(raw: dict, sequences: list, protocol_names: list[str], bad: Bad) -> dict[str, set[str]]:
+    """Row name (alias or runner) -> its variants, for every usable runner entry."""
+    from cirrbench.benchmark.runners.registry import available_runners
+
     registry = available_runners()
     runners = raw.get("runners")
     rows: dict[str, set[str]] = {}
@@ -226,69 +260,90 @@ def check_config(raw: Any, source: str) -> list[str]:
         if name not in registry:
             bad(key, f"unknown runner{_close(name, registry)}; available: {', '.join(registry)}")
             continue
-        cls = registry[name]
-        variants = entry.get("variants", ["default"])
-        if variants == "all":
-            variants = cls.variant_names()
-        if not isinstance(variants, list) or not variants:
-            bad(f"{key}.variants", f"{variants!r} is not a list of variant names or all")
-            variants = []
-        params = entry.get("params") or {}
-        if not isinstance(params, dict):
-            bad(f"{key}.params", f"{params!r} is not a mapping of parameter: value")
-            params = {}
-        for variant in variants:
-            if variant != "default" and variant not in cls.variants:
-                bad(
-                    f"{key}.variants",
-                    f"{variant!r} is not a variant of {name}{_close(variant, cls.variants)}; variants: {', '.join(cls.variant_names())}",
-                )
-                continue
-        reported_once: set[str] = set()
-        for variant in [v for v in variants if v == "default" or v in cls.variants]:
-            try:
-                cls.make_params(params, variant)
-            except ParamsError as exc:
-                for line in exc.problems:
-                    if line not in reported_once:
-                        reported_once.add(line)
-                        bad(f"{key}.params.{line.split(':')[0]}", line.split(": ", 1)[1] if ": " in line else line)
-            except TypeError as exc:
-                if str(exc) not in reported_once:
-                    reported_once.add(str(exc))
-                    bad(f"{key}.params", str(exc))
-            except (KeyError, ValueError) as exc:
-                text = str(exc.args[0]) if exc.args else str(exc)
-                if text not in reported_once:
-                    reported_once.add(text)
-                    bad(f"{key}.params", text)
-        if "inputs" in entry and "sequences" in entry:
-            bad(f"{key}.sequences", "is the former name of inputs; give only inputs:")
-        for field_name, allowed in (("protocols", protocol_names), ("inputs", sequences), ("sequences", sequences)):
-            chosen = entry.get(field_name)
-            if chosen is None:
-                continue
-            chosen = chosen if isinstance(chosen, list) else [chosen]
-            for value in chosen:
-                if value not in allowed:
-                    bad(
-                        f"{key}.{field_name}",
-                        f"{value!r} is not one of the config's {'protocols' if field_name == 'protocols' else 'inputs'} ({', '.join(map(str, allowed))})",
-                    )
-        if "seeds" in entry and not (_is_int(entry["seeds"]) and entry["seeds"] >= 1):
-            bad(f"{key}.seeds", f"{entry['seeds']!r} is not an integer >= 1")
+        variants = _check_runner_variants(key, entry, registry[name], bad)
+        _check_runner_scope(key, entry, sequences, protocol_names, bad)
         alias = entry.get("as")
         if alias is not None and (problem := name_problem(alias)):
             bad(f"{key}.as", f"{problem}: the alias names the row's files; put free text in a plugin's display_name")
         rows.setdefault(alias or name, set()).update(v for v in variants if isinstance(v, str))
+    return rows
 
-    # scalars ----------------------------------------------------------------------------------
+
+def _check_runner_variants(key: str, entry: dict, cls: Any, bad: Bad) -> list:
+    """The entry's variants, each resolved with its params (every parameter problem reported once)."""
+    from cirrbench.benchmark.runners.contract import ParamsError
+
+    name = entry["name"]
+    variants = entry.get("variants", ["default"])
+    if variants == "all":
+        variants = cls.variant_names()
+    if not isinstance(variants, list) or not variants:
+        bad(f"{key}.variants", f"{variants!r} is not a list of variant names or all")
+        variants = []
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        bad(f"{key}.params", f"{params!r} is not a mapping of parameter: value")
+        params = {}
+    for variant in variants:
+        if variant != "default" and variant not in cls.variants:
+            bad(
+                f"{key}.variants",
+                f"{variant!r} is not a variant of {name}{_close(variant, cls.variants)}; variants: {', '.join(cls.variant_names())}",
+            )
+    reported_once: set[str] = set()
+
+    def once(field: str, text: str) -> None:
+        if text not in reported_once:
+            reported_once.add(text)
+            bad(field, text)
+
+    for variant in [v for v in variants if v == "default" or v in cls.variants]:
+        try:
+            cls.make_params(params, variant)
+        except ParamsError as exc:
+            for line in exc.problems:
+                if line not in reported_once:
+                    reported_once.add(line)
+                    bad(f"{key}.params.{line.split(':')[0]}", line.split(": ", 1)[1] if ": " in line else line)
+        except TypeError as exc:
+            once(f"{key}.params", str(exc))
+        except (KeyError, ValueError) as exc:
+            once(f"{key}.params", str(exc.args[0]) if exc.args else str(exc))
+    return variants
+
+
+def _check_runner_scope(key: str, entry: dict, sequences: list, protocol_names: list[str], bad: Bad) -> None:
+    """An entry's own protocols, inputs and seeds lie within the config's."""
+    if "inputs" in entry and "sequences" in entry:
+        bad(f"{key}.sequences", "is the former name of inputs; give only inputs:")
+    for field_name, allowed in (("protocols", protocol_names), ("inputs", sequences), ("sequences", sequences)):
+        chosen = entry.get(field_name)
+        if chosen is None:
+            continue
+        chosen = chosen if isinstance(chosen, list) else [chosen]
+        for value in chosen:
+            if value not in allowed:
+                bad(
+                    f"{key}.{field_name}",
+                    f"{value!r} is not one of the config's {'protocols' if field_name == 'protocols' else 'inputs'} ({', '.join(map(str, allowed))})",
+                )
+    if "seeds" in entry and not (_is_int(entry["seeds"]) and entry["seeds"] >= 1):
+        bad(f"{key}.seeds", f"{entry['seeds']!r} is not an integer >= 1")
+
+
+def _check_scalars(raw: dict, bad: Bad) -> None:
     if "name" in raw and (problem := name_problem(raw["name"])):
         bad("name", f"{problem}; the experiment's name is written into file names and the report")
     if "seed" in raw and not _is_int(raw["seed"]):
         bad("seed", f"{raw['seed']!r} is not an integer")
     if "seeds" in raw and not (_is_int(raw["seeds"]) and raw["seeds"] >= 1):
         bad("seeds", f"{raw['seeds']!r} is not an integer >= 1")
+
+
+def _check_metrics(raw: dict, bad: Bad) -> list[str]:
+    """The metrics: section; returns every known metric name (plugins' included)."""
+    from cirrbench.benchmark.reporting.metric_registry import available_metrics
+
     metrics = raw.get("metrics", {})
     if not isinstance(metrics, dict):
         bad("metrics", f"{metrics!r} is not a mapping like {{main: accuracy, bootstrap: 2000}}")
@@ -299,8 +354,6 @@ def check_config(raw: Any, source: str) -> list[str]:
                 f"metrics.{key}",
                 f"unknown key{_close(key, ('main', 'bootstrap', 'table', 'secondary'))}; known: main, bootstrap, table, secondary",
             )
-    from cirrbench.benchmark.reporting.metric_registry import available_metrics
-
     known_metrics = list(available_metrics())
     if "main" in metrics and metrics["main"] not in known_metrics:
         bad(
@@ -317,6 +370,10 @@ def check_config(raw: Any, source: str) -> list[str]:
                     f"metrics.{key}",
                     f"unknown metric {metric!r}{_close(metric, known_metrics)}; available: {', '.join(known_metrics)}",
                 )
+    return known_metrics
+
+
+def _check_reference(raw: dict, rows: dict[str, set[str]], bad: Bad) -> None:
     reference = raw.get("reference", "majority")
     if rows and reference is not None and reference not in rows:
         default = " (the default)" if "reference" not in raw else ""
@@ -324,6 +381,9 @@ def check_config(raw: Any, source: str) -> list[str]:
             "reference",
             f"{reference!r}{default} is not a runner of this config: add it to runners: (the chance row every method is marked against), name one of {', '.join(rows)}, or write reference: null for none",
         )
+
+
+def _check_run_settings(raw: dict, bad: Bad) -> None:
     device = raw.get("device", "auto")
     if not (isinstance(device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device)):
         bad("device", f"{device!r} is not auto, cpu, cuda, cuda:N or mps")
@@ -335,6 +395,9 @@ def check_config(raw: Any, source: str) -> list[str]:
         )
     if "dask" in raw and raw["dask"] is not None and not isinstance(raw["dask"], str):
         bad("dask", f"{raw['dask']!r} is not a scheduler address such as tcp://host:8786")
+
+
+def _check_reported(raw: dict, known_metrics: list[str], bad: Bad) -> None:
     reported = raw.get("reported", [])
     if not isinstance(reported, list):
         bad("reported", f"{reported!r} is not a list")
@@ -355,9 +418,6 @@ def check_config(raw: Any, source: str) -> list[str]:
             bad(f"{key}.level", f"{item.get('level')!r} is not patient or slice")
         if item.get("metric", "accuracy") not in known_metrics:
             bad(f"{key}.metric", f"unknown metric {item.get('metric')!r}")
-    if rows:
-        problems += [f"{source}: {line}" for line in declared_pair_problems(raw.get("compare"), rows)]
-    return problems
 
 
 def config_reference() -> str:
