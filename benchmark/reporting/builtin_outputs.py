@@ -210,7 +210,7 @@ def _declared(c: ReportContext, protocol: str) -> list[Path]:
     "pairwise",
     order=20,
     per_protocol=True,
-    caption="Every pair of methods: row minus column in the main metric, coloured by which is better and by the Holm-adjusted p of the paired test over the matrix (white: not significant).",
+    caption="Every pair of methods once (below the diagonal): row minus column in the main metric, coloured by which is better and by the Holm-adjusted p of the paired test over the matrix (white: not significant).",
 )
 def _pairwise_figures(c: ReportContext, protocol: str) -> list[Path]:
     files: list[Path] = []

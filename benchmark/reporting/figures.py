@@ -287,39 +287,35 @@ def pairwise_levels(difference: np.ndarray, p_holm: np.ndarray, metric: str) -> 
 def pairwise_matrix(
     difference: np.ndarray, p_holm: np.ndarray, names: list[str], families: list[str], metric: str, target: FigureTarget
 ) -> list[Path]:
-    """Cell (row i, column j): metric of i minus metric of j, coloured by which of the two is better
-    (the metric's direction: a lower MAE is better) and by its Holm-adjusted p (darker = smaller p;
-    white = not significant)."""
+    """Cell (row i, column j, below the diagonal only: the upper half would repeat it with the sign
+    flipped): metric of i minus metric of j, coloured by which of the two is better (the metric's
+    direction: a lower MAE is better) and by its Holm-adjusted p (darker = smaller p; white = not
+    significant)."""
     n = len(names)
     if n < 2:
         return []
-    signed = pairwise_levels(difference, p_holm, metric)
+    signed = pairwise_levels(difference, p_holm, metric)[1:, :-1]  # rows 1..n-1, columns 0..n-2
+    shown = np.tril(np.ones((n - 1, n - 1), dtype=bool))  # cell (r, c) is pair (r + 1, c), c <= r
     colours = ["#b2182b", "#ef8a62", "#fddbc7", "#ffffff", "#d1e5f0", "#67a9cf", "#2166ac"]
     cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(-3.5, 4.5, 1), 7)
-    size = 0.55 * n + 2.4
-    fig, ax = plt.subplots(figsize=(size + 1.6, size))
-    image = ax.imshow(signed, cmap=cmap, norm=norm)
-    for i in range(n):
-        for j in range(n):
-            if i == j:
-                ax.text(j, i, "—", ha="center", va="center", fontsize=7, color="0.6")
-            elif np.isfinite(difference[i, j]):
-                ax.text(
-                    j,
-                    i,
-                    f"{difference[i, j] + 0.0:+.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6.5,
-                    color="white" if abs(signed[i, j]) >= 3 else "black",
-                )
-    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=7.5)
-    ax.set_yticks(range(n), names, fontsize=7.5)
-    for tick, family in zip(ax.get_xticklabels(), families):
-        tick.set_color(FAMILY_COLOURS.get(family, "black") if family != "reference" else "0.35")
-    for tick, family in zip(ax.get_yticklabels(), families):
-        tick.set_color(FAMILY_COLOURS.get(family, "black") if family != "reference" else "0.35")
-    bar = fig.colorbar(image, ax=ax, shrink=0.7, ticks=range(-3, 4))
+    cmap.set_bad("white")
+    size = 0.5 * (n - 1) + 2.6
+    fig, ax = plt.subplots(figsize=(size + 1.4, size))
+    image = ax.imshow(np.ma.masked_where(~shown, signed), cmap=cmap, norm=norm)
+    for r in range(n - 1):
+        for c in range(r + 1):
+            value = difference[r + 1, c]
+            if np.isfinite(value):
+                colour = "white" if abs(signed[r, c]) >= 3 else "black"
+                ax.text(c, r, f"{value + 0.0:+.2f}", ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(n - 1), names[:-1], rotation=60, ha="right", fontsize=8.5)
+    ax.set_yticks(range(n - 1), names[1:], fontsize=8.5)
+    for ticks, kept in ((ax.get_xticklabels(), families[:-1]), (ax.get_yticklabels(), families[1:])):
+        for tick, family in zip(ticks, kept):
+            tick.set_color(FAMILY_COLOURS.get(family, "black") if family != "reference" else "0.35")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    bar = fig.colorbar(image, ax=ax, shrink=0.6, ticks=range(-3, 4))
     bar.ax.set_yticklabels(
         [
             "row worse, p<0.001",
@@ -330,9 +326,9 @@ def pairwise_matrix(
             "row better, p<0.01",
             "row better, p<0.001",
         ],
-        fontsize=7,
+        fontsize=8,
     )
-    ax.set_xlabel(f"column method (cell: row minus column, {metric_display(metric)}; Holm-adjusted p)", fontsize=8)
+    ax.set_xlabel(f"column method (cell: row minus column, {metric_display(metric)}; Holm-adjusted p)", fontsize=9)
     ax.set_title(target.heading, fontsize=9)
     fig.tight_layout()
     return target.save(fig)
