@@ -33,3 +33,20 @@ def test_long_names_wrap_and_notes_stay_short():
     shown = next(line for line in latex.splitlines() if line.startswith("\\par\\smallskip"))
     assert "BANNER. What the numbers are. All notes: tables/t.md." in shown and "third" not in shown
     assert "% A third, long note that belongs in the .md." in latex
+
+
+def _grouped(rows: int) -> Table:
+    header = ["Method", *[f"{metric}" for _ in range(3) for metric in ("Acc", "Prec", "Rec", "Spec", "F1")]]
+    groups = [(f"{name} (n = 12)", 5) for name in ("T1W", "T2W", "both")]
+    rows_ = [[f"M{i}", *[ESTIMATE] * 15] for i in range(rows)]
+    return Table("p", "Paper", header, rows_, groups=groups, notes=["BANNER.", "What the numbers are."])
+
+
+def test_a_table_too_wide_for_a_page_becomes_one_panel_per_input():
+    few = _grouped(4).to_latex()
+    assert few.count("\\begin{tabular}{") == 3 and few.count("\\begin{table") == 1 and "in one float" in few
+    assert few.count("\\label{") == 1 and "\\par\\medskip" in few
+    many = _grouped(19).to_latex()  # too tall for one page: a float per panel, the first keeps the label
+    assert many.count("\\begin{table*}") == 3 and many.count("\\end{table*}") == 3
+    assert "\\label{tab:p}" in many and "\\label{tab:p-2}" in many and "continued: T2W (n = 12)" in many
+    assert many.index("All notes: tables/p.md") > many.rindex("\\begin{table*}")  # notes under the last panel

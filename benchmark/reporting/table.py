@@ -41,6 +41,8 @@ COLUMN_CHARACTERS = 58
 PAGE_CHARACTERS = 150
 #: A first column longer than this (long pair names) wraps in a paragraph column of this width.
 LEAD_CHARACTERS = 36
+#: Lines of table text a float may hold (a page of a two-column paper at 10 pt, caption and notes aside).
+PAGE_LINES = 50
 
 
 def _tex_cell(cell: str, stacked: bool = False) -> str:
@@ -182,24 +184,87 @@ class Table:
         return max((len(str(r[0]).replace("**", "")) for r in rows if r), default=0) > LEAD_CHARACTERS
 
     def to_latex(self) -> str:
+        stacked = self.text_width() > PAGE_CHARACTERS
+        panels = self._panels() if stacked and self.text_width(stacked) > PAGE_CHARACTERS else [self]
+        width = max(panel.text_width(stacked) for panel in panels)
+        float_ = "table" if width <= COLUMN_CHARACTERS else "table*"
+        # Panels share one float while they fit a page's height, else each gets its own float.
+        lines_per_row = 2 if stacked else 1
+        height = sum(4 + lines_per_row * (len(p.rows) + sum(len(b.rows) + 1 for b in p.blocks)) for p in panels)
+        one_float = height <= PAGE_LINES
+        layout = "; CIs under their values" if stacked else ""
+        if len(panels) > 1:
+            layout += (
+                f"; {len(panels)} panels, one per column group, {'in one float' if one_float else 'one float each'}"
+            )
+        lines = [
+            "% Needs \\usepackage{booktabs}, \\usepackage{graphicx} and \\usepackage{array}. One column of a two-column paper when it",
+            f"% fits (table), else both (table*); estimated width {width} characters{layout}.",
+        ]
+        for index, panel in enumerate(panels):
+            if index and one_float:
+                lines.append("\\par\\medskip")
+            elif index:
+                group = panel.groups[0][0] if panel.groups else str(index + 1)
+                lines += [
+                    f"\\end{{{float_}}}",
+                    f"\\begin{{{float_}}}[t]",
+                    "\\centering",
+                    f"\\caption{{{latex_escape(self.caption)}, continued: {latex_escape(group)}}}",
+                    f"\\label{{tab:{self.name}-{index + 1}}}",
+                ]
+            else:
+                lines += [
+                    f"\\begin{{{float_}}}[t]",
+                    "\\centering",
+                    f"\\caption{{{latex_escape(self.caption)}}}",
+                    f"\\label{{tab:{self.name}}}",
+                ]
+            lines += panel._tabular(stacked)
+        if self.notes:
+            # A paper's table note is short: the phantom banner, what the numbers are and where
+            # the rest is; every note stays below as a comment (and in the .md and .csv).
+            shown = [note for note in self.notes[:2]] + [f"All notes: tables/{self.name}.md."]
+            lines.append(
+                "\\par\\smallskip{\\raggedright\\footnotesize "
+                + " ".join(latex_escape(note) for note in shown)
+                + "\\par}"
+            )
+            lines += [f"% {line}" for note in self.notes for line in latex_escape(note).splitlines()]
+        lines.append(f"\\end{{{float_}}}")
+        return "\n".join(lines) + "\n"
+
+    def _panels(self) -> list[Table]:
+        """One table per column group (input), each with the leading columns: a table too wide
+        for a page even with its CIs stacked becomes panels one above the other."""
+        if len(self.groups) < 2 or self.lead + sum(span for _, span in self.groups) != len(self.header):
+            return [self]
+        panels, column = [], self.lead
+        for label, span in self.groups:
+            keep = [*range(self.lead), *range(column, column + span)]
+            column += span
+            panels.append(
+                Table(
+                    self.name,
+                    self.caption,
+                    [self.header[i] for i in keep],
+                    [[row[i] for i in keep] for row in self.rows],
+                    blocks=[Block(b.title, [[row[i] for i in keep] for row in b.rows]) for b in self.blocks],
+                    groups=[(label, span)],
+                    lead=self.lead,
+                )
+            )
+        return panels
+
+    def _tabular(self, stacked: bool) -> list[str]:
+        """The tabular of this table (its header groups, rows and blocks), shrunk to the line's width
+        and then to the page's height only where larger (never enlarged)."""
         n = len(self.header)
         spec = "l" * self.lead + "r" * (n - self.lead)
         if self._lead_wraps():  # long names wrap instead of widening the table (needs array)
             spec = f">{{\\raggedright\\arraybackslash}}p{{{LEAD_CHARACTERS // 2}em}}" + spec[1:]
-        stacked = self.text_width() > PAGE_CHARACTERS
-        width = self.text_width(stacked)
-        float_ = "table" if width <= COLUMN_CHARACTERS else "table*"
         lines = [
-            "% Needs \\usepackage{booktabs}, \\usepackage{graphicx} and \\usepackage{array}. One column of a two-column paper when it",
-            f"% fits (table), else both (table*); estimated width {width} characters"
-            + ("; CIs under their values" if stacked else "")
-            + ".",
-            f"\\begin{{{float_}}}[t]",
-            "\\centering",
-            f"\\caption{{{latex_escape(self.caption)}}}",
-            f"\\label{{tab:{self.name}}}",
-            # Shrink to the available width only when wider (never enlarge a narrow table).
-            "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
+            "\\setbox0=\\hbox{%",
             f"\\begin{{tabular}}{{{spec}}}",
             "\\toprule",
         ]
@@ -219,19 +284,14 @@ class Table:
             lines.append("\\midrule")
             lines.append(f"\\multicolumn{{{n}}}{{l}}{{\\emph{{{latex_escape(block.title)}}}}} \\\\")
             lines += [" & ".join(_tex_cell(c, stacked) for c in r) + " \\\\" for r in block.rows]
-        lines += ["\\bottomrule", "\\end{tabular}}"]
-        if self.notes:
-            # A paper's table note is short: the phantom banner, what the numbers are and where
-            # the rest is; every note stays below as a comment (and in the .md and .csv).
-            shown = [note for note in self.notes[:2]] + [f"All notes: tables/{self.name}.md."]
-            lines.append(
-                "\\par\\smallskip{\\raggedright\\footnotesize "
-                + " ".join(latex_escape(note) for note in shown)
-                + "\\par}"
-            )
-            lines += [f"% {line}" for note in self.notes for line in latex_escape(note).splitlines()]
-        lines.append(f"\\end{{{float_}}}")
-        return "\n".join(lines) + "\n"
+        return [
+            *lines,
+            "\\bottomrule",
+            "\\end{tabular}}%",
+            # Shrink to the width, then to the page's height, only where larger (never enlarge).
+            "\\ifdim\\wd0>\\linewidth\\setbox0=\\hbox{\\resizebox{\\linewidth}{!}{\\copy0}}\\fi",
+            "\\ifdim\\dimexpr\\ht0+\\dp0\\relax>0.8\\textheight\\resizebox*{!}{0.8\\textheight}{\\copy0}\\else\\copy0\\fi",
+        ]
 
     def to_frame(self) -> pd.DataFrame:
         header = self.flat_header()
