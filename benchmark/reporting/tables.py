@@ -13,6 +13,7 @@ confusion  counts and row percentages per method, input and true stage, summed o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +62,15 @@ class RowNames:
 
     def show(self, runner: str, variant: str = "default") -> str:
         name = self.display.get(runner, runner)
+        return name if variant == "default" else f"{name} [{variant}]"
+
+    def short(self, runner: str, variant: str = "default") -> str:
+        """The display name less a trailing qualifier in parentheses ("XGBoost (radiomics)" ->
+        "XGBoost"), for pair labels; the full name where another row would share the short one."""
+        full = self.display.get(runner, runner)
+        short = re.sub(r"\s*\([^()]*\)$", "", full) or full
+        others = {re.sub(r"\s*\([^()]*\)$", "", n) for r, n in self.display.items() if r != runner}
+        name = full if short in others or short in self.display else short
         return name if variant == "default" else f"{name} [{variant}]"
 
     def family(self, runner: str) -> str:
@@ -383,7 +393,8 @@ def _comparison_row(names: RowNames, comparison: Comparison, adjusted: float, la
 
 
 def _pair_label(names: RowNames, comparison: Comparison) -> str:
-    return f"{names.show(comparison.a.runner, comparison.a.variant)} vs {names.show(comparison.b.runner, comparison.b.variant)}"
+    """A pair as the verdict table names it: short names (the table's title says which family is which)."""
+    return f"{names.short(comparison.a.runner, comparison.a.variant)} vs {names.short(comparison.b.runner, comparison.b.variant)}"
 
 
 def declared_comparisons(
@@ -524,7 +535,7 @@ def verdict_table(
         adjusted_exploratory = holm_adjust([c for c, _ in exploratory])
         block_rows = [
             _comparison_row(
-                names, c, p, f"best radiomics: {names.show(c.a.runner)} vs best deep: {names.show(c.b.runner)}"
+                names, c, p, f"best radiomics: {names.short(c.a.runner)} vs best deep: {names.short(c.b.runner)}"
             )
             for (c, _), p in zip(exploratory, adjusted_exploratory)
         ]
