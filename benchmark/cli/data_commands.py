@@ -14,7 +14,7 @@ from cirrbench.benchmark.cli.options import (
     label_options,
     load_cohort_of,
 )
-from cirrbench.benchmark.cli.registry import command, group
+from cirrbench.benchmark.cli.registry import UsageError, command, group
 
 __all__: list[str] = []  # everything here registers itself
 
@@ -187,7 +187,6 @@ def import_medmnist(args: argparse.Namespace) -> int:
     with a manifest CSV: the official splits are kept (valid = MedMNIST's val), each sample is its
     own patient and the mask is the volume less its one-voxel border. Then: cirrbench run CONFIG --data OUT/manifest.csv.
     """
-    from cirrbench.benchmark.cli.registry import UsageError
     from cirrbench.benchmark.data.medmnist import MedMNISTError
     from cirrbench.benchmark.data.medmnist import import_medmnist as write_cohort
 
@@ -220,7 +219,6 @@ def download(args: argparse.Namespace) -> int:
     and copy the metadata beside them. Then: cirrbench data validate OUT; cirrbench run cpu --data OUT.
     The data are CC BY-NC 4.0: cite Jha et al., Scientific Data 12:896 (2025).
     """
-    from cirrbench.benchmark.cli.registry import UsageError
     from cirrbench.benchmark.data.download import OSF_API, DownloadError, download_osf
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from cirrbench.benchmark.cli.options import cohort_path
@@ -54,8 +55,6 @@ def _score_options(p: argparse.ArgumentParser) -> None:
 def _run_cohort(predictions: Path) -> Path | None:
     """The cohort of the run whose results folder holds ``predictions`` (the nearest folder above
     it with a manifest.json), so the suite's own files score without --data."""
-    import json
-
     from cirrbench.benchmark.execution.store import MANIFEST
 
     for folder in Path(predictions).resolve().parents:

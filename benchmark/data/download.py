@@ -10,7 +10,6 @@ loader accepts the layout the archives unpack to, doubled top folders included.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,8 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from cirrbench.benchmark.common.hashing import file_digest
 
 __all__ = ["OSF_API", "CIRRMRI600_NODE", "DownloadError", "RemoteFile", "osf_files", "fetch", "unpack", "download_osf"]
 
@@ -71,21 +72,13 @@ def _walk(url: str | None, prefix: str) -> Iterator[RemoteFile]:
         url = (page.get("links") or {}).get("next")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch(remote: RemoteFile, target: Path, progress: Callable[[int], None] | None = None) -> Path:
     """``remote`` into ``target``: resumed from ``target.part`` where one exists, then checked
     (size and SHA-256) and renamed into place. A file already there with the right hash is kept."""
     if (
         target.is_file()
         and target.stat().st_size == remote.size
-        and (remote.sha256 is None or _sha256(target) == remote.sha256)
+        and (remote.sha256 is None or file_digest(target) == remote.sha256)
     ):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +107,7 @@ def fetch(remote: RemoteFile, target: Path, progress: Callable[[int], None] | No
         raise DownloadError(
             f"{remote.path}: got {size} bytes, the listing says {remote.size}; rerun the command to resume"
         )
-    if remote.sha256 is not None and (actual := _sha256(partial)) != remote.sha256:
+    if remote.sha256 is not None and (actual := file_digest(partial)) != remote.sha256:
         partial.unlink()
         raise DownloadError(
             f"{remote.path}: SHA-256 {actual} does not match the listing's {remote.sha256}; the partial file was deleted, rerun to fetch it again"

@@ -185,25 +185,19 @@ def _pairwise(evaluation, runners: list[str], column: str, protocol: str, metric
     caption="Each declared pair's difference (A minus B) in the main metric at patient level with its 95 % CI, per input; a dot right of the dotted line favours A where higher is better; dark: Holm-adjusted p < 0.05 over the table's declared rows.",
 )
 def _declared(c: ReportContext, protocol: str) -> list[Path]:
-    rows = pd.DataFrame(
-        [
-            {
-                "pair": f"{c.names.show(comparison.a.runner, comparison.a.variant)} vs "
-                f"{c.names.show(comparison.b.runner, comparison.b.variant)}",
-                "a": c.names.show(comparison.a.runner, comparison.a.variant),
-                "b": c.names.show(comparison.b.runner, comparison.b.variant),
-                "input": comparison.a.input,
-                "value": comparison.difference.value,
-                "low": comparison.difference.low,
-                "high": comparison.difference.high,
-                "p_holm": adjusted,
-            }
-            for comparison, adjusted in c.verdicts.get(protocol, [])
-            if comparison.level == "patient"
-        ]
-    )
+    rows = []
+    for comparison, adjusted in c.verdicts.get(protocol, []):
+        if comparison.level != "patient":
+            continue
+        a = c.names.show(comparison.a.runner, comparison.a.variant)
+        b = c.names.show(comparison.b.runner, comparison.b.variant)
+        difference = comparison.difference
+        rows.append(
+            {"pair": f"{a} vs {b}", "a": a, "b": b, "input": comparison.a.input}
+            | {"value": difference.value, "low": difference.low, "high": difference.high, "p_holm": adjusted}
+        )
     title = f"Declared comparisons, {c.settings.metric.replace('_', ' ')} at patient level ({protocol}): difference with 95 % CI"
-    return declared_differences(rows, c.settings.metric, c.figure(f"declared_{protocol}", title))
+    return declared_differences(pd.DataFrame(rows), c.settings.metric, c.figure(f"declared_{protocol}", title))
 
 
 @register_figure(

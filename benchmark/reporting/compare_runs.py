@@ -11,6 +11,7 @@ tables of runs with ``seeds: N`` > 1), or *outside*. Cells only one folder has a
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,6 @@ class CellChange:
 
 def _cpu(folder: Path) -> str | None:
     """The CPU model a results folder's run recorded (its manifest's kernels), if any."""
-    import json
-
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):

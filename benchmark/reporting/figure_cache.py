@@ -21,17 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cirrbench.benchmark.common.hashing import content_hash
+from cirrbench.benchmark.common.hashing import content_hash, file_digest
 
 __all__ = ["FigureCache", "reusable_figure"]
 
 log = logging.getLogger(__name__)
 
 Draw = TypeVar("Draw", bound=Callable[..., list[Path]])
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -59,12 +55,12 @@ class FigureCache:
         if record is None or record.get("key") != key:
             return None
         paths = [stem.with_name(name) for name in record.get("files", {})]
-        if not paths or any(not p.is_file() or _sha256(p) != record["files"][p.name] for p in paths):
+        if not paths or any(not p.is_file() or file_digest(p) != record["files"][p.name] for p in paths):
             return None
         return paths
 
     def record(self, stem: Path, key: str, paths: list[Path]) -> None:
-        self.current[stem.name] = {"key": key, "files": {p.name: _sha256(p) for p in paths}}
+        self.current[stem.name] = {"key": key, "files": {p.name: file_digest(p) for p in paths}}
 
 
 def reusable_figure(draw: Draw) -> Draw:

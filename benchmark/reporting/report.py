@@ -29,6 +29,7 @@ from cirrbench.benchmark.reporting.report_cache import (
     code_fingerprint,
     fingerprint,
     previous_figures,
+    read_state,
     reusable,
     save_state,
 )
@@ -197,11 +198,12 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     settings = settings or ReportSettings.from_manifest(out)
     code = code_fingerprint(settings)
     key = fingerprint(out, settings, code)
-    if reuse and (kept := reusable(out, key)) is not None:
+    state = read_state(out) if reuse else {}
+    if reuse and (kept := reusable(out, key, state)) is not None:
         return Report(*kept, reused=True)
-    memo = Memo.of(out, code) if reuse else Memo(code)
+    memo = Memo.of(state, code)
     context, split_metrics = _context(out, store, settings, memo)
-    context.figure_cache = FigureCache(code, previous_figures(out) if reuse else {})
+    context.figure_cache = FigureCache(code, previous_figures(state))
     evaluation, names, pairs, protocols = context.evaluation, context.names, context.pairs, context.protocols
     table_metrics, secondary_metrics, labels = context.table_metrics, context.secondary_metrics, context.labels
     tables: list[Table] = [t for family in table_families() for t in family.build(context) if t is not None]

@@ -26,12 +26,21 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
-from cirrbench.benchmark.common.hashing import content_hash
+from cirrbench.benchmark.common.hashing import content_hash, file_digest
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.reporting.table import Block, Table
 
-__all__ = ["STATE_NAME", "Memo", "code_fingerprint", "fingerprint", "previous_figures", "reusable", "save_state"]
+__all__ = [
+    "STATE_NAME",
+    "Memo",
+    "code_fingerprint",
+    "fingerprint",
+    "previous_figures",
+    "read_state",
+    "reusable",
+    "save_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +50,6 @@ STATE_NAME = ".report.json"
 _STATE_VERSION = 1
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding benchmark/, baselines/, models/
 _READ_FROM_JOBS = ("*.csv", "*.json", "*.npz")  # what the report reads of a job folder (not outputs/)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _sources(plugins: list[str]) -> list[Path]:
@@ -61,7 +66,7 @@ def code_fingerprint(settings: object) -> str:
     digest.update(json.dumps(package_versions(), sort_keys=True).encode())
     plugins = list(((getattr(settings, "provenance", {}) or {}).get("experiment") or {}).get("plugins") or [])
     for path in _sources(plugins):
-        digest.update(f"{path.relative_to(path.anchor)}:{_sha256(path)}".encode())
+        digest.update(f"{path.relative_to(path.anchor)}:{file_digest(path)}".encode())
     return digest.hexdigest()
 
 
@@ -74,21 +79,22 @@ def fingerprint(out: Path, settings: object, code: str | None = None) -> str:
     for key in sorted(getattr(settings, "job_keys", None) or []):
         folder = store.job_dir(key)
         for path in sorted(p for pattern in _READ_FROM_JOBS for p in folder.glob(pattern)):
-            digest.update(f"{key}/{path.name}:{_sha256(path)}".encode())
+            digest.update(f"{key}/{path.name}:{file_digest(path)}".encode())
     return digest.hexdigest()
 
 
-def _read_state(out: Path) -> dict | None:
+def read_state(out: Path) -> dict:
+    """What the previous build of ``out`` recorded ({} when none, or of another state version);
+    read once per build, then handed to :func:`reusable`, :func:`previous_figures` and :meth:`Memo.of`."""
     try:
         state = json.loads((out / STATE_NAME).read_text())
     except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) and state.get("version") == _STATE_VERSION else None
+        return {}
+    return state if isinstance(state, dict) and state.get("version") == _STATE_VERSION else {}
 
 
-def previous_figures(out: Path) -> dict[str, dict]:
+def previous_figures(state: dict) -> dict[str, dict]:
     """The figures the previous build recorded (stem -> key and file hashes), for :class:`FigureCache`."""
-    state = _read_state(out) or {}
     figures = state.get("figures")
     return figures if isinstance(figures, dict) else {}
 
@@ -109,8 +115,9 @@ class Memo:
     current: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, out: Path, code: str) -> Memo:
-        memo = (_read_state(out) or {}).get("memo")
+    def of(cls, state: dict, code: str) -> Memo:
+        """The memo of a previous build's ``state`` (:func:`read_state`)."""
+        memo = state.get("memo")
         return cls(code, memo if isinstance(memo, dict) else {})
 
     def value(self, kind: str, inputs: tuple, compute: Callable[[], T]) -> T:
@@ -130,15 +137,14 @@ def _table_from(record: dict) -> Table:
     return Table(**record, blocks=blocks, groups=groups)
 
 
-def reusable(out: Path, key: str) -> tuple[list[Table], list[Path], pd.DataFrame, list[str]] | None:
-    """The recorded report of ``out`` when its fingerprint is ``key`` and every file it wrote is
-    still there, byte for byte; None otherwise (then the report is rebuilt)."""
-    state = _read_state(out)
-    if state is None or state.get("fingerprint") != key:
+def reusable(out: Path, key: str, state: dict) -> tuple[list[Table], list[Path], pd.DataFrame, list[str]] | None:
+    """The report ``state`` recorded (:func:`read_state` of ``out``) when its fingerprint is ``key``
+    and every file it wrote is still there, byte for byte; None otherwise (then it is rebuilt)."""
+    if state.get("fingerprint") != key:
         return None
     files = [out / name for name in state["files"]]
     for file, digest in zip(files, state["files"].values()):
-        if not file.is_file() or _sha256(file) != digest:
+        if not file.is_file() or file_digest(file) != digest:
             log.info("%s changed since the last report: rebuilding it", file)
             return None
     summary_path = out / "metrics" / "summary.csv"
@@ -161,7 +167,7 @@ def save_state(
         "fingerprint": key,
         "figures": dict(sorted(figures.items())),
         "memo": memo.current if memo is not None else {},
-        "files": {str(p.relative_to(out)): _sha256(p) for p in sorted(set(files))},
+        "files": {str(p.relative_to(out)): file_digest(p) for p in sorted(set(files))},
         "tables": [dataclasses.asdict(t) for t in tables],
         "verdict": verdict,
     }

@@ -67,11 +67,11 @@ def read_prediction_file(path: str | Path, cohort: Cohort, split: str = "test") 
     names = list(cohort.labels.names)
     columns = _probability_columns(path, frame, names)
     line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # the CSV line (header = line 1)
-    ids = _scan_ids(path, frame, cohort, line)
-    values = _probabilities(path, frame[[columns[n] for n in names]], line)
     known = cohort.by_scan_id()
+    ids = _scan_ids(path, frame, known, cohort.source, line)
+    values = _probabilities(path, frame[[columns[n] for n in names]], line)
     if split != "any":
-        _check_coverage(path, ids, cohort, split)
+        _check_coverage(path, ids, cohort, known, split)
     records = [known[s] for s in ids]
     out = pd.DataFrame(
         {
@@ -122,9 +122,8 @@ def _probability_columns(path: Path, frame: pd.DataFrame, names: list[str]) -> d
     return columns
 
 
-def _scan_ids(path: Path, frame: pd.DataFrame, cohort: Cohort, line: pd.Series) -> pd.Series:
-    """The stripped scan ids: none empty, none twice, every one in the cohort."""
-    known = cohort.by_scan_id()
+def _scan_ids(path: Path, frame: pd.DataFrame, known: dict, source: object, line: pd.Series) -> pd.Series:
+    """The stripped scan ids: none empty, none twice, every one in the cohort (``known``: by scan id)."""
     ids = frame["scan_id"].astype(str).str.strip()
     if ids.isna().any() or (ids == "").any() or (ids == "nan").any():
         row = int(line[(ids == "") | (ids == "nan") | ids.isna()].iloc[0])
@@ -138,7 +137,7 @@ def _scan_ids(path: Path, frame: pd.DataFrame, cohort: Cohort, line: pd.Series) 
     for index, scan_id in ids.items():
         if scan_id not in known:
             raise PredictionFileError(
-                f"{path}: line {int(line[index])}: scan {scan_id!r} is not in the cohort {cohort.source}"
+                f"{path}: line {int(line[index])}: scan {scan_id!r} is not in the cohort {source}"
             )
     return ids
 
@@ -164,9 +163,8 @@ def _probabilities(path: Path, columns: pd.DataFrame, line: pd.Series) -> np.nda
     return values
 
 
-def _check_coverage(path: Path, ids: pd.Series, cohort: Cohort, split: str) -> None:
+def _check_coverage(path: Path, ids: pd.Series, cohort: Cohort, known: dict, split: str) -> None:
     """Every scan of the official ``split`` (of the sequences the file covers) is predicted."""
-    known = cohort.by_scan_id()
     sequences = {known[s].sequence for s in ids}
     wanted = {r.scan_id for r in cohort.records if r.official_split == split and r.sequence in sequences}
     missing = sorted(wanted - set(ids))
