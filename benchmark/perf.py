@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -21,6 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions  # noqa: E402
 from cirrbench.benchmark.data.cohort import load_cirrmri  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "InputProbe",
@@ -86,7 +90,7 @@ def extraction_benchmark(root: Path, out: Path, scans: int = 48, jobs: int = 2, 
             else:
                 os.environ["CIRRBENCH_CACHE"] = previous
     assert cold_result.extracted == len(records) and warm_result.cached == len(records)
-    result = {
+    result: dict[str, Any] = {
         "what": "PyRadiomics extraction: sequential loop vs cirrbench parallel (cold cache) vs warm cache",
         "cohort": str(root),
         "scans": len(records),
@@ -295,7 +299,7 @@ def _synthetic_slices(scans: int, depth: int, size: int, seed: int = 0) -> dict:
     }
 
 
-def _per_slice_batch(slices: dict, units: list, context: int, augment, device) -> torch.Tensor:  # noqa: F821
+def _per_slice_batch(slices: dict, units: list, context: int, augment, device) -> torch.Tensor:
     """The previous input path, kept as the baseline: numpy stacking and MONAI's transforms per slice."""
     import numpy as np
     import torch
@@ -303,8 +307,8 @@ def _per_slice_batch(slices: dict, units: list, context: int, augment, device) -
     from cirrbench.models.data import stack_context
 
     bag = [stack_context(slices[u.scan_ids["T1W"]].volume, u.slice_index, context) for u in units]
-    bag = np.stack([np.asarray(augment(torch.from_numpy(x))) for x in bag])
-    return torch.from_numpy(bag).to(device)
+    stacked = np.stack([np.asarray(augment(torch.from_numpy(x))) for x in bag])
+    return torch.from_numpy(stacked).to(device)
 
 
 @dataclass(frozen=True)
@@ -361,7 +365,7 @@ def input_path_benchmark(probe: InputProbe | None = None) -> dict:
     torch.manual_seed(0)
     model = SliceClassifier(probe.backbone, 2 * context + 1, 3, probe.width).to(dev)
     if dev.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; its stub omits it
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
     amp = dev.type == "cuda"
     dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16

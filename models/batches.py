@@ -174,7 +174,7 @@ class BagBuilder:
             if all(c is None for c in chosen):
                 continue  # no unit of this batch has the sequence
             bag = 1 if volumetric else max(len(c) for c in chosen if c is not None)
-            channels = s.volumetric_depth if volumetric else 2 * s.context + 1
+            channels = s.volumetric_depth if s.volumetric_depth is not None else 2 * s.context + 1
             rows = np.zeros((len(units), bag, channels), dtype=np.int64)
             mask = np.zeros((len(units), bag), dtype=bool)
             for i, (unit, c) in enumerate(zip(units, chosen)):

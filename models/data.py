@@ -142,9 +142,7 @@ class ScanSlices:
 
 
 def _cache_paths(record: ScanRecord, p: Preprocessing) -> tuple[Path, Path]:
-    key = hashlib.sha256(
-        json.dumps([CACHE_VERSION, memo_digest(record.image), memo_digest(record.mask), p.key()]).encode()
-    ).hexdigest()  # type: ignore[arg-type]
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, *map(memo_digest, record.files()), p.key()]).encode()).hexdigest()
     folder = cache_dir("slices", p.key())
     return folder / f"{key}.npy", folder / f"{key}.json"
 

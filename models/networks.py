@@ -12,6 +12,8 @@ patients) and ``valid[s]`` of shape (B, N); a patient without a sequence has no 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -36,7 +38,9 @@ class SliceClassifier(nn.Module):
     def forward(
         self, x: dict[str, Tensor], valid: dict[str, Tensor], clinical: Tensor | None = None
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        slice_logits, scan_probs, counts = {}, 0.0, 0.0
+        slice_logits: dict[str, Tensor] = {}
+        scan_probs: Tensor | float = 0.0
+        counts: Tensor | float = 0.0
         for s in x:
             b, n = x[s].shape[:2]
             logits = self.head(self.backbone(_flatten(x[s]))[-1].mean(dim=(2, 3))).reshape(b, n, -1)
@@ -44,6 +48,8 @@ class SliceClassifier(nn.Module):
             weight = valid[s].float().sum(dim=1, keepdim=True)
             scan_probs = scan_probs + masked_mean(torch.softmax(logits, -1), valid[s]) * weight
             counts = counts + weight
+        if not isinstance(scan_probs, Tensor) or not isinstance(counts, Tensor):
+            raise ValueError("the batch holds no sequence")
         scan_probs = scan_probs / counts.clamp_min(1.0)
         return torch.log(scan_probs.clamp_min(1e-8)), slice_logits
 
@@ -113,9 +119,8 @@ class SequenceAttentionModel(nn.Module):
             tokens.append(pooled + self.sequence_embedding[s])
             present.append(valid[s].any(dim=1))
         if self.pooling == "mean":
-            probs = sum(p * m[:, None].float() for p, m in means) / sum(m[:, None].float() for _, m in means).clamp_min(
-                1.0
-            )
+            present_count = cast(Tensor, sum(m[:, None].float() for _, m in means))
+            probs = sum(p * m[:, None].float() for p, m in means) / present_count.clamp_min(1.0)
             return torch.log(probs.clamp_min(1e-8)), slice_logits
         z = torch.stack(tokens, dim=1)  # (B, S, D)
         mask = torch.stack(present, dim=1)  # (B, S)
@@ -124,6 +129,8 @@ class SequenceAttentionModel(nn.Module):
             z = z + attended
         scan = masked_mean(z, mask)
         if self.clinical:
+            if clinical is None:
+                raise ValueError("this network was built with clinical inputs; the batch has none")
             scan = torch.cat([scan, clinical], dim=-1)
         return self.head(scan), slice_logits
 

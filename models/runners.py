@@ -11,7 +11,7 @@ import dataclasses
 import io
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from .pretrained import IMAGENET_MEAN, IMAGENET_STD, load_pretrained
 from .train import predict_units, train
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 __all__ = [
     "CPU_SMOKE",
     "DeepParams",
@@ -48,7 +51,7 @@ __all__ = [
     "VolumetricRunner",
 ]
 
-_Settings = TypeVar("_Settings")
+_Settings = TypeVar("_Settings", bound="DataclassInstance")
 
 
 def same_named(settings: type[_Settings], params: Any, **given: Any) -> _Settings:
@@ -165,7 +168,7 @@ CPU_SMOKE = {
 
 
 class DeepRunner(Runner):
-    Params = SliceParams
+    Params: ClassVar[type[DeepParams]] = SliceParams
     family = "deep"
     #: 2: batches gathered on the device with batched augmentation (its own random stream);
     #: 3: MobileNetV3-S, PVTv2-B2 and MambaVision-T rebuilt as their reference implementations,
@@ -312,7 +315,10 @@ class DeepRunner(Runner):
         self.model_ = self.build_model(in_channels, train_set.labels.n_classes, self.sequences_)
         if self.params.pretrained != "none":
             source, mismatched = load_pretrained(
-                self.model_.backbone, self.params.backbone, self.params.pretrained, strict=self.params.weights_strict
+                self.model_.get_submodule("backbone"),
+                self.params.backbone,
+                self.params.pretrained,
+                strict=self.params.weights_strict,
             )
             context.logger.info(
                 "backbone weights from %s"
@@ -321,7 +327,7 @@ class DeepRunner(Runner):
             )
         self.device_ = torch.device(context.device)
         builder = BagBuilder(self.slices_, self.sequences_, self.settings(), context.seed, self.device_)
-        model = torch.compile(self.model_) if self.params.compile else self.model_
+        model = cast(torch.nn.Module, torch.compile(self.model_)) if self.params.compile else self.model_
         work = context.work_dir
         if work is not None:
             work.mkdir(parents=True, exist_ok=True)
@@ -475,7 +481,8 @@ class SequenceAttentionRunner(DeepRunner):
         attention of the shallowest refined stage, upsampled to the slice (no test label used)."""
         from .attention import SpatialAttention
 
-        spatial = [m for m in self.model_.refine[0].modules() if isinstance(m, SpatialAttention)]
+        model = cast(SequenceAttentionModel, self.model_)
+        spatial = [m for m in model.refine[0].modules() if isinstance(m, SpatialAttention)]
         if not spatial:
             return {}
         predicted = predictions.scan_probabilities.to_numpy().argmax(axis=1)
@@ -488,21 +495,22 @@ class SequenceAttentionRunner(DeepRunner):
         images, maps, ids = [], [], []
         spatial[0].record = True
         try:
-            self.model_.eval()
+            model.eval()
             for index in chosen:
                 record = test.records[index]
                 unit = Unit(record.scan_id, 0, {record.sequence: record.scan_id})
                 batch = builder.batch([unit], training=False)
                 x, valid = batch.x, batch.valid
-                self.model_(x, valid, batch.clinical)
-                weights = (
-                    self.model_.last_attention.get(record.sequence) if self.params.pooling == "attention" else None
-                )
+                model(x, valid, batch.clinical)
+                weights = model.last_attention.get(record.sequence) if self.params.pooling == "attention" else None
                 best = int(weights[0, : int(valid[record.sequence][0].sum())].argmax()) if weights is not None else 0
                 # one more pass on that slice alone, so the recorded map is this slice's
-                self.model_.slice_descriptors(x[record.sequence][0, best : best + 1])
+                model.slice_descriptors(x[record.sequence][0, best : best + 1])
+                last_map = spatial[0].last_map
+                if last_map is None:
+                    raise RuntimeError("the spatial attention recorded no map")
                 attention = torch.nn.functional.interpolate(
-                    spatial[0].last_map, size=x[record.sequence].shape[-2:], mode="bilinear", align_corners=False
+                    last_map, size=x[record.sequence].shape[-2:], mode="bilinear", align_corners=False
                 )
                 centre = x[record.sequence].shape[2] // 2
                 images.append(x[record.sequence][0, best, centre].cpu().numpy())
@@ -536,14 +544,16 @@ class VolumetricRunner(DeepRunner):
         return VolumetricModel(self.params.backbone, n_classes, self.params.width)
 
     @classmethod
-    def training_cost(cls, params: VolumetricParams, train: ScanSet, valid: ScanSet, test: ScanSet) -> float:
+    def training_cost(cls, params: DeepParams, train: ScanSet, valid: ScanSet, test: ScanSet) -> float:
         """A volume of ``depth`` slices counts as ``depth`` slice visits (3D convolutions cost more:
         a lower bound for this model)."""
+        params = _volumetric(params)
         return float(params.depth * (params.epochs * len(train) + (params.epochs * len(valid) + len(test)) / 3.0))
 
     @classmethod
-    def check_params(cls, params: VolumetricParams) -> None:
+    def check_params(cls, params: DeepParams) -> None:
         super().check_params(params)
+        params = _volumetric(params)
         if params.pretrained == "imagenet":
             raise ValueError("pretrained: imagenet holds 2D filters; the 3D model takes none or a 3D checkpoint file")
         defaults = VolumetricParams()
@@ -561,3 +571,9 @@ class VolumetricRunner(DeepRunner):
 
     def settings(self) -> TrainSettings:
         return dataclasses.replace(super().settings(), volumetric_depth=self.params.depth, context=0)
+
+
+def _volumetric(params: DeepParams) -> VolumetricParams:
+    if not isinstance(params, VolumetricParams):
+        raise TypeError(f"the 3D runner takes VolumetricParams, not {type(params).__name__}")
+    return params

@@ -59,6 +59,8 @@ def _losses(model_out, valid, labels: Tensor, weights: Tensor | None, settings: 
             per_slice = labels[:, None].expand(mask.shape)
             parts.append(nn.functional.cross_entropy(logits[mask].float(), per_slice[mask], weight=weights))
         loss = loss + settings.slice_loss * torch.stack(parts).mean()
+    if not isinstance(loss, Tensor):
+        raise ValueError("no loss term: scan_loss and slice_loss are both 0")
     return loss
 
 
@@ -250,7 +252,7 @@ def _prepare(
     """The model on its device, and the units and units per step of the epoch mode (scans or slices)."""
     model.to(device)
     if device.type == "cuda" and settings.volumetric_depth is None:
-        model.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; its stub omits it  # faster convolutions on tensor cores
     if settings.epoch == "slices":
         if settings.volumetric_depth is not None:
             raise ValueError("epoch: slices needs a slice model; 3D models see whole volumes")

@@ -1,9 +1,10 @@
 """House rules, checked: ruff lint and format (line length 120), no import cycle between modules,
-no module importing another's private names, every public module declaring ``__all__``."""
+no module importing another's private names, every public module declaring ``__all__``, mypy clean."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,21 @@ def ruff() -> list[str]:
     if not Path(found).exists():
         pytest.skip("ruff is not installed (pip install -e .[test])")
     return [found]
+
+
+def test_type_checker_passes_from_the_repository_root():
+    """mypy, configured in pyproject.toml, resolves cirrbench.* through the links in cirrbench/
+    (the way an IDE run from the checkout does) and finds no error."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install -e .[test])")
+    for folder in ("benchmark", "baselines", "models"):
+        link = ROOT / "cirrbench" / folder
+        assert link.is_dir() and link.resolve() == (ROOT / folder).resolve(), (
+            f"cirrbench/{folder} must link to ../{folder}"
+        )
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+    assert "Success" in done.stdout
 
 
 def test_ruff_lint_passes():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from cirrbench.benchmark.cli.options import add_plugin_option, load_cli_plugins
 from cirrbench.benchmark.cli.registry import command
@@ -36,16 +37,16 @@ def runners(args: argparse.Namespace) -> int:
     import typing
 
     load_cli_plugins(args)
-    from cirrbench.benchmark.runners.params import allowed_text, describe_type, param_doc
+    from cirrbench.benchmark.runners.params import allowed_text, describe_type, field_default, param_doc
     from cirrbench.benchmark.runners.registry import available_runners, get_runner
 
     chosen = {args.name: get_runner(args.name)} if args.name else available_runners()
-    described = {}
+    described: dict[str, dict[str, Any]] = {}
     for name, cls in chosen.items():
         hints = typing.get_type_hints(cls.Params)
         params = []
         for f in dataclasses.fields(cls.Params):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = field_default(f)
             params.append(
                 {
                     "name": f.name,

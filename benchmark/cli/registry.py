@@ -38,12 +38,12 @@ class Command:
     def help(self) -> str:
         """The docstring's first line: the one-line summary in ``cirrbench --help`` (argparse
         %-formats help, not descriptions, so docstrings write a plain %)."""
-        return inspect.getdoc(self.run).split("\n", 1)[0].replace("%", "%%")
+        return (inspect.getdoc(self.run) or "").split("\n", 1)[0].replace("%", "%%")
 
     @property
     def description(self) -> str:
         """The docstring after its first line (else that line): the text of ``cirrbench ... --help``."""
-        parts = inspect.getdoc(self.run).split("\n\n", 1)
+        parts = (inspect.getdoc(self.run) or "").split("\n\n", 1)
         return " ".join(parts[-1].split())
 
 

@@ -53,7 +53,7 @@ def decide(proba: np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
     top = proba == proba.max(axis=1, keepdims=True)
     tied = np.flatnonzero(top.sum(axis=1) > 1)
     for row in tied:
-        key = str(keys[row]) if keys is not None else str(row)
+        key = str(keys[int(row)]) if keys is not None else str(row)
         priority = np.where(top[row], _priorities(key, proba.shape[1]), -1.0)
         predicted[row] = int(priority.argmax())
     return predicted

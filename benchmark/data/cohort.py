@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,12 @@ class ScanRecord:
     age: float | None = None
     sex: str | None = None
     site: str | None = None  # acquisition centre, where the cohort says (harmonisation across sites)
+
+    def files(self) -> tuple[Path, Path]:
+        """The image and mask paths of an image cohort's scan (a feature-table scan has none)."""
+        if self.image is None or self.mask is None:
+            raise ValueError(f"scan {self.scan_id} has no image files (a feature-table cohort)")
+        return self.image, self.mask
 
 
 INDEX_COLUMNS = [f for f in ScanRecord.__dataclass_fields__]
@@ -117,7 +124,7 @@ class Cohort:
         digest = hashlib.sha256()
         digest.update(json.dumps(self.labels.to_dict(), sort_keys=True).encode())
         for r in self.records:
-            stats = []
+            stats: list[tuple[int, int] | None] = []
             for path in (r.image, r.mask):
                 try:
                     st = path.stat()  # type: ignore[union-attr]
@@ -238,7 +245,7 @@ def index_cirrmri(
                         )
                     )
                     continue
-                label = row.stage_code - 1 + stage_offset
+                label = row.stage_index() + stage_offset
                 records.append(_scan_record(sequence, pid, split, image, mask, row, label, labels.name(label)))
 
     if include_healthy:
@@ -308,8 +315,9 @@ def _metadata_rows(
         rows, found = read_metadata_csv(csv)
         problems.extend(found)
         rows_by_sequence[sequence] = rows
-        if sequence == "T2W" and layout.sequence_csv("T1W") is not None:
-            problems += _stage_conflicts(csv, rows, layout.sequence_csv("T1W"), rows_by_sequence.get("T1W", {}))
+        t1w_csv = layout.sequence_csv("T1W")
+        if sequence == "T2W" and t1w_csv is not None:
+            problems += _stage_conflicts(csv, rows, t1w_csv, rows_by_sequence.get("T1W", {}))
         if layout.complete_csv is not None:
             problems += _stage_conflicts(csv, rows, layout.complete_csv, complete_rows)
     return complete_rows, rows_by_sequence
@@ -361,7 +369,7 @@ def _index_healthy(layout: CirrMRILayout, problems: list[Problem]) -> list[ScanR
                 problems.append(
                     Problem(
                         check,
-                        image or mask,
+                        cast(Path, image or mask),  # one exists: the stem came from its file
                         f"healthy subject {stem} lacks its {'mask' if mask is None else 'image'}",
                         "add the missing file",
                     )

@@ -158,7 +158,7 @@ def import_pyradiomics_batch(
                 "scan_id": f"{seq}-{pid}",
                 "patient_id": pid,
                 "sequence": seq,
-                "label": names[meta.stage_code - 1],
+                "label": names[meta.stage_index()],
                 "split": split or "",
                 "age": meta.age,
                 "sex": meta.sex or "",

@@ -6,6 +6,7 @@ metrics (quadratic weighted kappa, stage MAE) are only computed for ordinal sets
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["CIRRHOSIS_STAGES", "LabelIssue", "LabelSet", "resolve_labels", "STAGES_WITH_HEALTHY"]
@@ -75,7 +76,7 @@ class LabelIssue:
 def resolve_labels(
     values: list[str],
     lines: list[int],
-    declared: list[str] | tuple[str, ...] | None = None,
+    declared: Sequence[str] | None = None,
     ordinal: bool | None = None,
 ) -> tuple[LabelSet | None, list[int | None], list[LabelIssue]]:
     """The label set of a manifest or feature table and each row's class index.
@@ -113,8 +114,8 @@ def resolve_labels(
                         tuple(where),
                     )
                 )
-        stages = list(declared_keys) == [_key(n) for n in CIRRHOSIS_STAGES.names]
-        label_set = LabelSet(names, ordinal=stages if ordinal is None else bool(ordinal))
+        are_stages = list(declared_keys) == [_key(n) for n in CIRRHOSIS_STAGES.names]
+        label_set = LabelSet(names, ordinal=are_stages if ordinal is None else bool(ordinal))
     else:
         stage_keys = [_key(n) for n in CIRRHOSIS_STAGES.names]
         stages = [k for k in present if k in stage_keys]

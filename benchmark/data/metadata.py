@@ -24,6 +24,12 @@ class PatientRow:
     stage_code: int | None  # 1 mild, 2 moderate, 3 severe; None for healthy volunteers
     site: str | None = None  # an optional "Site" column (not in the public CSVs; the phantom writes its centres)
 
+    def stage_index(self) -> int:
+        """0 mild, 1 moderate, 2 severe: the row's stage as a class index (a cirrhotic patient's row)."""
+        if self.stage_code is None:
+            raise ValueError(f"patient {self.patient_id} is a healthy volunteer: no cirrhosis stage")
+        return self.stage_code - 1
+
 
 def _read(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame | None, list[Problem]]:
     try:

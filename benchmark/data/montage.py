@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cirrbench.benchmark.data.cohort import Cohort  # noqa: E402
+from cirrbench.benchmark.data.cohort import Cohort, ScanRecord  # noqa: E402
 from cirrbench.benchmark.data.imageio import liver_slice_index, read_array_radiological  # noqa: E402
 
 __all__ = ["montage"]
@@ -26,7 +26,7 @@ def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | No
     """
     rng = np.random.default_rng(seed)
     sequences = cohort.sequences
-    by_patient: dict[str, dict[str, object]] = {}
+    by_patient: dict[str, dict[str, ScanRecord]] = {}
     for r in cohort.records:
         if r.image is not None:
             by_patient.setdefault(r.patient_id, {})[r.sequence] = r
@@ -53,8 +53,9 @@ def montage(cohort: Cohort, out: str | Path, per_stage: int = 2, title: str | No
             if record is None:
                 ax.set_facecolor("0.9")
                 continue
-            image = read_array_radiological(record.image).astype(np.float32)
-            mask = read_array_radiological(record.mask) > 0
+            image_path, mask_path = record.files()
+            image = read_array_radiological(image_path).astype(np.float32)
+            mask = read_array_radiological(mask_path) > 0
             k = liver_slice_index(mask)
             liver = image[k][mask[k]]
             centre = float(np.median(liver)) if liver.size else float(np.percentile(image[k], 90))

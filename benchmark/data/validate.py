@@ -71,7 +71,8 @@ def _file_stat(path: Path) -> list:
 
 
 def _cache_key(record: ScanRecord, tolerance: Tolerance) -> str:
-    payload = [VALIDATOR_VERSION, tolerance.__dict__, _file_stat(record.image), _file_stat(record.mask)]
+    image, mask = record.files()
+    payload = [VALIDATOR_VERSION, tolerance.__dict__, _file_stat(image), _file_stat(mask)]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -87,7 +88,7 @@ def _read_voxels(path: Path, problems: list[Problem]) -> np.ndarray | None:
     silently replaces NaN and infinite voxels by 0, which would hide exactly what we look for.
     """
     try:
-        return np.asanyarray(nib.load(str(path)).dataobj)
+        return np.asanyarray(nib.load(str(path)).dataobj)  # type: ignore[attr-defined]  # a NIfTI image has one
     except Exception as exc:  # nibabel raises EOFError, ImageFileError, zlib.error, ...
         problems.append(
             Problem(
@@ -122,9 +123,10 @@ def _read_geometry(path: Path, problems: list[Problem]) -> sitk.ImageFileReader 
 def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> list[Problem]:
     """Every file-level check for one image/mask pair."""
     problems: list[Problem] = []
-    voxels = _read_voxels(record.image, problems)
-    mask_voxels = _read_voxels(record.mask, problems)
-    for path, array in ((record.image, voxels), (record.mask, mask_voxels)):
+    image_path, mask_path = record.files()
+    voxels = _read_voxels(image_path, problems)
+    mask_voxels = _read_voxels(mask_path, problems)
+    for path, array in ((image_path, voxels), (mask_path, mask_voxels)):
         if array is not None and array.ndim != 3:
             problems.append(
                 Problem(
@@ -136,18 +138,18 @@ def check_scan_files(record: ScanRecord, tolerance: Tolerance = Tolerance()) -> 
             )
     if voxels is not None and voxels.ndim != 3 or mask_voxels is not None and mask_voxels.ndim != 3:
         return problems  # geometry and intensity checks assume 3D volumes
-    image = _read_geometry(record.image, problems) if voxels is not None else None
-    mask = _read_geometry(record.mask, problems) if mask_voxels is not None else None
+    image = _read_geometry(image_path, problems) if voxels is not None else None
+    mask = _read_geometry(mask_path, problems) if mask_voxels is not None else None
     if voxels is not None:
-        problems += _intensity_problems(record, voxels)
+        problems += _intensity_problems(image_path, voxels)
     if mask_voxels is not None:
-        problems += _mask_problems(record, mask_voxels)
+        problems += _mask_problems(mask_path, mask_voxels)
     if image is not None and mask is not None:
-        problems += _geometry_problems(record, image, mask, tolerance)
+        problems += _geometry_problems(image_path, mask_path, image, mask, tolerance)
     return problems
 
 
-def _intensity_problems(record: ScanRecord, voxels: np.ndarray) -> list[Problem]:
+def _intensity_problems(image_path: Path, voxels: np.ndarray) -> list[Problem]:
     if not np.issubdtype(voxels.dtype, np.floating):
         return []
     bad = int(np.count_nonzero(~np.isfinite(voxels)))
@@ -156,14 +158,14 @@ def _intensity_problems(record: ScanRecord, voxels: np.ndarray) -> list[Problem]
     return [
         Problem(
             "non-finite",
-            record.image,
+            image_path,
             f"{bad} NaN or infinite voxel(s)",
             "fix the conversion that produced this file (NaN usually comes from a division by zero)",
         )
     ]
 
 
-def _mask_problems(record: ScanRecord, mask_voxels: np.ndarray) -> list[Problem]:
+def _mask_problems(mask_path: Path, mask_voxels: np.ndarray) -> list[Problem]:
     problems = []
     values = np.unique(mask_voxels)
     extra = [v for v in values.tolist() if v not in (0, 1)]
@@ -172,38 +174,40 @@ def _mask_problems(record: ScanRecord, mask_voxels: np.ndarray) -> list[Problem]
         problems.append(
             Problem(
                 "mask-values",
-                record.mask,
+                mask_path,
                 f"values outside {{0, 1}}: {shown}",
                 "binarise the mask (liver = 1, background = 0)",
             )
         )
     if not np.any(values != 0):
         problems.append(
-            Problem("empty-mask", record.mask, "no liver voxel", "replace it with the scan's liver segmentation")
+            Problem("empty-mask", mask_path, "no liver voxel", "replace it with the scan's liver segmentation")
         )
     return problems
 
 
-def _geometry_problems(record: ScanRecord, image, mask, tolerance: Tolerance) -> list[Problem]:
+def _geometry_problems(
+    image_path: Path, mask_path: Path, image: sitk.ImageFileReader, mask: sitk.ImageFileReader, tolerance: Tolerance
+) -> list[Problem]:
     """The mask on the image's grid: size, spacing, origin and direction within the tolerances."""
     if image.GetSize() != mask.GetSize():
         return [
             Problem(
                 "size-mismatch",
-                record.mask,
+                mask_path,
                 f"size {mask.GetSize()} but the image is {image.GetSize()}",
                 "resample the mask onto the image grid",
             )
         ]
     problems = []
-    where = f"image {record.image.name} vs mask"
+    where = f"image {image_path.name} vs mask"
     fix = "copy the image's header geometry to the mask"
     spacing_i, spacing_m = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
     if not np.allclose(spacing_i, spacing_m, rtol=tolerance.spacing_rel, atol=0):
         problems.append(
             Problem(
                 "spacing-mismatch",
-                record.mask,
+                mask_path,
                 f"spacing {tuple(np.round(spacing_m, 4))} but the image has {tuple(np.round(spacing_i, 4))} ({where})",
                 fix,
             )
@@ -213,13 +217,13 @@ def _geometry_problems(record: ScanRecord, image, mask, tolerance: Tolerance) ->
         problems.append(
             Problem(
                 "origin-mismatch",
-                record.mask,
+                mask_path,
                 f"origin {tuple(np.round(origin_m, 3))} but the image has {tuple(np.round(origin_i, 3))} ({where})",
                 fix,
             )
         )
     if np.max(np.abs(np.array(image.GetDirection()) - np.array(mask.GetDirection()))) > tolerance.direction:
-        problems.append(Problem("direction-mismatch", record.mask, "direction matrix differs from the image's", fix))
+        problems.append(Problem("direction-mismatch", mask_path, "direction matrix differs from the image's", fix))
     return problems
 
 

@@ -424,7 +424,7 @@ def config_reference() -> str:
     """``docs/config.md``: every key, then every runner's parameters (generated; do not edit)."""
     import typing
 
-    from cirrbench.benchmark.runners.params import allowed_text, describe_type, param_doc
+    from cirrbench.benchmark.runners.params import allowed_text, describe_type, field_default, param_doc
     from cirrbench.benchmark.runners.registry import available_runners
 
     lines = [
@@ -491,7 +491,7 @@ def config_reference() -> str:
         hints = typing.get_type_hints(cls.Params)
         lines += ["| parameter | type | default | allowed | meaning |", "|---|---|---|---|---|"]
         for f in fields:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = field_default(f)
             lines.append(
                 f"| `{f.name}` | {describe_type(hints.get(f.name, str))} | `{default!r}` | {allowed_text(f)} | {param_doc(f)} |"
             )

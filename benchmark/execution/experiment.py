@@ -107,12 +107,12 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         for item in raw["plugins"]:
             if not isinstance(item, str):
                 continue  # reported by check_config
-            spec = str((base / item).resolve()) if item.endswith(".py") and not Path(item).is_absolute() else item
+            plugin = str((base / item).resolve()) if item.endswith(".py") and not Path(item).is_absolute() else item
             try:
-                load_plugin(spec)
+                load_plugin(plugin)
             except PluginError as exc:
                 raise ConfigError(f"{source}: plugins: {exc}") from None
-            plugins.append(spec)
+            plugins.append(plugin)
     problems = check_config(raw, source)
     if problems:
         raise ConfigError(problems)
@@ -140,7 +140,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
             )
         )
     metrics = raw.get("metrics") or {}
-    families = {}
+    families: dict[str, str] = {}
     rows: dict[str, set[str]] = {}
     for spec in runners:
         row = spec.alias or spec.name

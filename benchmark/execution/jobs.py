@@ -28,7 +28,7 @@ from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.execution.experiment import BOTH, Job
 from cirrbench.benchmark.execution.store import OUTPUTS, PREDICTIONS, ResultsStore
 from cirrbench.benchmark.protocols.base import SplitSet
-from cirrbench.benchmark.runners.contract import RunContext, Runner, ScanSet
+from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
 
 __all__ = [
@@ -116,7 +116,9 @@ def _patient_counts(data: JobData, uses_validation: str) -> dict[str, int]:
     return counts
 
 
-def _model_choice_frame(job: Job, cls: type, runner, data: JobData, predictions) -> pd.DataFrame | None:
+def _model_choice_frame(
+    job: Job, cls: type[Runner], runner: Runner, data: JobData, predictions: Predictions
+) -> pd.DataFrame | None:
     """Held-out predictions for choosing among methods without test data: the runner's own
     out-of-fold predictions when it trained on the validation part, else its predictions of the
     validation part (after the test predictions, so these never change)."""
@@ -185,7 +187,7 @@ def _resolve_device(device: str) -> str:
         return "cpu"
 
 
-def _runner_class(name: str, module: str | None) -> type:
+def _runner_class(name: str, module: str | None) -> type[Runner]:
     """The runner class; in a fresh worker process, first import the module whose decorator
     registers it (runners registered in the parent by importing a module, not by entry point)."""
     try:

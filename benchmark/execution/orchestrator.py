@@ -256,7 +256,7 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
         data = job_data(job, plan.cohort, plan.split_sets)
         return data.train, data.valid, data.test
 
-    hours = estimate_hours(todo, parts, throughput) if throughput else {}
+    hours = estimate_hours(todo, parts, throughput) if throughput is not None else {}
     width = max(len(name) for name in counts)
     lines = [f"{'runner':{width}s}  jobs  done  to run" + ("  est. hours" if hours else "")]
     lines += [
@@ -269,7 +269,7 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
         f"{'total':{width}s}  {total:4d}  {done:4d}  {total - done:6d}"
         + (f"  {sum(hours.values()):10.1f}" if hours else "")
     )
-    if hours:
+    if hours and throughput is not None:
         lines.append(
             f"est. hours: deep jobs still to run, at {throughput.describe()}, scaled by pixels per slice; an upper "
             "bound on the work (every epoch, no early stop; 45 liver slices per scan assumed); other backbones differ "

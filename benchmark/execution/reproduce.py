@@ -40,9 +40,8 @@ class ReproduceOptions:
     check: Path | None = None  # a results folder: rerun its config into another folder and compare
 
 
-def _check_setup(options: ReproduceOptions) -> tuple[Experiment, RunOptions]:
+def _check_setup(options: ReproduceOptions, reference: Path) -> tuple[Experiment, RunOptions]:
     """The reference folder's own config (from its manifest) and a run folder beside it."""
-    reference = Path(options.check)
     manifest_path = reference / MANIFEST
     if not manifest_path.is_file():
         raise ConfigError(f"{manifest_path}: no manifest; --check takes a results folder written by a run")
@@ -63,7 +62,7 @@ def _check_setup(options: ReproduceOptions) -> tuple[Experiment, RunOptions]:
 def reproduce(options: ReproduceOptions) -> int:
     started = time.time()
     if options.check is not None:
-        experiment, run = _check_setup(options)
+        experiment, run = _check_setup(options, Path(options.check))
         options = dataclasses.replace(options, run=run)
         print(f"--check: rerunning {options.check}'s config into {run.out}, then comparing every table cell")
     else:

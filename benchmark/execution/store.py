@@ -239,7 +239,7 @@ class ResultsStore:
     @staticmethod
     def arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as the allow_pickle flag
         return buffer.getvalue()
 
     @staticmethod

@@ -63,7 +63,7 @@ class Split:
         if not self.patients("train") or not self.patients("test"):
             raise SplitError(f"split {self.split_id}: train and test must both hold patients")
         if cohort is not None:
-            scans = {}
+            scans: dict[str, set[str | None]] = {}
             for r in cohort.records:
                 if self.sequences is None or r.sequence in self.sequences:
                     scans.setdefault(r.patient_id, set()).add(self.roles.get(r.patient_id))

@@ -10,6 +10,7 @@ full colour for papers.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
 from pathlib import Path
@@ -282,7 +283,7 @@ def _html(
         data = (
             embedded_png(png)
             if memo is None
-            else memo.value("embedded_png", (png.read_bytes(),), lambda png=png: embedded_png(png))
+            else memo.value("embedded_png", (png.read_bytes(),), functools.partial(embedded_png, png))
         )
         caption = _caption(png)
         below = f"<p class='caption'>{html_text(caption)}</p>" if caption else ""

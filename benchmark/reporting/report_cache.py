@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -30,6 +30,9 @@ from cirrbench.benchmark.common.hashing import content_hash, file_digest
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.reporting.table import Block, Table
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "STATE_NAME",
@@ -70,10 +73,10 @@ def code_fingerprint(settings: object) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(out: Path, settings: object, code: str | None = None) -> str:
+def fingerprint(out: Path, settings: DataclassInstance, code: str | None = None) -> str:
     """The hash of everything a report of ``out`` reads: jobs' files, settings, code, versions."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str).encode())  # type: ignore[arg-type]
+    digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str).encode())
     digest.update((code or code_fingerprint(settings)).encode())
     store = ResultsStore(out)
     for key in sorted(getattr(settings, "job_keys", None) or []):

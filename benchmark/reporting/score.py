@@ -233,6 +233,8 @@ def score_file(
             c = evaluation.compare(
                 a, b, metric, level
             )  # McNemar only at patient level: a patient's scans are not independent
+            if c is None:
+                raise PredictionFileError(f"{compare}: no {level}-level rows in common with {path} to compare")
             row.update(
                 {
                     "b_value": c.b_estimate.value,

@@ -266,7 +266,8 @@ def main_table(
     tests = [
         (cell, c)
         for cell, key in keys.items()
-        if cell[0] != reference
+        if reference is not None
+        and cell[0] != reference
         and (c := evaluation.compare(key, MethodKey(reference, "default", cell[1], protocol), metric, level))
         is not None
     ]
@@ -419,7 +420,7 @@ def exploratory_comparisons(
     """Per input: the best radiomics method against the best deep one, each chosen by its mean
     held-out score (the validation part, or inner-CV out-of-fold predictions for runners that
     train on the validation part; never a test score); (comparison, how they were chosen)."""
-    out = []
+    out: list[tuple[Comparison, str]] = []
     if validation.empty:
         return out
     lower = lower_is_better(metric)

@@ -130,7 +130,7 @@ def check_param_values(params_cls: type, values: dict[str, Any]) -> list[str]:
                     pass
             problems.append(f"{name}: {value!r} is not {describe_type(tp)}{hint}")
             continue
-        meta = field.metadata or {}
+        meta: typing.Mapping[str, Any] = field.metadata or {}
         choices = meta.get("choices")
         if choices is not None:
             items = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -154,7 +154,7 @@ def check_param_values(params_cls: type, values: dict[str, Any]) -> list[str]:
 
 def allowed_text(field: dataclasses.Field) -> str:
     """The allowed values of a field, for the config reference."""
-    meta = field.metadata or {}
+    meta: typing.Mapping[str, Any] = field.metadata or {}
     parts = []
     if meta.get("choices") is not None:
         parts.append("one of " + ", ".join(str(c) for c in meta["choices"]))
@@ -162,3 +162,12 @@ def allowed_text(field: dataclasses.Field) -> str:
         if meta.get(key) is not None:
             parts.append(f"{symbol} {meta[key]:g}")
     return "; ".join(parts)
+
+
+def field_default(field: dataclasses.Field) -> Any:
+    """A dataclass field's default value, built from its factory where it has one."""
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    raise ValueError(f"parameter {field.name} has no default")

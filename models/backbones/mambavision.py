@@ -14,6 +14,7 @@ being zero-padded up to it (CPU-sized inputs would otherwise scan mostly padding
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -204,7 +205,7 @@ class MambaVision(Backbone):
     def forward(self, x: Tensor) -> list[Tensor]:
         x = self.patch_embed(x)
         features = []
-        for level in self.levels:
+        for level in cast(list[Level], self.levels):
             x = level.mix(x)
             features.append(x)
             if level.downsample is not None:

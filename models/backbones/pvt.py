@@ -5,6 +5,8 @@ Parameter names and shapes follow timm's ``pvt_v2_b2`` up to the key map below (
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import Tensor, nn
 
 from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
@@ -41,7 +43,7 @@ class SRAttention(nn.Module):
         b, n, c = x.shape
         q = self.q(x).reshape(b, n, self.heads, c // self.heads).transpose(1, 2)
         source = x
-        if self.sr is not None and h >= self.sr.stride[0] and w >= self.sr.stride[0]:
+        if self.sr is not None and self.norm is not None and h >= self.sr.stride[0] and w >= self.sr.stride[0]:
             source = self.norm(self.sr(x.transpose(1, 2).reshape(b, c, h, w)).flatten(2).transpose(1, 2))
         k, v = self.kv(source).reshape(b, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         out = nn.functional.scaled_dot_product_attention(q, k, v)
@@ -98,7 +100,7 @@ class PVTv2(Backbone):
             x = embed(x)
             b, c, h, w = x.shape
             tokens = x.flatten(2).transpose(1, 2)
-            for block in blocks:
+            for block in cast(nn.ModuleList, blocks):
                 tokens = block(tokens, h, w)
             x = norm(tokens).transpose(1, 2).reshape(b, c, h, w)
             features.append(x)

@@ -99,8 +99,7 @@ def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> tuple
     tissue += c["septa_sign"] * anatomy.septa_contrast * anatomy.septa_weight(p)
     tissue += c["nodule_sign"] * anatomy.nodule_contrast * anatomy.nodule_weight(p)
     vessel = anatomy.vessel_weight(p)
-    tissue = tissue * (1.0 - vessel) + c["vessel"] * vessel
-    signal[liver] = tissue
+    signal[liver] = tissue * (1.0 - vessel) + c["vessel"] * vessel
     return signal, liver
 
 

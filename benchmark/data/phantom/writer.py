@@ -237,7 +237,7 @@ def _write_metadata(plans: list[PatientPlan], out: Path) -> None:
                 "Patient ID": [p.patient_id for p in selected],
                 "Age": [p.age for p in selected],
                 "Gender": [p.gender for p in selected],
-                "Radiological Evaluation": [p.stage + 1 for p in selected],
+                "Radiological Evaluation": [p.stage + 1 for p in selected if p.stage is not None],
                 "Site": [f"centre-{p.centre + 1}" for p in selected],  # not in the public CSVs: for harmonisation
             }
         )
