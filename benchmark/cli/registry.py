@@ -8,6 +8,8 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cirrbench.benchmark.common.registry import Registry
+
 __all__ = ["Command", "UsageError", "command", "commands", "group", "groups", "unregister_command"]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -56,8 +58,8 @@ class Group:
     description: str
 
 
-_COMMANDS: list[Command] = []
-_GROUPS: dict[str, Group] = {}
+_COMMANDS: Registry[Command] = Registry("command", defined_by=lambda command: command.run)
+_GROUPS: Registry[Group] = Registry("command group")
 
 
 def command(words: str, options: Options, *, parents: tuple[Callable[[], argparse.ArgumentParser], ...] = ()):
@@ -75,7 +77,7 @@ def command(words: str, options: Options, *, parents: tuple[Callable[[], argpars
     def decorate(run: Handler) -> Handler:
         if not inspect.getdoc(run):
             raise TypeError(f"cirrbench {words}: the handler needs a docstring (its help text)")
-        _COMMANDS.append(Command(tuple(words.split()), run, options, parents))
+        _COMMANDS.register(" ".join(words.split()), Command(tuple(words.split()), run, options, parents))
         return run
 
     return decorate
@@ -84,18 +86,18 @@ def command(words: str, options: Options, *, parents: tuple[Callable[[], argpars
 def group(word: str, help: str, description: str) -> None:
     """Declare a group word of commands (``cirrbench WORD COMMAND``); its modules pass their
     docstring as the description."""
-    _GROUPS[word] = Group(word, help, " ".join(description.split()))
+    _GROUPS.register(word, Group(word, help, " ".join(description.split())))
 
 
 def unregister_command(words: str) -> None:
     """Forget a command (tests and interactive sessions). Unknown words are ignored."""
-    _COMMANDS[:] = [c for c in _COMMANDS if c.words != tuple(words.split())]
+    _COMMANDS.unregister(" ".join(words.split()))
 
 
 def commands() -> list[Command]:
     """Every registered command, in registration order (the order of ``--help``)."""
-    return list(_COMMANDS)
+    return list(_COMMANDS.entries().values())
 
 
 def groups() -> dict[str, Group]:
-    return dict(_GROUPS)
+    return _GROUPS.entries()

@@ -3,19 +3,18 @@
 A protocol turns a cohort (and its options) into a :class:`~benchmark.protocols.base.SplitSet`.
 It declares its options (checked when a config is read, listed in docs/config.md), a short
 description for tables, where it sorts in reports, and whether it takes the config's seed.
-Built-in protocols are the modules of this package, found by discovery; a plugin file that
-registers a protocol adds one.
+Built-in protocols are the modules listed in ``BUILTIN_MODULES``; a plugin file that registers
+a protocol adds one.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cirrbench.benchmark.common.paths import name_problem
+from cirrbench.benchmark.common.registry import Registry
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.protocols.base import SplitError, SplitSet
 
@@ -53,8 +52,10 @@ class Protocol:
     required: tuple[str, ...] = ()
 
 
-_PROTOCOLS: dict[str, Protocol] = {}
-_DISCOVERED = False
+BUILTIN_MODULES = tuple(f"cirrbench.benchmark.protocols.{name}" for name in ("official", "paired", "cv", "file"))
+_PROTOCOLS: Registry[Protocol] = Registry(
+    "protocol", builtins=BUILTIN_MODULES, defined_by=lambda protocol: protocol.make, missing=SplitError
+)
 
 
 def register_protocol(
@@ -85,12 +86,9 @@ def register_protocol(
         raise ValueError(f"protocol name {problem}; it becomes part of file names (splits/<protocol>/, tables)")
 
     def decorate(make: Callable[..., SplitSet]) -> Callable[..., SplitSet]:
-        existing = _PROTOCOLS.get(name)
-        if existing is not None and existing.make.__qualname__ != make.__qualname__:
-            raise ValueError(
-                f"protocol name {name!r} is taken by {existing.make.__module__}.{existing.make.__qualname__}"
-            )
-        _PROTOCOLS[name] = Protocol(name, make, description, order, seeded, dict(options or {}), tuple(required))
+        _PROTOCOLS.register(
+            name, Protocol(name, make, description, order, seeded, dict(options or {}), tuple(required))
+        )
         return make
 
     return decorate
@@ -98,31 +96,16 @@ def register_protocol(
 
 def unregister_protocol(name: str) -> None:
     """Forget a protocol (tests and interactive sessions). Unknown names are ignored."""
-    _PROTOCOLS.pop(name, None)
-
-
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    _DISCOVERED = True
-    package = importlib.import_module("cirrbench.benchmark.protocols")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in ("base", "registry"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    _PROTOCOLS.unregister(name)
 
 
 def available_protocols() -> dict[str, Protocol]:
     """Every registered protocol, in report order."""
-    _discover()
-    return dict(sorted(_PROTOCOLS.items(), key=lambda item: (item[1].order, item[0])))
+    return dict(sorted(_PROTOCOLS.entries().items(), key=lambda item: (item[1].order, item[0])))
 
 
 def get_protocol(name: str) -> Protocol:
-    _discover()
-    if name not in _PROTOCOLS:
-        raise SplitError(f"unknown protocol {name!r}; use {', '.join(available_protocols())}")
-    return _PROTOCOLS[name]
+    return _PROTOCOLS.get(name)
 
 
 def protocol_description(name: str) -> str:

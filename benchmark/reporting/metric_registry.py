@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cirrbench.benchmark.common.registry import Registry
 from cirrbench.benchmark.data.labels import LabelSet
 
 __all__ = [
@@ -58,7 +59,7 @@ class Metric:
     compute: Callable[[np.ndarray, np.ndarray, LabelSet], float] | None = None
 
 
-_METRICS: dict[str, Metric] = {}
+_METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(metric: Metric) -> Metric:
@@ -70,16 +71,12 @@ def register_metric(metric: Metric) -> Metric:
     Returns:
         The metric; a name taken by another declaration is an error.
     """
-    existing = _METRICS.get(metric.name)
-    if existing is not None and existing != metric:
-        raise ValueError(f"metric name {metric.name!r} is taken")
-    _METRICS[metric.name] = metric
-    return metric
+    return _METRICS.register(metric.name, metric)
 
 
 def unregister_metric(name: str) -> None:
     """Forget a metric (tests and interactive sessions). Unknown names are ignored."""
-    _METRICS.pop(name, None)
+    _METRICS.unregister(name)
 
 
 #: The built-in metrics, declared where the registry lives (their computations are in
@@ -109,14 +106,15 @@ for _metric in BUILTIN_METRICS:
 
 
 def available_metrics() -> dict[str, Metric]:
-    return dict(_METRICS)
+    return _METRICS.entries()
 
 
 def _split(name: str) -> tuple[Metric | None, str]:
     """(the metric, the class name of a per-class form or "")."""
-    if name in _METRICS:
-        return _METRICS[name], ""
-    for base, metric in _METRICS.items():
+    metrics = _METRICS.entries()
+    if name in metrics:
+        return metrics[name], ""
+    for base, metric in metrics.items():
         if metric.per_class and name.startswith(base + "_"):
             return metric, name[len(base) + 1 :]
     return None, ""

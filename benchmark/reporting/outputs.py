@@ -9,10 +9,13 @@ A plugin file that registers a builder adds a table or a figure; nothing else ch
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cirrbench.benchmark.common.registry import Registry
 
 __all__ = [
     "ReportContext",
@@ -72,8 +75,10 @@ class FigureFamily:
     caption: str = ""  # what every figure of the family shows (the page prints it under each)
 
 
-_TABLES: dict[str, TableFamily] = {}
-_FIGURES: dict[str, FigureFamily] = {}
+#: The built-in tables and figures register when this module is imported (page order).
+BUILTIN_MODULES = ("cirrbench.benchmark.reporting.builtin_outputs",)
+_TABLES: Registry[TableFamily] = Registry("table family", builtins=BUILTIN_MODULES, defined_by=lambda f: f.build)
+_FIGURES: Registry[FigureFamily] = Registry("figure family", builtins=BUILTIN_MODULES, defined_by=lambda f: f.build)
 
 
 def register_table(name: str, *, section: str, order: int = 50) -> Callable:
@@ -89,7 +94,7 @@ def register_table(name: str, *, section: str, order: int = 50) -> Callable:
     """
 
     def decorate(build: Callable[[ReportContext], list]) -> Callable[[ReportContext], list]:
-        _TABLES[name] = TableFamily(name, section, order, build)
+        _TABLES.register(name, TableFamily(name, section, order, build))
         return build
 
     return decorate
@@ -110,10 +115,11 @@ def register_figure(name: str, *, order: int = 50, per_protocol: bool = False, c
     """
 
     def decorate(build: Callable[..., list[Path]]) -> Callable[..., list[Path]]:
+        @functools.wraps(build)  # the family is defined by the builder (the registry compares it)
         def every_protocol(context: ReportContext) -> list[Path]:
             return [path for protocol in context.protocols for path in build(context, protocol)]
 
-        _FIGURES[name] = FigureFamily(name, order, every_protocol if per_protocol else build, caption)
+        _FIGURES.register(name, FigureFamily(name, order, every_protocol if per_protocol else build, caption))
         return build
 
     return decorate
@@ -121,13 +127,13 @@ def register_figure(name: str, *, order: int = 50, per_protocol: bool = False, c
 
 def unregister_output(name: str) -> None:
     """Forget a table or figure family (tests and interactive sessions). Unknown names are ignored."""
-    _TABLES.pop(name, None)
-    _FIGURES.pop(name, None)
+    _TABLES.unregister(name)
+    _FIGURES.unregister(name)
 
 
 def table_families() -> list[TableFamily]:
-    return sorted(_TABLES.values(), key=lambda family: (family.order, family.name))
+    return sorted(_TABLES.entries().values(), key=lambda family: (family.order, family.name))
 
 
 def figure_families() -> list[FigureFamily]:
-    return sorted(_FIGURES.values(), key=lambda family: (family.order, family.name))
+    return sorted(_FIGURES.entries().values(), key=lambda family: (family.order, family.name))

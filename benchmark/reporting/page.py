@@ -23,7 +23,6 @@ from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.escaping import html_text, markdown_cell, markdown_text
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
-from cirrbench.benchmark.reporting import builtin_outputs  # noqa: F401  (the built-in tables and figures, in page order)
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
 from cirrbench.benchmark.reporting.metric_registry import favours_first, metric_display
 from cirrbench.benchmark.reporting.outputs import figure_families, table_families

@@ -7,12 +7,9 @@ through the ``cirrbench.runners`` entry-point group; configs and the command lin
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import logging
-from importlib.metadata import entry_points
-from pathlib import Path
 
 from cirrbench.benchmark.common.paths import name_problem
+from cirrbench.benchmark.common.registry import Registry
 from cirrbench.benchmark.runners.contract import Runner
 
 __all__ = [
@@ -27,9 +24,17 @@ __all__ = [
 ENTRY_POINT_GROUP = "cirrbench.runners"
 
 
-_REGISTRY: dict[str, type[Runner]] = {}
-_ENTRY_POINTS_LOADED = False
 BUILTIN_MODULES = ("cirrbench.benchmark.runners.reference", "cirrbench.baselines", "cirrbench.models")
+
+
+def _register_entry_point(loaded: object) -> None:
+    if isinstance(loaded, type) and issubclass(loaded, Runner):
+        register_runner(loaded)
+
+
+_RUNNERS: Registry[type[Runner]] = Registry(
+    "runner", builtins=BUILTIN_MODULES, entry_point_group=ENTRY_POINT_GROUP, on_entry_point=_register_entry_point
+)
 
 
 def register_runner(cls: type[Runner]) -> type[Runner]:
@@ -50,42 +55,7 @@ def register_runner(cls: type[Runner]) -> type[Runner]:
         problem = name_problem(value)
         if problem:
             raise ValueError(f"{cls.__name__}: runner {kind} {problem}; it becomes part of file names")
-    existing = _REGISTRY.get(name)
-    if existing is not None and not _same_definition(existing, cls):
-        raise ValueError(f"runner name {name!r} is taken by {existing.__module__}.{existing.__qualname__}")
-    _REGISTRY[name] = cls
-    return cls
-
-
-def _same_definition(a: type, b: type) -> bool:
-    """One class, even when its file was imported twice under two module names (``import
-    my_runner`` and the same file as a ``plugins:`` entry): same qualified name, same source file."""
-    if a is b or f"{a.__module__}.{a.__qualname__}" == f"{b.__module__}.{b.__qualname__}":
-        return True
-    try:
-        same_file = Path(inspect.getfile(a)).resolve() == Path(inspect.getfile(b)).resolve()
-    except (TypeError, OSError):
-        return False
-    return same_file and a.__qualname__ == b.__qualname__
-
-
-def _load_builtin_and_plugins() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    import importlib
-
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry.load()
-        except Exception as exc:  # a broken plugin must not break the suite
-            logging.getLogger("cirrbench").warning("could not load runner plugin %s: %s", entry.value, exc)
-            continue
-        if isinstance(loaded, type) and issubclass(loaded, Runner):
-            register_runner(loaded)
+    return _RUNNERS.register(name, cls)
 
 
 def unregister_runner(name: str) -> None:
@@ -97,7 +67,7 @@ def unregister_runner(name: str) -> None:
     Returns:
         None.
     """
-    _REGISTRY.pop(name, None)
+    _RUNNERS.unregister(name)
 
 
 def get_runner(name: str) -> type[Runner]:
@@ -109,11 +79,7 @@ def get_runner(name: str) -> type[Runner]:
     Returns:
         The class; an unknown name is a ``KeyError`` listing the available ones.
     """
-    _load_builtin_and_plugins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown runner {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+    return _RUNNERS.get(name)
 
 
 def available_runners() -> dict[str, type[Runner]]:
@@ -125,5 +91,4 @@ def available_runners() -> dict[str, type[Runner]]:
     Returns:
         Registry name -> class, sorted by name.
     """
-    _load_builtin_and_plugins()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(sorted(_RUNNERS.entries().items()))

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cirrbench.benchmark.common.registry import Registry
+
 
 class Backbone(nn.Module):
     """``forward(x)`` returns a list of stage feature maps; ``out_channels`` gives their widths."""
@@ -38,10 +40,25 @@ class BackboneSpec:
         return max(1, int(round(heads * min(1.0, self.width * 2))))
 
 
-_BUILDERS: dict[str, Callable[[BackboneSpec], Backbone]] = {}
-_DISPLAY: dict[str, str] = {}
+@dataclass(frozen=True)
+class BackboneEntry:
+    """A registered backbone: its builder and what the runners and weight loader ask of it."""
+
+    builder: Callable[[BackboneSpec], Backbone]
+    display_name: str
+    reference: ReferenceWeights | None = None
+    fixed_width: bool = False
+
+
+#: One module per backbone, listed here: each registers its builders when imported.
+BUILTIN_MODULES = tuple(
+    f"cirrbench.models.backbones.{name}"
+    for name in ("convnext", "densenet", "efficientnet", "mambavision", "mobilenet", "pvt", "resnet", "vgg")
+)
+_BACKBONES: Registry[BackboneEntry] = Registry(
+    "backbone", builtins=BUILTIN_MODULES, defined_by=lambda entry: entry.builder
+)
 _LISTENERS: list[Callable[[str, str], None]] = []
-_FIXED_WIDTH: set[str] = set()
 
 
 def register_backbone(
@@ -51,7 +68,7 @@ def register_backbone(
     fixed_width: bool = False,
 ):
     """Decorator of ``builder(spec) -> Backbone``: a backbone usable by name, and a ``cnn-<name>``
-    slice runner for it. One file in this folder (found by discovery) or a plugin file adds one.
+    slice runner for it. One file in this folder (listed in ``BUILTIN_MODULES``) or a plugin file adds one.
 
     Args:
         name: the name in ``backbone:`` parameters and in the runner ``cnn-<name>``.
@@ -66,14 +83,9 @@ def register_backbone(
     """
 
     def decorate(builder: Callable[[BackboneSpec], Backbone]):
-        _BUILDERS[name] = builder
-        _DISPLAY[name] = display_name or name
-        if fixed_width:
-            _FIXED_WIDTH.add(name)
-        if reference is not None:
-            _REFERENCES[name] = reference
+        entry = _BACKBONES.register(name, BackboneEntry(builder, display_name or name, reference, fixed_width))
         for listener in _LISTENERS:
-            listener(name, _DISPLAY[name])
+            listener(name, entry.display_name)
         return builder
 
     return decorate
@@ -81,36 +93,29 @@ def register_backbone(
 
 def on_backbone_registered(listener: Callable[[str, str], None]) -> None:
     """Call ``listener(name, display_name)`` for every backbone, now and when one registers later."""
-    _load()
+    entries = _BACKBONES.entries()
     _LISTENERS.append(listener)
-    for name in sorted(_BUILDERS):
-        listener(name, _DISPLAY[name])
+    for name in sorted(entries):
+        listener(name, entries[name].display_name)
 
 
 def unregister_backbone(name: str) -> None:
     """Forget a backbone (tests and interactive sessions); its cnn-<name> runner stays registered
     until it is unregistered too. Unknown names are ignored."""
-    _BUILDERS.pop(name, None)
-    _DISPLAY.pop(name, None)
-    _FIXED_WIDTH.discard(name)
+    _BACKBONES.unregister(name)
 
 
 def available_backbones() -> list[str]:
-    _load()
-    return sorted(_BUILDERS)
+    return sorted(_BACKBONES)
 
 
 def has_fixed_width(name: str) -> bool:
     """Whether the backbone ignores ``width`` (registered with ``fixed_width=True``)."""
-    _load()
-    return name in _FIXED_WIDTH
+    return name in _BACKBONES and _BACKBONES.get(name).fixed_width
 
 
 def build_backbone(name: str, spec: BackboneSpec) -> Backbone:
-    _load()
-    if name not in _BUILDERS:
-        raise KeyError(f"unknown backbone {name!r}; available: {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[name](spec)
+    return _BACKBONES.get(name).builder(spec)
 
 
 def scaled(channels: int, width: float, minimum: int = 8, multiple: int = 8) -> int:
@@ -137,13 +142,9 @@ class ReferenceWeights:
     package: str | None = None
 
 
-_REFERENCES: dict[str, ReferenceWeights] = {}
-
-
 def reference_for(backbone: str) -> ReferenceWeights | None:
     """The backbone's declared ImageNet reference checkpoint, if any."""
-    _load()
-    return _REFERENCES.get(backbone)
+    return _BACKBONES.get(backbone).reference if backbone in _BACKBONES else None
 
 
 def substitutions(drop: str | None, *rules: tuple[str, str]) -> Callable[[str], str | None]:
@@ -196,19 +197,3 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], strict: bool =
         )
     module.load_state_dict({k: v for k, v in state.items() if k in own and k not in shapes}, strict=False)
     return missing + unexpected + shapes
-
-
-_LOADED = False
-
-
-def _load() -> None:
-    """Import every module of this folder once: each registers its backbones."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    import importlib
-    import pkgutil
-
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
