@@ -1,5 +1,5 @@
 """``python -m cirrbench ...`` is the ``cirrbench`` command."""
 
-from cirrbench.benchmark.cli import main
+from cirrbench.cli import main
 
 raise SystemExit(main())

@@ -47,6 +47,6 @@ def cli_in_subprocess(*argv: str) -> list[str]:
     tests = str(Path(__file__).parent)
     code = (
         f"import sys; sys.path.insert(0, {tests!r}); import runners_for_tests; "
-        f"from cirrbench.benchmark.cli import main; sys.exit(main({list(argv)!r}))"
+        f"from cirrbench.cli import main; sys.exit(main({list(argv)!r}))"
     )
     return [sys.executable, "-c", code]

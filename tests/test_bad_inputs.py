@@ -17,8 +17,8 @@ import pytest
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
 import yaml
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri, write_manifest
+from cirrbench.cli import main
 
 T1 = "Cirrhosis_T1_3D"
 FEATURES = ["original_firstorder_Mean", "original_glcm_Contrast"]  # the test feature table's features

@@ -95,7 +95,7 @@ def test_a_failing_scan_is_reported_and_the_others_go_on(phantom_copy):
 
 
 def test_cli_extract_writes_one_row_per_scan(tiny_phantom, tmp_path, capsys):
-    from cirrbench.benchmark.cli import main
+    from cirrbench.cli import main
 
     out = tmp_path / "features.csv"
     assert (

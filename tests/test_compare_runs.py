@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.reporting.compare_runs import compare_runs, seed_spreads
+from cirrbench.cli import main
 from cirrbench.models.runners import CPU_SMOKE
 
 

@@ -10,8 +10,8 @@ import runners_for_tests  # noqa: F401
 import yaml
 from helpers import config_file
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.execution.config_schema import KEYS, TOP_LEVEL, config_reference
+from cirrbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,8 +140,8 @@ def test_inputs_former_name_sequences_is_still_read_but_not_with_inputs(tiny_pha
 
 
 def test_a_command_is_one_handler_whose_docstring_is_its_help(capsys):
-    from cirrbench.benchmark.cli import build_parser
-    from cirrbench.benchmark.cli.registry import command, unregister_command
+    from cirrbench.cli import build_parser
+    from cirrbench.cli.registry import command, unregister_command
 
     def options(p):
         p.add_argument("--name", default="world")

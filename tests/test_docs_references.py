@@ -41,7 +41,7 @@ def test_every_repository_path_the_docs_name_exists(doc):
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_cirrbench_command_the_docs_name_exists(doc):
-    from cirrbench.benchmark.cli import build_parser
+    from cirrbench.cli import build_parser
 
     parser = build_parser()
     for line in re.findall(r"`cirrbench ([a-z][a-z-]*(?: [a-z][a-z-]*)?)", doc.read_text(encoding="utf-8")):
@@ -70,7 +70,7 @@ def _reproduce_help() -> str:
     import contextlib
     import io
 
-    from cirrbench.benchmark.cli import build_parser
+    from cirrbench.cli import build_parser
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):

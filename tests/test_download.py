@@ -12,9 +12,9 @@ import zipfile
 
 import pytest
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.data.download import DownloadError, unpack
+from cirrbench.cli import main
 
 
 class _Server:

@@ -18,11 +18,11 @@ import runners_for_tests  # noqa: F401  (registers the test runners)
 import yaml
 from helpers import cli_in_subprocess, config_file
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.lock import ResultsLock, ResultsLocked
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
+from cirrbench.cli import main
 
 TESTS = Path(__file__).parent
 

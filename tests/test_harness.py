@@ -155,7 +155,7 @@ def test_failing_runner_is_recorded_not_cached_and_does_not_stop_others(tiny_pha
 def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     import yaml
 
-    from cirrbench.benchmark.cli import main
+    from cirrbench.cli import main
 
     config = tmp_path / "c.yaml"
     config.write_text(

@@ -13,8 +13,8 @@ import yaml
 
 from cirrbench.benchmark.common.kernels import BITWISE_PINS, KernelError, check_process, kernel_report, pin_kernels
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
-from cirrbench.benchmark.perf_kernels import run_fresh
 from cirrbench.models.runners import CPU_SMOKE
+from cirrbench.perf.kernel_cost import run_fresh
 
 TINY_DEEP = {"name": "cnn-resnet18", "params": {**CPU_SMOKE, "augment": True}}  # the smoke settings, augmented
 

@@ -111,7 +111,7 @@ def test_a_local_plugin_file_runs_in_parallel_workers(tiny_phantom, tmp_path):
             }
         )
     )
-    code = f"from cirrbench.benchmark.cli import main; raise SystemExit(main(['run', {str(config)!r}, '--out', {str(tmp_path / 'results')!r}, '--jobs', '2', '-q']))"
+    code = f"from cirrbench.cli import main; raise SystemExit(main(['run', {str(config)!r}, '--out', {str(tmp_path / 'results')!r}, '--jobs', '2', '-q']))"
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     main = pd.read_csv(tmp_path / "results" / "tables" / "main_official_patient.csv")
@@ -119,7 +119,7 @@ def test_a_local_plugin_file_runs_in_parallel_workers(tiny_phantom, tmp_path):
 
 
 def test_a_plugin_on_the_command_line_lists_its_runner_and_a_broken_one_is_named(tmp_path, capsys):
-    from cirrbench.benchmark.cli import main
+    from cirrbench.cli import main
 
     (tmp_path / "tilt_cli.py").write_text(PLUGIN.replace("plugin-tilt", "plugin-tilt-cli"))
     assert main(["runners", "plugin-tilt-cli", "--plugin", str(tmp_path / "tilt_cli.py")]) == 0

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.imageio import read_array
 from cirrbench.benchmark.data.loading import load_cohort
+from cirrbench.cli import main
 
 SIZES = {"train": 30, "val": 6, "test": 12}
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.registry import get_runner, unregister_runner
+from cirrbench.cli import main
 
 
 def _import(path: Path, name: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from cirrbench.benchmark import perf_loop
+from cirrbench.perf import loop as perf_loop
 
 
 def test_the_loop_times_cold_warm_changed_report_and_tests_as_typed(tmp_path, monkeypatch):

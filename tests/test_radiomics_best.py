@@ -16,7 +16,6 @@ from sklearn.metrics import cohen_kappa_score
 from cirrbench.baselines.harmonisation import ComBatHarmoniser
 from cirrbench.baselines.ordinal import FrankHallClassifier
 from cirrbench.baselines.pipeline import kept_feature_names
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.data.loading import load_cohort
@@ -25,6 +24,7 @@ from cirrbench.benchmark.execution.jobs import job_data
 from cirrbench.benchmark.protocols.registry import make_splits
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
+from cirrbench.cli import main
 
 SMOKE = {"extraction": "default", "tuning_iterations": 0, "inner_folds": 2, "permutation_repeats": 1}
 

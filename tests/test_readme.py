@@ -30,7 +30,7 @@ def test_readme_runner_example_works(contract_phantom):
 
 
 def test_every_cli_command_in_the_readme_exists():
-    from cirrbench.benchmark.cli import build_parser
+    from cirrbench.cli import build_parser
 
     parser = build_parser()
     for line in re.findall(r"`cirrbench ([a-z][a-z-]*(?: [a-z][a-z-]*)?)", README.read_text()):
@@ -43,7 +43,7 @@ def test_every_cli_command_in_the_readme_exists():
 
 def test_the_example_runner_file_is_the_readmes_and_its_config_runs(tmp_path, tiny_phantom, capsys):
     """examples/texture_runner.py is the README's code; examples/texture_runner.yaml runs it as a plugin."""
-    from cirrbench.benchmark.cli import main
+    from cirrbench.cli import main
 
     examples = README.parent / "examples"
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.cli import main
 
 
 @pytest.fixture(scope="module")

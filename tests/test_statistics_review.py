@@ -13,7 +13,6 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import precision_recall_fscore_support
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES as L
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
@@ -34,6 +33,7 @@ from cirrbench.benchmark.reporting.stats import (
     mcnemar_interval,
 )
 from cirrbench.benchmark.reporting.tables import RowNames
+from cirrbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_CELL = re.compile(r"([+-]?\d+\.\d+)(?: ± \d+\.\d+)? \[([+-]?\d+\.\d+), ([+-]?\d+\.\d+)\]")  # ± SD over seeds

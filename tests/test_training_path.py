@@ -17,7 +17,7 @@ import torch
 import yaml
 from scipy import stats
 
-from cirrbench.benchmark.cli import main
+from cirrbench.cli import main
 from cirrbench.models.augment import (
     FLIP_PROBABILITY,
     MAX_ROTATION_DEG,
@@ -206,7 +206,7 @@ def test_a_killed_deep_job_resumes_from_its_last_epoch(tiny_phantom, tmp_path):
     path = _deep_config(tiny_phantom, tmp_path, "a", kill_file=str(kill), epochs_file=str(epochs), save_weights=True)
     out = tmp_path / "results"
     kill.touch()
-    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import deep_runners_for_tests; from cirrbench.benchmark.cli import main; sys.exit(main(['run', {str(path)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q']))"
+    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import deep_runners_for_tests; from cirrbench.cli import main; sys.exit(main(['run', {str(path)!r}, '--out', {str(out)!r}, '--jobs', '1', '-q']))"
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert killed.returncode == 137, killed.stderr
     (work,) = (out / "predictions").glob(".work-*")
@@ -228,7 +228,7 @@ def test_a_killed_deep_job_resumes_from_its_last_epoch(tiny_phantom, tmp_path):
 
 
 def test_the_input_path_probe_reports_both_paths_and_the_wait_share():
-    from cirrbench.benchmark.perf import InputProbe, input_path_benchmark
+    from cirrbench.perf.speed import InputProbe, input_path_benchmark
 
     result = input_path_benchmark(
         InputProbe(size=32, batch=4, backbone="resnet18", width=0.25, batches=2, steps=1, scans=3)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.cli import main
 from cirrbench.benchmark.data.problems import CohortError
 from cirrbench.benchmark.data.validate import ensure_valid, validate
+from cirrbench.cli import main
 
 T1 = "Cirrhosis_T1_3D"
 T1_CSV = "Metadata/T1_age_gender_evaluation.csv"

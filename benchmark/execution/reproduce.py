@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cirrbench.benchmark.data.montage import montage
-from cirrbench.benchmark.data.problems import CohortError
 from cirrbench.benchmark.execution.experiment import (
     ConfigError,
     Experiment,
@@ -26,7 +25,7 @@ from cirrbench.benchmark.execution.orchestrator import RunOptions, resolve_data,
 from cirrbench.benchmark.reporting.compare_runs import compare_runs
 from cirrbench.benchmark.reporting.report import MANIFEST
 
-__all__ = ["main_from_args", "reproduce", "ReproduceOptions"]
+__all__ = ["reproduce", "ReproduceOptions"]
 
 
 @dataclass(frozen=True)
@@ -118,23 +117,3 @@ def reproduce(options: ReproduceOptions) -> int:
             print(f"{len(comparison.outside)} cell(s) differ beyond the seed spread: not reproduced")
             return 1
     return 0 if summary.ok else 1
-
-
-def main_from_args(args) -> int:
-    from cirrbench.benchmark.cli.options import run_options_from_args
-
-    options = ReproduceOptions(
-        profile=args.profile,
-        run=run_options_from_args(args),
-        overrides=tuple(args.set or ()),
-        dry_run=args.dry_run,
-        check=getattr(args, "check", None),
-    )
-    try:
-        return reproduce(options)
-    except CohortError as exc:
-        print(str(exc))
-        print(
-            "The cohort failed validation: fix the problems above, or pass --skip-check CHECK to proceed without a check."
-        )
-        return 1

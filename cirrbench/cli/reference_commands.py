@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cirrbench.benchmark.cli.options import add_plugin_option, load_cli_plugins
-from cirrbench.benchmark.cli.registry import command
+from cirrbench.cli.options import add_plugin_option, load_cli_plugins
+from cirrbench.cli.registry import command
 
 __all__: list[str] = []  # everything here registers itself
 

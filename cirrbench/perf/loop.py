@@ -19,7 +19,7 @@ from pathlib import Path
 
 __all__ = ["loop_benchmark"]
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 #: The change timed as "one runner changed" (its 17 jobs of the CPU profile rerun).
 CHANGED_SETTING = "runners.radiomics-logreg.params.tuning_iterations=5"
 
@@ -35,7 +35,7 @@ def _timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> 
 
 def loop_benchmark(out: Path, profile: str = "cpu", jobs: int = 2, tests: bool = True) -> dict:
     """Time cold, warm, report and (``tests``) the test suite; write ``out/loop.json``."""
-    from cirrbench.benchmark.perf import write_measurement
+    from cirrbench.perf.speed import write_measurement
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "CIRRBENCH_CACHE": str(Path(tmp) / "cache")}  # cold: nothing cached

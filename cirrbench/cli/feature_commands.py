@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cirrbench.benchmark.cli.options import add_label_options, load_cohort_of
-from cirrbench.benchmark.cli.registry import command, group
+from cirrbench.cli.options import add_label_options, load_cohort_of
+from cirrbench.cli.registry import command, group
 
 __all__: list[str] = []  # everything here registers itself
 

@@ -1,8 +1,8 @@
 """The ``cirrbench`` command line. Every command has ``--help``.
 
 Each command is one handler function in one module of this package, registered with
-:func:`~cirrbench.benchmark.cli.registry.command` (its help is its docstring); shared options live
-in :mod:`~cirrbench.benchmark.cli.options`.
+:func:`~cirrbench.cli.registry.command` (its help is its docstring); shared options live
+in :mod:`~cirrbench.cli.options`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import warnings
 from collections.abc import Sequence
 
 from cirrbench.benchmark import __version__
-from cirrbench.benchmark.cli.options import load_cli_plugins, run_options_from_args
-from cirrbench.benchmark.cli.registry import UsageError, commands, groups
 from cirrbench.benchmark.common.kernels import MODES
 from cirrbench.benchmark.common.stopping import Terminated, stop_signals
+from cirrbench.cli.options import load_cli_plugins, run_options_from_args
+from cirrbench.cli.registry import UsageError, commands, groups
 
 __all__ = ["build_parser", "load_cli_plugins", "main", "run_options_from_args", "UsageError"]
 

@@ -539,7 +539,7 @@ def scaling_benchmark(out: Path, patients: tuple[int, ...] = (30, 100, 300), sca
     for n in patients:
         root = phantom_root(n, 1, scale=scale, jobs=2, progress=False)
         for kind in ("extraction", "epoch"):
-            code = f"import json; from cirrbench.benchmark.perf import _probe; print(json.dumps(_probe({kind!r}, {str(root)!r})))"
+            code = f"import json; from cirrbench.perf.speed import _probe; print(json.dumps(_probe({kind!r}, {str(root)!r})))"
             done = subprocess.run(
                 [sys.executable, "-c", code], capture_output=True, text=True, check=True
             )  # inherits CIRRBENCH_CACHE

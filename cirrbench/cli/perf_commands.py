@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cirrbench.benchmark.cli.registry import command, group
+from cirrbench.cli.registry import command, group
 
 __all__: list[str] = []  # everything here registers itself
 
@@ -38,7 +38,7 @@ def extraction(args: argparse.Namespace) -> int:
     with a cold cache, and a warm rerun.
     """
     from cirrbench.benchmark.execution.orchestrator import phantom_root
-    from cirrbench.benchmark.perf import extraction_benchmark
+    from cirrbench.perf.speed import extraction_benchmark
 
     root = args.data or phantom_root(120, 0, jobs=args.jobs)
     result = extraction_benchmark(root, args.out, scans=args.scans, jobs=args.jobs, params_name=args.params)
@@ -73,7 +73,7 @@ def training(args: argparse.Namespace) -> int:
     Measure the suite's deep-training overhead and the share of step time spent waiting for data.
     """
     from cirrbench.benchmark.execution.orchestrator import phantom_root
-    from cirrbench.benchmark.perf import InputProbe, training_benchmark
+    from cirrbench.perf.speed import InputProbe, training_benchmark
 
     root = args.data or phantom_root(120, 0, jobs=2)
     probe = InputProbe(device=args.device, size=args.size, batch=args.batch, steps=args.steps)
@@ -88,7 +88,7 @@ def scaling(args: argparse.Namespace) -> int:
 
     Cost growth with cohort size (phantoms on small grids); fits the time exponent.
     """
-    from cirrbench.benchmark.perf import scaling_benchmark
+    from cirrbench.perf.speed import scaling_benchmark
 
     print(json.dumps(scaling_benchmark(args.out), indent=2))
     return 0
@@ -108,7 +108,7 @@ def kernels(args: argparse.Namespace) -> int:
     prediction digests.
     """
     from cirrbench.benchmark.execution.orchestrator import phantom_root
-    from cirrbench.benchmark.perf_kernels import kernels_benchmark
+    from cirrbench.perf.kernel_cost import kernels_benchmark
 
     root = args.data or phantom_root(120, 0, jobs=2)
     print(json.dumps(kernels_benchmark(root, args.out, trials=args.trials), indent=2))
@@ -130,7 +130,7 @@ def loop(args: argparse.Namespace) -> int:
     again (warm: the report is reused), `cirrbench report` (a full rebuild) and the test suite
     (pytest -n auto); writes loop.json with the machine.
     """
-    from cirrbench.benchmark.perf_loop import loop_benchmark
+    from cirrbench.perf.loop import loop_benchmark
 
     print(json.dumps(loop_benchmark(args.out, args.profile, args.jobs, tests=not args.no_tests), indent=2))
     return 0

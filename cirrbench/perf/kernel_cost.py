@@ -70,7 +70,7 @@ def _run(config: Path, out: Path, extra_env: dict[str, str]) -> tuple[float, str
 
 def kernels_benchmark(cohort: Path, out: Path, trials: int = 3) -> dict:
     """Alternate the arms ``trials`` times on ``cohort`` (official T1W split) and summarise."""
-    from cirrbench.benchmark.perf import write_measurement
+    from cirrbench.perf.speed import write_measurement
 
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cirrbench.benchmark.cli.options import load_cli_plugins, run_options_from_args, run_parent
-from cirrbench.benchmark.cli.registry import command
+from cirrbench.cli.options import load_cli_plugins, run_options_from_args, run_parent
+from cirrbench.cli.registry import command
 
 __all__: list[str] = []  # everything here registers itself
 
@@ -74,9 +74,25 @@ def reproduce(args: argparse.Namespace) -> int:
     Regenerate every table and figure. Without --data (or $CIRRBENCH_DATA) the synthetic phantom
     is generated once into the cache and used.
     """
-    from cirrbench.benchmark.execution.reproduce import main_from_args
+    from cirrbench.benchmark.data.problems import CohortError
+    from cirrbench.benchmark.execution.reproduce import ReproduceOptions
+    from cirrbench.benchmark.execution.reproduce import reproduce as regenerate
 
-    return main_from_args(args)
+    options = ReproduceOptions(
+        profile=args.profile,
+        run=run_options_from_args(args),
+        overrides=tuple(args.set or ()),
+        dry_run=args.dry_run,
+        check=getattr(args, "check", None),
+    )
+    try:
+        return regenerate(options)
+    except CohortError as exc:
+        print(str(exc))
+        print(
+            "The cohort failed validation: fix the problems above, or pass --skip-check CHECK to proceed without a check."
+        )
+        return 1
 
 
 def _results_folder(p: argparse.ArgumentParser) -> None:

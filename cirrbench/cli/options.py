@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from cirrbench.benchmark.cli.registry import UsageError
+from cirrbench.cli.registry import UsageError
 
 __all__ = [
     "add_cohort_options",

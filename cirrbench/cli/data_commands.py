@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cirrbench.benchmark.cli.options import (
+from cirrbench.cli.options import (
     COHORT_HELP,
     add_cohort_options,
     add_label_options,
@@ -14,7 +14,7 @@ from cirrbench.benchmark.cli.options import (
     label_options,
     load_cohort_of,
 )
-from cirrbench.benchmark.cli.registry import UsageError, command, group
+from cirrbench.cli.registry import UsageError, command, group
 
 __all__: list[str] = []  # everything here registers itself
 

@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from cirrbench.benchmark.cli.registry import UsageError, command, group
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.paths import name_problem
+from cirrbench.cli.registry import UsageError, command, group
 
 __all__ = ["runner_files"]
 

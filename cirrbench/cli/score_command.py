@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from cirrbench.benchmark.cli.options import cohort_path
-from cirrbench.benchmark.cli.registry import UsageError, command
+from cirrbench.cli.options import cohort_path
+from cirrbench.cli.registry import UsageError, command
 
 __all__: list[str] = []  # everything here registers itself
 
