@@ -157,7 +157,7 @@ def run(
         ``(summary, report)``: which jobs ran, were reused or failed; the report (None when no
         job finished), whose ``verdict`` holds the verdict in words.
     """
-    from cirrbench.benchmark.execution.jobs import default_jobs
+    from cirrbench.benchmark.execution.job_execution import default_jobs
     from cirrbench.benchmark.execution.orchestrator import run_experiment
 
     count = jobs or default_jobs(options.get("device") or experiment.device)

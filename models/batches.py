@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .augment import BatchedAugmentation
-from .data import ScanSlices, pick_slices
+from .preprocessing import ScanSlices, pick_slices
 
 __all__ = ["Batch", "BagBuilder", "SlicePool", "TrainSettings", "Unit"]
 

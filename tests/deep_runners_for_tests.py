@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import register_runner
-from cirrbench.models.runners import SliceCNNRunner as _SliceCNNRunner
-from cirrbench.models.runners import SliceParams as _DeepSliceParams
+from cirrbench.models.deep_runners import SliceCNNRunner as _SliceCNNRunner
+from cirrbench.models.deep_runners import SliceParams as _DeepSliceParams
 
 
 @dataclass(frozen=True)

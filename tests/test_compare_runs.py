@@ -12,7 +12,7 @@ import yaml
 
 from cirrbench.benchmark.reporting.compare_runs import compare_runs, seed_spreads
 from cirrbench.cli import main
-from cirrbench.models.runners import CPU_SMOKE
+from cirrbench.models.deep_runners import CPU_SMOKE
 
 
 def _folder(root: Path, main_rows: list[list[str]], seeds_rows: list[list[str]] | None = None) -> Path:

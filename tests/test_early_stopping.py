@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cirrbench.models.batches import BagBuilder, TrainSettings, Unit
-from cirrbench.models.data import ScanSlices
 from cirrbench.models.networks import SliceClassifier
+from cirrbench.models.preprocessing import ScanSlices
 from cirrbench.models.train import MONITORS, epoch_score, predict_units, train
 
 

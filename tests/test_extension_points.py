@@ -28,8 +28,8 @@ from cirrbench.benchmark.protocols.base import Split, SplitSet
 from cirrbench.benchmark.protocols.registry import ProtocolOption, register_protocol
 from cirrbench.benchmark.reporting.figures import save
 from cirrbench.benchmark.reporting.metric_registry import Metric, register_metric
-from cirrbench.benchmark.reporting.outputs import register_figure, register_table
-from cirrbench.benchmark.reporting.table import Table
+from cirrbench.benchmark.reporting.output_registry import register_figure, register_table
+from cirrbench.benchmark.reporting.table_format import Table
 from cirrbench.models.backbones import Backbone, register_backbone
 
 
@@ -126,7 +126,7 @@ def plugin(tmp_path_factory):
     # leave the registries as the other tests expect them
     from cirrbench.benchmark.protocols.registry import unregister_protocol
     from cirrbench.benchmark.reporting.metric_registry import unregister_metric
-    from cirrbench.benchmark.reporting.outputs import unregister_output
+    from cirrbench.benchmark.reporting.output_registry import unregister_output
     from cirrbench.benchmark.runners.registry import unregister_runner
     from cirrbench.models.backbones import unregister_backbone
 
@@ -254,7 +254,7 @@ def test_a_plugin_file_imported_twice_registers_one_runner(tmp_path):
 
 def test_an_untested_verdict_says_why():
     from cirrbench.benchmark.reporting.page import verdict_in_words
-    from cirrbench.benchmark.reporting.tables import RowNames
+    from cirrbench.benchmark.reporting.table_builders import RowNames
 
     names = RowNames(display={}, families={})
     words = verdict_in_words({}, names, None, "accuracy", declared=[])

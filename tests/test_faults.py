@@ -57,7 +57,7 @@ def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):
 
 
 def test_truncated_slice_cache_entry_is_recomputed(tiny_phantom, caplog):
-    from cirrbench.models.data import Preprocessing, _cache_paths, preprocess_scan
+    from cirrbench.models.preprocessing import Preprocessing, _cache_paths, preprocess_scan
 
     record = load_cirrmri(tiny_phantom).records[0]
     p = Preprocessing(spacing_mm=2.5, size=32)

@@ -47,10 +47,12 @@ def test_entry_point_plugins_are_registered(monkeypatch):
         def load(self):
             return PluginRunner
 
+    import cirrbench.benchmark.common.registry as common_registry
+
     monkeypatch.setattr(
-        registry_module, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else []
+        common_registry, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else []
     )
-    monkeypatch.setattr(registry_module, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.setattr(registry_module._RUNNERS, "_loaded", False)  # read the entry points again
     assert available_runners()["plugin-runner"] is PluginRunner
     registry_module.unregister_runner("plugin-runner")
 
@@ -370,7 +372,7 @@ def test_paper_and_paper_cv_split_one_grid_between_them():
 def test_default_jobs_use_every_core_on_a_cpu_and_one_on_a_gpu():
     import os
 
-    from cirrbench.benchmark.execution.jobs import default_jobs
+    from cirrbench.benchmark.execution.job_execution import default_jobs
 
     assert default_jobs("cpu") == len(os.sched_getaffinity(0)) >= 1
     assert default_jobs("cuda") == 1

@@ -10,7 +10,7 @@ import pytest
 from cirrbench.benchmark.common.escaping import csv_cell, html_text, latex_text, markdown_cell, markdown_text
 from cirrbench.benchmark.common.paths import NAME_PATTERN, name_problem
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
-from cirrbench.benchmark.reporting.table import Table
+from cirrbench.benchmark.reporting.table_format import Table
 from cirrbench.benchmark.runners.contract import Runner
 from cirrbench.benchmark.runners.registry import register_runner
 

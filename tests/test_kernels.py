@@ -13,7 +13,7 @@ import yaml
 
 from cirrbench.benchmark.common.kernels import BITWISE_PINS, KernelError, check_process, kernel_report, pin_kernels
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
-from cirrbench.models.runners import CPU_SMOKE
+from cirrbench.models.deep_runners import CPU_SMOKE
 from cirrbench.perf.kernel_cost import run_fresh
 
 TINY_DEEP = {"name": "cnn-resnet18", "params": {**CPU_SMOKE, "augment": True}}  # the smoke settings, augmented
@@ -80,7 +80,7 @@ def test_the_mode_enters_the_deep_jobs_keys_only(tiny_phantom):
         "protocols": ["official"],
     }
     from cirrbench.benchmark.data.cohort import load_cirrmri
-    from cirrbench.benchmark.execution.experiment import build_jobs
+    from cirrbench.benchmark.execution.job_grid import build_jobs
     from cirrbench.benchmark.protocols.registry import make_splits
 
     cohort = load_cirrmri(tiny_phantom)

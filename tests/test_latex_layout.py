@@ -4,7 +4,7 @@ and a short note in the float with every note kept as a comment."""
 
 from __future__ import annotations
 
-from cirrbench.benchmark.reporting.table import COLUMN_CHARACTERS, Table
+from cirrbench.benchmark.reporting.table_format import COLUMN_CHARACTERS, Table
 
 ESTIMATE = "0.624 ± 0.019 [0.398, 0.850]"
 

@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, LabelSet
-from cirrbench.benchmark.reporting.metrics import compute_metrics, expected_calibration_error, multiclass_brier
+from cirrbench.benchmark.reporting.metric_values import compute_metrics, expected_calibration_error, multiclass_brier
 from cirrbench.benchmark.reporting.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
 
 Y = np.array([0, 0, 0, 1, 1, 2])

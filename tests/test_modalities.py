@@ -61,7 +61,7 @@ def shapes(tmp_path_factory) -> Path:
 
 
 def test_a_constant_roi_under_roi_zscore_warns(shapes):
-    from cirrbench.models.data import Preprocessing, preprocess_scan
+    from cirrbench.models.preprocessing import Preprocessing, preprocess_scan
 
     record = load_manifest(shapes).records[0]
     with pytest.warns(UserWarning, match="constant, so roi-zscore makes the input all zeros"):
@@ -74,7 +74,7 @@ def test_a_constant_roi_under_roi_zscore_warns(shapes):
 
 
 def test_window_and_no_crop_preprocess_as_asked(shapes):
-    from cirrbench.models.data import Preprocessing, preprocess_scan
+    from cirrbench.models.preprocessing import Preprocessing, preprocess_scan
 
     record = load_manifest(shapes).records[1]
     windowed = np.asarray(

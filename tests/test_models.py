@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from cirrbench.models.backbones import BackboneSpec, available_backbones, build_backbone
-from cirrbench.models.data import ScanSlices
 from cirrbench.models.networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from cirrbench.models.pooling import GatedAttentionPooling, masked_mean
+from cirrbench.models.preprocessing import ScanSlices
 from cirrbench.models.train import BagBuilder, TrainSettings, Unit, train, training_batches
 
 

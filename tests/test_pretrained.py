@@ -17,8 +17,8 @@ from cirrbench.models.backbones import (
     build_backbone,
     reference_for,
 )
+from cirrbench.models.deep_runners import SliceCNNRunner
 from cirrbench.models.pretrained import adapt_first_conv, load_pretrained, to_own_keys
-from cirrbench.models.runners import SliceCNNRunner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reference_weights"
 #: every built-in backbone -> its reference model (the fixture's name), from the registry

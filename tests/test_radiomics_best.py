@@ -20,7 +20,7 @@ from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.data.loading import load_cohort
 from cirrbench.benchmark.execution.experiment import parse_experiment
-from cirrbench.benchmark.execution.jobs import job_data
+from cirrbench.benchmark.execution.job_execution import job_data
 from cirrbench.benchmark.protocols.registry import make_splits
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner
@@ -60,8 +60,8 @@ def test_the_validation_part_is_training_data_and_test_is_never_seen(cohort):
 
 
 def test_the_harness_stores_out_of_fold_predictions_for_model_choice(cohort, tmp_path):
-    from cirrbench.benchmark.execution.experiment import build_jobs
-    from cirrbench.benchmark.execution.jobs import run_job
+    from cirrbench.benchmark.execution.job_execution import run_job
+    from cirrbench.benchmark.execution.job_grid import build_jobs
     from cirrbench.benchmark.execution.store import ResultsStore
 
     raw = {

@@ -24,7 +24,7 @@ from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experimen
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
 from cirrbench.benchmark.reporting.page import embedded_png
 from cirrbench.benchmark.reporting.report import build_report
-from cirrbench.benchmark.reporting.tables import RowNames, exploratory_comparisons
+from cirrbench.benchmark.reporting.table_builders import RowNames, exploratory_comparisons
 
 
 def config(root: Path, **overrides) -> dict:

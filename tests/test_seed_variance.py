@@ -15,8 +15,8 @@ from cirrbench.benchmark.execution.experiment import load_experiment
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
 from cirrbench.benchmark.reporting.page import verdict_in_words
 from cirrbench.benchmark.reporting.resampling import PairedBootstrap
-from cirrbench.benchmark.reporting.table import _ESTIMATE, _tex_cell
-from cirrbench.benchmark.reporting.tables import DeclaredPair, RowNames, main_table, verdict_table
+from cirrbench.benchmark.reporting.table_builders import DeclaredPair, RowNames, main_table, verdict_table
+from cirrbench.benchmark.reporting.table_format import _ESTIMATE, _tex_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted((ROOT / "benchmark" / "configs").glob("*.yaml"))

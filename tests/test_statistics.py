@@ -13,7 +13,7 @@ from cirrbench.benchmark.common.decision import row_keys
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES, LabelSet
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey, bootstrap_p
 from cirrbench.benchmark.reporting.metric_registry import available_metrics
-from cirrbench.benchmark.reporting.metrics import compute_metrics
+from cirrbench.benchmark.reporting.metric_values import compute_metrics
 from cirrbench.benchmark.reporting.resampling import PairedBootstrap, PatientStatistics, bootstrap_counts
 from cirrbench.benchmark.reporting.stats import corrected_paired_t, corrected_t_ci, holm, mcnemar_exact
 

@@ -18,7 +18,7 @@ from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES as L
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.figures import pairwise_levels
 from cirrbench.benchmark.reporting.metric_registry import Metric, direction, register_metric, unregister_metric
-from cirrbench.benchmark.reporting.metrics import compute_metrics
+from cirrbench.benchmark.reporting.metric_values import compute_metrics
 from cirrbench.benchmark.reporting.page import verdict_in_words
 from cirrbench.benchmark.reporting.resampling import PairedBootstrap
 from cirrbench.benchmark.reporting.rows import test_fractions as fractions_of
@@ -32,7 +32,7 @@ from cirrbench.benchmark.reporting.stats import (
     mcnemar_exact,
     mcnemar_interval,
 )
-from cirrbench.benchmark.reporting.tables import RowNames
+from cirrbench.benchmark.reporting.table_builders import RowNames
 from cirrbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,9 +26,9 @@ from cirrbench.models.augment import (
     per_slice_augmentation,
 )
 from cirrbench.models.batches import BagBuilder, SlicePool, TrainSettings, Unit
-from cirrbench.models.data import ScanSlices, stack_context
 from cirrbench.models.epoch_log import epoch_line
 from cirrbench.models.networks import SliceClassifier
+from cirrbench.models.preprocessing import ScanSlices, stack_context
 from cirrbench.models.train import predict_units, train
 
 TESTS = Path(__file__).parent
@@ -270,7 +270,7 @@ def _dry_run_hours(root: Path, tmp: Path, capsys, slices_per_second: float) -> d
 def test_dry_run_estimates_hours_from_the_measured_throughput(tiny_phantom, tmp_path, capsys):
     from cirrbench.benchmark.data.cohort import load_cirrmri
     from cirrbench.benchmark.runners.contract import ScanSet
-    from cirrbench.models.runners import DeepRunner
+    from cirrbench.models.deep_runners import DeepRunner
 
     slow = _dry_run_hours(tiny_phantom, tmp_path, capsys, 0.01)
     fast = _dry_run_hours(tiny_phantom, tmp_path, capsys, 0.02)

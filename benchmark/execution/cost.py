@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cirrbench.benchmark.execution.experiment import Job
+from cirrbench.benchmark.execution.job_grid import Job
 from cirrbench.benchmark.runners.registry import get_runner
 
 __all__ = ["estimate_hours", "find_throughput", "Throughput"]

@@ -1,4 +1,4 @@
-"""Experiment configs (YAML, safe-loaded) and the job grid runner x variant x input x split x seed.
+"""Experiment configs (YAML, safe-loaded, checked against the schema) and their overrides.
 
 An *input* is what a job feeds its runner: T1W scans, T2W scans, or ``both`` (a patient's two
 sequences together); a *sequence* is what one scan is (T1W or T2W).
@@ -6,9 +6,6 @@ sequences together); a *sequence* is what one scan is (T1W or T2W).
 
 from __future__ import annotations
 
-import dataclasses
-import fnmatch
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,26 +14,21 @@ from typing import Any
 import yaml
 
 from cirrbench.benchmark.execution.config_schema import check_config, declared_pair_problems
-from cirrbench.benchmark.protocols.base import Split, SplitSet
 from cirrbench.benchmark.runners.registry import get_runner
 
 __all__ = [
     "apply_overrides",
     "BOTH",
-    "build_jobs",
     "CONFIG_DIR",
     "ConfigError",
     "declared_pair_problems",
     "declared_pairs",
-    "derive_seed",
     "Experiment",
-    "Job",
     "load_experiment",
     "parse_experiment",
     "ProtocolSpec",
     "read_yaml",
     "RunnerSpec",
-    "split_covers",
 ]
 
 BOTH = "both"
@@ -276,113 +268,6 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not a UTF-8 text file; a config is YAML text") from None
 
 
-# --------------------------------------------------------------------------------------------
-# Jobs
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Job:
-    runner: str  # registry name
-    variant: str
-    params: dict[str, Any]
-    input: str  # T1W, T2W or both
-    protocol: str
-    split_id: str
-    split_hash: str
-    seed_index: int
-    seed: int
-    cohort_fingerprint: str
-    alias: str = ""  # the name shown in tables; the registry name when empty
-    runner_version: str = ""  # the runner's declared version: a new one reruns its finished jobs
-    kernels: str = ""  # reproducible mode of a runner whose results depend on float kernels (torch)
-
-    @property
-    def display(self) -> str:
-        return self.alias or self.runner
-
-    @property
-    def label(self) -> str:
-        return f"{self.display}:{self.variant}:{self.input}:{self.split_id}:s{self.seed_index}"
-
-    @property
-    def key(self) -> str:
-        """Hash of everything that determines the job's output (and the row name it is filed under)."""
-        payload = json.dumps(
-            [self.runner, self.variant, self.params, self.input, self.split_hash, self.cohort_fingerprint, self.seed]
-            + ([self.alias] if self.alias else [])
-            + ([f"runner-version:{self.runner_version}"] if self.runner_version else [])
-            + ([f"kernels:{self.kernels}"] if self.kernels else []),
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "key": self.key, "label": self.label}
-
-
 def _inputs_key(raw: dict) -> Any:
     """``inputs:``, or its former name ``sequences:`` (configs written before the rename)."""
     return raw.get("inputs", raw.get("sequences"))
-
-
-def derive_seed(base: int, *axes: Any) -> int:
-    """A seed per (split, input, replicate), independent of job order: parallel == serial."""
-    text = json.dumps([base, *axes], default=str)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**31 - 1)
-
-
-def split_covers(split: Split, input_: str) -> bool:
-    return split.sequences is None or input_ in split.sequences
-
-
-def build_jobs(
-    experiment: Experiment, split_sets: dict[str, SplitSet], cohort_fingerprint: str, only: str | None = None
-) -> list[Job]:
-    jobs: list[Job] = []
-    for spec in experiment.runners:
-        cls = get_runner(spec.name)
-        for protocol in experiment.protocols:
-            if spec.protocols is not None and protocol.name not in spec.protocols:
-                continue
-            for input_ in experiment.inputs:
-                if spec.inputs is not None and input_ not in spec.inputs:
-                    continue
-                if input_ == BOTH and "both" not in cls.inputs:
-                    continue
-                for split in split_sets[protocol.name]:
-                    if input_ == BOTH and split.sequences is not None:
-                        continue  # per-sequence splits (official) cannot hold a two-sequence job
-                    if input_ != BOTH and not split_covers(split, input_):
-                        continue
-                    for variant in spec.variants:
-                        params = dataclasses.asdict(cls.make_params(spec.params, variant))
-                        for seed_index in range(spec.seeds or experiment.n_seeds):
-                            seed = derive_seed(experiment.seed, split.split_id, input_, seed_index)
-                            job = Job(
-                                spec.name,
-                                variant,
-                                params,
-                                input_,
-                                protocol.name,
-                                split.split_id,
-                                split.content_hash(),
-                                seed_index,
-                                seed,
-                                cohort_fingerprint,
-                                spec.alias or "",
-                                cls.version,
-                                experiment.reproducible if cls.torch_kernels else "",
-                            )
-                            if only is None or fnmatch.fnmatch(job.label, only):
-                                jobs.append(job)
-    unique = {job.key: job for job in jobs}  # a runner listed twice (e.g. variants under one protocol) runs once
-    seen: dict[tuple, dict] = {}
-    for job in unique.values():
-        row = (job.display, job.variant, job.input, job.split_id, job.seed_index)
-        if seen.setdefault(row, job.params) != job.params:
-            raise ConfigError(
-                f"{experiment.source}: runner {job.display!r} variant {job.variant!r} appears with different parameters; give one of the entries a distinct name with 'as:'"
-            )
-    return list(unique.values())

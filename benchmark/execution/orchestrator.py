@@ -16,8 +16,9 @@ from cirrbench.benchmark.common.provenance import git_commit, machine, package_v
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
 from cirrbench.benchmark.data.validate import ensure_valid
-from cirrbench.benchmark.execution.experiment import ConfigError, Experiment, Job, build_jobs
-from cirrbench.benchmark.execution.jobs import RunSummary, run_jobs
+from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
+from cirrbench.benchmark.execution.job_execution import RunSummary, run_jobs
+from cirrbench.benchmark.execution.job_grid import Job, build_jobs
 from cirrbench.benchmark.execution.lock import ResultsLock
 from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.protocols.base import read_splits, write_splits
@@ -247,7 +248,7 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
         entry[0] += 1
         entry[1] += store.is_done(job.key) and not options.force
     from cirrbench.benchmark.execution.cost import estimate_hours, find_throughput
-    from cirrbench.benchmark.execution.jobs import job_data
+    from cirrbench.benchmark.execution.job_execution import job_data
 
     throughput = find_throughput(Path(options.out) / "perf" / "training.json")
     todo = [job for job in plan.jobs if options.force or not store.is_done(job.key)]

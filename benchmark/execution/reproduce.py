@@ -20,7 +20,7 @@ from cirrbench.benchmark.execution.experiment import (
     load_experiment,
     parse_experiment,
 )
-from cirrbench.benchmark.execution.jobs import default_jobs
+from cirrbench.benchmark.execution.job_execution import default_jobs
 from cirrbench.benchmark.execution.orchestrator import RunOptions, resolve_data, run_experiment
 from cirrbench.benchmark.reporting.compare_runs import compare_runs
 from cirrbench.benchmark.reporting.report import MANIFEST

@@ -2,7 +2,7 @@
 
 Tables: the seed paper's (10), main (20), secondary (30), verdict (40), confusion (50), per-stage
 (60), ablations (70). Figures: forest (10), pairwise (20), ROC (30), confusion (40), top radiomics
-features (50), attention maps (60). :mod:`benchmark.reporting.outputs` explains the registry.
+features (50), attention maps (60). :mod:`benchmark.reporting.output_registry` explains the registry.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from cirrbench.benchmark.reporting.figures import (
     roc_figure,
     top_features,
 )
-from cirrbench.benchmark.reporting.outputs import ReportContext, register_figure, register_table
+from cirrbench.benchmark.reporting.output_registry import ReportContext, register_figure, register_table
 from cirrbench.benchmark.reporting.stats import holm
-from cirrbench.benchmark.reporting.table import INPUT_ORDER
-from cirrbench.benchmark.reporting.tables import (
+from cirrbench.benchmark.reporting.table_builders import (
     ablation_table,
     confusion_table,
     main_table,
@@ -40,6 +39,7 @@ from cirrbench.benchmark.reporting.tables import (
     seeds_table,
     verdict_table,
 )
+from cirrbench.benchmark.reporting.table_format import INPUT_ORDER
 
 __all__: list[str] = []  # everything here registers itself
 

@@ -403,7 +403,7 @@ class Evaluation:
         out-of-fold predictions) with the method columns; the exploratory block picks each
         family's best method by this, never by a test score.
         """
-        from cirrbench.benchmark.reporting.metrics import patient_level
+        from cirrbench.benchmark.reporting.metric_values import patient_level
 
         if valid.empty:
             return pd.DataFrame(columns=[*MethodKey._fields, "validation"])

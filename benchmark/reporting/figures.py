@@ -28,9 +28,9 @@ from cirrbench.benchmark.common.decision import decide, row_keys  # noqa: E402
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
 from cirrbench.benchmark.reporting.figure_cache import FigureCache, reusable_figure  # noqa: E402
 from cirrbench.benchmark.reporting.metric_registry import direction, metric_display  # noqa: E402
-from cirrbench.benchmark.reporting.metrics import confusion  # noqa: E402
-from cirrbench.benchmark.reporting.table import INPUT_ORDER  # noqa: E402
-from cirrbench.benchmark.reporting.tables import RowNames  # noqa: E402
+from cirrbench.benchmark.reporting.metric_values import confusion  # noqa: E402
+from cirrbench.benchmark.reporting.table_builders import RowNames  # noqa: E402
+from cirrbench.benchmark.reporting.table_format import INPUT_ORDER  # noqa: E402
 
 __all__ = [
     "FAMILY_COLOURS",

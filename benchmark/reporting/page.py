@@ -25,9 +25,15 @@ from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation
 from cirrbench.benchmark.reporting.metric_registry import favours_first, metric_display
-from cirrbench.benchmark.reporting.outputs import figure_families, table_families
-from cirrbench.benchmark.reporting.table import Table
-from cirrbench.benchmark.reporting.tables import RowNames, format_difference, format_with_spread, n_splits, p_phrase
+from cirrbench.benchmark.reporting.output_registry import figure_families, table_families
+from cirrbench.benchmark.reporting.table_builders import (
+    RowNames,
+    format_difference,
+    format_with_spread,
+    n_splits,
+    p_phrase,
+)
+from cirrbench.benchmark.reporting.table_format import Table
 
 if TYPE_CHECKING:
     from cirrbench.benchmark.reporting.report import ReportSettings

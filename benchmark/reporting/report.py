@@ -23,7 +23,7 @@ from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.figure_cache import FigureCache
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
-from cirrbench.benchmark.reporting.outputs import ReportContext, figure_families, table_families
+from cirrbench.benchmark.reporting.output_registry import ReportContext, figure_families, table_families
 from cirrbench.benchmark.reporting.report_cache import (
     Memo,
     code_fingerprint,
@@ -35,8 +35,8 @@ from cirrbench.benchmark.reporting.report_cache import (
 )
 from cirrbench.benchmark.reporting.rows import level_frames, per_split_metrics, test_fractions
 from cirrbench.benchmark.reporting.stats import holm
-from cirrbench.benchmark.reporting.table import Table
-from cirrbench.benchmark.reporting.tables import DeclaredPair, RowNames
+from cirrbench.benchmark.reporting.table_builders import DeclaredPair, RowNames
+from cirrbench.benchmark.reporting.table_format import Table
 
 __all__ = ["ReportSettings", "Report", "build_report", "PHANTOM_BANNER", "MANIFEST", "DEFAULT_TABLE_METRICS"]
 
@@ -263,7 +263,7 @@ def _all_comparisons(
     evaluation: Evaluation, names: RowNames, pairs: list[DeclaredPair], settings: ReportSettings, protocols: list[str]
 ) -> pd.DataFrame:
     """Every paired test behind the tables and figures, with its family's Holm adjustment."""
-    from cirrbench.benchmark.reporting.tables import declared_comparisons
+    from cirrbench.benchmark.reporting.table_builders import declared_comparisons
 
     rows = []
 

@@ -11,7 +11,7 @@ import pandas as pd
 from cirrbench.benchmark.common.decision import row_keys
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.reporting.metric_registry import available_metrics
-from cirrbench.benchmark.reporting.metrics import compute_metrics, patient_level, probability_columns, slice_level
+from cirrbench.benchmark.reporting.metric_values import compute_metrics, patient_level, probability_columns, slice_level
 
 if TYPE_CHECKING:
     from cirrbench.benchmark.reporting.report_cache import Memo

@@ -22,9 +22,9 @@ from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
 from cirrbench.benchmark.reporting.metric_registry import available_metrics, metric_display, supported_metric
-from cirrbench.benchmark.reporting.metrics import patient_level
+from cirrbench.benchmark.reporting.metric_values import patient_level
 from cirrbench.benchmark.reporting.stats import Estimate
-from cirrbench.benchmark.reporting.tables import format_difference, p_phrase
+from cirrbench.benchmark.reporting.table_builders import format_difference, p_phrase
 
 __all__ = ["PredictionFileError", "read_prediction_file", "score_file", "side_name", "write_score", "ScoreResult"]
 

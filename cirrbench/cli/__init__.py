@@ -113,7 +113,7 @@ def _report_error(exc: Exception) -> int:
     """One line per problem on stderr; the exit code says whether anything ran (see --help of run)."""
     from cirrbench.benchmark.data.problems import CohortError
     from cirrbench.benchmark.execution.experiment import ConfigError
-    from cirrbench.benchmark.execution.jobs import WorkerLostError
+    from cirrbench.benchmark.execution.job_execution import WorkerLostError
     from cirrbench.benchmark.execution.lock import ResultsLocked
 
     if isinstance(exc, ConfigError):

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     are kept in every case; a rerun resumes).
     """
     from cirrbench.benchmark.execution.experiment import load_experiment
-    from cirrbench.benchmark.execution.jobs import default_jobs
+    from cirrbench.benchmark.execution.job_execution import default_jobs
     from cirrbench.benchmark.execution.orchestrator import dry_run, run_experiment
 
     load_cli_plugins(args)  # before the config is read: its runners may come from a plugin

@@ -45,7 +45,7 @@ def extract(args: argparse.Namespace) -> int:
     PyRadiomics version.
     """
     from cirrbench.baselines.features import extract_features, feature_table_frame, load_params
-    from cirrbench.benchmark.execution.jobs import default_jobs
+    from cirrbench.benchmark.execution.job_execution import default_jobs
 
     cohort = load_cohort_of(args, args.data)
     result = extract_features(

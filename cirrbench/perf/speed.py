@@ -159,8 +159,8 @@ def training_benchmark(
     import numpy as np
     import torch
 
-    from cirrbench.models.data import Preprocessing, preprocess_all
     from cirrbench.models.networks import SliceClassifier
+    from cirrbench.models.preprocessing import Preprocessing, preprocess_all
     from cirrbench.models.train import BagBuilder, Unit, train, training_batches
 
     cohort = load_cirrmri(root)
@@ -290,7 +290,7 @@ def _synthetic_slices(scans: int, depth: int, size: int, seed: int = 0) -> dict:
     """Cached-slice stand-ins of the real cohort's shape (float16 volumes), made in memory."""
     import numpy as np
 
-    from cirrbench.models.data import ScanSlices
+    from cirrbench.models.preprocessing import ScanSlices
 
     rng = np.random.default_rng(seed)
     return {
@@ -304,7 +304,7 @@ def _per_slice_batch(slices: dict, units: list, context: int, augment, device) -
     import numpy as np
     import torch
 
-    from cirrbench.models.data import stack_context
+    from cirrbench.models.preprocessing import stack_context
 
     bag = [stack_context(slices[u.scan_ids["T1W"]].volume, u.slice_index, context) for u in units]
     stacked = np.stack([np.asarray(augment(torch.from_numpy(x))) for x in bag])
@@ -491,8 +491,8 @@ def _probe(kind: str, root: str) -> dict:
     else:
         import torch
 
-        from cirrbench.models.data import Preprocessing, preprocess_all
         from cirrbench.models.networks import SliceClassifier
+        from cirrbench.models.preprocessing import Preprocessing, preprocess_all
         from cirrbench.models.train import BagBuilder, Unit, train
 
         slices = preprocess_all(cohort.records, Preprocessing(size=64), jobs=2)

@@ -30,9 +30,9 @@ from .backbones import (
     reference_for,
 )
 from .batches import BagBuilder, TrainSettings, Unit
-from .data import Preprocessing, preprocess_all
 from .epoch_log import EpochReporter
 from .networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
+from .preprocessing import Preprocessing, preprocess_all
 from .pretrained import IMAGENET_MEAN, IMAGENET_STD, load_pretrained
 from .train import predict_units, train
 

@@ -25,7 +25,8 @@ from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
 from cirrbench.benchmark.common.stopping import STOP_REQUESTED, stop_signals
 from cirrbench.benchmark.data.cohort import Cohort
-from cirrbench.benchmark.execution.experiment import BOTH, Job
+from cirrbench.benchmark.execution.experiment import BOTH
+from cirrbench.benchmark.execution.job_grid import Job
 from cirrbench.benchmark.execution.store import OUTPUTS, PREDICTIONS, ResultsStore
 from cirrbench.benchmark.protocols.base import SplitSet
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet

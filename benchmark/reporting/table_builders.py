@@ -24,9 +24,9 @@ from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, SeedSpread, holm_adjust
 from cirrbench.benchmark.reporting.metric_registry import favours_first, lower_is_better, metric_display, metric_short
-from cirrbench.benchmark.reporting.metrics import confusion
+from cirrbench.benchmark.reporting.metric_values import confusion
 from cirrbench.benchmark.reporting.stats import Estimate, holm
-from cirrbench.benchmark.reporting.table import INPUT_ORDER, Block, Table
+from cirrbench.benchmark.reporting.table_format import INPUT_ORDER, Block, Table
 
 __all__ = [
     "seeds_table",
