@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import runners_for_tests  # noqa: F401
 import yaml
 from helpers import config_file
 
-from cirrbench.benchmark.execution.config_schema import KEYS, TOP_LEVEL, config_reference
+from cirrbench.benchmark.execution.config_keys import KEYS, REQUIRED, known_keys
+from cirrbench.benchmark.execution.config_schema import check_config, config_reference
+from cirrbench.benchmark.execution.experiment import parse_experiment
+from cirrbench.benchmark.execution.orchestrator import phantom_settings
 from cirrbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,9 +26,48 @@ def test_docs_config_reference_is_generated_from_the_schema():
     )
 
 
-def test_every_top_level_key_is_documented():
-    documented = {k.path.split(".")[0].split("[")[0] for k in KEYS}
-    assert set(TOP_LEVEL) - {"protocol"} <= documented
+def _explicit_defaults() -> dict:
+    """A config that writes out every default the schema declares (outside list items)."""
+    raw: dict = {}
+    for key in KEYS:
+        if "[]" in key.path or key.default is REQUIRED or key.default is None or key.default in ({}, []):
+            continue
+        *parents, leaf = key.path.split(".")
+        target = raw
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = key.default
+    return raw
+
+
+def test_the_schema_defaults_are_what_a_config_without_them_gets():
+    """One declaration drives the parser: writing every default out changes nothing, and each
+    default passes the schema's own check."""
+    runners = {"runners": ["majority", "radiomics-logreg", "cnn-resnet18"]}
+    explicit = {**_explicit_defaults(), **runners}
+    assert {"seed", "seeds", "metrics", "device", "reproducible", "reference", "inputs", "protocols"} <= set(explicit)
+    assert check_config(explicit, "explicit.yaml") == []
+    implied, written = parse_experiment(dict(runners), "a.yaml"), parse_experiment(explicit, "a.yaml")
+    assert dataclasses.replace(written, raw={}, data={}) == dataclasses.replace(implied, raw={}, data={})
+    # data: is read where the cohort is made; the same phantom either way
+    assert phantom_settings(implied) == phantom_settings(written) == (120, 0, 1.0)
+
+
+def test_unknown_keys_come_from_the_schema(tmp_path):
+    """Every key of the shipped profiles is in the schema; a key the schema lacks is refused by name."""
+    for profile in (ROOT / "benchmark" / "configs").glob("*.yaml"):
+        raw = yaml.safe_load(profile.read_text())
+        assert set(raw) <= set(known_keys("")), profile.name
+        for entry in (e for e in raw["runners"] if isinstance(e, dict)):
+            assert set(entry) <= set(known_keys("runners[]")), (profile.name, entry)
+    problems = check_config(
+        {"runners": ["majority"], "metrics": {"bootsrap": 10}, "data": {"phantom": {"size": 3}}}, "c"
+    )
+    assert (
+        "c: metrics.bootsrap: unknown key (did you mean 'bootstrap'?); known: main, bootstrap, table, secondary"
+        in problems
+    )
+    assert any(p.startswith("c: data.phantom.size: unknown key; known: patients, seed, scale") for p in problems)
 
 
 def config(root: Path, tmp: Path, **raw) -> Path:

@@ -1,76 +1,36 @@
-"""The experiment config's schema: every key, its type, default and meaning, and the checks.
+"""The config's checks and its reference, both driven by the schema in ``config_keys.py``.
 
 :func:`check_config` reads a whole config and returns every problem at once, one line each
-naming the key, the value and what is allowed, before any cohort is read or job run.
-``docs/config.md`` is generated from :data:`KEYS` (``config_keys.csv``) and the runners' declared parameters
-(:func:`config_reference`), so the reference cannot drift from what the checks accept.
+naming the key, the value and what is allowed, before any cohort is read or job run: unknown
+keys and plain values from the schema, then what needs a registry or the rest of the config
+(protocols, runners and their parameters, metrics, the reference, declared pairs).
+``docs/config.md`` is generated from the same schema, the protocols' declared options and the
+runners' declared parameters (:func:`config_reference`), so the reference cannot drift from the checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cirrbench.benchmark.common.kernels import MODES
-from cirrbench.benchmark.common.package_data import packaged_rows
 from cirrbench.benchmark.common.paths import name_problem
-
-__all__ = ["Key", "KEYS", "check_config", "config_reference"]
-INPUTS = ("T1W", "T2W", "both")
-LEVELS = ("patient", "slice")
-DATA_KEYS = ("root", "phantom", "healthy", "labels", "ordinal")
-PHANTOM_KEYS = ("patients", "seed", "scale")
-RUNNER_KEYS = ("name", "as", "params", "variants", "protocols", "inputs", "sequences", "seeds")
-REPORTED_KEYS = ("method", "value", "input", "protocol", "level", "metric", "source")
-
-
-@dataclass(frozen=True)
-class Key:
-    """One config key for the reference: dotted path, type, default and meaning."""
-
-    path: str
-    type: str
-    default: str
-    meaning: str
-
-
-def _keys() -> tuple[Key, ...]:
-    """The documented keys, one row each in ``config_keys.csv`` (path, type, default, meaning)."""
-    return tuple(Key(**row) for row in packaged_rows(__package__, "config_keys.csv"))
-
-
-KEYS: tuple[Key, ...] = _keys()
-TOP_LEVEL = (
-    "name",
-    "plugins",
-    "data",
-    "inputs",
-    "sequences",
-    "protocols",
-    "protocol",
-    "runners",
-    "seed",
-    "seeds",
-    "metrics",
-    "reference",
-    "compare",
-    "device",
-    "reproducible",
-    "reported",
-    "dask",
+from cirrbench.benchmark.execution.config_keys import (
+    KEYS,
+    config_key,
+    default,
+    is_int,
+    is_number,
+    known_keys,
+    unknown_note,
+    value_problems,
 )
 
+__all__ = ["check_config", "config_reference", "declared_pair_problems"]
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+INPUTS = ("T1W", "T2W", "both")
+LEVELS = ("patient", "slice")
 
 
 def _close(word: str, options) -> str:
@@ -95,6 +55,8 @@ def check_config(raw: Any, source: str) -> list[str]:
             f"{source}: the config must be a mapping of keys (name:, data:, runners:, ...), got {type(raw).__name__}"
         ]
     _check_top_level(raw, bad)
+    for key, text in value_problems(raw):
+        bad(key, text)
     data = raw.get("data")
     if data is not None and not isinstance(data, dict):
         bad("data", f"{data!r} is not a mapping; e.g. data: {{root: /path/to/CirrMRI600}}")
@@ -103,64 +65,38 @@ def check_config(raw: Any, source: str) -> list[str]:
     sequences = _check_inputs(raw, bad)
     protocol_names = _check_protocols(raw, bad)
     rows = _check_runners(raw, sequences, protocol_names, bad)
-    _check_scalars(raw, bad)
+    if "name" in raw and (problem := name_problem(raw["name"])):
+        bad("name", f"{problem}; the experiment's name is written into file names and the report")
     known_metrics = _check_metrics(raw, bad)
     _check_reference(raw, rows, bad)
-    _check_run_settings(raw, bad)
     _check_reported(raw, known_metrics, bad)
     if rows:
         problems += [f"{source}: {line}" for line in declared_pair_problems(raw.get("compare"), rows)]
     return problems
 
 
+def _unknown_keys(mapping: dict, parent: str, where: str, bad: Bad) -> None:
+    """Keys the schema does not know under ``parent``, each with its closest known key."""
+    known = known_keys(parent)
+    note = unknown_note(parent)
+    for key in mapping:
+        if key not in known:
+            bad(
+                f"{where}.{key}" if where else str(key),
+                f"unknown key{_close(key, known)}; known: {', '.join(known)}{note}",
+            )
+
+
 def _check_top_level(raw: dict, bad: Bad) -> None:
-    for key in raw:
-        if key not in TOP_LEVEL:
-            bad(str(key), f"unknown key{_close(key, TOP_LEVEL)}; known: {', '.join(TOP_LEVEL)}")
+    _unknown_keys(raw, "", "", bad)
     if "protocol" in raw and "protocols" in raw:
         bad("protocol", "give either protocol: or protocols:, not both")
-    plugins = raw.get("plugins")
-    if plugins is not None and not (isinstance(plugins, list) and all(isinstance(x, str) for x in plugins)):
-        bad("plugins", f"{plugins!r} is not a list of .py paths or module names")
 
 
 def _check_data(data: dict, bad: Bad) -> None:
-    for key in data:
-        if key not in DATA_KEYS:
-            bad(
-                f"data.{key}",
-                f"unknown key{_close(key, DATA_KEYS)}; known: {', '.join(DATA_KEYS)} (an unknown key must not silently fall back to the phantom)",
-            )
-    if "root" in data and not isinstance(data["root"], str):
-        bad("data.root", f"{data['root']!r} is not a path")
-    phantom = data.get("phantom")
-    if phantom is not None:
-        _check_phantom(phantom, bad)
-    for key in ("healthy", "ordinal"):
-        if key in data and not isinstance(data[key], bool):
-            bad(f"data.{key}", f"{data[key]!r} is not true or false")
-    labels = data.get("labels")
-    if labels is not None and not (
-        isinstance(labels, list)
-        and len(labels) >= 2
-        and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)
-    ):
-        bad("data.labels", f"{labels!r} is not a list of at least two class names")
-
-
-def _check_phantom(phantom: Any, bad: Bad) -> None:
-    if not isinstance(phantom, dict):
-        bad("data.phantom", f"{phantom!r} is not a mapping like {{patients: 120, seed: 0}}")
-        return
-    for key, value in phantom.items():
-        if key not in PHANTOM_KEYS:
-            bad(f"data.phantom.{key}", f"unknown key{_close(key, PHANTOM_KEYS)}; known: {', '.join(PHANTOM_KEYS)}")
-        elif key == "patients" and not (_is_int(value) and value >= 6):
-            bad("data.phantom.patients", f"{value!r} is not an integer >= 6")
-        elif key == "seed" and not _is_int(value):
-            bad("data.phantom.seed", f"{value!r} is not an integer")
-        elif key == "scale" and not (_is_number(value) and value > 0):
-            bad("data.phantom.scale", f"{value!r} is not a number > 0")
+    _unknown_keys(data, "data", "data", bad)
+    if isinstance(data.get("phantom"), dict):
+        _unknown_keys(data["phantom"], "data.phantom", "data.phantom", bad)
 
 
 def _check_inputs(raw: dict, bad: Bad) -> list:
@@ -168,7 +104,7 @@ def _check_inputs(raw: dict, bad: Bad) -> list:
     if "inputs" in raw and "sequences" in raw:
         bad("sequences", "is the former name of inputs; give only inputs:")
     inputs_key = "inputs" if "inputs" in raw or "sequences" not in raw else "sequences"
-    sequences = raw.get(inputs_key, ["T1W", "T2W"])
+    sequences = raw.get(inputs_key, default("inputs"))
     if not isinstance(sequences, list) or not sequences:
         bad(inputs_key, f"{sequences!r} is not a non-empty list of {', '.join(INPUTS)}")
         return []
@@ -182,7 +118,7 @@ def _check_protocols(raw: dict, bad: Bad) -> list[str]:
     """The names of the config's known protocols, each checked with its options."""
     from cirrbench.benchmark.protocols.registry import available_protocols
 
-    protocol_items = raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"])
+    protocol_items = raw.get("protocols", [raw["protocol"]] if "protocol" in raw else default("protocols"))
     if not isinstance(protocol_items, list) or not protocol_items:
         bad("protocols", f"{protocol_items!r} is not a non-empty list")
         protocol_items = []
@@ -218,10 +154,10 @@ def _check_protocol_options(key: str, name: str, options: dict, protocol: Any, b
             continue
         kind, text = allowed[option].kind, allowed[option].allowed
         ok = {
-            "int": _is_int(value),
-            "int>=1": _is_int(value) and value >= 1,
-            "int>=2": _is_int(value) and value >= 2,
-            "fraction": _is_number(value) and 0 < value < 1,
+            "int": is_int(value),
+            "int>=1": is_int(value) and value >= 1,
+            "int>=2": is_int(value) and value >= 2,
+            "fraction": is_number(value) and 0 < value < 1,
             "sequence": value in ("T1W", "T2W"),
             "file": isinstance(value, str) and Path(value).expanduser().is_file(),
             "text": isinstance(value, str),
@@ -254,9 +190,7 @@ def _check_runners(raw: dict, sequences: list, protocol_names: list[str], bad: B
             continue
         name = entry["name"]
         key = f"runners[{index}] ({name})"
-        for extra in entry:
-            if extra not in RUNNER_KEYS:
-                bad(f"{key}.{extra}", f"unknown key{_close(extra, RUNNER_KEYS)}; known: {', '.join(RUNNER_KEYS)}")
+        _unknown_keys(entry, "runners[]", key, bad)
         if name not in registry:
             bad(key, f"unknown runner{_close(name, registry)}; available: {', '.join(registry)}")
             continue
@@ -327,17 +261,8 @@ def _check_runner_scope(key: str, entry: dict, sequences: list, protocol_names: 
                     f"{key}.{field_name}",
                     f"{value!r} is not one of the config's {'protocols' if field_name == 'protocols' else 'inputs'} ({', '.join(map(str, allowed))})",
                 )
-    if "seeds" in entry and not (_is_int(entry["seeds"]) and entry["seeds"] >= 1):
-        bad(f"{key}.seeds", f"{entry['seeds']!r} is not an integer >= 1")
-
-
-def _check_scalars(raw: dict, bad: Bad) -> None:
-    if "name" in raw and (problem := name_problem(raw["name"])):
-        bad("name", f"{problem}; the experiment's name is written into file names and the report")
-    if "seed" in raw and not _is_int(raw["seed"]):
-        bad("seed", f"{raw['seed']!r} is not an integer")
-    if "seeds" in raw and not (_is_int(raw["seeds"]) and raw["seeds"] >= 1):
-        bad("seeds", f"{raw['seeds']!r} is not an integer >= 1")
+    if "seeds" in entry and (problem := config_key("runners[].seeds").kind.problem(entry["seeds"])):
+        bad(f"{key}.seeds", problem)
 
 
 def _check_metrics(raw: dict, bad: Bad) -> list[str]:
@@ -346,22 +271,14 @@ def _check_metrics(raw: dict, bad: Bad) -> list[str]:
 
     metrics = raw.get("metrics", {})
     if not isinstance(metrics, dict):
-        bad("metrics", f"{metrics!r} is not a mapping like {{main: accuracy, bootstrap: 2000}}")
-        metrics = {}
-    for key in metrics:
-        if key not in ("main", "bootstrap", "table", "secondary"):
-            bad(
-                f"metrics.{key}",
-                f"unknown key{_close(key, ('main', 'bootstrap', 'table', 'secondary'))}; known: main, bootstrap, table, secondary",
-            )
+        metrics = {}  # reported with the plain values
+    _unknown_keys(metrics, "metrics", "metrics", bad)
     known_metrics = list(available_metrics())
     if "main" in metrics and metrics["main"] not in known_metrics:
         bad(
             "metrics.main",
             f"unknown metric {metrics['main']!r}{_close(metrics['main'], known_metrics)}; available: {', '.join(known_metrics)}",
         )
-    if "bootstrap" in metrics and not (_is_int(metrics["bootstrap"]) and metrics["bootstrap"] >= 1):
-        bad("metrics.bootstrap", f"{metrics['bootstrap']!r} is not an integer >= 1")
     for key in ("table", "secondary"):
         chosen = metrics.get(key)
         for metric in (chosen if isinstance(chosen, list) else [chosen]) if chosen is not None else []:
@@ -374,27 +291,13 @@ def _check_metrics(raw: dict, bad: Bad) -> list[str]:
 
 
 def _check_reference(raw: dict, rows: dict[str, set[str]], bad: Bad) -> None:
-    reference = raw.get("reference", "majority")
+    reference = raw.get("reference", default("reference"))
     if rows and reference is not None and reference not in rows:
-        default = " (the default)" if "reference" not in raw else ""
+        implied = " (the default)" if "reference" not in raw else ""
         bad(
             "reference",
-            f"{reference!r}{default} is not a runner of this config: add it to runners: (the chance row every method is marked against), name one of {', '.join(rows)}, or write reference: null for none",
+            f"{reference!r}{implied} is not a runner of this config: add it to runners: (the chance row every method is marked against), name one of {', '.join(rows)}, or write reference: null for none",
         )
-
-
-def _check_run_settings(raw: dict, bad: Bad) -> None:
-    device = raw.get("device", "auto")
-    if not (isinstance(device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device)):
-        bad("device", f"{device!r} is not auto, cpu, cuda, cuda:N or mps")
-    reproducible = raw.get("reproducible", "bitwise")
-    if reproducible not in MODES:
-        bad(
-            "reproducible",
-            f"{reproducible!r} is not one of {', '.join(MODES)} (bitwise: the same bytes on one CPU model)",
-        )
-    if "dask" in raw and raw["dask"] is not None and not isinstance(raw["dask"], str):
-        bad("dask", f"{raw['dask']!r} is not a scheduler address such as tcp://host:8786")
 
 
 def _check_reported(raw: dict, known_metrics: list[str], bad: Bad) -> None:
@@ -407,16 +310,14 @@ def _check_reported(raw: dict, known_metrics: list[str], bad: Bad) -> None:
         if not isinstance(item, dict):
             bad(key, f"{item!r} is not a mapping")
             continue
-        for field_name in item:
-            if field_name not in REPORTED_KEYS:
-                bad(f"{key}.{field_name}", f"unknown key; known: {', '.join(REPORTED_KEYS)}")
-        if "method" not in item or not _is_number(item.get("value")):
+        _unknown_keys(item, "reported[]", key, bad)
+        if "method" not in item or not is_number(item.get("value")):
             bad(key, "needs method: and a numeric value:")
-        if item.get("input", "T1W") not in INPUTS:
+        if item.get("input", default("reported[].input")) not in INPUTS:
             bad(f"{key}.input", f"{item.get('input')!r} is not one of {', '.join(INPUTS)}")
-        if item.get("level", "patient") not in LEVELS:
+        if item.get("level", default("reported[].level")) not in LEVELS:
             bad(f"{key}.level", f"{item.get('level')!r} is not patient or slice")
-        if item.get("metric", "accuracy") not in known_metrics:
+        if item.get("metric", default("reported[].metric")) not in known_metrics:
             bad(f"{key}.metric", f"unknown metric {item.get('metric')!r}")
 
 
@@ -430,7 +331,7 @@ def config_reference() -> str:
     lines = [
         "# Config reference",
         "",
-        "Generated from the schema (`benchmark/execution/config_schema.py`) and the runners' declared parameters by",
+        "Generated from the schema (`benchmark/execution/config_keys.py`) and the runners' declared parameters by",
         "`cirrbench config-reference --out docs/config.md`; a test fails when this file is out of date.",
         "Every key is checked when a config is read: a mistake stops the run before any job, with one",
         "line per problem naming the key, the value and what is allowed (exit code 2).",
@@ -440,7 +341,7 @@ def config_reference() -> str:
         "| key | type | default | meaning |",
         "|---|---|---|---|",
     ]
-    lines += [f"| `{k.path}` | {k.type} | {k.default} | {k.meaning} |" for k in KEYS]
+    lines += [f"| `{k.path}` | {k.kind.text} | {k.default_text} | {k.meaning} |" for k in KEYS]
     from cirrbench.benchmark.protocols.registry import available_protocols
 
     lines += [

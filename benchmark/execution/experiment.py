@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from cirrbench.benchmark.execution.config_keys import default
 from cirrbench.benchmark.execution.config_schema import check_config, declared_pair_problems
 from cirrbench.benchmark.runners.registry import get_runner
 
@@ -67,18 +68,20 @@ class Experiment:
     inputs: tuple[str, ...]
     protocols: tuple[ProtocolSpec, ...]
     runners: tuple[RunnerSpec, ...]
-    seed: int = 0
-    n_seeds: int = 1
-    main_metric: str = "accuracy"
-    bootstrap: int = 2000
-    reference_runner: str | None = "majority"  # None: no chance row (reference: null)
-    device: str = "auto"
-    reproducible: str = "bitwise"  # bitwise | fast: deep jobs' float kernels pinned or free (common/kernels.py)
+    seed: int = default("seed")
+    n_seeds: int = default("seeds")
+    main_metric: str = default("metrics.main")
+    bootstrap: int = default("metrics.bootstrap")
+    reference_runner: str | None = default("reference")  # None: no chance row (reference: null)
+    device: str = default("device")
+    reproducible: str = default(
+        "reproducible"
+    )  # bitwise | fast: deep jobs' float kernels pinned or free (common/kernels.py)
     reported: tuple[dict[str, Any], ...] = ()
     compare: tuple[tuple[str, str], ...] = ()  # declared comparisons, "row[:variant]" pairs
     plugins: tuple[str, ...] = ()  # plugin files (absolute paths) and modules, imported by every worker
-    table_metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "specificity", "f1")
-    secondary_metrics: tuple[str, ...] = ("auc", "qwk", "mae", "ece", "brier")
+    table_metrics: tuple[str, ...] = tuple(default("metrics.table"))
+    secondary_metrics: tuple[str, ...] = tuple(default("metrics.secondary"))
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -109,7 +112,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     if problems:
         raise ConfigError(problems)
     protocols = []
-    for item in raw.get("protocols", [raw["protocol"]] if "protocol" in raw else ["official"]):
+    for item in raw.get("protocols", [raw["protocol"]] if "protocol" in raw else default("protocols")):
         if isinstance(item, str):
             protocols.append(ProtocolSpec(item))
         else:
@@ -118,7 +121,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     for item in raw["runners"]:
         item = {"name": item} if isinstance(item, str) else dict(item)
         cls = get_runner(item["name"])
-        variants = item.get("variants", ["default"])
+        variants = item.get("variants", default("runners[].variants"))
         variants = tuple(cls.variant_names()) if variants == "all" else _as_tuple(variants)
         runners.append(
             RunnerSpec(
@@ -141,20 +144,20 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
     return Experiment(
         name=str(raw.get("name", Path(source).stem)),
         data=dict(raw.get("data") or {}),
-        inputs=tuple(_inputs_key(raw) or ["T1W", "T2W"]),
+        inputs=tuple(_inputs_key(raw) or default("inputs")),
         protocols=tuple(protocols),
         runners=tuple(runners),
-        seed=int(raw.get("seed", 0)),
-        n_seeds=int(raw.get("seeds", 1)),
-        main_metric=str(metrics.get("main", "accuracy")),
-        table_metrics=tuple(_as_tuple(metrics.get("table", ("accuracy", "precision", "recall", "specificity", "f1")))),
-        secondary_metrics=tuple(_as_tuple(metrics.get("secondary", ("auc", "qwk", "mae", "ece", "brier")))),
+        seed=int(raw.get("seed", default("seed"))),
+        n_seeds=int(raw.get("seeds", default("seeds"))),
+        main_metric=str(metrics.get("main", default("metrics.main"))),
+        table_metrics=tuple(_as_tuple(metrics.get("table", default("metrics.table")))),
+        secondary_metrics=tuple(_as_tuple(metrics.get("secondary", default("metrics.secondary")))),
         compare=declared_pairs(raw.get("compare"), families),
         plugins=tuple(plugins),
-        bootstrap=int(metrics.get("bootstrap", 2000)),
-        reference_runner=raw.get("reference", "majority"),
-        device=str(raw.get("device", "auto")),
-        reproducible=str(raw.get("reproducible", "bitwise")),
+        bootstrap=int(metrics.get("bootstrap", default("metrics.bootstrap"))),
+        reference_runner=raw.get("reference", default("reference")),
+        device=str(raw.get("device", default("device"))),
+        reproducible=str(raw.get("reproducible", default("reproducible"))),
         reported=tuple(raw.get("reported") or ()),
         source=source,
         raw=raw,

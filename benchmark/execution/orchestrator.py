@@ -16,6 +16,7 @@ from cirrbench.benchmark.common.provenance import git_commit, machine, package_v
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
 from cirrbench.benchmark.data.validate import ensure_valid
+from cirrbench.benchmark.execution.config_keys import default
 from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
 from cirrbench.benchmark.execution.job_execution import RunSummary, run_jobs
 from cirrbench.benchmark.execution.job_grid import Job, build_jobs
@@ -30,6 +31,7 @@ __all__ = [
     "DATA_ENV",
     "dry_run",
     "phantom_root",
+    "phantom_settings",
     "Plan",
     "plan_experiment",
     "preflight",
@@ -94,15 +96,18 @@ def resolve_data(experiment: Experiment, options: RunOptions) -> tuple[Path, boo
                 f"{path}: no such cohort ({source}); give a CirrMRI600+ folder, a manifest or a feature-table CSV"
             )
         return path, (path / "PHANTOM.json").is_file()
+    patients, seed, scale = phantom_settings(experiment)
+    return phantom_root(patients, seed, scale, options.jobs, options.progress), True
+
+
+def phantom_settings(experiment: Experiment) -> tuple[int, int, float]:
+    """(patients, seed, scale) of the phantom a config without ``data.root`` runs on."""
     phantom = experiment.data.get("phantom") or {}
-    root = phantom_root(
-        int(phantom.get("patients", 120)),
-        int(phantom.get("seed", 0)),
-        float(phantom.get("scale", 1.0)),
-        options.jobs,
-        options.progress,
+    return (
+        int(phantom.get("patients", default("data.phantom.patients"))),
+        int(phantom.get("seed", default("data.phantom.seed"))),
+        float(phantom.get("scale", default("data.phantom.scale"))),
     )
-    return root, True
 
 
 @dataclass
@@ -140,7 +145,7 @@ def plan_experiment(experiment: Experiment, options: RunOptions) -> Plan:
     cohort: Cohort = ensure_valid(
         data,
         skip=options.skip_checks,
-        include_healthy=bool(experiment.data.get("healthy", False)),
+        include_healthy=bool(experiment.data.get("healthy", default("data.healthy"))),
         jobs=options.jobs,
         progress=options.progress,
         manifest_options=manifest_options or None,

@@ -17,6 +17,7 @@ import pandas as pd
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.paths import inside
 from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.execution.config_keys import default
 from cirrbench.benchmark.execution.store import MANIFEST, ResultsStore
 from cirrbench.benchmark.protocols.registry import protocol_order
 from cirrbench.benchmark.reporting.builtin_outputs import shown_name
@@ -43,8 +44,8 @@ __all__ = ["ReportSettings", "Report", "build_report", "PHANTOM_BANNER", "MANIFE
 log = logging.getLogger(__name__)
 
 PHANTOM_BANNER = "SYNTHETIC PHANTOM - checks the machinery, not clinical validity"
-DEFAULT_TABLE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
-DEFAULT_SECONDARY_METRICS = ("auc", "qwk", "mae", "ece", "brier")
+DEFAULT_TABLE_METRICS: tuple[str, ...] = tuple(default("metrics.table"))
+DEFAULT_SECONDARY_METRICS: tuple[str, ...] = tuple(default("metrics.secondary"))
 
 
 @dataclass
@@ -59,11 +60,11 @@ class ReportSettings:
         families, display, order: row grouping, display names and the config's order.
     """
 
-    metric: str = "accuracy"
+    metric: str = default("metrics.main")
     table_metrics: tuple[str, ...] = DEFAULT_TABLE_METRICS
     secondary_metrics: tuple[str, ...] = DEFAULT_SECONDARY_METRICS
     reference: str | None = "majority"  # None: no chance row declared (reference: null)
-    bootstrap: int = 2000
+    bootstrap: int = default("metrics.bootstrap")
     seed: int = 0
     reported: list[dict] = field(default_factory=list)
     families: dict[str, str] = field(default_factory=dict)
@@ -80,12 +81,12 @@ class ReportSettings:
             return cls()
         report = manifest.get("report", {})
         return cls(
-            metric=report.get("metric", "accuracy"),
+            metric=report.get("metric", default("metrics.main")),
             table_metrics=tuple(report.get("table_metrics", DEFAULT_TABLE_METRICS)),
             secondary_metrics=tuple(report.get("secondary_metrics", DEFAULT_SECONDARY_METRICS)),
             reference=report.get("reference", "majority"),
-            bootstrap=int(report.get("bootstrap", 2000)),
-            seed=int(report.get("seed", 0)),
+            bootstrap=int(report.get("bootstrap", default("metrics.bootstrap"))),
+            seed=int(report.get("seed", default("seed"))),
             reported=list(report.get("reported", [])),
             families=dict(report.get("families", {})),
             display=dict(report.get("display_names", {})),

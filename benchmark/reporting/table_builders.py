@@ -21,6 +21,7 @@ import pandas as pd
 
 from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.data.labels import LabelSet
+from cirrbench.benchmark.execution.config_keys import default
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, SeedSpread, holm_adjust
 from cirrbench.benchmark.reporting.metric_registry import favours_first, lower_is_better, metric_display, metric_short
@@ -201,10 +202,11 @@ def _reported_rows(reported: list[dict], protocol: str, level: str, columns: lis
     """The paper's own numbers in the table's layout; columns are (input, metric) pairs."""
     by_method: dict[str, dict[tuple[str, str], float]] = {}
     for item in reported:
-        if item.get("protocol", protocol) != protocol or item.get("level", "patient") != level:
+        if item.get("protocol", protocol) != protocol or item.get("level", default("reported[].level")) != level:
             continue
         label = f"{item['method']} ({item.get('source', 'reported')})"
-        by_method.setdefault(label, {})[(item.get("input", ""), item.get("metric", "accuracy"))] = float(item["value"])
+        cell = (item.get("input", default("reported[].input")), item.get("metric", default("reported[].metric")))
+        by_method.setdefault(label, {})[cell] = float(item["value"])
     rows = []
     for label, values in by_method.items():
         if any(c in values for c in columns):
@@ -299,7 +301,10 @@ def main_table(
         ids.append(runner)
     n = _n_header(evaluation, protocol, inputs, level)
     reported_rows = _reported_rows(
-        [r for r in reported if r.get("metric", "accuracy") == metric], protocol, level, [(i, metric) for i in inputs]
+        [r for r in reported if r.get("metric", default("reported[].metric")) == metric],
+        protocol,
+        level,
+        [(i, metric) for i in inputs],
     )
     notes = [
         f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; n = test patients."
