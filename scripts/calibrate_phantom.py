@@ -22,7 +22,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from xgboost import XGBClassifier
 
 from cirrbench.baselines.features import extract_features, load_params
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ import pytest
 import runners_for_tests  # noqa: F401  (registers the stand-in runners)
 import yaml
 
-from cirrbench.benchmark.data.cohort import load_cirrmri, write_manifest
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
+from cirrbench.benchmark.data.sources.manifest import write_manifest
 from cirrbench.cli import main
 
 T1 = "Cirrhosis_T1_3D"

@@ -14,10 +14,10 @@ from helpers import CV3, experiment_config
 
 from cirrbench.baselines.features import extract_features, load_params
 from cirrbench.baselines.pipeline import CorrelationFilter, select_columns
-from cirrbench.benchmark.data.cohort import load_cirrmri
-from cirrbench.benchmark.data.feature_table import import_pyradiomics_batch
 from cirrbench.benchmark.data.loading import load_cohort
 from cirrbench.benchmark.data.phantom import PhantomConfig, write_phantom
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
+from cirrbench.benchmark.data.sources.feature_table import import_pyradiomics_batch
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_cirrmri, load_manifest, write_manifest
 from cirrbench.benchmark.data.info import count_table, summary
 from cirrbench.benchmark.data.labels import CIRRHOSIS_STAGES
 from cirrbench.benchmark.data.loading import load_cohort
 from cirrbench.benchmark.data.problems import CohortError
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
+from cirrbench.benchmark.data.sources.manifest import load_manifest, write_manifest
 from cirrbench.cli import main
 
 

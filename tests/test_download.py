@@ -12,8 +12,8 @@ import zipfile
 
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.data.download import DownloadError, unpack
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.cli import main
 
 

@@ -9,7 +9,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 from cirrbench.benchmark.runners.check import check_runner

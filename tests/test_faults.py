@@ -18,7 +18,7 @@ import runners_for_tests  # noqa: F401  (registers the test runners)
 import yaml
 from helpers import cli_in_subprocess, config_file
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.lock import ResultsLock, ResultsLocked
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment

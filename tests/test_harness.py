@@ -13,7 +13,7 @@ import runners_for_tests  # noqa: F401  (registers the misbehaving runners)
 from helpers import CV3, cli_in_subprocess, config_file, experiment_config, sharpness_pair
 
 import cirrbench.benchmark.runners.registry as registry_module
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 from cirrbench.benchmark.reporting.report import build_report

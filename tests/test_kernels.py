@@ -79,7 +79,7 @@ def test_the_mode_enters_the_deep_jobs_keys_only(tiny_phantom):
         "runners": ["majority", TINY_DEEP],
         "protocols": ["official"],
     }
-    from cirrbench.benchmark.data.cohort import load_cirrmri
+    from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
     from cirrbench.benchmark.execution.job_grid import build_jobs
     from cirrbench.benchmark.protocols.registry import make_splits
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_manifest
+from cirrbench.benchmark.data.sources.manifest import load_manifest
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.registry import get_runner, unregister_runner
 from cirrbench.cli import main

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.data.imageio import read_array
 from cirrbench.benchmark.data.phantom import PhantomConfig, plan_cohort, write_phantom
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.data.validate import validate
 
 

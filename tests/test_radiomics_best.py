@@ -16,9 +16,9 @@ from sklearn.metrics import cohen_kappa_score
 from cirrbench.baselines.harmonisation import ComBatHarmoniser
 from cirrbench.baselines.ordinal import FrankHallClassifier
 from cirrbench.baselines.pipeline import kept_feature_names
-from cirrbench.benchmark.data.cohort import load_cirrmri
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.data.loading import load_cohort
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.job_execution import job_data
 from cirrbench.benchmark.protocols.registry import make_splits

@@ -7,7 +7,7 @@ import sys
 import types
 from pathlib import Path
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.registry import get_runner, unregister_runner
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.cli import main
 
 

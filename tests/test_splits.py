@@ -7,7 +7,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from cirrbench.benchmark.data.cohort import load_cirrmri
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.protocols.base import SplitError, read_splits, write_splits
 from cirrbench.benchmark.protocols.cv import cv_splits
 from cirrbench.benchmark.protocols.file import file_splits

@@ -268,7 +268,7 @@ def _dry_run_hours(root: Path, tmp: Path, capsys, slices_per_second: float) -> d
 
 
 def test_dry_run_estimates_hours_from_the_measured_throughput(tiny_phantom, tmp_path, capsys):
-    from cirrbench.benchmark.data.cohort import load_cirrmri
+    from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
     from cirrbench.benchmark.runners.contract import ScanSet
     from cirrbench.models.deep_runners import DeepRunner
 

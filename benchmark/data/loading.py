@@ -1,8 +1,7 @@
 """One way in for every cohort: a CirrMRI600+ folder, a manifest CSV or a feature-table CSV.
 
-The three readers live beside their formats (:mod:`cohort` for the folder and manifests,
-:mod:`feature_table` for PyRadiomics-style tables); this module only chooses between them, so
-neither reader needs the other.
+Each source lives in ``sources/`` and builds the same plain :class:`Cohort`; this module only
+chooses between them, so no source needs another. Validation is a separate step (``validate.py``).
 """
 
 from __future__ import annotations
@@ -11,15 +10,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from cirrbench.benchmark.data.cohort import Cohort, load_cirrmri, load_manifest
-from cirrbench.benchmark.data.feature_table import load_feature_table
+from cirrbench.benchmark.data.cohort import Cohort
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
+from cirrbench.benchmark.data.sources.feature_table import load_feature_table
+from cirrbench.benchmark.data.sources.manifest import load_manifest
 
 __all__ = ["is_feature_table", "load_cohort"]
 
 
 def load_cohort(path: str | Path, include_healthy: bool = False, **manifest_options) -> Cohort:
     """A folder is read as a CirrMRI600+ root; a ``.csv`` as a manifest (it has an ``image``
-    column) or else as a feature table (see :mod:`benchmark.feature_table`)."""
+    column) or else as a feature table (see :mod:`cirrbench.benchmark.data.sources.feature_table`)."""
     path = Path(path).expanduser()
     if path.is_dir() and (manifest_options.get("labels") is not None or manifest_options.get("ordinal") is not None):
         raise ValueError(

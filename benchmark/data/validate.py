@@ -21,11 +21,12 @@ from joblib import delayed
 from cirrbench.benchmark.common.atomic import read_cache_entry, write_cache_entry
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.processes import worker_pool
-from cirrbench.benchmark.data.cohort import Cohort, ScanRecord, load_cirrmri
+from cirrbench.benchmark.data.cohort import Cohort, ScanRecord
 from cirrbench.benchmark.data.layout import PAIRED_CSV, discover
 from cirrbench.benchmark.data.loading import load_cohort
 from cirrbench.benchmark.data.metadata import read_metadata_csv
 from cirrbench.benchmark.data.problems import CHECKS, CohortError, Problem
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 
 __all__ = ["check_scan_files", "ensure_valid", "Tolerance", "validate", "ValidationReport", "VALIDATOR_VERSION"]
 

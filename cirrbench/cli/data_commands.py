@@ -156,7 +156,7 @@ def manifest(args: argparse.Namespace) -> int:
 
     Write the cohort index as a manifest CSV.
     """
-    from cirrbench.benchmark.data.cohort import write_manifest
+    from cirrbench.benchmark.data.sources.manifest import write_manifest
 
     print(f"wrote {write_manifest(load_cohort_of(args), args.out)}")
     return 0

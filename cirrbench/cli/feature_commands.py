@@ -89,7 +89,7 @@ def import_batch(args: argparse.Namespace) -> int:
     Join PyRadiomics batch output (one row per scan, an Image column or an ID column) to a
     CirrMRI600+ metadata CSV, giving a feature table usable as --data.
     """
-    from cirrbench.benchmark.data.feature_table import import_pyradiomics_batch
+    from cirrbench.benchmark.data.sources.feature_table import import_pyradiomics_batch
 
     out = import_pyradiomics_batch(
         args.batch, args.metadata, args.out, id_column=args.id_column, sequence=args.sequence

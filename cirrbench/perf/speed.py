@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions  # noqa: E402
-from cirrbench.benchmark.data.cohort import load_cirrmri  # noqa: E402
+from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri  # noqa: E402
 
 if TYPE_CHECKING:
     import torch

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cirrbench.benchmark.data.cohort import Cohort, check_table_rows
+from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.data.layout import OFFICIAL_SPLITS, SEQUENCE_FOLDERS
 from cirrbench.benchmark.data.metadata import read_metadata_csv
 from cirrbench.benchmark.data.problems import CohortError, Problem, require_columns
+from cirrbench.benchmark.data.sources.table_rows import check_table_rows
 
 __all__ = ["feature_columns", "import_pyradiomics_batch", "load_feature_table", "META_COLUMNS", "REQUIRED"]
 
