@@ -33,7 +33,7 @@ def epoch_line(row: dict, epochs: int) -> str:
 
 
 class EpochReporter:
-    """The ``on_epoch`` callback of :func:`models.train.train`.
+    """The ``on_epoch`` callback of :func:`cirrbench.models.train.train`.
 
     Args:
         logger: where the per-epoch line goes (debug level).

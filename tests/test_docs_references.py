@@ -85,3 +85,46 @@ def test_every_in_page_link_reaches_a_heading(doc):
     anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"(?m)^#+ (.+)$", text)}
     broken = sorted(set(re.findall(r"\]\(#([^)]+)\)", text)) - anchors)
     assert not broken, f"{doc.relative_to(ROOT)}: links to missing headings {broken}"
+
+
+#: A module path the code's docstrings and the docs name: ``cirrbench.benchmark.data.validate``,
+#: a Sphinx role's target (``:func:`cirrbench.models.train.train```), or one written without the
+#: package prefix (``benchmark.evaluation``, which no longer resolves).
+_DOTTED = re.compile(
+    r":(?:mod|func|class|data|meth|attr):`~?((?:cirrbench|benchmark|baselines|models)\.[\w.]+)`"
+    r"|(?<![\w/.`-])(cirrbench\.(?:benchmark|baselines|models|cli|perf)\.[a-z_][\w.]*[a-z_])"
+)
+
+
+def _resolves(name: str) -> bool:
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_every_module_path_named_in_code_and_docs_resolves():
+    """Dotted names in docstrings, comments and docs import (a rename cannot leave them stale),
+    and each carries the installed prefix cirrbench."""
+    sources = [p for folder in ("benchmark", "baselines", "models", "cirrbench") for p in (ROOT / folder).rglob("*.py")]
+    sources = [
+        p for p in sources if p.relative_to(ROOT).parts[1:2] not in (("benchmark",), ("baselines",), ("models",))
+    ]
+    stale = []
+    for path in [*sources, *DOCS]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for match in _DOTTED.finditer(line):
+                name = (match.group(1) or match.group(2)).rstrip(".")
+                if not name.startswith("cirrbench.") or not _resolves(name):
+                    stale.append(f"{path.relative_to(ROOT)}:{number}: {name}")
+    assert not stale, "names that do not resolve (write cirrbench.<package>.<module>):\n" + "\n".join(stale)

@@ -116,7 +116,7 @@ class Cohort:
         """A hash of the index and of each file's size and modification time.
 
         It changes when a label, split or file changes; it does not read image content (that is
-        what :mod:`benchmark.validate` does), so computing it is instant even for the full cohort.
+        what :mod:`cirrbench.benchmark.data.validate` does), so computing it is instant even for the full cohort.
         """
         digest = hashlib.sha256()
         digest.update(json.dumps(self.labels.to_dict(), sort_keys=True).encode())

@@ -18,7 +18,7 @@ __all__ = ["DaskExecutor", "LocalExecutor", "make_executor"]
 
 class LocalExecutor:
     """``n_jobs`` joblib (loky) processes; 1 runs in this process. Workers end with the main process
-    (:func:`benchmark.common.processes.worker_pool` starts each with that guard)."""
+    (:func:`cirrbench.benchmark.common.processes.worker_pool` starts each with that guard)."""
 
     def __init__(self, n_jobs: int = 1) -> None:
         self.n_jobs = n_jobs

@@ -1,6 +1,6 @@
 """Running jobs: cached by key, written atomically, failures recorded and never cached.
 
-Where each file goes is :mod:`benchmark.store`'s business; this module decides which jobs run,
+Where each file goes is :mod:`cirrbench.benchmark.execution.store`'s business; this module decides which jobs run,
 hands each runner its data (test labels hidden), checks what it returns and records the outcome.
 """
 
@@ -342,7 +342,7 @@ def run_jobs(
     plugins: tuple[str, ...] = (),
 ) -> RunSummary:
     """Run every job not yet done (all selected ones with ``force``): locally with joblib, or on
-    the given executor (e.g. :class:`benchmark.executors.DaskExecutor`)."""
+    the given executor (e.g. :class:`cirrbench.benchmark.execution.executors.DaskExecutor`)."""
     from joblib.externals.loky.process_executor import TerminatedWorkerError
     from tqdm.auto import tqdm
 

@@ -289,7 +289,7 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
 
 def run_experiment(experiment: Experiment, options: RunOptions) -> tuple[RunSummary, Report | None]:
     """Plan (every check first), run the jobs, write the manifest, report. One run per results
-    folder at a time (:class:`benchmark.lock.ResultsLock`)."""
+    folder at a time (:class:`cirrbench.benchmark.execution.lock.ResultsLock`)."""
     started = time.time()
     pin_kernels(experiment.reproducible)  # before any worker process starts (validation's too): they inherit it
     plan = plan_experiment(experiment, options)  # every check first: a mistake writes nothing

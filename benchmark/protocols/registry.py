@@ -1,6 +1,6 @@
 """The protocol registry: every split protocol is one file with one decorated function.
 
-A protocol turns a cohort (and its options) into a :class:`~benchmark.protocols.base.SplitSet`.
+A protocol turns a cohort (and its options) into a :class:`~cirrbench.benchmark.protocols.base.SplitSet`.
 It declares its options (checked when a config is read, listed in docs/config.md), a short
 description for tables, where it sorts in reports, and whether it takes the config's seed.
 Built-in protocols are the modules listed in ``BUILTIN_MODULES``; a plugin file that registers

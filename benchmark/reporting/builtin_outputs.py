@@ -2,7 +2,7 @@
 
 Tables: the seed paper's (10), main (20), secondary (30), verdict (40), confusion (50), per-stage
 (60), ablations (70). Figures: forest (10), pairwise (20), ROC (30), confusion (40), top radiomics
-features (50), attention maps (60). :mod:`benchmark.reporting.output_registry` explains the registry.
+features (50), attention maps (60). :mod:`cirrbench.benchmark.reporting.output_registry` explains the registry.
 """
 
 from __future__ import annotations

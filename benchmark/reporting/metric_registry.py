@@ -1,8 +1,8 @@
 """The metric registry: every metric with its names, direction and bounds declared, not guessed.
 
 Built-in metrics (accuracy, balanced accuracy, macro precision / recall / specificity / F1, AUC,
-QWK, stage MAE, ECE, Brier) are computed by :func:`benchmark.reporting.metric_values.compute_metrics`
-and, for the bootstrap, from sufficient statistics (:mod:`benchmark.reporting.resampling`). A
+QWK, stage MAE, ECE, Brier) are computed by :func:`cirrbench.benchmark.reporting.metric_values.compute_metrics`
+and, for the bootstrap, from sufficient statistics (:mod:`cirrbench.benchmark.reporting.resampling`). A
 metric added in one file (a plugin) gives ``compute(y_true, proba, labels) -> float``; the report
 computes it per split and, for one test set, per bootstrap resample of patients.
 """
@@ -80,7 +80,7 @@ def unregister_metric(name: str) -> None:
 
 
 #: The built-in metrics, declared where the registry lives (their computations are in
-#: :mod:`benchmark.reporting.metric_values` and :mod:`benchmark.reporting.resampling`).
+#: :mod:`cirrbench.benchmark.reporting.metric_values` and :mod:`cirrbench.benchmark.reporting.resampling`).
 BUILTIN_METRICS = (
     Metric("accuracy", "Accuracy", "Accuracy"),
     Metric("balanced_accuracy", "Balanced accuracy", "Bal. accuracy"),

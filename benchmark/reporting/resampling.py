@@ -7,7 +7,7 @@ weighted sum of the per-patient sums. So one matrix product per statistic gives 
 all resamples at once, and a slice-level resample moves every slice of a drawn patient together.
 
 With all counts equal to one, :meth:`PatientStatistics.metric` equals
-:func:`benchmark.metrics.compute_metrics` (tested), so point estimates and intervals agree.
+:func:`cirrbench.benchmark.reporting.metric_values.compute_metrics` (tested), so point estimates and intervals agree.
 """
 
 from __future__ import annotations

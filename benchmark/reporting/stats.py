@@ -1,5 +1,5 @@
 """Uncertainty and comparisons: corrected resampled t, exact McNemar, Holm (the patient bootstrap
-lives in :mod:`benchmark.resampling`; :mod:`benchmark.evaluation` decides which applies).
+lives in :mod:`cirrbench.benchmark.reporting.resampling`; :mod:`cirrbench.benchmark.reporting.evaluation` decides which applies).
 
 - One test set (official, paired, a single file split): 95 % CI from a seeded patient-level
   bootstrap stratified by stage (bias-corrected percentile), paired comparison by the exact

@@ -1,4 +1,4 @@
-"""The report's tables, built from an :class:`~benchmark.evaluation.Evaluation`.
+"""The report's tables, built from an :class:`~cirrbench.benchmark.reporting.evaluation.Evaluation`.
 
 main       methods x inputs, the main metric with CI, marks against the reference runner
 paper      methods x (inputs x metrics), the seed paper's layout (accuracy, precision, recall,

@@ -33,7 +33,7 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 def load_feature_table(path: str | Path, labels: Sequence[str] | None = None, ordinal: bool | None = None) -> Cohort:
     """A cohort whose records carry no images and whose ``features`` hold the table's features.
 
-    Rows are checked as a manifest's are (:func:`benchmark.cohort.check_table_rows`): labels
+    Rows are checked as a manifest's are (:func:`cirrbench.benchmark.data.sources.table_rows.check_table_rows`): labels
     case-insensitively, sequence, split, age, one label per patient, one row per scan.
     """
     path = Path(path).expanduser()
