@@ -128,15 +128,12 @@ class RadiomicsRunner(Runner):
     @classmethod
     def prepare(cls, scans: ScanSet, params: RadiomicsParams, context: RunContext) -> None:
         if scans.features is None:
-            from cirrbench.benchmark.execution.executors import DaskExecutor
-
-            distributed = context.executor if isinstance(context.executor, DaskExecutor) else None
             result = extract_features(
                 scans.records,
                 cls._extraction_params(params),
                 jobs=max(1, context.threads),
                 progress=context.show_progress,
-                executor=distributed,
+                executor=context.cluster,
             )
             for failure in result.failures:
                 context.logger.error("%s", failure)

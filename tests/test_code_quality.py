@@ -129,3 +129,43 @@ def test_every_public_module_declares_all():
         if not path.name.startswith("_") and "__all__" not in path.read_text() and path.parent.name != "backbones"
     ]
     assert missing == [], f"add __all__ to: {missing}"
+
+
+#: What each part may import (besides itself): data flows one way, cohort -> splits -> runners ->
+#: predictions -> metrics -> tables, and the harness never imports a runner family. docs/architecture.md
+#: draws the same rules; cirrbench's own API, command line and perf sit above everything.
+ALLOWED_IMPORTS = {
+    "benchmark.common": set(),
+    "benchmark.data": {"benchmark.common"},
+    "benchmark.protocols": {"benchmark.common", "benchmark.data"},
+    "benchmark.runners": {"benchmark.common", "benchmark.data"},
+    "benchmark.reporting": {"benchmark.common", "benchmark.data", "benchmark.protocols", "benchmark.runners"},
+    "benchmark.execution": {
+        "benchmark.common",
+        "benchmark.data",
+        "benchmark.protocols",
+        "benchmark.runners",
+        "benchmark.reporting",
+    },
+    "baselines": {"benchmark.common", "benchmark.data", "benchmark.runners"},
+    "models": {"benchmark.common", "benchmark.data", "benchmark.runners"},
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    if parts[:2] == ["cirrbench", "benchmark"]:
+        return ".".join(parts[1:3])
+    return parts[1] if len(parts) > 1 else "cirrbench"
+
+
+def test_each_part_imports_only_the_parts_below_it():
+    offenders = []
+    for name, path in modules().items():
+        allowed = ALLOWED_IMPORTS.get(_part(name))
+        if allowed is None:
+            continue  # the API, the command line and perf may use every part
+        for module, _ in imports_of(path):
+            if module.startswith("cirrbench.") and _part(module) not in allowed | {_part(name)}:
+                offenders.append(f"{name} imports {module}")
+    assert offenders == [], "\n".join(offenders)

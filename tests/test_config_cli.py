@@ -11,7 +11,7 @@ import runners_for_tests  # noqa: F401
 import yaml
 from helpers import config_file
 
-from cirrbench.benchmark.execution.config_keys import KEYS, REQUIRED, known_keys
+from cirrbench.benchmark.common.config_keys import KEYS, REQUIRED, known_keys
 from cirrbench.benchmark.execution.config_schema import check_config, config_reference
 from cirrbench.benchmark.execution.experiment import parse_experiment
 from cirrbench.benchmark.execution.orchestrator import phantom_settings

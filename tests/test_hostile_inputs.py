@@ -124,7 +124,7 @@ def test_inside_refuses_every_way_out(tmp_path):
 
 def test_a_table_or_store_folder_that_would_leave_the_results_folder_is_refused(tmp_path):
     from cirrbench.benchmark.common.paths import UnsafePathError
-    from cirrbench.benchmark.execution.store import ResultsStore
+    from cirrbench.benchmark.common.results_store import ResultsStore
 
     folder = tmp_path / "results" / "tables"
     folder.mkdir(parents=True)

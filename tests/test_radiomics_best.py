@@ -60,9 +60,9 @@ def test_the_validation_part_is_training_data_and_test_is_never_seen(cohort):
 
 
 def test_the_harness_stores_out_of_fold_predictions_for_model_choice(cohort, tmp_path):
+    from cirrbench.benchmark.common.results_store import ResultsStore
     from cirrbench.benchmark.execution.job_execution import run_job
     from cirrbench.benchmark.execution.job_grid import build_jobs
-    from cirrbench.benchmark.execution.store import ResultsStore
 
     raw = {
         "inputs": ["T1W"],

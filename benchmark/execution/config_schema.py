@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cirrbench.benchmark.common.paths import name_problem
-from cirrbench.benchmark.execution.config_keys import (
+from cirrbench.benchmark.common.config_keys import (
     KEYS,
     config_key,
     default,
@@ -26,6 +25,7 @@ from cirrbench.benchmark.execution.config_keys import (
     unknown_note,
     value_problems,
 )
+from cirrbench.benchmark.common.paths import name_problem
 
 __all__ = ["check_config", "config_reference", "declared_pair_problems"]
 
@@ -331,7 +331,7 @@ def config_reference() -> str:
     lines = [
         "# Config reference",
         "",
-        "Generated from the schema (`benchmark/execution/config_keys.py`) and the runners' declared parameters by",
+        "Generated from the schema (`benchmark/common/config_keys.py`) and the runners' declared parameters by",
         "`cirrbench config-reference --out docs/config.md`; a test fails when this file is out of date.",
         "Every key is checked when a config is read: a mistake stops the run before any job, with one",
         "line per problem naming the key, the value and what is allowed (exit code 2).",

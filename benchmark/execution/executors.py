@@ -20,6 +20,8 @@ class LocalExecutor:
     """``n_jobs`` joblib (loky) processes; 1 runs in this process. Workers end with the main process
     (:func:`cirrbench.benchmark.common.processes.worker_pool` starts each with that guard)."""
 
+    distributed = False
+
     def __init__(self, n_jobs: int = 1) -> None:
         self.n_jobs = n_jobs
 
@@ -43,6 +45,8 @@ class LocalExecutor:
 
 class DaskExecutor:
     """Tasks on a ``dask.distributed`` cluster given by its scheduler address (or a Client)."""
+
+    distributed = True  # RunContext.cluster: runners fan per-scan work out to its workers
 
     def __init__(self, address: Any) -> None:
         try:

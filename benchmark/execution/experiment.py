@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from cirrbench.benchmark.execution.config_keys import default
+from cirrbench.benchmark.common.config_keys import default
 from cirrbench.benchmark.execution.config_schema import check_config, declared_pair_problems
 from cirrbench.benchmark.runners.registry import get_runner
 

@@ -1,6 +1,6 @@
 """Running jobs: cached by key, written atomically, failures recorded and never cached.
 
-Where each file goes is :mod:`cirrbench.benchmark.execution.store`'s business; this module decides which jobs run,
+Where each file goes is :mod:`cirrbench.benchmark.common.results_store`'s business; this module decides which jobs run,
 hands each runner its data (test labels hidden), checks what it returns and records the outcome.
 """
 
@@ -23,11 +23,11 @@ from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.common.kernels import check_process, configure_torch, kernel_report
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
+from cirrbench.benchmark.common.results_store import OUTPUTS, PREDICTIONS, ResultsStore
 from cirrbench.benchmark.common.stopping import STOP_REQUESTED, stop_signals
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.execution.experiment import BOTH
 from cirrbench.benchmark.execution.job_grid import Job
-from cirrbench.benchmark.execution.store import OUTPUTS, PREDICTIONS, ResultsStore
 from cirrbench.benchmark.protocols.base import SplitSet
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.registry import get_runner

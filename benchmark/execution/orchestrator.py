@@ -10,18 +10,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cirrbench.benchmark.common.config_keys import default
 from cirrbench.benchmark.common.kernels import KernelError, check_process, kernel_report, pin_kernels
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions
+from cirrbench.benchmark.common.results_store import ResultsStore
 from cirrbench.benchmark.data.cohort import Cohort
 from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
 from cirrbench.benchmark.data.validate import ensure_valid
-from cirrbench.benchmark.execution.config_keys import default
 from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
 from cirrbench.benchmark.execution.job_execution import RunSummary, run_jobs
 from cirrbench.benchmark.execution.job_grid import Job, build_jobs
 from cirrbench.benchmark.execution.lock import ResultsLock
-from cirrbench.benchmark.execution.store import ResultsStore
 from cirrbench.benchmark.protocols.base import read_splits, write_splits
 from cirrbench.benchmark.protocols.registry import get_protocol, make_splits
 from cirrbench.benchmark.reporting.report import Report, ReportSettings, build_report

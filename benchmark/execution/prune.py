@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cirrbench.benchmark.execution.store import WORK, ResultsStore
+from cirrbench.benchmark.common.results_store import WORK, ResultsStore
 
 __all__ = ["prune", "PruneResult", "stale_job_folders"]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
+from cirrbench.benchmark.common.config_keys import default
 from cirrbench.benchmark.common.paths import inside
+from cirrbench.benchmark.common.results_store import MANIFEST, ResultsStore
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.execution.config_keys import default
-from cirrbench.benchmark.execution.store import MANIFEST, ResultsStore
 from cirrbench.benchmark.protocols.registry import protocol_order
 from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey

@@ -28,7 +28,7 @@ import pandas as pd
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.hashing import content_hash, file_digest
 from cirrbench.benchmark.common.provenance import package_versions
-from cirrbench.benchmark.execution.store import ResultsStore
+from cirrbench.benchmark.common.results_store import ResultsStore
 from cirrbench.benchmark.reporting.table_format import Block, Table
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cirrbench.benchmark.common.config_keys import default
 from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.execution.config_keys import default
 from cirrbench.benchmark.protocols.registry import protocol_description
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey, SeedSpread, holm_adjust
 from cirrbench.benchmark.reporting.metric_registry import favours_first, lower_is_better, metric_display, metric_short

@@ -172,6 +172,12 @@ class RunContext:
     progress: Callable[..., Any] | None = None  # tqdm-like factory; None: no progress bars
     show_progress: bool = False
     executor: Any = None  # for prepare(): where to fan out per-scan work (local processes or Dask)
+
+    @property
+    def cluster(self) -> Any:
+        """The executor when it spans machines (Dask: features are extracted on its workers), else None."""
+        return self.executor if getattr(self.executor, "distributed", False) else None
+
     #: A folder of this job that survives a failed or killed attempt (checkpoints, logs that grow
     #: during training); None when the harness gives none (e.g. a direct ``fit`` call).
     work_dir: Path | None = None

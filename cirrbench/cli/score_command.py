@@ -55,7 +55,7 @@ def _score_options(p: argparse.ArgumentParser) -> None:
 def _run_cohort(predictions: Path) -> Path | None:
     """The cohort of the run whose results folder holds ``predictions`` (the nearest folder above
     it with a manifest.json), so the suite's own files score without --data."""
-    from cirrbench.benchmark.execution.store import MANIFEST
+    from cirrbench.benchmark.common.results_store import MANIFEST
 
     for folder in Path(predictions).resolve().parents:
         manifest = folder / MANIFEST
