@@ -169,3 +169,14 @@ def test_each_part_imports_only_the_parts_below_it():
             if module.startswith("cirrbench.") and _part(module) not in allowed | {_part(name)}:
                 offenders.append(f"{name} imports {module}")
     assert offenders == [], "\n".join(offenders)
+
+
+def test_no_function_is_longer_than_80_lines():
+    """A function that no longer fits on a screen does several jobs: split it (decorators excluded)."""
+    long = [
+        f"{name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for name, path in modules().items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80
+    ]
+    assert long == [], "\n".join(long)

@@ -251,6 +251,47 @@ def seeds_table(evaluation: Evaluation, names: RowNames, protocol: str, level: s
     )
 
 
+def _against_reference(
+    evaluation: Evaluation,
+    keys: dict[tuple[str, str], MethodKey],
+    reference: str | None,
+    protocol: str,
+    metric: str,
+    level: str,
+) -> list[tuple[tuple[str, str], Comparison]]:
+    """Each (runner, input) cell's paired comparison with the reference row's same input."""
+    if reference is None:
+        return []
+    tests = []
+    for cell, key in keys.items():
+        if cell[0] == reference:
+            continue
+        c = evaluation.compare(key, MethodKey(reference, "default", cell[1], protocol), metric, level)
+        if c is not None:
+            tests.append((cell, c))
+    return tests
+
+
+def _marks_note(
+    evaluation: Evaluation,
+    names: RowNames,
+    reference: str | None,
+    runners: list[str],
+    protocol: str,
+    metric: str,
+    level: str,
+) -> str:
+    """What bold and the * / † marks of a main table mean."""
+    if reference is None:
+        return "Bold: best measured value per column. No reference runner was declared (reference: null), so no row is marked."
+    if reference in runners:
+        return (
+            f"Bold: best measured value per column ({names.show(reference)} excluded). * / †: better / worse than {names.show(reference)} "
+            f"(Holm-adjusted over this table, p < 0.05; {_test_text(evaluation, protocol, metric, level)})."
+        )
+    return f"Bold: best measured value per column. {names.show(reference)} has no {level}-level predictions, so no row is marked against it."
+
+
 def main_table(
     evaluation: Evaluation,
     names: RowNames,
@@ -265,14 +306,7 @@ def main_table(
         return None
     inputs = _inputs(evaluation, protocol, level)
     keys = {(r, i): MethodKey(r, "default", i, protocol) for r in runners for i in inputs}
-    tests = [
-        (cell, c)
-        for cell, key in keys.items()
-        if reference is not None
-        and cell[0] != reference
-        and (c := evaluation.compare(key, MethodKey(reference, "default", cell[1], protocol), metric, level))
-        is not None
-    ]
+    tests = _against_reference(evaluation, keys, reference, protocol, metric, level)
     adjusted = dict(zip([cell for cell, _ in tests], holm([c.p for _, c in tests])))
     by_cell = dict(tests)
     best = {}
@@ -309,19 +343,7 @@ def main_table(
     notes = [
         f"{metric_display(metric)} at {level} level, {protocol_description(protocol)} ({protocol}); {_ci_text(evaluation, protocol)}; n = test patients."
     ]
-    if reference is None:
-        notes.append(
-            "Bold: best measured value per column. No reference runner was declared (reference: null), so no row is marked."
-        )
-    elif reference in runners:
-        notes.append(
-            f"Bold: best measured value per column ({names.show(reference)} excluded). * / †: better / worse than {names.show(reference)} "
-            f"(Holm-adjusted over this table, p < 0.05; {_test_text(evaluation, protocol, metric, level)})."
-        )
-    else:
-        notes.append(
-            f"Bold: best measured value per column. {names.show(reference)} has no {level}-level predictions, so no row is marked against it."
-        )
+    notes.append(_marks_note(evaluation, names, reference, runners, protocol, metric, level))
     notes += _seeds_note(seeded)
     caption = f"{metric_display(metric)} per method and input with 95 % CI ({level} level, {_design(protocol)})"
     blocks = [Block("reported, not rerun", reported_rows)] if reported_rows else []
