@@ -18,7 +18,7 @@ from cirrbench.cli.registry import UsageError, command, group
 
 __all__: list[str] = []  # everything here registers itself
 
-group("data", "cohort tools: validate, info, phantom, montage, manifest", __doc__)
+group("data", "cohort tools: validate, info, phantom, montage, manifest", __doc__ or "")
 
 
 def _validate_options(p: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from cirrbench.cli.registry import command, group
 
 __all__: list[str] = []  # everything here registers itself
 
-group("features", "radiomics features: extract with PyRadiomics, import a PyRadiomics batch CSV", __doc__)
+group("features", "radiomics features: extract with PyRadiomics, import a PyRadiomics batch CSV", __doc__ or "")
 
 
 def _extract_options(p: argparse.ArgumentParser) -> None:

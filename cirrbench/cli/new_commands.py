@@ -20,7 +20,7 @@ from cirrbench.cli.registry import UsageError, command, group
 
 __all__ = ["runner_files"]
 
-group("new", "start a new runner from a template (runner file, config, contract test)", __doc__)
+group("new", "start a new runner from a template (runner file, config, contract test)", __doc__ or "")
 
 FAMILIES = ("radiomics", "deep")
 
@@ -35,7 +35,7 @@ def runner_files(name: str, family: str) -> dict[str, str]:
         "class_name": class_name,
         "display": " ".join(part.capitalize() for part in name.replace("_", "-").split("-") if part) + f" ({family})",
     }
-    templates = resources.files(__package__).joinpath("templates")
+    templates = resources.files(__package__ or __name__).joinpath("templates")
 
     def fill(template: str) -> str:
         return Template(templates.joinpath(template).read_text(encoding="utf-8")).substitute(values)

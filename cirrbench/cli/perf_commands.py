@@ -11,7 +11,7 @@ from cirrbench.cli.registry import command, group
 
 __all__: list[str] = []  # everything here registers itself
 
-group("perf", "measure the suite's speed (JSON, and plots, under results/perf/)", __doc__)
+group("perf", "measure the suite's speed (JSON, and plots, under results/perf/)", __doc__ or "")
 
 
 def _out_folder(p: argparse.ArgumentParser) -> None:

@@ -26,6 +26,8 @@ from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri  # noqa: E402
 if TYPE_CHECKING:
     import torch
 
+    from cirrbench.models.batches import TrainSettings
+
 __all__ = [
     "InputProbe",
     "write_measurement",
@@ -135,6 +137,12 @@ def _probe_settings(epochs: int, augment: bool):
     )
 
 
+def _fixed_slices(settings: TrainSettings) -> int:
+    if settings.slices_per_scan is None:
+        raise ValueError("the training probe samples a fixed number of slices per scan")
+    return settings.slices_per_scan
+
+
 def training_benchmark(
     root: Path,
     out: Path,
@@ -153,9 +161,8 @@ def training_benchmark(
     epoch ends with a smaller batch; the bare loop mirrors it) and no augmentation; the suite's
     loop also samples and stacks slices from the cache each step, which is its data time.
     Suite and bare runs alternate ``trials`` times and the overhead is the median of the paired
-    ratios, because a run of a few seconds on a shared 2-core machine varies by 10 % or more.
-    Threads: torch's default for this machine, the same for both.
-    """
+    ratios (a run of a few seconds on a shared 2-core machine varies by 10 % or more); threads:
+    torch's default for this machine, the same for both."""
     import numpy as np
     import torch
 
@@ -168,16 +175,17 @@ def training_benchmark(
     prep = Preprocessing(size=size)
     slices = preprocess_all(records, prep, jobs=2)
     settings = _probe_settings(epochs, augment=False)
+    per_scan = _fixed_slices(settings)
     units = [Unit(r.scan_id, r.label, {"T1W": r.scan_id}) for r in records]
     step_units = [len(b) for b in training_batches(np.arange(len(units)), settings.batch_size)] * epochs
-    slices_trained = sum(step_units) * settings.slices_per_scan
+    slices_trained = sum(step_units) * per_scan
 
     torch.manual_seed(0)
     model = SliceClassifier(backbone, 1, 3, width)
     builder = BagBuilder(slices, ("T1W",), settings, seed=0)
     timer = _BatchTimer(builder)
 
-    bare_model, bare_step = _bare_loop(records, slices, backbone, width, size, settings.slices_per_scan)
+    bare_model, bare_step = _bare_loop(records, slices, backbone, width, size, per_scan)
 
     # Warm-up of both (allocations, kernels), then alternating timed runs.
     train(model, builder, units[:8], [], 3, settings, torch.device("cpu"), seed=0)
