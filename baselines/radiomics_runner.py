@@ -94,7 +94,7 @@ RADIOMICS_VARIANTS: dict[str, dict[str, Any]] = {
 
 
 class RadiomicsRunner(Runner):
-    Params = RadiomicsParams
+    Params: ClassVar[type] = RadiomicsParams
     variants = RADIOMICS_VARIANTS
     inputs = "single+both"
     family = "radiomics"
@@ -149,11 +149,7 @@ class RadiomicsRunner(Runner):
     def _matrix(self, scans: ScanSet) -> pd.DataFrame:
         """Radiomics columns, then covariates (age, sex, the input indicator), then the site code."""
         raw = self._raw_features(scans)
-        columns = (
-            self.radiomics_columns_
-            if hasattr(self, "radiomics_columns_")
-            else select_columns(list(raw.columns), self.params.image_types, self.params.families)
-        )
+        columns = self.radiomics_columns_ if hasattr(self, "radiomics_columns_") else self._feature_columns(raw)
         if not columns:
             raise ValueError(
                 f"no feature left for image types {self.params.image_types} and families {self.params.families}; does the extraction parameter file enable them?"
@@ -175,6 +171,10 @@ class RadiomicsRunner(Runner):
                 codes.get(r.site, -1.0) for r in scans
             ]  # -1: a site without training scans (left unharmonised, with a warning)
         return X
+
+    def _feature_columns(self, raw: pd.DataFrame) -> list[str]:
+        """The feature columns this runner learns from (the chosen image types and families)."""
+        return select_columns(list(raw.columns), self.params.image_types, self.params.families)
 
     def _covariate_names(self, scans: ScanSet) -> list[str]:
         names = ["clinical_age", "clinical_sex_male"] if self.params.clinical else []

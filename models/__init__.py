@@ -3,4 +3,4 @@
 Importing the package registers its runners (cnn-<backbone>, msa, volumetric-3d).
 """
 
-from . import deep_runners  # noqa: F401  (registration)
+from . import deep_runners, foundation  # noqa: F401  (registration)

@@ -26,6 +26,9 @@ import types
 from pathlib import Path
 
 MAMBAVISION = "mamba_vision_T"  # from NVlabs' mambavision package, not timm
+#: The foundation encoders' reference layouts: DINOv2 ViT-S/14 (timm keeps the authors' names) and
+#: torchvision's ResNet-50 (RadImageNet's PyTorch weights are a Sequential of its children).
+FOUNDATION_REFERENCES = ("vit_small_patch14_dinov2", "resnet50")
 
 
 def mapped() -> dict[str, str]:
@@ -148,6 +151,7 @@ def main() -> int:
     parser.add_argument("--stub-torchvision", action="store_true", help="stub torchvision (see the module docstring)")
     parser.add_argument("--stub-mamba-ssm", action="store_true", help="stub mamba_ssm (see the module docstring)")
     parser.add_argument("--check-forward", action="store_true", help="compare the backbones' features too")
+    parser.add_argument("--only", nargs="+", metavar="MODEL", help="write only these reference models' fixtures")
     args = parser.parse_args()
     if args.stub_torchvision:
         stub_torchvision()
@@ -156,7 +160,7 @@ def main() -> int:
     import timm
 
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in sorted(set(mapped().values())):
+    for name in args.only or sorted(set(mapped().values()) | set(FOUNDATION_REFERENCES)):
         model = build_reference(name)
         stubs = [n for n, on in (("torchvision", args.stub_torchvision), ("mamba_ssm", args.stub_mamba_ssm)) if on]
         source = f"mambavision {_version('mambavision')}" if name == MAMBAVISION else f"timm {timm.__version__}"

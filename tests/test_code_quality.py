@@ -148,7 +148,8 @@ ALLOWED_IMPORTS = {
         "benchmark.reporting",
     },
     "baselines": {"benchmark.common", "benchmark.data", "benchmark.runners"},
-    "models": {"benchmark.common", "benchmark.data", "benchmark.runners"},
+    # the foundation family (models/foundation) puts the radiomics heads on frozen embeddings
+    "models": {"benchmark.common", "benchmark.data", "benchmark.runners", "baselines"},
 }
 
 

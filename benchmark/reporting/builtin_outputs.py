@@ -31,6 +31,7 @@ from cirrbench.benchmark.reporting.figures import (
 from cirrbench.benchmark.reporting.output_registry import ReportContext, register_figure, register_table
 from cirrbench.benchmark.reporting.stats import holm
 from cirrbench.benchmark.reporting.table_builders import (
+    RowNames,
     ablation_table,
     confusion_table,
     main_table,
@@ -250,7 +251,7 @@ def _roc(c: ReportContext, protocol: str) -> list[Path]:
 def _confusion_figures(c: ReportContext, protocol: str) -> list[Path]:
     files: list[Path] = []
     part = _default_rows(c, protocol)
-    for family in ("reference", "radiomics", "deep", "other"):
+    for family in ("reference", "radiomics", "foundation", "deep", "other"):
         members = [r for r in _everyone(c) if c.names.family(r) == family]
         title = f"Confusion matrices, {family} methods (patient level, {protocol}; counts over all test splits and seeds, colour = row share)"
         target = c.figure(f"confusion_{protocol}_{family}", title)
@@ -261,10 +262,10 @@ def _confusion_figures(c: ReportContext, protocol: str) -> list[Path]:
 @register_figure(
     "top_features",
     order=50,
-    caption="The most important radiomics features by permutation importance on held-out patients (or the model's own importance where permuting no single feature lowered validation accuracy, as the axis says).",
+    caption="The most important features (radiomics features, or a frozen encoder's embedding dimensions) by permutation importance on held-out patients (or the model's own importance where permuting no single feature lowered validation accuracy, as the axis says).",
 )
 def _top_features(c: ReportContext) -> list[Path]:
-    return _importance_outputs(c.store, c.jobs, c.figure)
+    return _importance_outputs(c.store, c.jobs, c.figure, c.names)
 
 
 @register_figure(
@@ -320,7 +321,9 @@ def _attention_outputs(
     return files
 
 
-def _importance_outputs(store, jobs: list[dict], figure: Callable[[str, str], FigureTarget]) -> list[Path]:
+def _importance_outputs(
+    store, jobs: list[dict], figure: Callable[[str, str], FigureTarget], names: RowNames
+) -> list[Path]:
     """Aggregate ``extra_feature_importance.csv`` of default-variant jobs: a table and a figure per runner and protocol."""
     parts = []
     for job in jobs:
@@ -376,5 +379,6 @@ def _importance_outputs(store, jobs: list[dict], figure: Callable[[str, str], Fi
             )
         )
         title = f"{runner}: top {TOP_FEATURES} features ({protocol}; mean over splits)"
-        files += top_features(table, figure(f"top_features_{runner}_{protocol}", title), top=TOP_FEATURES)
+        target = figure(f"top_features_{runner}_{protocol}", title)
+        files += top_features(table, target, top=TOP_FEATURES, family=names.family(runner))
     return files

@@ -46,7 +46,13 @@ __all__ = [
     "declared_differences",
 ]
 
-FAMILY_COLOURS = {"reference": "#7f7f7f", "radiomics": "#E69F00", "deep": "#0072B2", "other": "#009E73"}
+FAMILY_COLOURS = {
+    "reference": "#7f7f7f",
+    "radiomics": "#E69F00",
+    "foundation": "#CC79A7",
+    "deep": "#0072B2",
+    "other": "#009E73",
+}
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
 
 
@@ -349,8 +355,11 @@ def importance_measure(rows: pd.DataFrame) -> tuple[str, str | None, str] | None
 
 
 @reusable_figure
-def top_features(importance: pd.DataFrame, target: FigureTarget, top: int = 15) -> list[Path]:
-    """Bar chart of the most important features per input (mean over splits; error bar = SD over splits)."""
+def top_features(
+    importance: pd.DataFrame, target: FigureTarget, top: int = 15, family: str = "radiomics"
+) -> list[Path]:
+    """Bar chart of the most important features per input (mean over splits; error bar = SD over
+    splits), in the colour of the runner's family."""
     inputs = [i for i in INPUT_ORDER if i in set(importance["input"])]
     if not inputs:
         return []
@@ -380,7 +389,7 @@ def top_features(importance: pd.DataFrame, target: FigureTarget, top: int = 15) 
             y,
             part[value],
             xerr=part[error].fillna(0) if error else None,
-            color=FAMILY_COLOURS["radiomics"],
+            color=FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"]),
             alpha=0.9,
             error_kw={"lw": 0.8},
         )

@@ -44,7 +44,7 @@ __all__ = [
     "format_difference",
 ]
 
-FAMILY_RANK = {"reference": 0, "radiomics": 1, "deep": 2}
+FAMILY_RANK = {"reference": 0, "radiomics": 1, "foundation": 2, "deep": 3}
 
 
 @dataclass
@@ -79,7 +79,7 @@ class RowNames:
 
     def sort_key(self, runner: str) -> tuple[int, int, str]:
         position = self.order.index(runner) if runner in self.order else len(self.order)
-        return (FAMILY_RANK.get(self.family(runner), 3), position, runner)
+        return (FAMILY_RANK.get(self.family(runner), len(FAMILY_RANK)), position, runner)
 
     def sorted(self, runners) -> list[str]:
         return sorted(set(runners), key=self.sort_key)

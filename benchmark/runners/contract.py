@@ -214,7 +214,7 @@ class Runner(ABC):
     description: ClassVar[str] = ""
     #: Parameter overrides that make a run on a tiny cohort take seconds (contract checks, smoke tests).
     smoke_params: ClassVar[dict[str, Any]] = {}
-    family: ClassVar[str] = "other"  # reference | radiomics | deep | other: groups rows in tables
+    family: ClassVar[str] = "other"  # reference | radiomics | foundation | deep | other: groups rows in tables
     #: The row name tables and figures show ("VGG-19", "XGBoost (radiomics)"); CSV files keep ``name``.
     display_name: ClassVar[str] = ""
     #: Bump when a change to the code alters predictions for the same parameters: finished jobs of
