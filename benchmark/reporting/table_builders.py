@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 FAMILY_RANK = {"reference": 0, "radiomics": 1, "foundation": 2, "deep": 3}
+#: The exploratory block's family pairs (each family's best method, chosen on held-out data).
+FAMILY_PAIRS = (("radiomics", "deep"), ("radiomics", "foundation"), ("foundation", "deep"))
 
 
 @dataclass
@@ -444,9 +446,10 @@ def declared_comparisons(
 def exploratory_comparisons(
     evaluation: Evaluation, names: RowNames, validation: pd.DataFrame, protocol: str, metric: str
 ) -> list[tuple[Comparison, str]]:
-    """Per input: the best radiomics method against the best deep one, each chosen by its mean
-    held-out score (the validation part, or inner-CV out-of-fold predictions for runners that
-    train on the validation part; never a test score); (comparison, how they were chosen)."""
+    """Per input: each family's best method against the next family's (radiomics vs deep, then,
+    where the foundation family ran, radiomics vs foundation and foundation vs deep), each chosen
+    by its mean held-out score (the validation part, or inner-CV out-of-fold predictions for
+    runners that train on the validation part; never a test score); (comparison, how they were chosen)."""
     out: list[tuple[Comparison, str]] = []
     if validation.empty:
         return out
@@ -458,7 +461,7 @@ def exploratory_comparisons(
             & (validation["variant"] == "default")
         ]
         chosen = {}
-        for family in ("radiomics", "deep"):
+        for family in ("radiomics", "foundation", "deep"):
             candidates = part[[names.family(r) == family for r in part["runner"]]].dropna(subset=["validation"])
             candidates = candidates[
                 [evaluation.has(MethodKey(r, "default", column, protocol), "patient") for r in candidates["runner"]]
@@ -466,18 +469,19 @@ def exploratory_comparisons(
             if not candidates.empty:
                 ordered = candidates.sort_values(["validation", "runner"], ascending=[lower, True])
                 chosen[family] = ordered.iloc[0]
-        if len(chosen) < 2:
-            continue
-        a, b = chosen["radiomics"], chosen["deep"]
-        comparison = evaluation.compare(
-            MethodKey(a["runner"], "default", column, protocol),
-            MethodKey(b["runner"], "default", column, protocol),
-            metric,
-            "patient",
-        )
-        if comparison is not None:
-            why = f"held-out {metric}: {names.show(a['runner'])} {a['validation']:.3f}, {names.show(b['runner'])} {b['validation']:.3f}"
-            out.append((comparison, why))
+        for first, second in FAMILY_PAIRS:
+            if first not in chosen or second not in chosen:
+                continue
+            a, b = chosen[first], chosen[second]
+            comparison = evaluation.compare(
+                MethodKey(a["runner"], "default", column, protocol),
+                MethodKey(b["runner"], "default", column, protocol),
+                metric,
+                "patient",
+            )
+            if comparison is not None:
+                why = f"held-out {metric}: {names.show(a['runner'])} {a['validation']:.3f}, {names.show(b['runner'])} {b['validation']:.3f}"
+                out.append((comparison, why))
     return out
 
 
@@ -535,7 +539,7 @@ def _verdict_notes(
     if exploratory:
         notes.append(
             "Exploratory choice by mean held-out score at patient level (deep runners: the validation part, which they also use for early stopping; "
-            "radiomics runners, trained on train + valid: out-of-fold predictions of their inner CV): "
+            "radiomics and foundation runners, trained on train + valid: out-of-fold predictions of their inner CV): "
             + "; ".join(f"{c.a.input}: {why}" for c, why in exploratory)
             + "."
         )
