@@ -208,7 +208,10 @@ def test_the_family_reaches_the_tables_figures_and_verdict(tiny_phantom, tmp_pat
     assert "Logistic regression on frozen encoder (DINOv2 ViT-S/14, random init)" in list(table["Method"])
     verdict = pd.read_csv(out / "tables" / "verdict_official.csv")
     assert "radiomics-logreg:default vs foundation-logreg:default" in set(verdict["id"])
-    assert verdict["kind"].str.startswith("exploratory").any()  # each family's best, radiomics vs foundation
+    exploratory = verdict[verdict["kind"].str.startswith("exploratory")]  # each family's best, held-out choice
+    assert list(exploratory["Comparison"]) == [
+        "best radiomics: Logistic regression vs best foundation: Logistic regression on frozen encoder"
+    ]
     assert (out / "figures" / "confusion_official_foundation.png").stat().st_size > 1000
     assert "random init" in (out / "REPORT.md").read_text()
 

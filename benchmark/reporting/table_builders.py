@@ -567,7 +567,10 @@ def verdict_table(
         adjusted_exploratory = holm_adjust([c for c, _ in exploratory])
         block_rows = [
             _comparison_row(
-                names, c, p, f"best radiomics: {names.short(c.a.runner)} vs best deep: {names.short(c.b.runner)}"
+                names,
+                c,
+                p,
+                f"best {names.family(c.a.runner)}: {names.short(c.a.runner)} vs best {names.family(c.b.runner)}: {names.short(c.b.runner)}",
             )
             for (c, _), p in zip(exploratory, adjusted_exploratory)
         ]
