@@ -84,6 +84,7 @@ def _medicalnet_file(tmp_path: Path, depth: int) -> Path:
         ("dinov2-vits14", _dinov2_file),
         ("radimagenet-resnet50", _radimagenet_file),
         ("medicalnet-resnet10", lambda tmp: _medicalnet_file(tmp, 10)),
+        ("medicalnet-resnet18", lambda tmp: _medicalnet_file(tmp, 18)),  # shortcut A: no downsample convolutions
     ],
 )
 def test_each_published_layout_loads_strictly_with_its_values(encoder, write, tmp_path):
