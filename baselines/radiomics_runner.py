@@ -199,7 +199,7 @@ class RadiomicsRunner(Runner):
         y_encoded = np.searchsorted(self.classes_, y)
         min_count = int(np.bincount(y_encoded).min())
         folds = list(
-            StratifiedGroupKFold(self.params.inner_folds, shuffle=True, random_state=context.seed % (2**31)).split(
+            StratifiedGroupKFold(self._inner_folds(y_encoded), shuffle=True, random_state=context.seed % (2**31)).split(
                 X, y_encoded, labelled.groups
             )
         )
@@ -238,6 +238,16 @@ class RadiomicsRunner(Runner):
             self.held_out_ = self._held_out(fold_models, folds, X, labelled)
             self.importance_ = self._importance(fold_models, folds, X, y_encoded, context.seed)
         return self
+
+    def _inner_folds(self, y: np.ndarray) -> int:
+        """``inner_folds``, or fewer where no stage has that many patients (a small learning-curve
+        share): stratified folds need one member of the largest stage per fold."""
+        largest = int(np.bincount(y).max())
+        if largest < 2:
+            raise ValueError(
+                f"an inner CV needs at least 2 labelled patients of one stage; the largest stage has {largest}"
+            )
+        return min(self.params.inner_folds, largest)
 
     @staticmethod
     def _rows(fit_params: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:

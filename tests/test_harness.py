@@ -365,7 +365,10 @@ def test_paper_and_paper_cv_split_one_grid_between_them():
     from cirrbench.benchmark.execution.experiment import load_experiment
 
     paper, cv = load_experiment("paper"), load_experiment("paper-cv")
-    assert [p.name for p in paper.protocols] == ["paired", "official"] and [p.name for p in cv.protocols] == ["cv"]
+    assert [p.name for p in paper.protocols] == ["paired", "official"] and [p.name for p in cv.protocols] == [
+        "cv",
+        "learning-curve",
+    ]
     assert paper.runners == cv.runners and paper.compare == cv.compare  # the same methods, the other splits
 
 

@@ -158,6 +158,7 @@ def _check_protocol_options(key: str, name: str, options: dict, protocol: Any, b
             "int>=1": is_int(value) and value >= 1,
             "int>=2": is_int(value) and value >= 2,
             "fraction": is_number(value) and 0 < value < 1,
+            "fractions": isinstance(value, list) and bool(value) and all(is_number(v) and 0 < v <= 1 for v in value),
             "sequence": value in ("T1W", "T2W"),
             "file": isinstance(value, str) and Path(value).expanduser().is_file(),
             "text": isinstance(value, str),

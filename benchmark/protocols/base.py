@@ -41,6 +41,7 @@ class Split:
     repeat: int = 0
     fold: int = 0
     sequences: tuple[str, ...] | None = None  # None: every sequence
+    fraction: float | None = None  # learning curves: the share of the outer training part kept
 
     def patients(self, role: str) -> list[str]:
         return sorted((p for p, r in self.roles.items() if r == role), key=natural_key)
@@ -52,7 +53,10 @@ class Split:
     def content_hash(self) -> str:
         buffer = io.StringIO()
         self.to_frame().to_csv(buffer, index=False)
-        payload = json.dumps({"sequences": self.sequences, "protocol": self.protocol}) + buffer.getvalue()
+        header: dict[str, object] = {"sequences": self.sequences, "protocol": self.protocol}
+        if self.fraction is not None:  # only where set: other protocols' hashes stay as they were
+            header["fraction"] = self.fraction
+        payload = json.dumps(header) + buffer.getvalue()
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def check(self, cohort: Cohort | None = None) -> None:
@@ -119,6 +123,7 @@ def write_splits(split_set: SplitSet, folder: str | Path) -> Path:
                 "sequences": split.sequences,
                 "repeat": split.repeat,
                 "fold": split.fold,
+                **({"fraction": split.fraction} if split.fraction is not None else {}),
             }
         )
     index_path = folder / "index.json"
@@ -145,6 +150,7 @@ def read_splits(index_path: str | Path, cohort: Cohort | None = None) -> SplitSe
             entry["repeat"],
             entry["fold"],
             sequences,
+            entry.get("fraction"),
         )
         if split.content_hash() != entry["hash"]:
             raise SplitError(

@@ -35,7 +35,7 @@ __all__ = [
 class ProtocolOption:
     """One option of a protocol: its kind (for the check), allowed values, default and meaning."""
 
-    kind: str  # int | int>=1 | int>=2 | fraction | sequence | file | text
+    kind: str  # int | int>=1 | int>=2 | fraction | fractions | sequence | file | text
     allowed: str
     default: Any
     meaning: str
@@ -52,7 +52,9 @@ class Protocol:
     required: tuple[str, ...] = ()
 
 
-BUILTIN_MODULES = tuple(f"cirrbench.benchmark.protocols.{name}" for name in ("official", "paired", "cv", "file"))
+BUILTIN_MODULES = tuple(
+    f"cirrbench.benchmark.protocols.{name}" for name in ("official", "paired", "cv", "file", "learning_curve")
+)
 _PROTOCOLS: Registry[Protocol] = Registry(
     "protocol", builtins=BUILTIN_MODULES, defined_by=lambda protocol: protocol.make, missing=SplitError
 )

@@ -265,7 +265,7 @@ def _confusion_figures(c: ReportContext, protocol: str) -> list[Path]:
     caption="The most important features (radiomics features, or a frozen encoder's embedding dimensions) by permutation importance on held-out patients (or the model's own importance where permuting no single feature lowered validation accuracy, as the axis says).",
 )
 def _top_features(c: ReportContext) -> list[Path]:
-    return _importance_outputs(c.store, c.jobs, c.figure, c.names)
+    return _importance_outputs(c.store, [j for j in c.jobs if j["protocol"] in c.protocols], c.figure, c.names)
 
 
 @register_figure(
@@ -274,7 +274,8 @@ def _top_features(c: ReportContext) -> list[Path]:
     caption="Spatial attention of the sequence-attention model on the most attended liver slice of a few test scans, rows = true stage, radiological view (anterior up, the patient's right on the left).",
 )
 def _attention(c: ReportContext) -> list[Path]:
-    return _attention_outputs(c.store, c.jobs, c.predictions, c.labels, c.names, c.figure)
+    jobs = [j for j in c.jobs if j["protocol"] in c.protocols]  # learning-curve points have their own figure
+    return _attention_outputs(c.store, jobs, c.predictions, c.labels, c.names, c.figure)
 
 
 def _input_rank(sequence: str) -> tuple[int, str]:

@@ -50,6 +50,7 @@ class ReportContext:
         default_factory=dict
     )  # protocol -> [(declared comparison, Holm p)], for the verdict in words
     figure_cache: Any = None  # FigureCache: unchanged figures of the previous build are kept
+    curve_words: list[str] = field(default_factory=list)  # learning curves' crossovers, for the verdict in words
 
     def figure(self, stem: str, title: str):
         """Where a figure of this report goes (``figures/<stem>``), titled under the report's banner."""
@@ -76,7 +77,7 @@ class FigureFamily:
 
 
 #: The built-in tables and figures register when this module is imported (page order).
-BUILTIN_MODULES = ("cirrbench.benchmark.reporting.builtin_outputs",)
+BUILTIN_MODULES = ("cirrbench.benchmark.reporting.builtin_outputs", "cirrbench.benchmark.reporting.learning_curves")
 _TABLES: Registry[TableFamily] = Registry("table family", builtins=BUILTIN_MODULES, defined_by=lambda f: f.build)
 _FIGURES: Registry[FigureFamily] = Registry("figure family", builtins=BUILTIN_MODULES, defined_by=lambda f: f.build)
 

@@ -23,6 +23,7 @@ from cirrbench.benchmark.protocols.registry import protocol_order
 from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.figure_cache import FigureCache
+from cirrbench.benchmark.reporting.learning_curves import is_curve_point, split_fractions, with_curve_points
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.output_registry import ReportContext, figure_families, table_families
 from cirrbench.benchmark.reporting.report_cache import (
@@ -134,6 +135,8 @@ def _context(
         raise FileNotFoundError(
             f"{out}: no finished job with predictions; run `cirrbench run CONFIG --out {out}` first"
         )
+    shares = split_fractions(store)  # learning curves: each share is a point of its own
+    predictions, jobs = with_curve_points(predictions, jobs, shares)
     label_dicts = {json.dumps(j["labels"], sort_keys=True) for j in jobs}
     if len(label_dicts) != 1:
         raise ValueError(f"{out}: jobs use different label sets; report them separately")
@@ -156,7 +159,8 @@ def _context(
         settings.bootstrap,
         settings.seed,
     )
-    validation = Evaluation.validation_scores(_validation_frame(store, jobs), labels, settings.metric)
+    held_out, _ = with_curve_points(_validation_frame(store, jobs), [], shares)
+    validation = Evaluation.validation_scores(held_out, labels, settings.metric)
 
     runners_seen = sorted({shown_name(j) for j in jobs})  # sorted: the same names in the same order every run
     names = RowNames(
@@ -169,7 +173,7 @@ def _context(
         m for m in settings.secondary_metrics if supported_metric(m, labels)
     ]  # QWK and MAE only for ordinal labels
     pairs = [DeclaredPair.parse(p) for p in settings.compare]
-    protocols = sorted({k.protocol for k in evaluation.methods()}, key=protocol_order)
+    protocols = sorted({k.protocol for k in evaluation.methods() if not is_curve_point(k.protocol)}, key=protocol_order)
 
     context = ReportContext(
         out,
@@ -225,7 +229,10 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
 
     from cirrbench.benchmark.reporting.page import verdict_in_words, write_page
 
-    words = verdict_in_words(verdicts, names, evaluation, settings.metric, settings.compare)
+    # a run of learning curves only has no verdict table: its words are the crossovers
+    tested = verdicts or not context.curve_words
+    words = verdict_in_words(verdicts, names, evaluation, settings.metric, settings.compare) if tested else []
+    words += context.curve_words
     files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, memo)
     remove_stale_outputs(out, files)
     save_state(out, key, tables, files, words, context.figure_cache.current, memo)
