@@ -99,7 +99,8 @@ def _training_patients(jobs: list[dict], point: str, column: str) -> float:
 
 
 def _curve_rows(c: ReportContext, points: list[tuple[float, str]], metric: str) -> pd.DataFrame:
-    """runner, input, share, training patients, value, low, high, and the estimate's text."""
+    """runner, input, share, training patients, value, low, high, and the estimate's text; only
+    inputs on which a method other than a reference row has a curve."""
     rows = []
     for share, point in points:
         for key in sorted(k for k in c.evaluation.methods("patient") if k.protocol == point and k.variant == "default"):
@@ -117,7 +118,11 @@ def _curve_rows(c: ReportContext, points: list[tuple[float, str]], metric: str) 
                     "text": format_with_spread(estimate, spread),
                 }
             )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    measured = {i for r, i in zip(frame["runner"], frame["input"]) if c.names.family(r) != "reference"}
+    return frame[frame["input"].isin(measured)].reset_index(drop=True)
 
 
 def crossover_sentence(
@@ -217,7 +222,8 @@ def learning_curve_figure(rows: pd.DataFrame, names: RowNames, metric: str, targ
             family = names.family(runner)
             style = styles.setdefault(runner, sum(names.family(r) == family for r in styles))
             colour = FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"])
-            ax.fill_between(line["patients"], line["low"], line["high"], color=colour, alpha=0.12, lw=0)
+            if family != "reference":  # chance rows: a line, no band
+                ax.fill_between(line["patients"], line["low"], line["high"], color=colour, alpha=0.12, lw=0)
             ax.plot(
                 line["patients"],
                 line["value"],
@@ -244,7 +250,7 @@ def learning_curve_figure(rows: pd.DataFrame, names: RowNames, metric: str, targ
 @register_figure(
     "learning_curve",
     order=25,
-    caption="Each method's main metric against the number of training patients (nested, stage-stratified shares of each outer training part; log scale), with its 95 % CI band; colour = family.",
+    caption="Each method's main metric against the number of training patients (nested, stage-stratified shares of each outer training part; log scale), with its 95 % CI band (reference rows: the line only); colour = family.",
 )
 def _learning_curve_figures(c: ReportContext) -> list[Path]:
     files: list[Path] = []
