@@ -186,7 +186,7 @@ def learning_curve_table(c: ReportContext, protocol: str, points: list[tuple[flo
     ]
     table = Table(
         f"learning_curve_{protocol}",
-        f"{metric_display(metric)} against the number of training patients (learning curve, {protocol})",
+        f"{metric_display(metric)} against the number of training patients (patient level, protocol {protocol})",
         ["Method", "Input", "Share", "Training patients", f"{metric_display(metric)} (95 % CI)"],
         rows,
         list(frame["runner"]),
