@@ -256,8 +256,6 @@ def _learning_curve_figures(c: ReportContext) -> list[Path]:
     files: list[Path] = []
     for protocol, points in curve_points(c.evaluation).items():
         rows = _curve_rows(c, points, c.settings.metric).drop(columns=["text"])
-        title = (
-            f"{metric_display(c.settings.metric)} against training patients (patient level, learning curve {protocol})"
-        )
+        title = f"{metric_display(c.settings.metric)} against training patients (patient level, protocol {protocol})"
         files += learning_curve_figure(rows, c.names, c.settings.metric, c.figure(f"learning_curve_{protocol}", title))
     return files
