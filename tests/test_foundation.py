@@ -159,8 +159,13 @@ def test_a_torchscript_file_is_an_encoder(tiny_phantom, tmp_path):
     records = load_cirrmri(tiny_phantom).records[:2]
     frame = embed_scans(records, EmbeddingSettings(encoder_spec(str(path)), None, slices=2, size=32))
     assert frame.shape == (2, 5)
-    params = FoundationLogRegRunner.make_params({"encoder": str(path)})
-    assert FoundationLogRegRunner.qualifier(params) == "TorchScript encoder.pt"
+    for weights in ("", "auto"):  # the weights are in the file: never "random init"
+        params = FoundationLogRegRunner.make_params({"encoder": str(path), "weights": weights})
+        assert FoundationLogRegRunner.qualifier(params) == "TorchScript encoder.pt"
+    torch.nn.init.constant_(network[0].weight, 0.5)  # another file under the same name: not the cached vectors
+    torch.jit.script(network).save(str(path))
+    changed = embed_scans(records, EmbeddingSettings(encoder_spec(str(path)), None, slices=2, size=32))
+    assert not changed.equals(frame)
 
 
 def test_the_head_never_sees_a_test_patient(tiny_phantom, monkeypatch):

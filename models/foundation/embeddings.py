@@ -50,9 +50,11 @@ class EmbeddingSettings:
 
     def key(self) -> str:
         """The hash of everything an embedding depends on except the scan."""
-        weights = file_digest(self.weights) if self.weights is not None else "random"
-        script = self.encoder.name if self.encoder.file_name else "torchscript"
-        parts = [EMBEDDING_VERSION, self.encoder.name, script, self.encoder.view, self.encoder.depth, weights]
+        if self.encoder.script is not None:  # a TorchScript file: its weights are inside it
+            weights = "script:" + file_digest(self.encoder.script)
+        else:
+            weights = file_digest(self.weights) if self.weights is not None else "random"
+        parts = [EMBEDDING_VERSION, self.encoder.name, self.encoder.view, self.encoder.depth, weights]
         parts += [self.slices, self.preprocessing.key()]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
@@ -82,12 +84,10 @@ def _inputs(scan: ScanSlices, settings: EmbeddingSettings) -> torch.Tensor:
 def _embed(network: torch.nn.Module, inputs: torch.Tensor, settings: EmbeddingSettings) -> np.ndarray:
     """One vector: the mean of the per-slice (or the one volume) embeddings, in batches."""
     device = torch.device(settings.device)
-    parts = [
-        network(inputs[start : start + settings.batch_size].to(device))
-        .float()
-        .reshape(len(inputs[start : start + settings.batch_size]), -1)
-        for start in range(0, len(inputs), settings.batch_size)
-    ]
+    parts = []
+    for start in range(0, len(inputs), settings.batch_size):
+        batch = inputs[start : start + settings.batch_size]
+        parts.append(network(batch.to(device)).float().reshape(len(batch), -1))
     return torch.cat(parts).mean(dim=0).cpu().numpy().astype(np.float32)
 
 

@@ -59,6 +59,7 @@ class Encoder:
     licence: str = ""
     to_own: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] = dict
     depth: int = 0  # slices of a volume input (view: volume)
+    script: Path | None = None  # a TorchScript encoder's file (its weights inside)
 
 
 _ENCODERS: Registry[Encoder] = Registry("encoder", defined_by=lambda encoder: encoder.build)
@@ -76,7 +77,9 @@ def encoder_spec(name: str) -> Encoder:
     """The registered encoder called ``name``, or one for a TorchScript file (``name`` a path)."""
     if name not in _ENCODERS and Path(name).expanduser().is_file():
         path = Path(name).expanduser().resolve()
-        return Encoder(path.name, f"TorchScript {path.name}", "slices", 224, lambda: torch.jit.load(str(path), "cpu"))
+        return Encoder(
+            path.name, f"TorchScript {path.name}", "slices", 224, lambda: torch.jit.load(str(path), "cpu"), script=path
+        )
     return _ENCODERS.get(name)
 
 

@@ -94,6 +94,8 @@ class FoundationRunner(RadiomicsRunner):
         params = super().make_params(overrides, variant)
         if params.weights != AUTO:
             return params
+        if cls.encoder(params).script is not None:  # TorchScript: the weights are in the file
+            return dataclasses.replace(params, weights=PUBLISHED)
         try:
             found = resolve_weights(cls.encoder(params), PUBLISHED)
         except WeightsMissingError:
