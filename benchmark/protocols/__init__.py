@@ -1,1 +1,1 @@
-"""Split protocols: official, paired, repeated CV, a split file; hashed, patient-disjoint split files."""
+"""Split protocols: official, paired, repeated CV, a split file, learning curves; hashed, patient-disjoint split files."""
