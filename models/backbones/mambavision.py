@@ -19,6 +19,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from ..layers import Mlp, SelfAttention
 from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
 
 
@@ -64,35 +65,11 @@ class MambaVisionMixer(nn.Module):
         return self.out_proj(torch.cat([y, z], dim=1).transpose(1, 2))
 
 
-class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        return self.proj(nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class Block(nn.Module):
     def __init__(self, dim: int, heads: int, use_attention: bool) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.mixer = Attention(dim, heads) if use_attention else MambaVisionMixer(dim)
+        self.mixer = SelfAttention(dim, heads) if use_attention else MambaVisionMixer(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, 4 * dim)
 
