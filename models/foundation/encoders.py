@@ -112,7 +112,12 @@ def _dinov2_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _monai_resnet(depth: int, spatial_dims: int) -> Callable[[], nn.Module]:
-    """MONAI's ResNet as MedicalNet (3D, one channel) or torchvision (2D, RGB) lay it out; no head."""
+    """MONAI's ResNet as MedicalNet (3D, one channel) or torchvision (2D, RGB) lay it out; no head.
+
+    MedicalNet's own network (a segmentation backbone) runs layers 3 and 4 at stride 1 with
+    dilated convolutions; MONAI's, which MONAI loads those weights into, downsamples there. The
+    weights fit strictly; the features are MONAI's network's, not the authors'.
+    """
 
     def build() -> nn.Module:
         from monai.networks.nets import resnet
