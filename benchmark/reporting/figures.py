@@ -34,6 +34,7 @@ from cirrbench.benchmark.reporting.table_format import INPUT_ORDER  # noqa: E402
 
 __all__ = [
     "FAMILY_COLOURS",
+    "learning_curve_figure",
     "FigureTarget",
     "save",
     "forest_plot",
@@ -509,4 +510,45 @@ def declared_differences(rows: pd.DataFrame, metric: str, target: FigureTarget) 
     ax.set_title(f"A = {first['a']}, B = {first['b']}" if rows["pair"].nunique() == 1 else "", fontsize=8)
     fig.suptitle(target.heading, fontsize=10)
     fig.tight_layout()
+    return target.save(fig)
+
+
+@reusable_figure
+def learning_curve_figure(rows: pd.DataFrame, names: RowNames, metric: str, target: FigureTarget) -> list[Path]:
+    """Metric against training patients (log scale), one panel per input, a CI band per method."""
+    inputs = [i for i in INPUT_ORDER if i in set(rows["input"])]
+    if not inputs:
+        return []
+    fig, axes = plt.subplots(1, len(inputs), figsize=(5.0 * len(inputs), 4.2), squeeze=False, sharey=True)
+    styles: dict[str, int] = {}
+    for j, column in enumerate(inputs):
+        ax = axes[0, j]
+        part = rows[rows["input"] == column]
+        for runner in sorted(set(part["runner"]), key=names.sort_key):
+            line = part[part["runner"] == runner].sort_values("share")
+            family = names.family(runner)
+            style = styles.setdefault(runner, sum(names.family(r) == family for r in styles))
+            colour = FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"])
+            if family != "reference":  # chance rows: a line, no band
+                ax.fill_between(line["patients"], line["low"], line["high"], color=colour, alpha=0.12, lw=0)
+            ax.plot(
+                line["patients"],
+                line["value"],
+                color=colour,
+                ls=LINE_STYLES[style % len(LINE_STYLES)],
+                marker="o",
+                ms=4,
+                label=names.show(runner) if j == 0 else None,
+            )
+        sizes = sorted(set(part["patients"].dropna()))
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [f"{s:.0f}" for s in sizes])
+        ax.minorticks_off()
+        ax.set_title(column, fontsize=10)
+        ax.set_xlabel("training patients (log scale)", fontsize=8)
+        ax.grid(color="0.92")
+    axes[0, 0].set_ylabel(metric_display(metric), fontsize=8)
+    fig.legend(loc="lower center", ncol=min(3, len(styles)), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(target.heading, fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(styles) - 1) // 3), 1, 1))
     return target.save(fig)

@@ -15,21 +15,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from cirrbench.benchmark.common.results_store import ResultsStore  # noqa: E402
-from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey  # noqa: E402
-from cirrbench.benchmark.reporting.figure_cache import reusable_figure  # noqa: E402
-from cirrbench.benchmark.reporting.figures import FAMILY_COLOURS, LINE_STYLES, FigureTarget  # noqa: E402
-from cirrbench.benchmark.reporting.metric_registry import direction, metric_display  # noqa: E402
-from cirrbench.benchmark.reporting.output_registry import ReportContext, register_figure, register_table  # noqa: E402
-from cirrbench.benchmark.reporting.table_builders import RowNames, format_with_spread  # noqa: E402
-from cirrbench.benchmark.reporting.table_format import INPUT_ORDER, Table  # noqa: E402
+from cirrbench.benchmark.common.results_store import ResultsStore
+from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
+from cirrbench.benchmark.reporting.figures import learning_curve_figure
+from cirrbench.benchmark.reporting.metric_registry import direction, metric_display
+from cirrbench.benchmark.reporting.output_registry import ReportContext, register_figure, register_table
+from cirrbench.benchmark.reporting.table_builders import RowNames, format_with_spread
+from cirrbench.benchmark.reporting.table_format import INPUT_ORDER, Table
 
 __all__ = [
     "CURVE_MARK",
@@ -204,47 +199,6 @@ def _learning_curve_tables(c: ReportContext) -> list[Table]:
         tables.append(table)
         c.curve_words += [f"Learning curve ({protocol}): {s}" for s in sentences]
     return tables
-
-
-@reusable_figure
-def learning_curve_figure(rows: pd.DataFrame, names: RowNames, metric: str, target: FigureTarget) -> list[Path]:
-    """Metric against training patients (log scale), one panel per input, a CI band per method."""
-    inputs = [i for i in INPUT_ORDER if i in set(rows["input"])]
-    if not inputs:
-        return []
-    fig, axes = plt.subplots(1, len(inputs), figsize=(5.0 * len(inputs), 4.2), squeeze=False, sharey=True)
-    styles: dict[str, int] = {}
-    for j, column in enumerate(inputs):
-        ax = axes[0, j]
-        part = rows[rows["input"] == column]
-        for runner in sorted(set(part["runner"]), key=names.sort_key):
-            line = part[part["runner"] == runner].sort_values("share")
-            family = names.family(runner)
-            style = styles.setdefault(runner, sum(names.family(r) == family for r in styles))
-            colour = FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"])
-            if family != "reference":  # chance rows: a line, no band
-                ax.fill_between(line["patients"], line["low"], line["high"], color=colour, alpha=0.12, lw=0)
-            ax.plot(
-                line["patients"],
-                line["value"],
-                color=colour,
-                ls=LINE_STYLES[style % len(LINE_STYLES)],
-                marker="o",
-                ms=4,
-                label=names.show(runner) if j == 0 else None,
-            )
-        sizes = sorted(set(part["patients"].dropna()))
-        ax.set_xscale("log")
-        ax.set_xticks(sizes, [f"{s:.0f}" for s in sizes])
-        ax.minorticks_off()
-        ax.set_title(column, fontsize=10)
-        ax.set_xlabel("training patients (log scale)", fontsize=8)
-        ax.grid(color="0.92")
-    axes[0, 0].set_ylabel(metric_display(metric), fontsize=8)
-    fig.legend(loc="lower center", ncol=min(3, len(styles)), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(target.heading, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(styles) - 1) // 3), 1, 1))
-    return target.save(fig)
 
 
 @register_figure(
