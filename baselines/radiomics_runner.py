@@ -33,7 +33,7 @@ from cirrbench.benchmark.runners.params import param
 from .features import extract_features, load_params
 from .pipeline import build_pipeline, kept_feature_names, select_columns
 
-__all__ = ["K_CHOICES", "RADIOMICS_VARIANTS", "RadiomicsParams", "RadiomicsRunner", "THRESHOLD_CHOICES"]
+__all__ = ["HeadParams", "K_CHOICES", "RADIOMICS_VARIANTS", "RadiomicsParams", "RadiomicsRunner", "THRESHOLD_CHOICES"]
 
 #: What the inner search tries when ``select_k`` / ``correlation_threshold`` are left to it.
 K_CHOICES: tuple[int | str, ...] = (10, 25, 50, "all")
@@ -42,17 +42,10 @@ FIXED_K, FIXED_THRESHOLD = 50, 0.95  # without tuning
 
 
 @dataclass(frozen=True)
-class RadiomicsParams:
-    extraction: str = param("mri", "PyRadiomics parameter file: a shipped one (default, mri) or a path to your own")
-    spacing: tuple[float, float, float] | None = param(
-        None, "overrides the file's resampledPixelSpacing (mm); null: the file's", above=0
-    )
-    image_types: tuple[str, ...] = param(
-        ("original", "log", "wavelet"), "image types whose features are used", choices=("original", "log", "wavelet")
-    )
-    families: tuple[str, ...] = param(
-        ("shape", "firstorder", "texture"), "feature families used", choices=("shape", "firstorder", "texture")
-    )
+class HeadParams:
+    """The classical head on a feature matrix (radiomics features or frozen embeddings): selection,
+    tuning by inner patient-grouped CV, class weights and importance."""
+
     correlation_threshold: float | None = param(
         None,
         "drop one of two features correlated above this |r| (1: keep all; null: tuned over 0.9, 0.95, none)",
@@ -77,6 +70,22 @@ class RadiomicsParams:
         30,
         "features whose importance is measured by permutation (the highest ANOVA F among those the model kept)",
         minimum=1,
+    )
+
+
+@dataclass(frozen=True)
+class RadiomicsParams(HeadParams):
+    """What the radiomics runners add to the head: which PyRadiomics features."""
+
+    extraction: str = param("mri", "PyRadiomics parameter file: a shipped one (default, mri) or a path to your own")
+    spacing: tuple[float, float, float] | None = param(
+        None, "overrides the file's resampledPixelSpacing (mm); null: the file's", above=0
+    )
+    image_types: tuple[str, ...] = param(
+        ("original", "log", "wavelet"), "image types whose features are used", choices=("original", "log", "wavelet")
+    )
+    families: tuple[str, ...] = param(
+        ("shape", "firstorder", "texture"), "feature families used", choices=("shape", "firstorder", "texture")
     )
 
 

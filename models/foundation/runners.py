@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from cirrbench.baselines.learners import LogisticRegressionRunner, XGBoostRunner
-from cirrbench.baselines.radiomics_runner import RadiomicsRunner
+from cirrbench.baselines.radiomics_runner import HeadParams, RadiomicsRunner
 from cirrbench.benchmark.runners.contract import RunContext, ScanSet
 from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.registry import register_runner
@@ -33,7 +33,9 @@ PUBLISHED = ""  # the published file under $CIRRBENCH_WEIGHTS
 
 
 @dataclass(frozen=True)
-class FoundationParams:
+class FoundationParams(HeadParams):
+    """What the foundation runners add to the radiomics runners' head: the encoder and its input."""
+
     encoder: str = param(
         "dinov2-vits14",
         "the frozen encoder: dinov2-vits14, radimagenet-resnet50, medicalnet-resnet10/18/50, or a TorchScript file mapping an image tensor to a vector",
@@ -50,18 +52,6 @@ class FoundationParams:
     slices: int = param(16, "liver slices embedded per scan (slice encoders), spread evenly over the liver", minimum=1)
     size: int = param(0, "input pixels in-plane (0: the encoder's own)", minimum=0)
     batch_size: int = param(32, "images per forward pass when embedding", minimum=1)
-    correlation_threshold: float | None = param(
-        None, "drop one of two features correlated above this |r| (null: tuned)", above=0, maximum=1
-    )
-    select: str = param("anova", "feature selection: ANOVA k-best, or none", choices=("anova", "none"))
-    select_k: int | None = param(None, "embedding dimensions ANOVA keeps (null: tuned over 10, 25, 50, all)", minimum=1)
-    clinical: bool = param(False, "add age and sex to the embedding")
-    harmonise: bool = param(False, "ComBat across sites, fitted on the training rows only")
-    class_weight: bool = param(True, "balanced sample weights for the stage imbalance")
-    tuning_iterations: int = param(8, "random-search budget over the inner CV (0: no tuning)", minimum=0)
-    inner_folds: int = param(3, "patient-grouped inner CV folds", minimum=2)
-    permutation_repeats: int = param(5, "permutation-importance repeats per held-out inner fold (0: none)", minimum=0)
-    permutation_features: int = param(30, "dimensions whose importance is measured by permutation", minimum=1)
 
 
 class FoundationRunner(RadiomicsRunner):
