@@ -111,10 +111,9 @@ def available_metrics() -> dict[str, Metric]:
 
 def _split(name: str) -> tuple[Metric | None, str]:
     """(the metric, the class name of a per-class form or "")."""
-    metrics = _METRICS.entries()
-    if name in metrics:
-        return metrics[name], ""
-    for base, metric in metrics.items():
+    if name in _METRICS:  # the common case: no copy of the registry (called per table cell)
+        return _METRICS.get(name), ""
+    for base, metric in _METRICS.entries().items():
         if metric.per_class and name.startswith(base + "_"):
             return metric, name[len(base) + 1 :]
     return None, ""
