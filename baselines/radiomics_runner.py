@@ -30,6 +30,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.params import param
 
+from .feature_stability import ROBUST_ICC, measure_stability
 from .features import extract_features, load_params
 from .pipeline import build_pipeline, kept_feature_names, select_columns
 
@@ -87,6 +88,15 @@ class RadiomicsParams(HeadParams):
     families: tuple[str, ...] = param(
         ("shape", "firstorder", "texture"), "feature families used", choices=("shape", "firstorder", "texture")
     )
+    stability_icc: float = param(
+        0.0,
+        "keep only features whose ICC(1,1) across the perturbations (robustness.perturbations) on the training scans is at least this (0: keep all; Zwanenburg et al. 2019: 0.9)",
+        minimum=0,
+        maximum=1,
+    )
+    stability_scans: int = param(
+        40, "training scans the ICC is measured on (a seeded sample; 0: all of them)", minimum=0
+    )
 
 
 #: Ablation variants shared by every radiomics learner.
@@ -99,6 +109,7 @@ RADIOMICS_VARIANTS: dict[str, dict[str, Any]] = {
     "no-selection": {"select": "none"},
     "clinical": {"clinical": True},
     "harmonised": {"harmonise": True},
+    "stable-features": {"stability_icc": ROBUST_ICC},
 }
 
 
@@ -108,6 +119,7 @@ class RadiomicsRunner(Runner):
     inputs = "single+both"
     family = "radiomics"
     uses_validation = "training"
+    reads_images = True  # PyRadiomics features of the scans, unless the cohort is a feature table
     search_space: ClassVar[dict[str, list]] = {}
     #: Calibrate probabilities on the inner folds (sigmoid): learners whose scores are not
     #: probabilities by construction (boosted and bagged trees).
@@ -121,8 +133,21 @@ class RadiomicsRunner(Runner):
     def make_classifier(self, seed: int, threads: int, min_class_count: int):
         """The classifier; ``min_class_count`` (smallest class in the fitted data) bounds internal CV."""
 
+    @staticmethod
+    def _stability_icc(params: HeadParams) -> float:
+        """The ICC threshold of feature selection by robustness (0: none; heads on other features have none)."""
+        return float(getattr(params, "stability_icc", 0.0))
+
+    @classmethod
+    def uses_perturbations(cls, params: HeadParams) -> bool:
+        return cls._stability_icc(params) > 0
+
     @classmethod
     def check_cohort(cls, params: RadiomicsParams, cohort: Any) -> list[str]:
+        if cls._stability_icc(params) > 0 and cohort.features is not None:
+            return [
+                "stability_icc > 0 (variant stable-features) perturbs the training scans; a feature-table cohort has no images"
+            ]
         if params.harmonise and all(r.site is None for r in cohort.records):
             return [
                 "harmonise: true needs the cohort's sites (a site column in the manifest or feature table, a Site column in the CirrMRI600+ metadata CSVs); this cohort has none"
@@ -195,6 +220,7 @@ class RadiomicsRunner(Runner):
         labelled = ScanSet(train.records + valid.records, train.labels, features=features)
         self.labels_ = labelled.labels
         self.covariates_ = self._covariate_names(labelled)
+        self.stability_ = self._stable_columns(labelled, context) if self.uses_perturbations(self.params) else None
         if self.params.harmonise:
             self.site_codes_ = {
                 s: float(i) for i, s in enumerate(sorted({r.site for r in labelled if r.site is not None}))
@@ -247,6 +273,37 @@ class RadiomicsRunner(Runner):
             self.held_out_ = self._held_out(fold_models, folds, X, labelled)
             self.importance_ = self._importance(fold_models, folds, X, y_encoded, context.seed)
         return self
+
+    def _stable_columns(self, labelled: ScanSet, context: RunContext) -> pd.DataFrame:
+        """Measure each feature's ICC on a seeded sample of the training scans and keep the robust
+        ones (``radiomics_columns_``); returns the per-feature table the report shows."""
+        from cirrbench.benchmark.data.perturbations import DEFAULT_STABILITY
+
+        records = list(labelled.records)
+        wanted = self.params.stability_scans
+        if wanted and len(records) > wanted:
+            picked = np.sort(np.random.default_rng([context.seed, 7]).choice(len(records), wanted, replace=False))
+            records = [records[i] for i in picked]
+        columns = self._feature_columns(self._raw_features(labelled))
+        table = measure_stability(
+            records,
+            columns,
+            self._extraction_params(self.params),
+            context.perturbations or DEFAULT_STABILITY,
+            self.params.stability_icc,
+        )
+        self.radiomics_columns_ = [c for c, keep in zip(table["feature"], table["robust"]) if keep]
+        if not self.radiomics_columns_:
+            raise ValueError(
+                f"no feature reaches ICC {self.params.stability_icc:g} across the perturbations on {len(records)} training scans; lower stability_icc or the perturbation levels"
+            )
+        context.logger.info(
+            "stable features: %d of %d reach ICC %g",
+            len(self.radiomics_columns_),
+            len(columns),
+            self.params.stability_icc,
+        )
+        return table
 
     def _inner_folds(self, y: np.ndarray) -> int:
         """``inner_folds``, or fewer where no stage has that many patients (a small learning-curve
@@ -312,6 +369,8 @@ class RadiomicsRunner(Runner):
         predictions.held_out = self.held_out_
         if self.importance_ is not None:
             predictions.extras["feature_importance"] = self.importance_
+        if getattr(self, "stability_", None) is not None:
+            predictions.extras["feature_stability"] = self.stability_
         return predictions
 
     # ---- insight ----------------------------------------------------------------------------

@@ -126,6 +126,7 @@ class RadiomicsLikeRunner(Runner):
 
     name = "test-radiomics"
     family = "radiomics"
+    reads_images = True
     display_name = "Radiomics stand-in"
     Params = SignalParams
 

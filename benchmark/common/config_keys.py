@@ -300,6 +300,52 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("reported[].metric", Kind("a registered metric"), "accuracy", "the metric it is"),
     ConfigKey("reported[].source", Kind("text"), None, "where it was reported (a citation)"),
     ConfigKey(
+        "robustness",
+        Kind("mapping", "a mapping like {protocol: official, perturbations: [...]}", lambda v: isinstance(v, dict)),
+        {},
+        "test-time perturbations: models trained on clean scans also predict perturbed copies of their test scans (see Perturbations below)",
+        shown="{} (none)",
+    ),
+    ConfigKey(
+        "robustness.protocol",
+        Kind("a protocol of this config (not learning-curve)"),
+        None,
+        "whose test scans are perturbed",
+        shown="the config's first protocol",
+    ),
+    ConfigKey(
+        "robustness.runners",
+        Kind("list of row names (runner or as:)"),
+        None,
+        "which runners predict the perturbed scans",
+        shown="every runner of that protocol that reads images",
+    ),
+    ConfigKey(
+        "robustness.perturbations",
+        Kind("list of {name, levels, seed}"),
+        [],
+        "the perturbations, each applied at each of its levels; also what the radiomics variant stable-features measures feature robustness with",
+        shown="[] (stable-features then uses contour-random 2 mm, noise SNR 40 and rotate 5 degrees)",
+    ),
+    ConfigKey(
+        "robustness.perturbations[].name",
+        Kind("a perturbation (see Perturbations below)"),
+        REQUIRED,
+        "which perturbation",
+    ),
+    ConfigKey(
+        "robustness.perturbations[].levels",
+        Kind("list of numbers"),
+        REQUIRED,
+        "its levels, in its unit (see Perturbations below)",
+    ),
+    ConfigKey(
+        "robustness.perturbations[].seed",
+        INTEGER,
+        0,
+        "seeds its random draws (each scan's draw derives from it and the scan id)",
+    ),
+    ConfigKey(
         "dask",
         Kind(
             "scheduler address",

@@ -7,6 +7,8 @@ Layout::
                                              without test data: on the validation part, or out-of-fold
                                              on train + valid for runners that train on both
     predictions/<key>/slices.csv             per-slice test probabilities (deep runners)
+    predictions/<key>/perturbed.csv          test probabilities of each perturbed copy of the test scans
+                                             (robustness jobs: the clean columns plus perturbation, level)
     predictions/<key>/extra_<name>.csv       runner extras (training log, feature importance)
     predictions/index.csv                    which job each folder holds (runner, variant, input, split, seed)
     predictions/<key>/arrays.npz             runner arrays (attention maps)
@@ -39,7 +41,7 @@ import pandas as pd
 from cirrbench.benchmark.common.atomic import atomic_write_text
 from cirrbench.benchmark.common.paths import inside
 
-__all__ = ["ResultsStore", "PREDICTIONS", "FAILURES", "MANIFEST", "OUTPUTS", "WORK"]
+__all__ = ["ResultsStore", "PREDICTIONS", "FAILURES", "MANIFEST", "OUTPUTS", "PERTURBED_PREDICTIONS", "WORK"]
 
 PREDICTIONS = "predictions"
 FAILURES = "failures"
@@ -52,6 +54,7 @@ OUTPUTS = "outputs"
 TEST_PREDICTIONS = "predictions.csv"
 MODEL_CHOICE = "model_choice.csv"
 SLICES = "slices.csv"
+PERTURBED_PREDICTIONS = "perturbed.csv"
 ARRAYS = "arrays.npz"
 JOB_RECORD = "job.json"
 INDEX = "index.csv"
@@ -213,6 +216,11 @@ class ResultsStore:
 
     def load_model_choice(self, key: str) -> pd.DataFrame | None:
         path = self.job_dir(key) / MODEL_CHOICE
+        return self._read_csv(path) if path.is_file() else None
+
+    def load_perturbed(self, key: str) -> pd.DataFrame | None:
+        """A robustness job's predictions of the perturbed test scans (None for other jobs)."""
+        path = self.job_dir(key) / PERTURBED_PREDICTIONS
         return self._read_csv(path) if path.is_file() else None
 
     def load_slices(self, key: str) -> pd.DataFrame | None:

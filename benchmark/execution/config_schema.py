@@ -70,6 +70,7 @@ def check_config(raw: Any, source: str) -> list[str]:
     known_metrics = _check_metrics(raw, bad)
     _check_reference(raw, rows, bad)
     _check_reported(raw, known_metrics, bad)
+    _check_robustness(raw, protocol_names, rows, bad)
     if rows:
         problems += [f"{source}: {line}" for line in declared_pair_problems(raw.get("compare"), rows)]
     return problems
@@ -322,6 +323,93 @@ def _check_reported(raw: dict, known_metrics: list[str], bad: Bad) -> None:
             bad(f"{key}.metric", f"unknown metric {item.get('metric')!r}")
 
 
+def _check_robustness(raw: dict, protocol_names: list[str], rows: dict[str, set[str]], bad: Bad) -> None:
+    """The ``robustness:`` section: a protocol of the config, its runners, known perturbations at
+    allowed levels (an erosion that would empty a mask is checked once the cohort is read)."""
+    section = raw.get("robustness")
+    if not isinstance(section, dict):
+        return  # absent, or reported by the schema's value check
+    _unknown_keys(section, "robustness", "robustness", bad)
+    protocol = section.get("protocol", protocol_names[0] if protocol_names else None)
+    if protocol is not None and protocol_names and protocol not in protocol_names:
+        bad(
+            "robustness.protocol",
+            f"{protocol!r} is not a protocol of this config; protocols: {', '.join(protocol_names)}",
+        )
+    elif protocol == "learning-curve":
+        bad(
+            "robustness.protocol",
+            "learning-curve splits shrink the training part; perturb the test scans of official, cv or paired",
+        )
+    runners = section.get("runners")
+    if runners is not None:
+        if not isinstance(runners, list) or not all(isinstance(r, str) for r in runners):
+            bad("robustness.runners", f"{runners!r} is not a list of row names")
+        elif rows:
+            for index, row in enumerate(runners):
+                if row not in rows:
+                    bad(
+                        f"robustness.runners[{index}]",
+                        f"{row!r} is not a runner of this config{_close(row, rows)}; runners: {', '.join(rows)}",
+                    )
+    items = section.get("perturbations", [])
+    if not isinstance(items, list) or (not items and section):
+        bad(
+            "robustness.perturbations",
+            f"{items!r} is not a non-empty list of {{name, levels, seed}}; e.g. [{{name: noise, levels: [20]}}]",
+        )
+        return
+    seen: set[tuple] = set()
+    for index, item in enumerate(items):
+        _check_perturbation(f"robustness.perturbations[{index}]", item, seen, bad)
+
+
+def _check_perturbation(key: str, item: Any, seen: set[tuple], bad: Bad) -> None:
+    from cirrbench.benchmark.data.perturbations import KINDS, level_problem
+
+    if not isinstance(item, dict):
+        bad(key, f"{item!r} is not a mapping like {{name: noise, levels: [20]}}")
+        return
+    _unknown_keys(item, "robustness.perturbations[]", key, bad)
+    name = item.get("name")
+    if name not in KINDS:
+        bad(f"{key}.name", f"unknown perturbation {name!r}{_close(str(name), KINDS)}; allowed: {', '.join(KINDS)}")
+        return
+    if "seed" in item and not is_int(item["seed"]):
+        bad(f"{key}.seed", f"{item['seed']!r} is not an integer")
+    levels = item.get("levels")
+    if not isinstance(levels, list) or not levels:
+        bad(f"{key}.levels", f"{levels!r} is not a non-empty list of levels in {KINDS[name].range_text()}")
+        return
+    for position, level in enumerate(levels):
+        problem = level_problem(name, level)
+        if problem is not None:
+            bad(f"{key}.levels[{position}]", f"{problem} (the levels of {name})")
+        elif (name, float(level)) in seen:
+            bad(f"{key}.levels[{position}]", f"{name} at {level!r} is listed twice")
+        else:
+            seen.add((name, float(level)))
+
+
+def _perturbation_reference() -> list[str]:
+    """The kinds of ``robustness.perturbations``, each with what it changes, its levels and its docstring."""
+    from cirrbench.benchmark.data.perturbations import KINDS
+
+    lines = [
+        "",
+        "## Perturbations",
+        "",
+        "The kinds `robustness.perturbations[].name` accepts; a level of 0 (where the unit allows it) changes nothing.",
+        "",
+        "| perturbation | changes | levels | what it does |",
+        "|---|---|---|---|",
+    ]
+    for kind in KINDS.values():
+        doc = " ".join((kind.apply.__doc__ or "").split())
+        lines.append(f"| `{kind.name}` | {kind.changes} | {kind.range_text()} | {doc} |")
+    return lines
+
+
 def config_reference() -> str:
     """``docs/config.md``: every key, then every runner's parameters (generated; do not edit)."""
     import typing
@@ -367,6 +455,7 @@ def config_reference() -> str:
         lines.append(
             f"| `{name}` | {metric.display} | {'higher' if metric.higher_is_better else 'lower'} | {bounds} | {'ordered classes only' if metric.ordinal_only else 'any'} |"
         )
+    lines += _perturbation_reference()
     lines += ["", "## Runners and their parameters", ""]
     for name, cls in available_runners().items():
         if not cls.__module__.startswith("cirrbench."):

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from cirrbench.benchmark.common.config_keys import default
+from cirrbench.benchmark.data.perturbations import Perturbation
 from cirrbench.benchmark.execution.config_schema import check_config, declared_pair_problems
 from cirrbench.benchmark.runners.registry import get_runner
 
@@ -29,6 +30,7 @@ __all__ = [
     "parse_experiment",
     "ProtocolSpec",
     "read_yaml",
+    "RobustnessSpec",
     "RunnerSpec",
 ]
 
@@ -62,6 +64,18 @@ class ProtocolSpec:
 
 
 @dataclass(frozen=True)
+class RobustnessSpec:
+    """Which jobs also predict perturbed copies of their test scans, and which perturbations."""
+
+    protocol: str
+    runners: tuple[str, ...] | None  # row names; None: every image runner of the protocol
+    perturbations: tuple[Perturbation, ...]  # one per (perturbation, level), in config order
+
+    def covers(self, protocol: str, row: str) -> bool:
+        return protocol == self.protocol and (self.runners is None or row in self.runners)
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     data: dict[str, Any]
@@ -82,8 +96,16 @@ class Experiment:
     plugins: tuple[str, ...] = ()  # plugin files (absolute paths) and modules, imported by every worker
     table_metrics: tuple[str, ...] = tuple(default("metrics.table"))
     secondary_metrics: tuple[str, ...] = tuple(default("metrics.secondary"))
+    robustness: RobustnessSpec | None = None  # None: no perturbed predictions
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def stability_perturbations(self) -> tuple[Perturbation, ...]:
+        """What a runner that measures feature robustness perturbs its training scans with."""
+        from cirrbench.benchmark.data.perturbations import DEFAULT_STABILITY
+
+        declared = self.robustness.perturbations if self.robustness is not None else ()
+        return declared or DEFAULT_STABILITY
 
 
 def _as_tuple(value: Any) -> tuple:
@@ -159,8 +181,24 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         device=str(raw.get("device", default("device"))),
         reproducible=str(raw.get("reproducible", default("reproducible"))),
         reported=tuple(raw.get("reported") or ()),
+        robustness=_robustness(raw.get("robustness"), protocols),
         source=source,
         raw=raw,
+    )
+
+
+def _robustness(raw: Any, protocols: list[ProtocolSpec]) -> RobustnessSpec | None:
+    """The checked ``robustness:`` section; None without perturbations."""
+    if not raw or not raw.get("perturbations"):
+        return None
+    perturbations = tuple(
+        Perturbation(item["name"], float(level), int(item.get("seed", default("robustness.perturbations[].seed"))))
+        for item in raw["perturbations"]
+        for level in item["levels"]
+    )
+    runners = raw.get("runners")
+    return RobustnessSpec(
+        str(raw.get("protocol") or protocols[0].name), tuple(runners) if runners is not None else None, perturbations
     )
 
 

@@ -23,9 +23,10 @@ from cirrbench.benchmark.common.decision import decide, row_keys
 from cirrbench.benchmark.common.kernels import check_process, configure_torch, kernel_report
 from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import package_versions
-from cirrbench.benchmark.common.results_store import OUTPUTS, PREDICTIONS, ResultsStore
+from cirrbench.benchmark.common.results_store import OUTPUTS, PERTURBED_PREDICTIONS, PREDICTIONS, ResultsStore
 from cirrbench.benchmark.common.stopping import STOP_REQUESTED, stop_signals
 from cirrbench.benchmark.data.cohort import Cohort
+from cirrbench.benchmark.data.perturbed_scans import perturbed_record
 from cirrbench.benchmark.execution.experiment import BOTH
 from cirrbench.benchmark.execution.job_grid import Job
 from cirrbench.benchmark.protocols.base import SplitSet
@@ -169,6 +170,23 @@ def _predictions_frame(job: Job, scans: ScanSet, predictions) -> pd.DataFrame:
     return frame
 
 
+def _perturbed_frame(job: Job, runner: Runner, test: ScanSet) -> pd.DataFrame:
+    """The fitted runner's predictions of each perturbed copy of the test scans (labels hidden),
+    one block per perturbation and level, with the clean file's columns plus ``perturbation`` and
+    ``level``. The copies are made by the harness, the same for every runner."""
+    frames = []
+    for perturbation in job.perturbations:
+        perturbed = ScanSet(tuple(perturbed_record(r, perturbation) for r in test.records), test.labels)
+        hidden = perturbed.hide_labels()
+        predictions = runner.predict(hidden)
+        predictions.validate(hidden)
+        frame = _predictions_frame(job, perturbed, predictions)
+        frame.insert(0, "level", perturbation.level)
+        frame.insert(0, "perturbation", perturbation.name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def default_jobs(device: str) -> int:
     """Parallel jobs when the user gives none: every usable core on a CPU; one on a GPU, where
     parallel trainings would share (and exhaust) its memory."""
@@ -220,6 +238,7 @@ def _prepared_runner(
         logger=logging.getLogger(f"cirrbench.runner.{job.runner}"),
         show_progress=show_progress,
         work_dir=store.work_dir(job.key),
+        perturbations=job.perturbations if cls.uses_perturbations(params) else (),
     )
     if job.kernels:
         configure_torch(job.kernels, context.device)
@@ -259,6 +278,8 @@ def run_job(
             choice = _model_choice_frame(job, cls, runner, data, predictions)
             if choice is not None:
                 files["model_choice.csv"] = choice.to_csv(index=False)
+            if job.robustness:
+                files[PERTURBED_PREDICTIONS] = _perturbed_frame(job, runner, data.test).to_csv(index=False)
         if caught:
             files["warnings.log"] = _warnings_log(caught)
         duration = time.time() - started

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cirrbench.benchmark.data.perturbations import Perturbation
 from cirrbench.benchmark.execution.experiment import BOTH, ConfigError, Experiment
 from cirrbench.benchmark.protocols.base import Split, SplitSet
 from cirrbench.benchmark.runners.registry import get_runner
@@ -32,6 +33,10 @@ class Job:
     alias: str = ""  # the name shown in tables; the registry name when empty
     runner_version: str = ""  # the runner's declared version: a new one reruns its finished jobs
     kernels: str = ""  # reproducible mode of a runner whose results depend on float kernels (torch)
+    #: What the job perturbs: its test scans (``robustness``) and/or, for a runner that measures
+    #: feature robustness, its training scans (``RunContext.perturbations``).
+    perturbations: tuple[Perturbation, ...] = ()
+    robustness: bool = False  # also predict each perturbed copy of the test scans
 
     @property
     def display(self) -> str:
@@ -48,7 +53,12 @@ class Job:
             [self.runner, self.variant, self.params, self.input, self.split_hash, self.cohort_fingerprint, self.seed]
             + ([self.alias] if self.alias else [])
             + ([f"runner-version:{self.runner_version}"] if self.runner_version else [])
-            + ([f"kernels:{self.kernels}"] if self.kernels else []),
+            + ([f"kernels:{self.kernels}"] if self.kernels else [])
+            + (
+                [f"perturbations:{'test' if self.robustness else 'fit'}", [p.as_list() for p in self.perturbations]]
+                if self.perturbations
+                else []
+            ),
             sort_keys=True,
             default=str,
         )
@@ -66,6 +76,14 @@ def derive_seed(base: int, *axes: Any) -> int:
 
 def split_covers(split: Split, input_: str) -> bool:
     return split.sequences is None or input_ in split.sequences
+
+
+def _job_perturbations(experiment: Experiment, robust: bool, measures_stability: bool) -> tuple[Perturbation, ...]:
+    """The declared perturbations for a robustness job; for a runner that measures feature
+    robustness on its training scans, those (or the default chain); else none."""
+    if robust and experiment.robustness is not None:
+        return experiment.robustness.perturbations
+    return experiment.stability_perturbations() if measures_stability else ()
 
 
 def build_jobs(
@@ -87,8 +105,15 @@ def build_jobs(
                         continue  # per-sequence splits (official) cannot hold a two-sequence job
                     if input_ != BOTH and not split_covers(split, input_):
                         continue
+                    robust = (
+                        experiment.robustness is not None
+                        and experiment.robustness.covers(protocol.name, spec.alias or spec.name)
+                        and cls.sees_images()
+                    )
                     for variant in spec.variants:
-                        params = dataclasses.asdict(cls.make_params(spec.params, variant))
+                        made = cls.make_params(spec.params, variant)
+                        params = dataclasses.asdict(made)
+                        perturbations = _job_perturbations(experiment, robust, cls.uses_perturbations(made))
                         for seed_index in range(spec.seeds or experiment.n_seeds):
                             seed = derive_seed(experiment.seed, split.split_id, input_, seed_index)
                             job = Job(
@@ -105,6 +130,8 @@ def build_jobs(
                                 spec.alias or "",
                                 cls.version,
                                 experiment.reproducible if cls.torch_kernels else "",
+                                perturbations,
+                                robust,
                             )
                             if only is None or fnmatch.fnmatch(job.label, only):
                                 jobs.append(job)

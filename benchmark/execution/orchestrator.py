@@ -16,6 +16,8 @@ from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions
 from cirrbench.benchmark.common.results_store import ResultsStore
 from cirrbench.benchmark.data.cohort import Cohort
+from cirrbench.benchmark.data.perturbations import Perturbation
+from cirrbench.benchmark.data.perturbed_scans import erasing_problems
 from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
 from cirrbench.benchmark.data.validate import ensure_valid
 from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
@@ -194,6 +196,7 @@ def preflight(
                 )
                 if line not in problems:
                     problems.append(line)
+    problems += _robustness_problems(experiment, cohort, all_jobs)
     have = set(cohort.sequences)
     for input_ in experiment.inputs:
         needed = {"T1W", "T2W"} if input_ == "both" else {input_}
@@ -241,6 +244,38 @@ def preflight(
                     )
     if problems:
         raise ConfigError(problems)
+
+
+def _robustness_problems(experiment: Experiment, cohort: Cohort, all_jobs: list[Job]) -> list[str]:
+    """The robustness section against the cohort and the grid: images to perturb, runners that
+    read them, and no erosion that would leave a scan without its liver mask."""
+    spec, source = experiment.robustness, experiment.source
+    if spec is None:
+        return []
+    if cohort.features is not None:
+        return [
+            f"{source}: robustness: {cohort.source} is a feature table; perturbations need the images (remove robustness:)"
+        ]
+    problems = []
+    for row in spec.runners or ():
+        entries = [s for s in experiment.runners if (s.alias or s.name) == row]
+        if entries and not get_runner(entries[0].name).sees_images():
+            problems.append(
+                f"{source}: robustness.runners: {row!r} reads no images, so perturbed scans cannot change its predictions; remove it"
+            )
+    if not problems and not any(j.robustness for j in all_jobs):
+        problems.append(
+            f"{source}: robustness: no runner of protocol {spec.protocol!r} that reads images is listed; add one to robustness.runners or run one under that protocol"
+        )
+    declared = experiment.raw.get("robustness", {}).get("perturbations", [])
+    keyed = [
+        (f"robustness.perturbations[{i}].levels[{j}]", Perturbation(item["name"], float(level)))
+        for i, item in enumerate(declared)
+        for j, level in enumerate(item["levels"])
+    ]
+    if any(j.perturbations for j in all_jobs):  # every scan: a split's test scans are another's training scans
+        problems += [f"{source}: {line}" for line in erasing_problems(list(cohort.records), keyed)]
+    return problems
 
 
 def dry_run(experiment: Experiment, options: RunOptions) -> str:

@@ -142,6 +142,26 @@ def bootstrap_p(point: float, draws: np.ndarray) -> float:
     return bias_corrected_p(point, draws)
 
 
+def _by_patient(stats: PatientStatistics) -> np.ndarray:
+    """The predicted class of each patient (patient-level rows: one per patient; -1 where absent)."""
+    out = np.full(stats.n_clusters, -1)
+    out[stats.cluster] = stats.predicted
+    return out
+
+
+def _split_flips(clean: pd.DataFrame, altered: pd.DataFrame) -> np.ndarray:
+    """Per split, the share of patients whose predicted class differs (seeds averaged in a split)."""
+    on = ["split_id", "seed_index", "patient_id"]
+    cols = [c for c in clean.columns if c.startswith("prob_")]
+    a, b = clean[on + cols].copy(), altered[on + cols].copy()
+    a["pred"] = decide(a[cols].to_numpy(dtype=float), row_keys(clean))
+    b["pred"] = decide(b[cols].to_numpy(dtype=float), row_keys(altered))
+    merged = a[[*on, "pred"]].merge(b[[*on, "pred"]], on=on, suffixes=("_a", "_b"))
+    merged["flip"] = (merged["pred_a"] != merged["pred_b"]).astype(float)
+    per_seed = merged.groupby(["split_id", "seed_index"])["flip"].mean()
+    return per_seed.groupby(level="split_id").mean().to_numpy()
+
+
 def _interval(point: float, draws: np.ndarray, n_boot: int, method: str = "bootstrap") -> Estimate:
     draws = draws[np.isfinite(draws)]
     if len(draws) < n_boot // 2 or not np.isfinite(point):
@@ -377,6 +397,65 @@ class Evaluation:
             self.seed_spread(a, metric, level),
             self.seed_spread(b, metric, level),
         )
+
+    # ---- the same methods on altered test scans (robustness) -----------------------------------
+    def _same_test_set(self, keys: list[MethodKey], level: str) -> tuple[bool, PairedBootstrap | None]:
+        """Whether ``keys`` (one input; e.g. a protocol and its perturbed points) are scored on one
+        test set, and the bootstrap they share (same patients, strata and seed: same resamples)."""
+        if len({k.input for k in keys}) != 1:
+            raise ValueError(f"{keys} mix inputs")
+        single = self.single_test_set(keys[0].protocol, keys[0].input)
+        if not single:
+            return False, None
+        boots = [self._bootstrap(k.protocol, k.input, level) for k in keys]
+        if any(b.patients != boots[0].patients for b in boots):
+            raise ValueError(f"{keys} were not scored on the same test patients")
+        return True, boots[0]
+
+    def contrast(self, terms: list[tuple[float, MethodKey]], metric: str, level: str = "patient") -> Estimate | None:
+        """A weighted sum of methods' metrics on the same test patients with its 95 % CI: a
+        perturbed point minus its clean protocol (+1, -1), or two methods' degradations against
+        each other (+1, -1, -1, +1). Paired bootstrap on one test set (a seeded method keeps its
+        seed draws on both sides: the same trained models), corrected t over repeated splits."""
+        self._check_metric(metric)
+        keys = [k for _, k in terms]
+        if not all(self.has(k, level) for k in keys):
+            return None
+        single, boot = self._same_test_set(keys, level)
+        if single and boot is not None:
+            point = sum(w * boot.point(self._statistics(k, level), metric) for w, k in terms)
+            draws = sum(w * boot.draws(self._statistics(k, level), metric) for w, k in terms)
+            return _interval(float(point), np.asarray(draws), self.n_boot)
+        per = [self._per_split(k, metric, level) for k in keys]
+        common = per[0].index
+        for series in per[1:]:
+            common = common.intersection(series.index)
+        values = sum(w * series[common].to_numpy() for (w, _), series in zip(terms, per))
+        low_bound, high_bound = metric_bounds(metric, self.labels)
+        span = (high_bound - low_bound) * sum(abs(w) for w, _ in terms) / 2
+        fraction = max(self.test_fraction(k) for k in keys)
+        return corrected_t_ci(np.asarray(values, dtype=float), fraction, bounds=(-span, span))
+
+    def flip_rate(self, clean: MethodKey, altered: MethodKey) -> Estimate | None:
+        """The share of test patients whose predicted stage differs between ``clean`` and
+        ``altered`` (the same trained models on altered scans), seeds averaged, with its 95 % CI:
+        patient (and seed) bootstrap on one test set, corrected t over repeated splits."""
+        if not (self.has(clean, "patient") and self.has(altered, "patient")):
+            return None
+        single, boot = self._same_test_set([clean, altered], "patient")
+        if single and boot is not None:
+            flips = np.stack(
+                [
+                    (_by_patient(a) != _by_patient(b)).astype(float)
+                    for a, b in zip(self._statistics(clean, "patient"), self._statistics(altered, "patient"))
+                ]
+            )  # (seeds, patients)
+            per_seed = boot.counts @ flips.T / boot.counts.sum(axis=1, keepdims=True)  # (n_boot, seeds)
+            weights = boot.seed_weights(len(flips)) if len(flips) > 1 else np.ones((len(per_seed), 1))
+            draws = np.sum(per_seed * weights, axis=1) / len(flips)
+            return _interval(float(flips.mean()), draws, self.n_boot)
+        per_split = _split_flips(self._method_rows(clean, "patient"), self._method_rows(altered, "patient"))
+        return corrected_t_ci(per_split, self.test_fraction(clean), bounds=(0.0, 1.0))
 
     def test_fraction(self, key: MethodKey) -> float:
         """n_test / n_fit of the method's protocol (its runner's own where recorded): the ratio the

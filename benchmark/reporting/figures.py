@@ -55,6 +55,7 @@ FAMILY_COLOURS = {
     "other": "#009E73",
 }
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
+MARKERS = ["o", "s", "^", "D", "v", "P"]  # runners of one family, told apart in point plots
 
 
 def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
@@ -551,4 +552,51 @@ def learning_curve_figure(rows: pd.DataFrame, names: RowNames, metric: str, targ
     fig.legend(loc="lower center", ncol=min(3, len(styles)), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(target.heading, fontsize=10)
     fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(styles) - 1) // 3), 1, 1))
+    return target.save(fig)
+
+
+def robustness_figure(rows: pd.DataFrame, names: RowNames, metric: str, target: FigureTarget) -> list[Path]:
+    """Perturbed minus clean metric per perturbation and level (x), one panel per input, a point
+    with its CI bar per method (dodged), colour = family, a line at no change."""
+    inputs = [i for i in INPUT_ORDER if i in set(rows["input"])]
+    if not inputs:
+        return []
+    points = sorted({(p, lv) for p, lv in zip(rows["perturbation"], rows["level"])})
+    methods = sorted(set(rows["method"]), key=lambda m: names.sort_key(rows.loc[rows["method"] == m, "runner"].iloc[0]))
+    width = max(5.0, 0.9 * len(points) + 1.5)
+    fig, axes = plt.subplots(1, len(inputs), figsize=(width * len(inputs), 4.2), squeeze=False, sharey=True)
+    offsets = np.linspace(-0.3, 0.3, len(methods)) if len(methods) > 1 else np.zeros(1)
+    styles: dict[str, int] = {}
+    for j, column in enumerate(inputs):
+        ax = axes[0, j]
+        part = rows[rows["input"] == column]
+        for offset, method in zip(offsets, methods):
+            line = part[part["method"] == method]
+            if line.empty:
+                continue
+            family = names.family(line["runner"].iloc[0])
+            style = styles.setdefault(
+                method, sum(names.family(rows.loc[rows["method"] == m, "runner"].iloc[0]) == family for m in styles)
+            )
+            x = np.array([points.index((p, lv)) for p, lv in zip(line["perturbation"], line["level"])]) + offset
+            values, low, high = (line[c].to_numpy(dtype=float) for c in ("value", "low", "high"))
+            ax.errorbar(
+                x,
+                values,
+                yerr=np.abs(np.vstack([values - low, high - values])),
+                fmt=MARKERS[style % len(MARKERS)],
+                ms=5,
+                capsize=2,
+                lw=1,
+                color=FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"]),
+                label=method if j == 0 else None,
+            )
+        ax.axhline(0.0, color="0.4", lw=0.8)
+        ax.set_xticks(range(len(points)), [f"{p}\n{lv:g}" for p, lv in points], fontsize=7)
+        ax.set_title(column, fontsize=10)
+        ax.grid(axis="y", color="0.92")
+    axes[0, 0].set_ylabel(f"change in {metric_display(metric)} (perturbed - clean)", fontsize=8)
+    fig.legend(loc="lower center", ncol=min(3, len(styles)), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(target.heading, fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(styles) - 1) // 3), 1, 1))
     return target.save(fig)

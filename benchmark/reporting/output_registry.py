@@ -51,6 +51,7 @@ class ReportContext:
     )  # protocol -> [(declared comparison, Holm p)], for the verdict in words
     figure_cache: Any = None  # FigureCache: unchanged figures of the previous build are kept
     curve_words: list[str] = field(default_factory=list)  # learning curves' crossovers, for the verdict in words
+    robustness_words: list[str] = field(default_factory=list)  # which side of each pair degrades less
 
     def figure(self, stem: str, title: str):
         """Where a figure of this report goes (``figures/<stem>``), titled under the report's banner."""
@@ -77,7 +78,11 @@ class FigureFamily:
 
 
 #: The built-in tables and figures register when this module is imported (page order).
-BUILTIN_MODULES = ("cirrbench.benchmark.reporting.builtin_outputs", "cirrbench.benchmark.reporting.learning_curves")
+BUILTIN_MODULES = (
+    "cirrbench.benchmark.reporting.builtin_outputs",
+    "cirrbench.benchmark.reporting.learning_curves",
+    "cirrbench.benchmark.reporting.robustness",
+)
 _TABLES: Registry[TableFamily] = Registry("table family", builtins=BUILTIN_MODULES, defined_by=lambda f: f.build)
 _FIGURES: Registry[FigureFamily] = Registry("figure family", builtins=BUILTIN_MODULES, defined_by=lambda f: f.build)
 

@@ -35,6 +35,7 @@ from cirrbench.benchmark.reporting.report_cache import (
     reusable,
     save_state,
 )
+from cirrbench.benchmark.reporting.robustness import is_perturbed_point, with_perturbed_points
 from cirrbench.benchmark.reporting.rows import level_frames, per_split_metrics, test_fractions
 from cirrbench.benchmark.reporting.stats import holm
 from cirrbench.benchmark.reporting.table_builders import DeclaredPair, RowNames
@@ -137,6 +138,7 @@ def _context(
         )
     shares = split_fractions(store)  # learning curves: each share is a point of its own
     predictions, jobs = with_curve_points(predictions, jobs, shares)
+    predictions, jobs = with_perturbed_points(predictions, jobs, store)  # robustness: each perturbation a point
     label_dicts = {json.dumps(j["labels"], sort_keys=True) for j in jobs}
     if len(label_dicts) != 1:
         raise ValueError(f"{out}: jobs use different label sets; report them separately")
@@ -173,7 +175,14 @@ def _context(
         m for m in settings.secondary_metrics if supported_metric(m, labels)
     ]  # QWK and MAE only for ordinal labels
     pairs = [DeclaredPair.parse(p) for p in settings.compare]
-    protocols = sorted({k.protocol for k in evaluation.methods() if not is_curve_point(k.protocol)}, key=protocol_order)
+    protocols = sorted(
+        {
+            k.protocol
+            for k in evaluation.methods()
+            if not (is_curve_point(k.protocol) or is_perturbed_point(k.protocol))
+        },
+        key=protocol_order,
+    )
 
     context = ReportContext(
         out,
@@ -232,7 +241,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     # a run of learning curves only has no verdict table: its words are the crossovers
     tested = verdicts or not context.curve_words
     words = verdict_in_words(verdicts, names, evaluation, settings.metric, settings.compare) if tested else []
-    words += context.curve_words
+    words += context.curve_words + context.robustness_words
     files += write_page(out, tables, [f for f in files if f.suffix == ".png"], words, settings, labels, memo)
     remove_stale_outputs(out, files)
     save_state(out, key, tables, files, words, context.figure_cache.current, memo)

@@ -128,6 +128,9 @@ class Table:
     notes: list[str] = field(default_factory=list)
     groups: list[tuple[str, int]] = field(default_factory=list)
     lead: int = 1
+    #: Files written: a long per-item listing (one row per radiomics feature) is CSV only, and
+    #: stays off the page (the page shows tables whose name starts with a family's prefix and "_").
+    formats: tuple[str, ...] = ("md", "tex", "csv")
 
     # ---- renderings -----------------------------------------------------------------------------
     def flat_header(self) -> list[str]:
@@ -340,11 +343,7 @@ class Table:
         )
 
     def write(self, folder: Path) -> list[Path]:
-        paths = []
-        for suffix, text in (
-            ("md", self.to_markdown()),
-            ("tex", self.to_latex()),
-            ("csv", self.to_frame().to_csv(index=False)),
-        ):
-            paths.append(atomic_write_text(inside(folder, f"{self.name}.{suffix}"), text))
-        return paths
+        renderers = {"md": self.to_markdown, "tex": self.to_latex, "csv": lambda: self.to_frame().to_csv(index=False)}
+        return [
+            atomic_write_text(inside(folder, f"{self.name}.{suffix}"), renderers[suffix]()) for suffix in self.formats
+        ]

@@ -178,6 +178,10 @@ class RunContext:
         """The executor when it spans machines (Dask: features are extracted on its workers), else None."""
         return self.executor if getattr(self.executor, "distributed", False) else None
 
+    #: The perturbations a runner that measures feature robustness applies to its training scans
+    #: (``cirrbench.benchmark.data.perturbed_scans.perturbed_record``); empty for other runners.
+    perturbations: tuple = ()
+
     #: A folder of this job that survives a failed or killed attempt (checkpoints, logs that grow
     #: during training); None when the harness gives none (e.g. a direct ``fit`` call).
     work_dir: Path | None = None
@@ -222,6 +226,9 @@ class Runner(ABC):
     version: ClassVar[str] = ""
     #: Whether the runner reads images (a feature-table cohort has none): checked before any job.
     needs_images: ClassVar[bool] = False
+    #: Whether the runner reads the images where the cohort has them (radiomics also runs on a
+    #: feature table): robustness jobs perturb the test scans of such runners and of those that need images.
+    reads_images: ClassVar[bool] = False
     #: Whether the runner's results depend on torch's float kernels (deep runners): its jobs then
     #: carry the config's ``reproducible`` mode in their keys and run with the kernels it pins.
     torch_kernels: ClassVar[bool] = False
@@ -230,6 +237,17 @@ class Runner(ABC):
     #: (fitted on train + valid, tuned by inner CV: radiomics runners; such a runner returns
     #: ``Predictions.held_out`` for model choice, since its validation predictions are in-sample).
     uses_validation: ClassVar[str] = "unused"
+
+    @classmethod
+    def sees_images(cls) -> bool:
+        """Whether perturbing the images or masks can change this runner's predictions."""
+        return cls.needs_images or cls.reads_images
+
+    @classmethod
+    def uses_perturbations(cls, params: Any) -> bool:
+        """Whether ``fit`` perturbs its training scans with ``RunContext.perturbations`` (they then
+        enter the job's key); a robustness job's test perturbations need no such declaration."""
+        return False
 
     @classmethod
     def check_cohort(cls, params: Any, cohort: Any) -> list[str]:
