@@ -55,7 +55,8 @@ FAMILY_COLOURS = {
     "other": "#009E73",
 }
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
-MARKERS = ["o", "s", "^", "D", "v", "P"]  # runners of one family, told apart in point plots
+MARKERS = ["o", "s", "^", "D", "v", "P"]  # levels of one perturbation, told apart in point plots
+MARKER_GLYPHS = ["\u25cf", "\u25a0", "\u25b2", "\u25c6", "\u25bc", "\u271a"]  # the same shapes, for titles
 
 
 def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
@@ -556,47 +557,58 @@ def learning_curve_figure(rows: pd.DataFrame, names: RowNames, metric: str, targ
 
 
 def robustness_figure(rows: pd.DataFrame, names: RowNames, metric: str, target: FigureTarget) -> list[Path]:
-    """Perturbed minus clean metric per perturbation and level (x), one panel per input, a point
-    with its CI bar per method (dodged), colour = family, a line at no change."""
+    """Perturbed minus clean metric with its CI, one panel per input (rows) and perturbation
+    (columns), one line per method (colour = family), one marker per level; a line at no change.
+    Methods read off the axis, so any number of them (variants included) stays legible."""
     inputs = [i for i in INPUT_ORDER if i in set(rows["input"])]
     if not inputs:
         return []
-    points = sorted({(p, lv) for p, lv in zip(rows["perturbation"], rows["level"])})
-    methods = sorted(set(rows["method"]), key=lambda m: names.sort_key(rows.loc[rows["method"] == m, "runner"].iloc[0]))
-    width = max(5.0, 0.9 * len(points) + 1.5)
-    fig, axes = plt.subplots(1, len(inputs), figsize=(width * len(inputs), 4.2), squeeze=False, sharey=True)
-    offsets = np.linspace(-0.3, 0.3, len(methods)) if len(methods) > 1 else np.zeros(1)
-    styles: dict[str, int] = {}
-    for j, column in enumerate(inputs):
-        ax = axes[0, j]
-        part = rows[rows["input"] == column]
-        for offset, method in zip(offsets, methods):
-            line = part[part["method"] == method]
-            if line.empty:
-                continue
-            family = names.family(line["runner"].iloc[0])
-            style = styles.setdefault(
-                method, sum(names.family(rows.loc[rows["method"] == m, "runner"].iloc[0]) == family for m in styles)
-            )
-            x = np.array([points.index((p, lv)) for p, lv in zip(line["perturbation"], line["level"])]) + offset
-            values, low, high = (line[c].to_numpy(dtype=float) for c in ("value", "low", "high"))
-            ax.errorbar(
-                x,
-                values,
-                yerr=np.abs(np.vstack([values - low, high - values])),
-                fmt=MARKERS[style % len(MARKERS)],
-                ms=5,
-                capsize=2,
-                lw=1,
-                color=FAMILY_COLOURS.get(family, FAMILY_COLOURS["other"]),
-                label=method if j == 0 else None,
-            )
-        ax.axhline(0.0, color="0.4", lw=0.8)
-        ax.set_xticks(range(len(points)), [f"{p}\n{lv:g}" for p, lv in points], fontsize=7)
-        ax.set_title(column, fontsize=10)
-        ax.grid(axis="y", color="0.92")
-    axes[0, 0].set_ylabel(f"change in {metric_display(metric)} (perturbed - clean)", fontsize=8)
-    fig.legend(loc="lower center", ncol=min(3, len(styles)), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    kinds = sorted(set(rows["perturbation"]))
+    ranked = rows.drop_duplicates("method").assign(rank=lambda f: [names.sort_key(r) for r in f["runner"]])
+    methods = list(ranked.sort_values(["rank", "method"])["method"])
+    runner_of = dict(zip(ranked["method"], ranked["runner"]))
+    fig, axes = plt.subplots(
+        len(inputs),
+        len(kinds),
+        figsize=(2.4 * len(kinds) + 3.2, 0.26 * len(methods) * len(inputs) + 1.4 * len(inputs) + 0.6),
+        squeeze=False,
+        sharey=True,
+        sharex=True,
+    )
+    for j, kind in enumerate(kinds):
+        levels = sorted(set(rows.loc[rows["perturbation"] == kind, "level"]))
+        offsets = np.linspace(-0.22, 0.22, len(levels)) if len(levels) > 1 else np.zeros(1)
+        for i, column in enumerate(inputs):
+            ax = axes[i, j]
+            part = rows[(rows["input"] == column) & (rows["perturbation"] == kind)]
+            for index, (level, offset) in enumerate(zip(levels, offsets)):
+                at = part[part["level"] == level]
+                y = np.array([methods.index(m) for m in at["method"]]) + offset
+                values, low, high = (at[c].to_numpy(dtype=float) for c in ("value", "low", "high"))
+                colours = [
+                    FAMILY_COLOURS.get(names.family(runner_of[m]), FAMILY_COLOURS["other"]) for m in at["method"]
+                ]
+                for k in range(len(at)):
+                    ax.errorbar(
+                        values[k],
+                        y[k],
+                        xerr=np.abs([[values[k] - low[k]], [high[k] - values[k]]]),
+                        fmt=MARKERS[index % len(MARKERS)],
+                        ms=4,
+                        capsize=1.5,
+                        lw=0.9,
+                        color=colours[k],
+                    )
+            ax.axvline(0.0, color="0.4", lw=0.8)
+            ax.grid(axis="x", color="0.92")
+            key = ", ".join(f"{MARKER_GLYPHS[n % len(MARKER_GLYPHS)]} {lv:g}" for n, lv in enumerate(levels))
+            ax.set_title(f"{column}: {kind}" + (f"\n({key})" if len(levels) > 1 else f" {levels[0]:g}"), fontsize=8)
+            if i == len(inputs) - 1:
+                ax.set_xlabel(f"change in {metric_display(metric)}", fontsize=8)
+    axes[0, 0].set_yticks(range(len(methods)), methods)
+    axes[0, 0].set_ylim(len(methods) - 0.5, -0.5)
+    for row in axes:
+        row[0].tick_params(axis="y", labelsize=7)
     fig.suptitle(target.heading, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(styles) - 1) // 3), 1, 1))
+    fig.tight_layout()
     return target.save(fig)

@@ -253,7 +253,8 @@ def _robustness_tables(c: ReportContext) -> list[Table]:
     "robustness",
     order=26,
     caption="Each method's change in the main metric when its test scans are perturbed (perturbed minus clean, "
-    "the same trained models and patients), with its 95 % CI, per perturbation and level; colour = family.",
+    "the same trained models and patients), with its 95 % CI; one panel per input and perturbation, one marker "
+    "per level; colour = family.",
 )
 def _robustness_figures(c: ReportContext) -> list[Path]:
     files: list[Path] = []
