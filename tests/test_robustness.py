@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from baselines.feature_stability import feature_class, icc_1_1
+from cirrbench.baselines.feature_stability import feature_class, icc_1_1
 from cirrbench.benchmark.data.labels import LabelSet
 from cirrbench.benchmark.data.perturbations import KINDS, Perturbation, level_problem, perturb_arrays
 from cirrbench.benchmark.data.perturbed_scans import erasing_problems, perturbed_record
