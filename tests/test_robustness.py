@@ -324,3 +324,25 @@ def test_what_only_the_cohort_can_show_stops_the_run_before_any_job(tiny_phantom
     assert "robustness.runners: 'majority' reads no images" in err
     assert "robustness.perturbations[0].levels[1]: mask-erode by 45 mm erases the liver mask of scan" in err
     assert "levels[0]" not in err and not (out / "predictions").exists()
+
+
+def test_over_repeated_splits_the_flip_rate_and_change_are_means_over_splits_with_a_corrected_t():
+    truth = [0, 1, 2, 0, 1, 2]
+    parts = []
+    for split, altered in (("s1", [0, 1, 0, 0, 1, 2]), ("s2", [0, 2, 0, 0, 1, 1])):  # 1 and 3 of 6 flip
+        frame = _frame({"clean": truth, "noisy": altered}, {"clean": "cv", "noisy": "cv~noise:5"})
+        parts.append(frame.assign(split_id=split, patient_id=[f"{split}-{p}" for p in frame["patient_id"]]))
+    frame = pd.concat(parts, ignore_index=True)
+    labels = LabelSet(("a", "b", "c"), True)
+    from cirrbench.benchmark.reporting.rows import per_split_metrics
+
+    evaluation = Evaluation(
+        {"patient": frame}, per_split_metrics(frame, labels, "patient"), labels, {"cv": 0.25}, n_boot=50
+    )
+    clean, noisy = MethodKey("r", "default", "T1W", "cv"), MethodKey("r", "default", "T1W", "cv~noise:5")
+    assert not evaluation.single_test_set("cv", "T1W")
+    flips = evaluation.flip_rate(clean, noisy)
+    assert flips.value == pytest.approx((1 / 6 + 3 / 6) / 2) and flips.method == "corrected-t"
+    assert flips.low < flips.value < flips.high and flips.low >= 0
+    change = evaluation.contrast([(1.0, noisy), (-1.0, clean)], "accuracy")
+    assert change.value == pytest.approx((-1 / 6 - 3 / 6) / 2) and change.low < change.value < change.high
