@@ -564,8 +564,8 @@ def robustness_figure(rows: pd.DataFrame, names: RowNames, metric: str, target: 
     if not inputs:
         return []
     kinds = sorted(set(rows["perturbation"]))
-    ranked = rows.drop_duplicates("method").assign(rank=lambda f: [names.sort_key(r) for r in f["runner"]])
-    methods = list(ranked.sort_values(["rank", "method"])["method"])
+    ranked = rows.drop_duplicates("method").reset_index(drop=True)  # rows come in table order
+    methods = list(ranked["method"])
     runner_of = dict(zip(ranked["method"], ranked["runner"]))
     fig, axes = plt.subplots(
         len(inputs),

@@ -115,12 +115,20 @@ def _method_name(names: RowNames, runner: str, variant: str) -> str:
     return names.show(runner) + ("" if variant == "default" else f" ({variant})")
 
 
+def _in_table_order(names: RowNames, frame: pd.DataFrame) -> pd.DataFrame:
+    """Methods in the report's row order (each before its variants), then input, perturbation, level."""
+    keys = frame.assign(
+        rank=[names.sort_key(r) for r in frame["runner"]],
+        variant_rank=[(v != "default", v) for v in frame["variant"]],
+        input_rank=[INPUT_ORDER.index(i) if i in INPUT_ORDER else 9 for i in frame["input"]],
+    )
+    order = keys.sort_values(["rank", "variant_rank", "input_rank", "perturbation", "level"]).index
+    return frame.loc[order].reset_index(drop=True)
+
+
 def robustness_table(c: ReportContext, protocol: str, frame: pd.DataFrame, sentences: list[str]) -> Table:
     metric = c.settings.metric
-    frame = frame.assign(
-        rank=[c.names.sort_key(r) for r in frame["runner"]],
-        input_rank=[INPUT_ORDER.index(i) if i in INPUT_ORDER else 9 for i in frame["input"]],
-    ).sort_values(["rank", "variant", "input_rank", "perturbation", "level"])
+    frame = _in_table_order(c.names, frame)
     rows = [
         [
             _method_name(c.names, r.runner, r.variant),
@@ -262,6 +270,7 @@ def _robustness_figures(c: ReportContext) -> list[Path]:
         frame = robustness_rows(c, protocol, c.settings.metric)
         if frame.empty:
             continue
+        frame = _in_table_order(c.names, frame)
         plotted = frame.assign(
             value=[d.value if d is not None else np.nan for d in frame["difference"]],
             low=[d.low if d is not None else np.nan for d in frame["difference"]],
