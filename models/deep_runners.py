@@ -158,7 +158,7 @@ CPU_SMOKE = {
     "width": 0.25,
     "size": 32,
     "spacing_mm": 2.5,
-    "epochs": 2,
+    "epochs": 1,
     "batch_size": 4,
     "slices_per_scan": 2,
     "max_slices": 4,

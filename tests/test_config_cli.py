@@ -213,3 +213,14 @@ def test_a_command_is_one_handler_whose_docstring_is_its_help(capsys):
     capsys.readouterr()
     with pytest.raises(TypeError, match="needs a docstring"):
         command("data silent", options)(lambda args: 0)
+
+
+def test_no_report_runs_the_jobs_and_leaves_the_report_to_cirrbench_report(tiny_phantom, tmp_path, capsys):
+    path = config(tiny_phantom, tmp_path)
+    out = tmp_path / "r"
+    assert main(["run", str(path), "--out", str(out), "-q", "--no-report"]) == 0
+    assert "report: not built (--no-report)" in capsys.readouterr().out
+    assert (out / "manifest.json").is_file() and list(out.glob("predictions/*/predictions.csv"))
+    assert not (out / "tables").exists() and not (out / "REPORT.md").exists()
+    assert main(["report", str(out)]) == 0
+    assert (out / "tables" / "main_official_patient.csv").is_file()

@@ -77,6 +77,7 @@ class RunOptions:
     labels: tuple[str, ...] | None = None  # declared class names (manifest and feature-table cohorts)
     ordinal: bool | None = None
     plugins: tuple[str, ...] = ()  # --plugin: files or modules every worker imports (besides the config's plugins:)
+    report: bool = True  # False (--no-report): jobs only; `cirrbench report OUT` builds the report later
 
 
 def resolve_data(experiment: Experiment, options: RunOptions) -> tuple[Path, bool]:
@@ -376,7 +377,7 @@ def _run_locked(
     store.write_index([entry["key"] for entry in manifest["jobs"] if entry["done"]])
 
     report = None
-    if any(entry["done"] for entry in manifest["jobs"]):
+    if options.report and any(entry["done"] for entry in manifest["jobs"]):
         report = build_report(out, ReportSettings.from_manifest(out), reuse=not options.force)
         if report.reused:
             print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from cirrbench.cli.options import load_cli_plugins, run_options_from_args, run_parent
@@ -18,6 +19,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         default=None,
         help="run only jobs whose label runner:variant:input:split:seed matches, e.g. 'majority:*:T1W:*'",
+    )
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="run the jobs and write the manifest, but no report (shards of one run on several machines, each with --only; then `cirrbench report OUT` once)",
     )
 
 
@@ -39,10 +45,13 @@ def run(args: argparse.Namespace) -> int:
     load_cli_plugins(args)  # before the config is read: its runners may come from a plugin
     experiment = load_experiment(args.config, tuple(args.set or ()))
     options = run_options_from_args(args, jobs=args.jobs or default_jobs(args.device or experiment.device))
+    options = dataclasses.replace(options, report=not args.no_report)
     if args.dry_run:
         print(dry_run(experiment, options))
         return 0
     summary, report = run_experiment(experiment, options)
+    if args.no_report:
+        print(f"report: not built (--no-report); `cirrbench report {args.out}` builds it")
     if report is not None:
         print()
         print(report.main_markdown())

@@ -48,12 +48,12 @@ ARMS = {
 
 
 def run_fresh(config: Path, out: Path, extra_env: dict[str, str], *args: str) -> tuple[str, dict]:
-    """``cirrbench run CONFIG`` of a one-job config in a fresh process (torch chooses its kernels at
-    import), with this process's pins and mode removed from the environment and ``extra_env``
-    added: (SHA-256 of the job's predictions.csv, its job record)."""
+    """``cirrbench run CONFIG --no-report`` of a one-job config in a fresh process (torch chooses its
+    kernels at import), with this process's pins and mode removed from the environment and
+    ``extra_env`` added: (SHA-256 of the job's predictions.csv, its job record)."""
     env = {k: v for k, v in os.environ.items() if k not in BITWISE_PINS and k != "CIRRBENCH_REPRODUCIBLE"}
     env.update(extra_env)
-    command = [sys.executable, "-m", "cirrbench", "run", str(config), "--out", str(out), "-q", *args]
+    command = [sys.executable, "-m", "cirrbench", "run", str(config), "--out", str(out), "-q", "--no-report", *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
