@@ -70,9 +70,13 @@ class RobustnessSpec:
     protocol: str
     runners: tuple[str, ...] | None  # row names; None: every image runner of the protocol
     perturbations: tuple[Perturbation, ...]  # one per (perturbation, level), in config order
+    keys: tuple[str, ...] = ()  # each one's config key (robustness.perturbations[i].levels[j]), for errors
 
     def covers(self, protocol: str, row: str) -> bool:
         return protocol == self.protocol and (self.runners is None or row in self.runners)
+
+    def keyed(self) -> list[tuple[str, Perturbation]]:
+        return list(zip(self.keys, self.perturbations))
 
 
 @dataclass(frozen=True)
@@ -191,14 +195,20 @@ def _robustness(raw: Any, protocols: list[ProtocolSpec]) -> RobustnessSpec | Non
     """The checked ``robustness:`` section; None without perturbations."""
     if not raw or not raw.get("perturbations"):
         return None
-    perturbations = tuple(
-        Perturbation(item["name"], float(level), int(item.get("seed", default("robustness.perturbations[].seed"))))
-        for item in raw["perturbations"]
-        for level in item["levels"]
-    )
+    keyed = [
+        (
+            f"robustness.perturbations[{i}].levels[{j}]",
+            Perturbation(item["name"], float(level), int(item.get("seed", default("robustness.perturbations[].seed")))),
+        )
+        for i, item in enumerate(raw["perturbations"])
+        for j, level in enumerate(item["levels"])
+    ]
     runners = raw.get("runners")
     return RobustnessSpec(
-        str(raw.get("protocol") or protocols[0].name), tuple(runners) if runners is not None else None, perturbations
+        str(raw.get("protocol") or protocols[0].name),
+        tuple(runners) if runners is not None else None,
+        tuple(p for _, p in keyed),
+        tuple(k for k, _ in keyed),
     )
 
 

@@ -16,7 +16,6 @@ from cirrbench.benchmark.common.paths import cache_dir
 from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions
 from cirrbench.benchmark.common.results_store import ResultsStore
 from cirrbench.benchmark.data.cohort import Cohort
-from cirrbench.benchmark.data.perturbations import Perturbation
 from cirrbench.benchmark.data.perturbed_scans import erasing_problems
 from cirrbench.benchmark.data.phantom import NOTICE, PHANTOM_VERSION, PhantomConfig, write_phantom
 from cirrbench.benchmark.data.validate import ensure_valid
@@ -268,14 +267,8 @@ def _robustness_problems(experiment: Experiment, cohort: Cohort, all_jobs: list[
         problems.append(
             f"{source}: robustness: no runner of protocol {spec.protocol!r} that reads images is listed; add one to robustness.runners or run one under that protocol"
         )
-    declared = experiment.raw.get("robustness", {}).get("perturbations", [])
-    keyed = [
-        (f"robustness.perturbations[{i}].levels[{j}]", Perturbation(item["name"], float(level)))
-        for i, item in enumerate(declared)
-        for j, level in enumerate(item["levels"])
-    ]
     if any(j.perturbations for j in all_jobs):  # every scan: a split's test scans are another's training scans
-        problems += [f"{source}: {line}" for line in erasing_problems(list(cohort.records), keyed)]
+        problems += [f"{source}: {line}" for line in erasing_problems(list(cohort.records), spec.keyed())]
     return problems
 
 
