@@ -16,14 +16,12 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.data.cohort import ScanRecord
-from cirrbench.benchmark.data.perturbations import Perturbation
+from cirrbench.benchmark.data.perturbations import ROBUST_ICC, Perturbation
 from cirrbench.benchmark.data.perturbed_scans import perturbed_record
 
 from .features import extract_features
 
-__all__ = ["ROBUST_ICC", "feature_class", "icc_1_1", "measure_stability"]
-
-ROBUST_ICC = 0.9  # Zwanenburg et al. 2019
+__all__ = ["feature_class", "icc_1_1", "measure_stability"]
 
 
 def icc_1_1(values: np.ndarray) -> np.ndarray:

@@ -27,10 +27,11 @@ from sklearn.feature_selection import f_classif
 from sklearn.model_selection import RandomizedSearchCV, StratifiedGroupKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
+from cirrbench.benchmark.data.perturbations import ROBUST_ICC
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.params import param
 
-from .feature_stability import ROBUST_ICC, measure_stability
+from .feature_stability import measure_stability
 from .features import extract_features, load_params
 from .pipeline import build_pipeline, kept_feature_names, select_columns
 
@@ -369,7 +370,7 @@ class RadiomicsRunner(Runner):
         predictions.held_out = self.held_out_
         if self.importance_ is not None:
             predictions.extras["feature_importance"] = self.importance_
-        if getattr(self, "stability_", None) is not None:
+        if self.stability_ is not None:
             predictions.extras["feature_stability"] = self.stability_
         return predictions
 

@@ -170,6 +170,10 @@ KINDS: dict[str, PerturbationKind] = {
 }
 
 
+#: A radiomics feature is robust to the perturbations at ICC(1,1) >= this (Zwanenburg et al. 2019):
+#: the stable-features variant's threshold and the report's rule.
+ROBUST_ICC = 0.9
+
 #: What a feature's robustness is measured with when the config declares no perturbations: a
 #: short chain in the spirit of Zwanenburg et al. (contour randomisation, noise, rotation).
 DEFAULT_STABILITY: tuple[Perturbation, ...] = (

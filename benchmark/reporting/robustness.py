@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cirrbench.benchmark.common.results_store import ResultsStore
+from cirrbench.benchmark.data.perturbations import ROBUST_ICC
 from cirrbench.benchmark.reporting.evaluation import Evaluation, MethodKey
 from cirrbench.benchmark.reporting.figures import robustness_figure
 from cirrbench.benchmark.reporting.metric_registry import direction, metric_display
@@ -280,9 +281,6 @@ def _robustness_figures(c: ReportContext) -> list[Path]:
         title = f"Change in {metric_display(c.settings.metric)} under perturbation (patient level, protocol {protocol})"
         files += robustness_figure(plotted, c.names, c.settings.metric, c.figure(f"robustness_{protocol}", title))
     return files
-
-
-ROBUST_ICC = 0.9  # Zwanenburg et al. 2019: the report's rule for "robust", whatever a runner selected with
 
 
 def _stability_frame(c: ReportContext) -> pd.DataFrame:
