@@ -204,6 +204,7 @@ class Evaluation:
         self._stats: dict[tuple, list[PatientStatistics]] = {}
         self._rows: dict[tuple, pd.DataFrame] = {}
         self._estimates: dict[tuple, Estimate] = {}
+        self._altered: dict[tuple, Estimate | None] = {}  # contrasts and flip rates (table and figure share them)
         self._positions: dict[str, dict[tuple, np.ndarray]] = {}  # row positions of each method, per frame
         self._single: dict[tuple, bool] = {}
 
@@ -418,6 +419,12 @@ class Evaluation:
         each other (+1, -1, -1, +1). Paired bootstrap on one test set (a seeded method keeps its
         seed draws on both sides: the same trained models), corrected t over repeated splits."""
         self._check_metric(metric)
+        cache_key = ("contrast", tuple(terms), metric, level)
+        if cache_key not in self._altered:
+            self._altered[cache_key] = self._contrast(terms, metric, level)
+        return self._altered[cache_key]
+
+    def _contrast(self, terms: list[tuple[float, MethodKey]], metric: str, level: str) -> Estimate | None:
         keys = [k for _, k in terms]
         if not all(self.has(k, level) for k in keys):
             return None
@@ -440,6 +447,12 @@ class Evaluation:
         """The share of test patients whose predicted stage differs between ``clean`` and
         ``altered`` (the same trained models on altered scans), seeds averaged, with its 95 % CI:
         patient (and seed) bootstrap on one test set, corrected t over repeated splits."""
+        cache_key = ("flips", clean, altered)
+        if cache_key not in self._altered:
+            self._altered[cache_key] = self._flip_rate(clean, altered)
+        return self._altered[cache_key]
+
+    def _flip_rate(self, clean: MethodKey, altered: MethodKey) -> Estimate | None:
         if not (self.has(clean, "patient") and self.has(altered, "patient")):
             return None
         single, boot = self._same_test_set([clean, altered], "patient")
