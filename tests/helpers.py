@@ -50,3 +50,23 @@ def cli_in_subprocess(*argv: str) -> list[str]:
         f"from cirrbench.cli import main; sys.exit(main({list(argv)!r}))"
     )
     return [sys.executable, "-c", code]
+
+
+def grow_unless_first_task(megabytes: int) -> tuple[int, bool]:
+    """In a pool worker: after its first task, hold ``megabytes`` of touched memory for 3 s, as a
+    deep job's imports do, and stay busy past loky's one-second check interval."""
+    import os
+    import threading
+    import time
+
+    import numpy as np
+
+    calls = int(os.environ.get("CIRRBENCH_TEST_TASKS", "0"))
+    os.environ["CIRRBENCH_TEST_TASKS"] = str(calls + 1)
+    if calls == 0:
+        time.sleep(0.1)
+        return os.getpid(), False
+    ballast = [np.ones(megabytes * 2**20, dtype=np.uint8)]
+    threading.Timer(3.0, ballast.clear).start()
+    time.sleep(1.05)
+    return os.getpid(), True

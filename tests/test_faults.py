@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import runners_for_tests  # noqa: F401  (registers the test runners)
 import yaml
-from helpers import cli_in_subprocess, config_file
+from helpers import cli_in_subprocess, config_file, grow_unless_first_task
+from joblib import delayed as delayed_call
 
 from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.execution.experiment import parse_experiment
@@ -357,3 +358,18 @@ def test_library_warnings_go_to_the_jobs_log_not_the_console(tiny_phantom, tmp_p
     assert "a library had something to say" not in captured.out + captured.err
     logs = list((out / "predictions").glob("*/warnings.log"))
     assert len(logs) == 1 and "1 x UserWarning: a library had something to say" in logs[0].read_text()
+
+
+def test_a_worker_that_grows_like_a_deep_job_is_kept_not_restarted():
+    """Loky replaces a worker 300 MB above its size after its first task; torch and MONAI alone are
+    more, so a worker was restarted (and re-imported everything) whenever a deep job followed a light one."""
+    import psutil
+
+    from cirrbench.benchmark.common.processes import worker_pool
+
+    results = worker_pool(2)(delayed_call(grow_unless_first_task)(400) for _ in range(4))
+    grown = {pid for pid, grew in results if grew}
+    assert grown, "no task ran after a first one on its worker"
+    time.sleep(1.0)  # a replaced worker exits right after its task
+    for pid in grown:
+        assert psutil.pid_exists(pid) and psutil.Process(pid).ppid() == os.getpid(), f"worker {pid} was replaced"

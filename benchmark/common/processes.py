@@ -6,13 +6,23 @@ Without it, loky workers orphaned by a killed run wait on their task queue for l
 builtin ``exec`` with the guard's source, so a worker runs it before importing anything of the
 suite's (slow on a busy machine). Every pool of the suite uses the same initializer, so loky keeps
 one reusable pool across validation, preprocessing, feature extraction and jobs.
+
+The guard also widens loky's memory-leak check. Loky restarts a worker whose resident size grew
+300 MB beyond its size after its first task; a worker whose first task drew a phantom patient or
+ran a reference job crosses that as soon as a deep job imports torch and MONAI, so it was replaced
+and the next job imported them all again (seconds of CPU each, and every in-process cache lost).
+A worker now restarts only past :data:`WORKER_GROWTH_LIMIT_BYTES`, which still catches a real leak.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["STARTUP_GUARD", "worker_pool"]
+__all__ = ["STARTUP_GUARD", "WORKER_GROWTH_LIMIT_BYTES", "worker_pool"]
+
+#: How far a worker's resident size may grow beyond its size after its first task before loky
+#: replaces it (loky's own limit, 300 MB, is less than importing torch and MONAI costs).
+WORKER_GROWTH_LIMIT_BYTES = 4 * 1024**3
 
 #: A worker process's first code: on Linux the kernel kills it when the process that started it
 #: ends, however it ends (the parent-death signal); everywhere, a thread exits it once re-parented.
@@ -34,6 +44,10 @@ def watch(parent={parent}):
         time.sleep(0.2)
 
 threading.Thread(target=watch, name="cirrbench-exit-with-parent", daemon=True).start()
+
+_loky = sys.modules.get("joblib.externals.loky.process_executor")
+if _loky is not None and hasattr(_loky, "_MAX_MEMORY_LEAK_SIZE"):
+    _loky._MAX_MEMORY_LEAK_SIZE = {growth_limit}
 """
 
 
@@ -42,5 +56,8 @@ def worker_pool(n_jobs: int, return_as: str = "list"):
     from joblib import Parallel
     from joblib.parallel import LokyBackend
 
-    backend = LokyBackend(initializer=exec, initargs=(STARTUP_GUARD.format(parent=os.getpid()), {}))
+    backend = LokyBackend(
+        initializer=exec,
+        initargs=(STARTUP_GUARD.format(parent=os.getpid(), growth_limit=WORKER_GROWTH_LIMIT_BYTES), {}),
+    )
     return Parallel(n_jobs=n_jobs, backend=backend, return_as=return_as)
