@@ -60,6 +60,63 @@ def test_agrees_with_scikit_learn():
     assert m["auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
 
 
+def _scikit_learn_metrics(y: np.ndarray, pred: np.ndarray, p: np.ndarray, labels: LabelSet) -> dict[str, float]:
+    """The same keys, each from scikit-learn's own function (the suite's earlier implementation)."""
+    k = labels.n_classes
+    classes = list(range(k))
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
+    cm = skm.confusion_matrix(y, pred, labels=classes)
+    present = np.isin(classes, y)
+    out = {"accuracy": skm.accuracy_score(y, pred), "cm": cm}
+    for index, name in enumerate(labels.names):
+        positive = y == index
+        both = positive.any() and (~positive).any()
+        out[f"auc_{name}"] = skm.roc_auc_score(positive, p[:, index]) if both else float("nan")
+        out[f"precision_{name}"] = precision[index] if present[index] else float("nan")
+        out[f"recall_{name}"] = recall[index] if present[index] else float("nan")
+        out[f"f1_{name}"] = f1[index] if present[index] else float("nan")
+        fp, tn = (
+            cm[:, index].sum() - cm[index, index],
+            cm.sum() - cm[index, :].sum() - cm[:, index].sum() + cm[index, index],
+        )
+        out[f"specificity_{name}"] = tn / (tn + fp) if tn + fp else float("nan")
+    if labels.ordinal:
+        several = len(np.unique(np.r_[y, pred])) > 1
+        out["qwk"] = skm.cohen_kappa_score(y, pred, labels=classes, weights="quadratic") if several else 0.0
+        out["mae"] = skm.mean_absolute_error(y, pred)
+    return out
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_every_metric_is_scikit_learns_to_the_bit(n_classes):
+    """Small test sets as the report scores them: tied and rounded probabilities, absent classes,
+    constant predictions. Equal with ==, not approximately: the report's numbers must not move."""
+    from cirrbench.benchmark.common.decision import decide
+    from cirrbench.benchmark.reporting.metric_values import binary_auc, confusion
+
+    rng = np.random.default_rng(n_classes)
+    labels = LabelSet(tuple("abcde"[:n_classes]), ordinal=True)
+    checked = 0
+    for trial in range(70):
+        n = int(rng.integers(2, 40))
+        y = rng.integers(0, n_classes - (trial % 3 == 0), n)  # every third set lacks the last class
+        p = rng.dirichlet(np.ones(n_classes), n)
+        if trial % 2:
+            p = np.round(p, 1)  # ties within and across classes
+        if trial % 7 == 0:
+            p[:] = p[0]  # one prediction for every patient
+        pred = decide(p)
+        ours, theirs = compute_metrics(y, p, labels), _scikit_learn_metrics(y, pred, p, labels)
+        assert np.array_equal(confusion(y, pred, n_classes), theirs.pop("cm"))
+        for key, value in theirs.items():
+            assert ours[key] == value or (np.isnan(ours[key]) and np.isnan(value)), (trial, key, ours[key], value)
+            checked += 1
+        positive = y == 0
+        if positive.any() and (~positive).any():
+            assert binary_auc(positive, p[:, 0]) == skm.roc_auc_score(positive, p[:, 0])
+    assert checked > 70 * n_classes * 5
+
+
 def test_nominal_labels_have_no_ordinal_metrics_and_any_class_count_works():
     labels = LabelSet(("a", "b"), ordinal=False)
     m = compute_metrics(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]), labels)
