@@ -361,8 +361,10 @@ def test_library_warnings_go_to_the_jobs_log_not_the_console(tiny_phantom, tmp_p
 
 
 def test_a_worker_that_grows_like_a_deep_job_is_kept_not_restarted():
-    """Loky replaces a worker 300 MB above its size after its first task; torch and MONAI alone are
-    more, so a worker was restarted (and re-imported everything) whenever a deep job followed a light one."""
+    """A worker grown past loky's 300 MB leak limit, as by a deep job's imports, keeps running.
+
+    Loky replaced such a worker, so one re-imported torch and MONAI whenever a deep job followed a
+    light one."""
     import psutil
 
     from cirrbench.benchmark.common.processes import worker_pool
