@@ -98,13 +98,29 @@ def scan_key(image: Path, mask: Path, digest: str, version: str) -> str:
 def extract_one(image: str, mask: str, params: dict[str, Any]) -> dict[str, float]:
     """Features of one scan exactly as PyRadiomics computes them for these parameters."""
     import SimpleITK as sitk
-    from radiomics import featureextractor
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     quiet_radiomics()
-    extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
-    result = extractor.execute(image, mask)
+    result = _extractor(params).execute(image, mask)
     return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+
+
+_EXTRACTORS: dict[str, Any] = {}
+
+
+def _extractor(params: dict[str, Any]):
+    """One PyRadiomics extractor per parameter set and process, reused for every scan, as
+    PyRadiomics' own batch example does: building one validates the parameters against its
+    schema (a YAML parse), a tenth of a small scan's extraction. ``execute`` copies the settings
+    and resets the geometry tolerance, so a reused extractor gives the same values."""
+    from radiomics import featureextractor
+
+    key = json.dumps(params, sort_keys=True, default=str)
+    if key not in _EXTRACTORS:
+        if len(_EXTRACTORS) >= 8:
+            _EXTRACTORS.clear()
+        _EXTRACTORS[key] = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
+    return _EXTRACTORS[key]
 
 
 @dataclass

@@ -47,6 +47,31 @@ def test_extraction_equals_pyradiomics_called_directly(tiny_phantom, params):
         np.testing.assert_allclose(ours.to_numpy(), np.array(list(direct.values())), rtol=1e-10, equal_nan=True)
 
 
+def test_an_extractor_reused_across_scans_and_parameter_sets_gives_a_fresh_ones_values(tiny_phantom):
+    """Each process keeps one PyRadiomics extractor per parameter set for all its scans."""
+    import copy
+
+    import radiomics
+    from radiomics import featureextractor
+
+    radiomics.setVerbosity(logging.ERROR)
+    records = load_cirrmri(tiny_phantom).records[:2]
+    default = load_params("default")
+    coarse = copy.deepcopy(default)
+    coarse.setdefault("setting", {})["binWidth"] = 50  # another parameter set, another extractor
+    sets = {"default": default, "coarse": coarse}
+    direct = {}
+    for name, params in sets.items():
+        for r in records:
+            fresh = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params)).execute(str(r.image), str(r.mask))
+            direct[name, r.scan_id] = {k: float(v) for k, v in fresh.items() if not k.startswith("diagnostics_")}
+    assert direct["default", records[0].scan_id] != direct["coarse", records[0].scan_id]
+    for name in ("default", "coarse", "default"):  # the second "default" reuses the first's extractor
+        table = extract_features(records, sets[name], use_cache=False, progress=False).table
+        for r in records:
+            assert table.loc[r.scan_id].to_dict() == direct[name, r.scan_id]
+
+
 def test_default_file_reproduces_library_defaults(tiny_phantom):
     import radiomics
     from radiomics import featureextractor
