@@ -65,13 +65,31 @@ def _ellipse(points: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> 
     return ((points[:, 0] - cx) / rx) ** 2 + ((points[:, 1] - cy) / ry) ** 2 < 1.0
 
 
-def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Noise-free relative signal and liver indicator at ``points`` (N, 3)."""
+def _liver(anatomy: PatientAnatomy, points: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Normalised distance to the liver surface (< 1 inside) at ``points`` inside the body wall
+    (``inner``) and the liver's height range; infinite elsewhere."""
+    liver_d = np.full(len(points), np.inf, dtype=np.float32)
+    near = inner & (points[:, 2] > -80) & (points[:, 2] < 100)
+    liver_d[near] = anatomy.liver_distance(points[near])
+    return liver_d
+
+
+def _inner(anatomy: PatientAnatomy, points: np.ndarray) -> np.ndarray:
+    b = anatomy.body_scale
+    return _ellipse(points, 0.0, 2.0, 56.0 * b, 43.0 * b)
+
+
+def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> np.ndarray:
+    """Noise-free relative signal at ``points`` (N, 3).
+
+    Organs inside the body wall are evaluated at the inner points only: most of a slice is
+    outside it, and an organ is drawn only inside it.
+    """
     c = CONTRAST[sequence]
     b = anatomy.body_scale
     signal = np.full(len(points), c["air"], dtype=np.float32)
     body = _ellipse(points, 0.0, 2.0, 64.0 * b, 50.0 * b)
-    inner = _ellipse(points, 0.0, 2.0, 56.0 * b, 43.0 * b)
+    inner = _inner(anatomy, points)
     signal[body] = c["fat"]
     signal[inner] = c["soft"]
     muscle = inner & ~_ellipse(points, 0.0, 2.0, 52.0 * b, 39.0 * b)
@@ -81,13 +99,11 @@ def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> tuple
     signal[_ellipse(points, 0.0, 37.0 * b, 7.5 * b, 6.5 * b)] = c["marrow"]
     signal[_ellipse(points, 7.0 * b, 25.0 * b, 5.5 * b, 5.5 * b)] = c["aorta"]
     signal[_ellipse(points, -10.0 * b, 22.0 * b, 6.5 * b, 5.5 * b)] = c["ivc"]
-    signal[(anatomy.spleen.distance(points) < 1.0) & inner] = c["spleen"]
-    bowel = (anatomy.bowel.distance(points) < 1.0) & inner
-    signal[bowel] = c["bowel"]
+    within = np.flatnonzero(inner)
+    signal[within[anatomy.spleen.distance(points[within]) < 1.0]] = c["spleen"]
+    signal[within[anatomy.bowel.distance(points[within]) < 1.0]] = c["bowel"]
 
-    liver_d = np.full(len(points), np.inf, dtype=np.float32)
-    near = inner & (points[:, 2] > -80) & (points[:, 2] < 100)
-    liver_d[near] = anatomy.liver_distance(points[near])
+    liver_d = _liver(anatomy, points, inner)
     liver = liver_d < 1.0
     if anatomy.ascites_mm > 0:
         shell = (liver_d >= 1.0) & (liver_d < 1.0 + anatomy.ascites_mm / 28.0) & inner & ~spine
@@ -100,7 +116,7 @@ def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> tuple
     tissue += c["nodule_sign"] * anatomy.nodule_contrast * anatomy.nodule_weight(p)
     vessel = anatomy.vessel_weight(p)
     signal[liver] = tissue * (1.0 - vessel) + c["vessel"] * vessel
-    return signal, liver
+    return signal
 
 
 def render(
@@ -113,11 +129,11 @@ def render(
     """
     offsets = np.linspace(-0.33, 0.33, sub_slices) if sub_slices > 1 else np.array([0.0])
     all_points = grid.points(np.concatenate([[0.0], offsets]))
-    centre_signal, liver = _signal(anatomy, sequence, all_points[0])
+    liver = _liver(anatomy, all_points[0], _inner(anatomy, all_points[0])) < 1.0  # the mask: slice centre only
     if sub_slices > 1:
-        signal = np.mean([_signal(anatomy, sequence, pts)[0] for pts in all_points[1:]], axis=0)
+        signal = np.mean([_signal(anatomy, sequence, pts) for pts in all_points[1:]], axis=0)
     else:
-        signal = centre_signal
+        signal = _signal(anatomy, sequence, all_points[0])
     bias_field = RandomField.create(rng, wavelength_mm=260.0, n_waves=6)
     bias = np.exp(scanner.bias * bias_field(all_points[0])).astype(np.float32)
     clean = signal * bias * scanner.gain
