@@ -41,7 +41,8 @@ def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):
         inputs=["T1W", "T2W"],
         runners=["majority", {"name": "test-killer", "params": {"counter": str(counter), "kill_at": 3}}],
     )
-    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0  # fits 1 and 2: both killer jobs done
+    run = ["run", str(path), "--out", str(out), "--jobs", "1", "-q", "--no-report"]  # predictions are what is checked
+    assert main(run) == 0  # fits 1 and 2: both killer jobs done
     before = {p.parent.name: p.read_bytes() for p in (out / "predictions").glob("*/predictions.csv")}
     assert len(before) == 4
     killed = subprocess.run(
@@ -53,7 +54,7 @@ def test_a_kill_during_force_keeps_the_old_results(tiny_phantom, tmp_path):
     after = {p.parent.name: p.read_bytes() for p in (out / "predictions").glob("*/predictions.csv")}
     assert after == before  # every finished job survived, byte for byte
     counter.write_text("100")
-    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0
+    assert main(run) == 0
     assert not [p for p in (out / "predictions").iterdir() if p.name.startswith(".")]
 
 
@@ -341,7 +342,7 @@ def test_a_full_disk_names_the_file_and_the_rerun_matches_a_clean_run(tiny_phant
 def test_a_runner_that_exits_is_that_jobs_failure(tiny_phantom, tmp_path):
     out = tmp_path / "results"
     raw = yaml.safe_load(config(tiny_phantom, tmp_path, runners=["majority", "test-exits"]).read_text())
-    summary, report = run_experiment(parse_experiment(raw, "x.yaml"), RunOptions(out=out, progress=False))
+    summary, _ = run_experiment(parse_experiment(raw, "x.yaml"), RunOptions(out=out, progress=False, report=False))
     assert summary.ran == ["majority:default:T1W:official-T1W:s0"] and list(summary.failed) == [
         "test-exits:default:T1W:official-T1W:s0"
     ]
