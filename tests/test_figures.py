@@ -36,3 +36,55 @@ def test_nothing_to_chart_without_either_measure(tmp_path):
     assert importance_measure(rows) is None
     paths = top_features(rows, FigureTarget(tmp_path / "top", "learner: top features"))
     assert all(p.stat().st_size > 1000 for p in paths)  # still a figure, with a note instead of bars
+
+
+def _figure(title: str):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    ax.set_title(title)
+    return fig
+
+
+def test_figures_rendered_on_workers_are_the_files_rendered_here(tmp_path):
+    import os
+
+    import psutil
+
+    from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save
+
+    here = save(_figure("a"), tmp_path / "here" / "a")
+    with rendering_in_workers(2):
+        queued = save(_figure("a"), tmp_path / "workers" / "a")
+        assert [p.name for p in queued] == ["a.png", "a.pdf"]
+        workers = psutil.Process(os.getpid()).children()
+    assert [p.read_bytes() for p in queued] == [p.read_bytes() for p in here]
+    assert workers and not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
+
+
+def test_a_figure_that_fails_on_a_worker_fails_the_block(tmp_path):
+    import pytest
+
+    from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save
+
+    with pytest.raises(ValueError, match="frac"):
+        with rendering_in_workers(2):
+            save(_figure(r"$\frac$"), tmp_path / "bad")  # mathtext that cannot be laid out
+    assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".*tmp-*"))
+
+
+def test_a_figure_that_cannot_be_pickled_is_drawn_here_the_same_way_with_or_without_workers(tmp_path):
+    from matplotlib.ticker import FuncFormatter
+
+    from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save
+
+    def odd() -> object:
+        fig = _figure("formatter")
+        fig.axes[0].xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.1f}!"))  # a lambda: no pickle
+        return fig
+
+    here = save(odd(), tmp_path / "here" / "f")
+    with rendering_in_workers(2):
+        there = save(odd(), tmp_path / "workers" / "f")
+    assert [p.read_bytes() for p in here] == [p.read_bytes() for p in there]

@@ -208,7 +208,9 @@ def test_embedded_figure_turns_transparency_white(tmp_path):
         assert copy.size == (4, 3) and copy.convert("RGB").getcolors() == [(12, (255, 255, 255))]
 
 
-def test_report_rebuild_is_byte_identical(results, tmp_path):
+def test_report_rebuild_is_byte_identical_with_figures_rendered_on_workers(results, tmp_path):
+    """The fixture's report was built in one process; this rebuild renders its figures on two
+    worker processes (pickled figures), and every file comes out the same."""
     copy = tmp_path / "copy"
     shutil.copytree(results, copy)
     generated = [
@@ -217,11 +219,12 @@ def test_report_rebuild_is_byte_identical(results, tmp_path):
         copy / "REPORT.md",
         copy / "report.html",
         *(copy / "figures").glob("*.pdf"),
+        *(copy / "figures").glob("*.png"),
     ]
     before = {p.relative_to(copy): p.read_bytes() for p in generated}
     for path in generated:
         path.unlink()
-    build_report(copy)
+    build_report(copy, jobs=2)
     after = {p: (copy / p).read_bytes() for p in before}
     assert [p for p in before if before[p] != after[p]] == []
 

@@ -371,7 +371,7 @@ def _run_locked(
 
     report = None
     if options.report and any(entry["done"] for entry in manifest["jobs"]):
-        report = build_report(out, ReportSettings.from_manifest(out), reuse=not options.force)
+        report = build_report(out, ReportSettings.from_manifest(out), reuse=not options.force, jobs=options.jobs)
         if report.reused:
             print(
                 f"report: up to date, nothing it reads changed ({len(report.files)} files kept; "

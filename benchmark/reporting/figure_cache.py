@@ -41,9 +41,18 @@ class FigureCache:
 
     code: str
     previous: dict[str, dict] = field(default_factory=dict)
-    current: dict[str, dict] = field(default_factory=dict)
+    recorded: dict[str, tuple[str, list[Path]]] = field(default_factory=dict)
     kept_count: int = 0
     drawn_count: int = 0
+
+    @property
+    def current(self) -> dict[str, dict]:
+        """This build's figures as the next build reads them (each file's hash is taken here,
+        once the files exist: a figure rendered on a worker is written when the block ends)."""
+        return {
+            stem: {"key": key, "files": {p.name: file_digest(p) for p in paths}}
+            for stem, (key, paths) in self.recorded.items()
+        }
 
     def key(self, draw_name: str, arguments: Mapping[str, object]) -> str | None:
         values = content_hash(draw_name, dict(arguments))
@@ -60,7 +69,7 @@ class FigureCache:
         return paths
 
     def record(self, stem: Path, key: str, paths: list[Path]) -> None:
-        self.current[stem.name] = {"key": key, "files": {p.name: file_digest(p) for p in paths}}
+        self.recorded[stem.name] = (key, list(paths))
 
 
 def reusable_figure(draw: Draw) -> Draw:

@@ -23,9 +23,9 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
-from cirrbench.benchmark.common.atomic import replacing  # noqa: E402
 from cirrbench.benchmark.common.decision import decide, row_keys  # noqa: E402
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
+from cirrbench.benchmark.reporting import figure_writer  # noqa: E402
 from cirrbench.benchmark.reporting.figure_cache import FigureCache, reusable_figure  # noqa: E402
 from cirrbench.benchmark.reporting.metric_registry import direction, metric_display  # noqa: E402
 from cirrbench.benchmark.reporting.metric_values import confusion  # noqa: E402
@@ -60,19 +60,9 @@ MARKER_GLYPHS = ["\u25cf", "\u25a0", "\u25b2", "\u25c6", "\u25bc", "\u271a"]  # 
 
 
 def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
-    """``stem.png`` and ``stem.pdf``, each written under a temporary name and renamed into place
-    (a full disk or a kill never leaves half a figure under its final name)."""
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix in ("png", "pdf"):
-        path = path_stem.with_name(f"{path_stem.name}.{suffix}")
-        # No creation date in the PDF: the same predictions give byte-identical figures.
-        metadata = {"CreationDate": None} if suffix == "pdf" else None
-        with replacing(path) as tmp:
-            fig.savefig(tmp, dpi=130, bbox_inches="tight", metadata=metadata, format=suffix)
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    """``stem.png`` and ``stem.pdf`` (:func:`cirrbench.benchmark.reporting.figure_writer.save`:
+    rendered here, or on a worker inside ``rendering_in_workers``)."""
+    return figure_writer.save(fig, path_stem)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from cirrbench.benchmark.protocols.registry import protocol_order
 from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.figure_cache import FigureCache
+from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers
 from cirrbench.benchmark.reporting.learning_curves import is_curve_point, split_fractions, with_curve_points
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.output_registry import ReportContext, figure_families, table_families
@@ -202,11 +203,12 @@ def _context(
     return context, split_metrics
 
 
-def build_report(out: str | Path, settings: ReportSettings | None = None, reuse: bool = False) -> Report:
+def build_report(out: str | Path, settings: ReportSettings | None = None, reuse: bool = False, jobs: int = 1) -> Report:
     """Every table, metrics file, figure and the page, from a results folder's predictions alone
     (the same predictions give the same bytes); outputs an earlier config left are removed.
     ``reuse``: keep the previous build when nothing it reads changed (:mod:`report_cache`), and
-    otherwise every figure whose content did not change (:mod:`figure_cache`)."""
+    otherwise every figure whose content did not change (:mod:`figure_cache`). ``jobs``: processes
+    that render the figures (:mod:`figure_writer`; the same bytes for any number)."""
     out = Path(out)
     store = ResultsStore(out)
     settings = settings or ReportSettings.from_manifest(out)
@@ -228,12 +230,15 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     files: list[Path] = []
     for table in tables:
         files += table.write(store.tables_dir)
-    summary = _summary(evaluation, sorted({settings.metric, *table_metrics, *secondary_metrics}))
-    comparisons = _all_comparisons(evaluation, names, pairs, settings, protocols)
-    for name, frame in (("per_split", split_metrics), ("summary", summary), ("comparisons", comparisons)):
-        files.append(atomic_write_text(inside(store.metrics_dir, f"{name}.csv"), frame.to_csv(index=False)))
-    for family in figure_families():
-        files += family.build(context)
+    figures: list[Path] = []
+    with rendering_in_workers(jobs):  # figures render on workers while the metrics files are computed
+        for family in figure_families():
+            figures += family.build(context)
+        summary = _summary(evaluation, sorted({settings.metric, *table_metrics, *secondary_metrics}))
+        comparisons = _all_comparisons(evaluation, names, pairs, settings, protocols)
+        for name, frame in (("per_split", split_metrics), ("summary", summary), ("comparisons", comparisons)):
+            files.append(atomic_write_text(inside(store.metrics_dir, f"{name}.csv"), frame.to_csv(index=False)))
+    files += figures
     verdicts = context.verdicts
 
     from cirrbench.benchmark.reporting.page import verdict_in_words, write_page

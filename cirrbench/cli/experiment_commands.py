@@ -108,15 +108,29 @@ def _results_folder(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", type=Path, help="results folder written by `cirrbench run` or ./run_all.sh")
 
 
-@command("report", _results_folder)
+def _report_options(p: argparse.ArgumentParser) -> None:
+    _results_folder(p)
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes that render the figures (default: every core); the files are the same for any number",
+    )
+
+
+@command("report", _report_options)
 def report(args: argparse.Namespace) -> int:
     """rebuild every table and figure from prediction files alone
 
     Rebuild tables, figures and metric files of a results folder from its prediction files.
     """
+    from cirrbench.benchmark.execution.job_execution import default_jobs
     from cirrbench.benchmark.reporting.report import build_report
 
-    built = build_report(args.results)
+    if args.jobs is not None and args.jobs < 1:
+        print(f"error: --jobs {args.jobs}: give 1 or more processes")
+        return 2
+    built = build_report(args.results, jobs=args.jobs or default_jobs("cpu"))
     print(built.main_markdown())
     print(f"{len(built.files)} files written under {args.results}")
     return 0

@@ -1,0 +1,145 @@
+"""Figure files rendered on worker processes while the report goes on building.
+
+Laying a figure out and rendering it twice (PNG and PDF) is most of a report's time, and every
+figure renders on its own. Inside :func:`rendering_in_workers`, :func:`save` hands each finished
+figure, pickled, to a worker process and returns the paths its files will have, so the report
+builds its next table or figure while the last one renders; the block ends once every file is
+written. A worker draws the PNG and then the PDF of its unpickled copy, as this process does with
+the figure itself, so the report is byte-identical whatever ``jobs`` is (a test rebuilds a report
+on workers and compares every file), and a figure that fails to render fails the report as it
+would here. A figure that cannot be pickled (a plugin's lambda formatter) is drawn here.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["rendering_in_workers", "save"]
+
+SUFFIXES = ("png", "pdf")
+
+_POOL: Any = None  # the block's process pool
+_PENDING: list[Any] = []  # its figures' futures
+
+
+@contextmanager
+def rendering_in_workers(jobs: int) -> Iterator[None]:
+    """Figures saved inside the block render on ``jobs`` worker processes while the block goes
+    on (``jobs`` 1: here, at once, as outside the block); the block ends when every file is
+    written, and raises the first figure's error, if any."""
+    global _POOL, _PENDING
+    if jobs <= 1 or _POOL is not None:
+        yield
+        return
+    import multiprocessing
+    import os
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cirrbench.benchmark.common.processes import STARTUP_GUARD, WORKER_GROWTH_LIMIT_BYTES
+
+    # Forked workers start with matplotlib loaded; each is ended with this process by the guard.
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    guard = STARTUP_GUARD.format(parent=os.getpid(), growth_limit=WORKER_GROWTH_LIMIT_BYTES)
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=multiprocessing.get_context(method), initializer=exec, initargs=(guard, {})
+    )
+    _POOL, _PENDING = pool, []
+    try:
+        yield
+        for future in _PENDING:
+            future.result()
+    finally:
+        _POOL, _PENDING = None, []
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def save(fig: Any, stem: Path) -> list[Path]:
+    """``stem``.png and ``stem``.pdf of ``fig``: written now, or inside :func:`rendering_in_workers`
+    with several jobs, on a worker (the paths are returned either way)."""
+    import matplotlib.pyplot as plt
+
+    blob = _pickled(fig) if _POOL is not None else None
+    if blob is None:
+        return _write_files(fig, stem)
+    _PENDING.append(_POOL.submit(_render, blob, stem))
+    plt.close(fig)
+    return [stem.with_name(f"{stem.name}.{suffix}") for suffix in SUFFIXES]
+
+
+def _write_files(fig: Any, stem: Path) -> list[Path]:
+    """The PNG, then the PDF, of one figure object (a layout engine starts from the positions the
+    last render left, so the order is part of the bytes, and the same here and on a worker)."""
+    import matplotlib.pyplot as plt
+
+    paths = [_write_file(fig, stem, suffix) for suffix in SUFFIXES]
+    plt.close(fig)
+    return paths
+
+
+def _write_file(fig: Any, stem: Path, suffix: str) -> Path:
+    """One file, written under a temporary name and renamed into place (a full disk or a kill
+    never leaves half a figure under its final name)."""
+    from cirrbench.benchmark.common.atomic import replacing
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    path = stem.with_name(f"{stem.name}.{suffix}")
+    # No creation date in the PDF: the same predictions give byte-identical figures.
+    metadata = {"CreationDate": None} if suffix == "pdf" else None
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight", metadata=metadata, format=suffix)
+    return path
+
+
+def _render(blob: bytes, stem: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _write_files(pickle.loads(blob), stem)
+
+
+class _FigurePickler(pickle.Pickler):
+    """Matplotlib pickles each transform's links to the transforms that depend on it keyed by
+    the objects' ids in this process, and an unpickled transform keeps those keys. A transform
+    created on the worker whose id equals a stale key replaces that entry, so the dependent it
+    named stops hearing of changes: a PDF drawn after the PNG then kept a clip box in the PNG's
+    pixels, now and then. Each transform is restored with its links keyed by the new ids."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        from matplotlib.transforms import TransformNode
+
+        if not isinstance(obj, TransformNode):
+            return NotImplemented
+        reduced: tuple = tuple(obj.__reduce_ex__(pickle.DEFAULT_PROTOCOL))
+        rebuild, args, state, *rest = reduced + (None,) * (5 - len(reduced))
+        return rebuild, args, state, rest[0], rest[1], _restore_transform
+
+
+def _restore_transform(node: Any, state: dict) -> None:
+    import weakref
+
+    node.__dict__.update(state)
+    links: dict[int, Any] = {}
+
+    def forget(key: int) -> Any:
+        return lambda _: links.pop(key, None)
+
+    for parent in state["_parents"].values():
+        if parent is not None:
+            links[id(parent)] = weakref.ref(parent, forget(id(parent)))
+    node._parents = links
+
+
+def _pickled(fig: Any) -> bytes | None:
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        _FigurePickler(buffer, pickle.DEFAULT_PROTOCOL).dump(fig)
+    except Exception:  # a plugin's figure with an unpicklable part (a lambda formatter): drawn here
+        return None
+    return buffer.getvalue()
