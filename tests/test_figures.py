@@ -55,10 +55,11 @@ def test_figures_rendered_on_workers_are_the_files_rendered_here(tmp_path):
     from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save
 
     here = save(_figure("a"), tmp_path / "here" / "a")
+    before = {p.pid for p in psutil.Process(os.getpid()).children()}  # e.g. an earlier test's pool
     with rendering_in_workers(2):
         queued = save(_figure("a"), tmp_path / "workers" / "a")
         assert [p.name for p in queued] == ["a.png", "a.pdf"]
-        workers = psutil.Process(os.getpid()).children()
+        workers = [p for p in psutil.Process(os.getpid()).children() if p.pid not in before]
     assert [p.read_bytes() for p in queued] == [p.read_bytes() for p in here]
     assert workers and not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
 
