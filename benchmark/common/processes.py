@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["STARTUP_GUARD", "WORKER_GROWTH_LIMIT_BYTES", "worker_pool"]
+__all__ = ["STARTUP_GUARD", "WORKER_GROWTH_LIMIT_BYTES", "startup_guard", "worker_pool"]
 
 #: How far a worker's resident size may grow beyond its size after its first task before loky
 #: replaces it (loky's own limit, 300 MB, is less than importing torch and MONAI costs).
@@ -51,13 +51,15 @@ if _loky is not None and hasattr(_loky, "_MAX_MEMORY_LEAK_SIZE"):
 """
 
 
+def startup_guard() -> str:
+    """The guard's source for workers of this process (the initializer ``exec`` runs it)."""
+    return STARTUP_GUARD.format(parent=os.getpid(), growth_limit=WORKER_GROWTH_LIMIT_BYTES)
+
+
 def worker_pool(n_jobs: int, return_as: str = "list"):
     """A joblib ``Parallel`` over loky processes that end with this process (``n_jobs`` 1: here)."""
     from joblib import Parallel
     from joblib.parallel import LokyBackend
 
-    backend = LokyBackend(
-        initializer=exec,
-        initargs=(STARTUP_GUARD.format(parent=os.getpid(), growth_limit=WORKER_GROWTH_LIMIT_BYTES), {}),
-    )
+    backend = LokyBackend(initializer=exec, initargs=(startup_guard(), {}))
     return Parallel(n_jobs=n_jobs, backend=backend, return_as=return_as)

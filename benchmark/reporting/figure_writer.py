@@ -36,17 +36,15 @@ def rendering_in_workers(jobs: int) -> Iterator[None]:
         yield
         return
     import multiprocessing
-    import os
     import sys
     from concurrent.futures import ProcessPoolExecutor
 
-    from cirrbench.benchmark.common.processes import STARTUP_GUARD, WORKER_GROWTH_LIMIT_BYTES
+    from cirrbench.benchmark.common.processes import startup_guard
 
     # Forked workers start with matplotlib loaded; each is ended with this process by the guard.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    guard = STARTUP_GUARD.format(parent=os.getpid(), growth_limit=WORKER_GROWTH_LIMIT_BYTES)
     pool = ProcessPoolExecutor(
-        jobs, mp_context=multiprocessing.get_context(method), initializer=exec, initargs=(guard, {})
+        jobs, mp_context=multiprocessing.get_context(method), initializer=exec, initargs=(startup_guard(), {})
     )
     _POOL, _PENDING = pool, []
     try:
