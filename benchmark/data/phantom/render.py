@@ -79,8 +79,8 @@ def _inner(anatomy: PatientAnatomy, points: np.ndarray) -> np.ndarray:
     return _ellipse(points, 0.0, 2.0, 56.0 * b, 43.0 * b)
 
 
-def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> np.ndarray:
-    """Noise-free relative signal at ``points`` (N, 3).
+def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free relative signal and liver indicator at ``points`` (N, 3).
 
     Organs inside the body wall are evaluated at the inner points only: most of a slice is
     outside it, and an organ is drawn only inside it.
@@ -116,7 +116,7 @@ def _signal(anatomy: PatientAnatomy, sequence: str, points: np.ndarray) -> np.nd
     tissue += c["nodule_sign"] * anatomy.nodule_contrast * anatomy.nodule_weight(p)
     vessel = anatomy.vessel_weight(p)
     signal[liver] = tissue * (1.0 - vessel) + c["vessel"] * vessel
-    return signal
+    return signal, liver
 
 
 def render(
@@ -129,11 +129,11 @@ def render(
     """
     offsets = np.linspace(-0.33, 0.33, sub_slices) if sub_slices > 1 else np.array([0.0])
     all_points = grid.points(np.concatenate([[0.0], offsets]))
-    liver = _liver(anatomy, all_points[0], _inner(anatomy, all_points[0])) < 1.0  # the mask: slice centre only
     if sub_slices > 1:
-        signal = np.mean([_signal(anatomy, sequence, pts) for pts in all_points[1:]], axis=0)
+        liver = _liver(anatomy, all_points[0], _inner(anatomy, all_points[0])) < 1.0  # the centre's mask only
+        signal = np.mean([_signal(anatomy, sequence, pts)[0] for pts in all_points[1:]], axis=0)
     else:
-        signal = _signal(anatomy, sequence, all_points[0])
+        signal, liver = _signal(anatomy, sequence, all_points[0])
     bias_field = RandomField.create(rng, wavelength_mm=260.0, n_waves=6)
     bias = np.exp(scanner.bias * bias_field(all_points[0])).astype(np.float32)
     clean = signal * bias * scanner.gain
