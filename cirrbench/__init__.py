@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("cirrbench")
@@ -40,11 +40,13 @@ from cirrbench.benchmark.data.cohort import Cohort, ScanRecord  # noqa: E402
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
 from cirrbench.benchmark.execution.experiment import ConfigError, Experiment  # noqa: E402
 from cirrbench.benchmark.execution.orchestrator import RunOptions  # noqa: E402
-from cirrbench.benchmark.reporting.report import Report  # noqa: E402
 from cirrbench.benchmark.runners.check import check_runner  # noqa: E402
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet  # noqa: E402
 from cirrbench.benchmark.runners.plugins import load_plugin  # noqa: E402
 from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner  # noqa: E402
+
+if TYPE_CHECKING:
+    from cirrbench.benchmark.reporting.report import Report
 
 __all__ = [
     "__version__",
@@ -212,3 +214,13 @@ def score_predictions(
     return score_file(
         predictions, loaded, level=level, compare=compare, split=split, n_boot=n_boot, seed=seed, names=names
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``cirrbench.Report`` on first use: the report's plotting and statistics libraries are a
+    second of every process's start, and worker processes import this package without drawing."""
+    if name == "Report":
+        from cirrbench.benchmark.reporting.report import Report
+
+        return Report
+    raise AttributeError(f"module 'cirrbench' has no attribute {name!r}")

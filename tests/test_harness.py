@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -209,6 +210,23 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
     for folder in (p for p in (out / "predictions").iterdir() if p.is_dir()):
         assert (folder / "job.json").is_file() and (folder / "predictions.csv").is_file()
     assert report is not None
+
+
+def test_a_worker_imports_only_the_module_of_its_jobs_runner():
+    """A fresh process given a job's runner module (as a pool worker is) imports that module
+    alone: a reference or radiomics job never loads torch, no job loads the plotting library;
+    a name that module does not register is still found among all runners."""
+    code = (
+        "import sys\n"
+        "from cirrbench.benchmark.runners.registry import get_runner\n"
+        "names = [get_runner('majority', 'cirrbench.benchmark.runners.reference').name,"
+        " get_runner('radiomics-logreg', 'cirrbench.baselines.learners').name]\n"
+        "print(*names, 'torch' in sys.modules, 'matplotlib' in sys.modules)\n"
+        "print(get_runner('msa', 'cirrbench.benchmark.runners.reference').name, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["majority radiomics-logreg False False", "msa True"]
 
 
 def test_parallel_and_serial_runs_give_identical_predictions(tiny_phantom, tmp_path):

@@ -124,6 +124,12 @@ class Registry(Generic[T]):
             available = ", ".join(sorted(self._entries)) or "none"
             raise self._missing(f"unknown {self.kind} {name!r}; available: {available}") from None
 
+    def registered(self, name: str) -> T | None:
+        """The entry called ``name`` if it is registered already, else None, importing nothing: a
+        worker process that imported the one module defining a runner need not import the others
+        (the deep runners' torch, for a radiomics job)."""
+        return self._entries.get(name)
+
     def __contains__(self, name: object) -> bool:
         self.load()
         return name in self._entries

@@ -6,7 +6,6 @@ hands each runner its data (test labels hidden), checks what it returns and reco
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -206,18 +205,6 @@ def _resolve_device(device: str) -> str:
         return "cpu"
 
 
-def _runner_class(name: str, module: str | None) -> type[Runner]:
-    """The runner class; in a fresh worker process, first import the module whose decorator
-    registers it (runners registered in the parent by importing a module, not by entry point)."""
-    try:
-        return get_runner(name)
-    except KeyError:
-        if not module or module == "__main__":
-            raise
-        importlib.import_module(module)
-        return get_runner(name)
-
-
 def _prepared_runner(
     job: Job, store: ResultsStore, device: str, show_progress: bool, runner_module: str | None, plugins: tuple[str, ...]
 ) -> tuple[type[Runner], Runner, RunContext]:
@@ -227,7 +214,7 @@ def _prepared_runner(
         from cirrbench.benchmark.runners.plugins import load_plugins
 
         load_plugins(plugins)
-    cls = _runner_class(job.runner, runner_module)  # imports torch (deep runners) with this process's pins
+    cls = get_runner(job.runner, runner_module)  # imports torch (deep runners) with this process's pins
     if job.kernels:
         check_process(job.kernels)  # a worker started without the pins (a remote Dask worker) fails here
     params = cls.make_params(job.params, "default")  # job.params already holds the variant's values

@@ -9,6 +9,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cirrbench.benchmark.common.config_keys import default
 from cirrbench.benchmark.common.kernels import KernelError, check_process, kernel_report, pin_kernels
@@ -25,8 +26,10 @@ from cirrbench.benchmark.execution.job_grid import Job, build_jobs
 from cirrbench.benchmark.execution.lock import ResultsLock
 from cirrbench.benchmark.protocols.base import read_splits, write_splits
 from cirrbench.benchmark.protocols.registry import get_protocol, make_splits
-from cirrbench.benchmark.reporting.report import Report, ReportSettings, build_report
 from cirrbench.benchmark.runners.registry import get_runner
+
+if TYPE_CHECKING:
+    from cirrbench.benchmark.reporting.report import Report
 
 __all__ = [
     "DATA_ENV",
@@ -371,6 +374,10 @@ def _run_locked(
 
     report = None
     if options.report and any(entry["done"] for entry in manifest["jobs"]):
+        # imported here: the report's plotting and statistics libraries are a second of every
+        # start-up, and workers and --no-report runs never draw
+        from cirrbench.benchmark.reporting.report import ReportSettings, build_report
+
         report = build_report(out, ReportSettings.from_manifest(out), reuse=not options.force, jobs=options.jobs)
         if report.reused:
             print(

@@ -7,6 +7,7 @@ through the ``cirrbench.runners`` entry-point group; configs and the command lin
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 from cirrbench.benchmark.common.paths import name_problem
 from cirrbench.benchmark.common.registry import Registry
@@ -70,15 +71,24 @@ def unregister_runner(name: str) -> None:
     _RUNNERS.unregister(name)
 
 
-def get_runner(name: str) -> type[Runner]:
+def get_runner(name: str, module: str | None = None) -> type[Runner]:
     """The registered runner class called ``name``.
 
     Args:
         name: a registry name such as ``radiomics-xgboost``.
+        module: the module whose import registers it, when known (a job carries it). A fresh worker
+            process then imports that module alone: the parent already loaded and checked every
+            runner, so a radiomics job's worker never imports torch. A name that module does not
+            register (an entry point's, a generated one) is looked up among all runners.
 
     Returns:
         The class; an unknown name is a ``KeyError`` listing the available ones.
     """
+    if module and module != "__main__":
+        importlib.import_module(module)
+        found = _RUNNERS.registered(name)
+        if found is not None:
+            return found
     return _RUNNERS.get(name)
 
 
