@@ -30,7 +30,6 @@ __all__ = [
     "KernelError",
     "check_process",
     "configure_torch",
-    "deterministic_algorithms",
     "kernel_report",
     "pin_kernels",
 ]
@@ -117,25 +116,7 @@ def configure_torch(mode: str, device: str) -> None:
 
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    deterministic_algorithms(compiling=True)  # a GPU run may compile; the flag reaches the compiler too
-
-
-def deterministic_algorithms(compiling: bool = False) -> None:
-    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without loading torch's compiler.
-
-    The public call imports ``torch._inductor`` only to copy the flag into the compiler's config:
-    about a second of every training process's start, more than a smoke job trains. The flag
-    itself is one setter in torch's C extension, which is what the public call sets too. A process
-    that compiles (``compiling``), or that already loaded the compiler, takes the public call, so
-    the compiler sees the flag; so does a torch without that setter.
-    """
-    import torch
-
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if compiling or setter is None or "torch._inductor" in sys.modules:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        setter(True, warn_only=True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _cpu_model() -> str:
