@@ -14,7 +14,13 @@ import yaml
 
 from cirrbench.baselines.feature_stability import feature_class, icc_1_1
 from cirrbench.benchmark.data.labels import LabelSet
-from cirrbench.benchmark.data.perturbations import KINDS, Perturbation, level_problem, perturb_arrays
+from cirrbench.benchmark.data.perturbations import (
+    KINDS,
+    Perturbation,
+    inscribed_radius_mm,
+    level_problem,
+    perturb_arrays,
+)
 from cirrbench.benchmark.data.perturbed_scans import erasing_problems, perturbed_record
 from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
@@ -111,6 +117,23 @@ def test_an_erosion_that_would_empty_a_scans_mask_is_named_before_work(tiny_phan
         records, [(key, Perturbation("mask-erode", 500.0)), ("k", Perturbation("mask-erode", 1.0))]
     )
     assert len(problems) == 1 and problems[0].startswith(f"{key}: mask-erode by 500 mm erases the liver mask of scan ")
+
+
+def test_the_inscribed_radius_is_the_whole_volumes_distance_transform_to_the_bit():
+    """Computed on the mask's box: equal (==) to the whole volume's, also for masks that touch the
+    volume's border (where no background lies beyond) and for a mask with no background at all."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    masks = [np.ones((4, 5, 6), bool)]
+    for _ in range(100):
+        shape = tuple(int(n) for n in rng.integers(3, 14, size=3))
+        masks.append(rng.random(shape) < rng.uniform(0.3, 0.98))  # mostly liver: touches the border
+        masks.append(ndimage.binary_dilation(rng.random(shape) < 0.05, iterations=2))  # scattered blobs
+    for mask in masks:
+        spacing = tuple(float(s) for s in rng.uniform(0.5, 3.0, size=3))
+        whole = float(ndimage.distance_transform_edt(mask, sampling=spacing).max())
+        assert inscribed_radius_mm(mask, spacing) == whole
 
 
 BASE = {"runners": ["majority", "radiomics-logreg", "msa"], "protocols": ["official", "cv"]}

@@ -212,6 +212,15 @@ def perturb_arrays(
 
 def inscribed_radius_mm(mask: np.ndarray, spacing: Spacing) -> float:
     """The largest distance (mm) from a liver voxel to the background: an erosion by this much or
-    more leaves nothing."""
+    more leaves nothing.
+
+    The distance transform runs on the mask's bounding box grown by one voxel where the volume
+    allows: every background voxel outside that box is farther from the liver than the box's
+    own border (all background), so the values are those of the whole volume, to the bit, at a
+    fifth of the time (the run checks every scan before any job).
+    """
     mask = np.asarray(mask) > 0
-    return float(ndimage.distance_transform_edt(mask, sampling=spacing).max()) if mask.any() else 0.0
+    if not mask.any():
+        return 0.0
+    box = tuple(slice(max(int(index.min()) - 1, 0), int(index.max()) + 2) for index in np.nonzero(mask))
+    return float(ndimage.distance_transform_edt(mask[box], sampling=spacing).max())
