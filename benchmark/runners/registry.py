@@ -78,18 +78,20 @@ def get_runner(name: str, module: str | None = None) -> type[Runner]:
         name: a registry name such as ``radiomics-xgboost``.
         module: the module whose import registers it, when known (a job carries it). A fresh worker
             process then imports that module alone: the parent already loaded and checked every
-            runner, so a radiomics job's worker never imports torch. A name that module does not
-            register (an entry point's, a generated one) is looked up among all runners.
+            runner, so a radiomics job's worker never imports torch. A runner this process has
+            registered already (a plugin file it loaded) is taken as it is; a name the module does
+            not register (an entry point's, a generated one) is looked up among all runners.
 
     Returns:
         The class; an unknown name is a ``KeyError`` listing the available ones.
     """
-    if module and module != "__main__":
+    if module is None:
+        return _RUNNERS.get(name)
+    found = _RUNNERS.registered(name)  # a plugin file loaded in this process registered it already
+    if found is None and module != "__main__":
         importlib.import_module(module)
         found = _RUNNERS.registered(name)
-        if found is not None:
-            return found
-    return _RUNNERS.get(name)
+    return found if found is not None else _RUNNERS.get(name)
 
 
 def available_runners() -> dict[str, type[Runner]]:
