@@ -20,7 +20,7 @@ from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experimen
 from cirrbench.benchmark.reporting.report import build_report
 from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.contract import ScanSet
-from cirrbench.benchmark.runners.registry import available_runners, register_runner
+from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner, unregister_runner
 
 BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__module__.startswith("cirrbench."))
 
@@ -227,6 +227,21 @@ def test_a_worker_imports_only_the_module_of_its_jobs_runner():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["majority radiomics-logreg False False", "msa True"]
+
+
+def test_a_runner_registered_in_the_process_resolves_without_importing_its_module():
+    """A plugin file loaded in a worker registers its runner under a module name nothing can
+    import; the job's module then only names where it came from."""
+
+    class PluginFileRunner(runners_for_tests.FailingRunner):
+        name = "test-plugin-file-runner"
+
+    PluginFileRunner.__module__ = "cirrbench_plugin_no_such_module"
+    register_runner(PluginFileRunner)
+    try:
+        assert get_runner("test-plugin-file-runner", "cirrbench_plugin_no_such_module") is PluginFileRunner
+    finally:
+        unregister_runner("test-plugin-file-runner")
 
 
 def test_parallel_and_serial_runs_give_identical_predictions(tiny_phantom, tmp_path):
