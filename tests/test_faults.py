@@ -144,6 +144,33 @@ def test_killing_the_main_process_ends_its_workers(tiny_phantom, tmp_path):
     assert not alive, f"workers still alive 10 s after the main process was killed: {[p.pid for p in alive]}"
 
 
+@pytest.mark.parametrize("initializer", [None, "_one_blas_thread"])
+def test_killing_the_parent_of_a_forked_pool_ends_its_workers(initializer):
+    """The figures' and the radiomics features' pools (forked workers, with or without their own
+    set-up) end with the process that started them, as the job pools do."""
+    psutil = pytest.importorskip("psutil")
+    code = (
+        "import os, signal, sys, time\n"
+        "from cirrbench.baselines import features\n"
+        "from cirrbench.benchmark.common.processes import forked_pool\n"
+        f"pool = forked_pool(2, {'features.' + initializer if initializer else None})\n"
+        "futures = [pool.submit(time.sleep, 1.0) for _ in range(2)]\n"
+        "for future in futures: future.result()\n"
+        "print(*[p.pid for p in pool._processes.values()], flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    # not subprocess.run: workers left alive would hold its output pipe open
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pids = [int(pid) for pid in process.stdout.readline().split()]
+    assert process.wait(timeout=120) == -signal.SIGKILL and len(pids) == 2
+    deadline = time.time() + 30
+    while time.time() < deadline and any(psutil.pid_exists(pid) for pid in pids):
+        time.sleep(0.1)
+    assert not [pid for pid in pids if psutil.pid_exists(pid)], (
+        f"workers alive 30 s after their parent was killed: {pids}"
+    )
+
+
 def _start_run(path: Path, out: Path, jobs: int) -> subprocess.Popen:
     """``cirrbench run PATH --out OUT`` in its own process, with the test runners registered."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}

@@ -1,5 +1,6 @@
-"""The suite's worker processes (joblib's loky): every pool starts its workers with a guard that
-ends them once the process that started them is gone (kill -9, SIGTERM, an out-of-memory kill).
+"""The suite's worker processes (joblib's loky; :func:`forked_pool` for figures and radiomics
+features): every pool starts its workers with a guard that ends them once the process that
+started them is gone (kill -9, SIGTERM, an out-of-memory kill).
 
 Without it, loky workers orphaned by a killed run wait on their task queue for loky's idle timeout
 (minutes), holding memory and cores. The guard is the workers' first code: the initializer is the
@@ -17,8 +18,11 @@ A worker now restarts only past :data:`WORKER_GROWTH_LIMIT_BYTES`, which still c
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["STARTUP_GUARD", "WORKER_GROWTH_LIMIT_BYTES", "startup_guard", "worker_pool"]
+__all__ = ["STARTUP_GUARD", "WORKER_GROWTH_LIMIT_BYTES", "forked_pool", "startup_guard", "worker_pool"]
 
 #: How far a worker's resident size may grow beyond its size after its first task before loky
 #: replaces it (loky's own limit, 300 MB, is less than importing torch and MONAI costs).
@@ -63,3 +67,27 @@ def worker_pool(n_jobs: int, return_as: str = "list"):
 
     backend = LokyBackend(initializer=exec, initargs=(startup_guard(), {}))
     return Parallel(n_jobs=n_jobs, backend=backend, return_as=return_as)
+
+
+def forked_pool(jobs: int, initializer: Callable[[], None] | None = None) -> Any:
+    """A ``concurrent.futures`` process pool for work that needs this process's loaded libraries
+    (figures, PyRadiomics): on Linux its workers are forked, so they start in ~0.5 s instead of
+    ~3 s for fresh interpreters; elsewhere they start as the platform's default (fork is unsafe
+    with macOS system libraries). Like every pool's, its workers run the guard first and end with
+    this process; then ``initializer``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if sys.platform.startswith("linux") else None
+    return ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_start_worker,
+        initargs=(startup_guard(), initializer),
+    )
+
+
+def _start_worker(guard: str, initializer: Callable[[], None] | None) -> None:
+    exec(guard, {})
+    if initializer is not None:
+        initializer()

@@ -35,17 +35,9 @@ def rendering_in_workers(jobs: int) -> Iterator[None]:
     if jobs <= 1 or _POOL is not None:
         yield
         return
-    import multiprocessing
-    import sys
-    from concurrent.futures import ProcessPoolExecutor
+    from cirrbench.benchmark.common.processes import forked_pool
 
-    from cirrbench.benchmark.common.processes import startup_guard
-
-    # Forked workers start with matplotlib loaded; each is ended with this process by the guard.
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    pool = ProcessPoolExecutor(
-        jobs, mp_context=multiprocessing.get_context(method), initializer=exec, initargs=(startup_guard(), {})
-    )
+    pool = forked_pool(jobs)  # forked workers start with matplotlib loaded
     _POOL, _PENDING = pool, []
     try:
         yield
