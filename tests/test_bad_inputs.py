@@ -852,3 +852,11 @@ def test_a_missing_feature_value_is_imputed_by_the_radiomics_runners(tiny_phanto
     assert main(world.run(config, table)) == 0, capsys.readouterr().err
     main_table = pd.read_csv(world.out / "tables" / "main_official_patient.csv")
     assert "radiomics-logreg" in set(main_table["id"])
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2"])
+def test_report_jobs_below_one_is_one_line_on_stderr_before_any_work(tmp_path, capsys, jobs):
+    assert main(["report", str(tmp_path / "results"), "--jobs", jobs]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"error: --jobs {jobs}: give 1 or more processes\n"
+    assert not (tmp_path / "results").exists()

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from cirrbench.cli.options import load_cli_plugins, run_options_from_args, run_parent
-from cirrbench.cli.registry import command
+from cirrbench.cli.registry import UsageError, command
 
 __all__: list[str] = []  # everything here registers itself
 
@@ -128,8 +128,7 @@ def report(args: argparse.Namespace) -> int:
     from cirrbench.benchmark.reporting.report import build_report
 
     if args.jobs is not None and args.jobs < 1:
-        print(f"error: --jobs {args.jobs}: give 1 or more processes")
-        return 2
+        raise UsageError(f"--jobs {args.jobs}: give 1 or more processes")
     built = build_report(args.results, jobs=args.jobs or default_jobs("cpu"))
     print(built.main_markdown())
     print(f"{len(built.files)} files written under {args.results}")
