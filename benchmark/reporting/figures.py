@@ -21,14 +21,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
-from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
 
 from cirrbench.benchmark.common.decision import decide, row_keys  # noqa: E402
 from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
 from cirrbench.benchmark.reporting import figure_writer  # noqa: E402
 from cirrbench.benchmark.reporting.figure_cache import FigureCache, reusable_figure  # noqa: E402
 from cirrbench.benchmark.reporting.metric_registry import direction, metric_display  # noqa: E402
-from cirrbench.benchmark.reporting.metric_values import confusion  # noqa: E402
+from cirrbench.benchmark.reporting.metric_values import binary_auc, confusion  # noqa: E402
 from cirrbench.benchmark.reporting.table_builders import RowNames  # noqa: E402
 from cirrbench.benchmark.reporting.table_format import INPUT_ORDER  # noqa: E402
 
@@ -254,7 +254,7 @@ def roc_figure(
                     continue
                 scores = rows[f"prob_{name}"].to_numpy()
                 fpr, tpr, _ = roc_curve(positive, scores)
-                auc = roc_auc_score(positive, scores)
+                auc = binary_auc(positive, scores)  # the tables' AUC, to the bit
                 colour, line = style[runner]
                 ax.plot(fpr, tpr, color=colour, ls=line, lw=1.4, label=f"{names.show(runner)} (AUC {auc:.2f})")
             ax.set_title(f"{column}: {name} vs rest", fontsize=9)
