@@ -242,14 +242,25 @@ def _wait_for(predicate, seconds: float = 120.0) -> bool:
     return False
 
 
+STOPPED_RUNNERS = ["majority", "stratified-random", {"name": "test-sleepy", "params": {"seconds": 1}}]
+
+
+@pytest.fixture(scope="module")
+def clean_run(tiny_phantom, tmp_path_factory) -> Path:
+    """The stopped runs' config run once without a stop (read-only; both stop phases compare with it)."""
+    tmp = tmp_path_factory.mktemp("clean")
+    path = config(tiny_phantom, tmp, inputs=["T1W", "T2W"], runners=STOPPED_RUNNERS)
+    assert main(["run", str(path), "--out", str(tmp / "clean"), "--jobs", "1", "-q"]) == 0
+    return tmp / "clean"
+
+
 @pytest.mark.parametrize(
     "phase, sig, code",
     [("before the first job", signal.SIGTERM, 143), ("after the first finished job", signal.SIGKILL, -9)],
 )
-def test_a_stopped_run_reruns_to_the_bytes_of_a_clean_run(tiny_phantom, tmp_path, phase, sig, code):
-    out, clean = tmp_path / "results", tmp_path / "clean"
-    runners = ["majority", "stratified-random", {"name": "test-sleepy", "params": {"seconds": 1}}]
-    path = config(tiny_phantom, tmp_path, inputs=["T1W", "T2W"], runners=runners)
+def test_a_stopped_run_reruns_to_the_bytes_of_a_clean_run(tiny_phantom, clean_run, tmp_path, phase, sig, code):
+    out = tmp_path / "results"
+    path = config(tiny_phantom, tmp_path, inputs=["T1W", "T2W"], runners=STOPPED_RUNNERS)
     process = _start_run(path, out, jobs=1)
     if phase == "before the first job":
         reached = _wait_for(lambda: (out / ".cirrbench.lock").exists())
@@ -260,8 +271,7 @@ def test_a_stopped_run_reruns_to_the_bytes_of_a_clean_run(tiny_phantom, tmp_path
     _, err = process.communicate(timeout=120)
     assert process.returncode == code, err
     assert main(["run", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0  # resumes
-    assert main(["run", str(path), "--out", str(clean), "--jobs", "1", "-q"]) == 0
-    assert _same_tables(out, clean)
+    assert _same_tables(out, clean_run)
     assert not list(out.rglob(".*.tmp-*")) and not list((out / "predictions").glob(".partial-*"))
 
 
