@@ -96,7 +96,16 @@ def test_generic_package_names_are_not_installed(tmp_path):
 
 
 def test_a_local_plugin_file_runs_in_parallel_workers(tiny_phantom, tmp_path):
-    (tmp_path / "tilt_runner.py").write_text(PLUGIN)
+    """Also: with the default device (auto), a worker running a job that needs no torch has not
+    imported it (the run resolves the device once, in the main process)."""
+    torch_free = PLUGIN.replace(
+        "        self.labels_ = train.labels\n",
+        "        import sys\n"
+        "        assert 'torch' not in sys.modules, 'the worker imported torch for a job that needs none'\n"
+        "        self.labels_ = train.labels\n",
+    )
+    assert torch_free != PLUGIN
+    (tmp_path / "tilt_runner.py").write_text(torch_free)
     config = tmp_path / "plug.yaml"
     config.write_text(
         yaml.safe_dump(

@@ -367,6 +367,10 @@ def run_jobs(
         else:
             todo.append(job)  # with --force a finished folder is replaced only once its successor is complete
     executor = executor or LocalExecutor(n_jobs)
+    if not executor.distributed:
+        # Resolved here, once: a local worker would otherwise import torch to resolve "auto" for
+        # every job, a radiomics one too. A cluster's workers resolve it on their own machines.
+        device = _resolve_device(device)
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
     tasks = [
