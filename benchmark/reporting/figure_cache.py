@@ -1,6 +1,6 @@
 """Figures redrawn only when what they show changed: a changed runner redraws the figures it is in.
 
-Drawing is most of a report's time (each figure is laid out and rendered twice, PNG and PDF).
+Drawing is most of a report's time (each figure is laid out once and rendered twice, PNG and PDF).
 A built-in figure is a pure function of its arguments (plain frames, arrays, names), the drawing
 code and the library versions, so :func:`reusable_figure` keys each figure by the hash of exactly
 those. When the previous build recorded the same key for the same file stem, and its files are
