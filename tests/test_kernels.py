@@ -61,14 +61,12 @@ def test_bitwise_predictions_are_identical_across_kernel_levels_threads_and_jobs
 
 
 def test_fast_lets_the_kernel_level_change_the_predictions(deep_config, tmp_path):
-    """The control: without the pins, two kernel levels every AVX2 machine has give other bytes."""
+    """The control: without the pins, two kernel levels every AVX2 machine has give other bytes.
+    One job each, in the main process (--jobs 1): a worker would import torch a second time."""
     fast = {"CIRRBENCH_REPRODUCIBLE": "fast"}
-    plain, record, _ = _run(
-        deep_config, tmp_path / "a", {**fast, "ATEN_CPU_CAPABILITY": "default"}, "--set", "reproducible=fast"
-    )
-    vector, _, _ = _run(
-        deep_config, tmp_path / "b", {**fast, "ATEN_CPU_CAPABILITY": "avx2"}, "--set", "reproducible=fast"
-    )
+    arm = ("--set", "reproducible=fast", "--jobs", "1")
+    plain, record, _ = _run(deep_config, tmp_path / "a", {**fast, "ATEN_CPU_CAPABILITY": "default"}, *arm)
+    vector, _, _ = _run(deep_config, tmp_path / "b", {**fast, "ATEN_CPU_CAPABILITY": "avx2"}, *arm)
     assert plain != vector
     assert record["kernels"]["reproducible"] == "fast" and record["kernels"]["torch_cpu_capability"] == "DEFAULT"
 
