@@ -121,6 +121,7 @@ class RadiomicsRunner(Runner):
     family = "radiomics"
     uses_validation = "training"
     reads_images = True  # PyRadiomics features of the scans, unless the cohort is a feature table
+    uses_device = False  # scikit-learn and XGBoost on the CPU
     search_space: ClassVar[dict[str, list]] = {}
     #: Calibrate probabilities on the inner folds (sigmoid): learners whose scores are not
     #: probabilities by construction (boosted and bagged trees).

@@ -15,6 +15,7 @@ from cirrbench.benchmark.runners.registry import register_runner
 @register_runner
 class FailingRunner(Runner):
     name = "test-failing"
+    uses_device = False
 
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> FailingRunner:
         raise RuntimeError("this runner always fails")
@@ -34,6 +35,8 @@ class FaultParams:
 
 class _UniformRunner(Runner):
     """Predicts uniform probabilities once ``misbehave`` (the subclass's fault) has run in fit."""
+
+    uses_device = False
 
     def misbehave(self) -> None:
         """The fault a subclass injects into fit."""
@@ -127,6 +130,7 @@ class RadiomicsLikeRunner(Runner):
     name = "test-radiomics"
     family = "radiomics"
     reads_images = True
+    uses_device = False
     display_name = "Radiomics stand-in"
     Params = SignalParams
 
@@ -174,6 +178,7 @@ class ExitingRunner(Runner):
     """Calls sys.exit in fit, as some library code does: must be that job's failure, not the run's end."""
 
     name = "test-exits"
+    uses_device = False
 
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> ExitingRunner:
         raise SystemExit(3)

@@ -20,7 +20,14 @@ from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experimen
 from cirrbench.benchmark.reporting.report import build_report
 from cirrbench.benchmark.runners.check import check_runner
 from cirrbench.benchmark.runners.contract import ScanSet
-from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner, unregister_runner
+from cirrbench.benchmark.runners.registry import (
+    BUILTIN_MODULES,
+    BUILTIN_RUNNERS,
+    available_runners,
+    get_runner,
+    register_runner,
+    unregister_runner,
+)
 
 BUILTIN = sorted(name for name, cls in available_runners().items() if cls.__module__.startswith("cirrbench."))
 
@@ -58,6 +65,7 @@ def test_entry_point_plugins_are_registered(monkeypatch):
         common_registry, "entry_points", lambda group: [FakeEntryPoint()] if group == "cirrbench.runners" else []
     )
     monkeypatch.setattr(registry_module._RUNNERS, "_loaded", False)  # read the entry points again
+    monkeypatch.setattr(registry_module._RUNNERS, "_entry_points_loaded", False)
     assert available_runners()["plugin-runner"] is PluginRunner
     registry_module.unregister_runner("plugin-runner")
 
@@ -231,6 +239,51 @@ def test_a_worker_imports_only_the_module_of_its_jobs_runner():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["majority radiomics-logreg False False", "msa True"]
+
+
+def test_the_index_names_the_module_of_every_builtin_runner():
+    """registry.BUILTIN_RUNNERS must list each built-in runner with the module that registers it;
+    otherwise its lookup imports every module, and a plugin under its name goes unnoticed."""
+    expected = {
+        name: max((m for m in BUILTIN_MODULES if cls.__module__ == m or cls.__module__.startswith(f"{m}.")), key=len)
+        for name, cls in available_runners().items()
+        if cls.__module__.startswith("cirrbench.")
+    }
+    missing = {name: module for name, module in expected.items() if BUILTIN_RUNNERS.get(name) != module}
+    assert not missing, f"add to BUILTIN_RUNNERS in benchmark/runners/registry.py: {missing}"
+    assert set(BUILTIN_RUNNERS) == set(expected), set(BUILTIN_RUNNERS) - set(expected)
+
+
+def test_a_config_without_deep_runners_is_checked_and_run_without_importing_torch(tiny_phantom, tmp_path):
+    """A fresh process reads a config that names a reference and a radiomics learner: the
+    registry imports their modules alone; a run of reference runners with device auto resolves no
+    device. A deep runner's name then imports torch, and a plugin that took a built-in name still
+    fails when that name is looked up."""
+    raw = {"name": "lazy", "data": {"root": str(tiny_phantom)}, "inputs": ["T1W"], "protocols": ["official"]}
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from cirrbench.benchmark.execution.experiment import parse_experiment\n"
+        "from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment\n"
+        "from cirrbench.benchmark.runners.registry import get_runner, register_runner\n"
+        f"raw = {raw!r}\n"
+        "checked = parse_experiment({**raw, 'runners': ['majority', 'radiomics-logreg']}, 'lazy.yaml')\n"
+        "print('lazy:', sorted(r.name for r in checked.runners), 'torch' in sys.modules)\n"
+        "experiment = parse_experiment({**raw, 'runners': ['majority', 'stratified-random']}, 'lazy.yaml')\n"
+        f"options = RunOptions(out=Path({str(tmp_path / 'out')!r}), progress=False, report=False)\n"
+        "print('lazy:', run_experiment(experiment, options)[0].ok, experiment.device, 'torch' in sys.modules)\n"
+        "class Taken(get_runner('majority')):\n"
+        "    name = 'msa'\n"
+        "register_runner(Taken)\n"
+        "try:\n"
+        "    get_runner('msa')\n"
+        "except ValueError as error:\n"
+        "    print('lazy:', 'taken' in str(error), 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = [line.removeprefix("lazy: ") for line in done.stdout.splitlines() if line.startswith("lazy: ")]
+    assert said == ["['majority', 'radiomics-logreg'] False", "True auto False", "True True"]
 
 
 def test_a_runner_registered_in_the_process_resolves_without_importing_its_module():

@@ -4,7 +4,8 @@ table and figure families, commands.
 Every kind follows the same rules, so a plugin author learns them once:
 
 - **built-ins are listed where the registry is declared** (module names, imported on the first
-  lookup), then the kind's entry-point group, if it has one, is read;
+  lookup), then the kind's entry-point group, if it has one, is read; a kind may also declare
+  which built-in module registers which name, so looking one name up imports only its module;
 - **a name is registered once**: registering it again is allowed only for the same definition
   (an equal value, or the same class or function: same qualified name from the same module or
   the same file, as when a plugin file is imported under two module names); anything else is an
@@ -17,7 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -62,6 +63,10 @@ class Registry(Generic[T]):
         defined_by: the value two registrations of a name are compared by (a protocol's
             function, a runner's class).
         missing: the exception an unknown name raises (``KeyError`` unless the kind has its own).
+        index: built-in name -> the module of ``builtins`` that registers it. :meth:`get` of such
+            a name imports that module alone, and of any other name (a plugin's) none of them,
+            so a run that names a reference and a radiomics learner never imports the deep
+            runners' torch. Every other lookup imports all of ``builtins``.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Registry(Generic[T]):
         on_entry_point: Callable[[object], None] | None = None,
         defined_by: Callable[[T], object] = _identity,
         missing: type[Exception] = KeyError,
+        index: Mapping[str, str] | None = None,
     ) -> None:
         self.kind = kind
         self.builtins = builtins
@@ -80,8 +86,10 @@ class Registry(Generic[T]):
         self._on_entry_point = on_entry_point
         self._defined_by = defined_by
         self._missing = missing
+        self._index = dict(index or {})
         self._entries: dict[str, T] = {}
         self._loaded = False
+        self._entry_points_loaded = False
 
     def register(self, name: str, entry: T) -> T:
         """Add ``entry`` under ``name``; the same definition again is a no-op, another is an error."""
@@ -104,8 +112,12 @@ class Registry(Generic[T]):
         self._loaded = True
         for module in self.builtins:
             importlib.import_module(module)
-        if self.entry_point_group is None:
+        self._load_entry_points()
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded or self.entry_point_group is None:
             return
+        self._entry_points_loaded = True
         for entry in entry_points(group=self.entry_point_group):
             try:
                 loaded = entry.load()
@@ -117,12 +129,25 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The entry called ``name``; an unknown name lists the available ones."""
+        if not self._loaded and self._index:
+            found = self._indexed(name)
+            if found is not None:
+                return found
         self.load()
         try:
             return self._entries[name]
         except KeyError:
             available = ", ".join(sorted(self._entries)) or "none"
             raise self._missing(f"unknown {self.kind} {name!r}; available: {available}") from None
+
+    def _indexed(self, name: str) -> T | None:
+        """``name`` through the index: its built-in module imported if it has one (a plugin that
+        took the name then fails there, as in a full load), else the entry a plugin registered."""
+        self._load_entry_points()
+        module = self._index.get(name)
+        if module is not None:
+            importlib.import_module(module)
+        return self._entries.get(name)
 
     def registered(self, name: str) -> T | None:
         """The entry called ``name`` if it is registered already, else None, importing nothing: a

@@ -173,9 +173,8 @@ def _check_protocol_options(key: str, name: str, options: dict, protocol: Any, b
 
 def _check_runners(raw: dict, sequences: list, protocol_names: list[str], bad: Bad) -> dict[str, set[str]]:
     """Row name (alias or runner) -> its variants, for every usable runner entry."""
-    from cirrbench.benchmark.runners.registry import available_runners
+    from cirrbench.benchmark.runners.registry import available_runners, get_runner
 
-    registry = available_runners()
     runners = raw.get("runners")
     rows: dict[str, set[str]] = {}
     if not isinstance(runners, list) or not runners:
@@ -193,10 +192,13 @@ def _check_runners(raw: dict, sequences: list, protocol_names: list[str], bad: B
         name = entry["name"]
         key = f"runners[{index}] ({name})"
         _unknown_keys(entry, "runners[]", key, bad)
-        if name not in registry:
+        try:
+            cls = get_runner(name)  # imports only the module that registers it (torch for deep runners)
+        except KeyError:
+            registry = available_runners()
             bad(key, f"unknown runner{_close(name, registry)}; available: {', '.join(registry)}")
             continue
-        variants = _check_runner_variants(key, entry, registry[name], bad)
+        variants = _check_runner_variants(key, entry, cls, bad)
         _check_runner_scope(key, entry, sequences, protocol_names, bad)
         alias = entry.get("as")
         if alias is not None and (problem := name_problem(alias)):

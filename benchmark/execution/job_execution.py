@@ -205,6 +205,12 @@ def _resolve_device(device: str) -> str:
         return "cpu"
 
 
+def _device_for(cls: type[Runner], device: str) -> str:
+    """The device a runner's context names: "cpu" for one that computes on no device, which
+    spares resolving ``auto`` (an import of torch)."""
+    return _resolve_device(device) if cls.uses_device else "cpu"
+
+
 def _prepared_runner(
     job: Job, store: ResultsStore, device: str, show_progress: bool, runner_module: str | None, plugins: tuple[str, ...]
 ) -> tuple[type[Runner], Runner, RunContext]:
@@ -220,7 +226,7 @@ def _prepared_runner(
     params = cls.make_params(job.params, "default")  # job.params already holds the variant's values
     context = RunContext(
         seed=job.seed,
-        device=_resolve_device(device),
+        device=_device_for(cls, device),
         cache_dir=cache_dir("runners", job.runner),
         logger=logging.getLogger(f"cirrbench.runner.{job.runner}"),
         show_progress=show_progress,
@@ -328,7 +334,7 @@ def prepare_runners(jobs: list[Job], cohort: Cohort, threads: int, device: str, 
         cls = get_runner(job.runner)
         context = RunContext(
             seed=0,
-            device=_resolve_device(device),
+            device=_device_for(cls, device),
             cache_dir=cache_dir("runners", job.runner),
             threads=threads,
             show_progress=progress,
@@ -367,9 +373,9 @@ def run_jobs(
         else:
             todo.append(job)  # with --force a finished folder is replaced only once its successor is complete
     executor = executor or LocalExecutor(n_jobs)
-    if not executor.distributed:
-        # Resolved here, once: a local worker would otherwise import torch to resolve "auto" for
-        # every job, a radiomics one too. A cluster's workers resolve it on their own machines.
+    if not executor.distributed and any(get_runner(job.runner).uses_device for job in todo):
+        # Resolved here, once: each local worker would otherwise import torch to resolve "auto".
+        # A cluster's workers resolve it on their own machines.
         device = _resolve_device(device)
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)

@@ -232,6 +232,10 @@ class Runner(ABC):
     #: Whether the runner's results depend on torch's float kernels (deep runners): its jobs then
     #: carry the config's ``reproducible`` mode in their keys and run with the kernels it pins.
     torch_kernels: ClassVar[bool] = False
+    #: Whether the runner computes on ``RunContext.device``. Only for such runners does a run
+    #: resolve ``device: auto`` (which imports torch to look for a GPU); the others (references,
+    #: radiomics learners) get "cpu", so a run of only them never imports torch.
+    uses_device: ClassVar[bool] = True
     #: What ``fit`` does with the validation part, stated for the reader and the harness:
     #: "unused"; "early-stopping" (model selection during training: deep runners); "training"
     #: (fitted on train + valid, tuned by inner CV: radiomics runners; such a runner returns

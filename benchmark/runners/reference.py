@@ -16,6 +16,7 @@ __all__ = ["MajorityRunner", "StratifiedRandomRunner"]
 class _DummyRunner(Runner):
     strategy: str
     family = "reference"
+    uses_device = False
 
     def fit(self, train: ScanSet, valid: ScanSet, context: RunContext) -> _DummyRunner:
         self.labels_ = train.labels

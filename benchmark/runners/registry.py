@@ -20,12 +20,42 @@ __all__ = [
     "available_runners",
     "ENTRY_POINT_GROUP",
     "BUILTIN_MODULES",
+    "BUILTIN_RUNNERS",
 ]
 
 ENTRY_POINT_GROUP = "cirrbench.runners"
 
 
 BUILTIN_MODULES = ("cirrbench.benchmark.runners.reference", "cirrbench.baselines", "cirrbench.models")
+
+_REFERENCE, _RADIOMICS, _MODELS = BUILTIN_MODULES
+
+#: Which of :data:`BUILTIN_MODULES` registers each built-in runner: a config that names a reference
+#: and radiomics learners imports neither torch nor MONAI. A built-in runner missing here is still
+#: found (every module is imported then); test_harness lists what to add.
+BUILTIN_RUNNERS: dict[str, str] = {
+    "majority": _REFERENCE,
+    "stratified-random": _REFERENCE,
+    "radiomics-logreg": _RADIOMICS,
+    "radiomics-ordinal": _RADIOMICS,
+    "radiomics-rf": _RADIOMICS,
+    "radiomics-svm": _RADIOMICS,
+    "radiomics-xgboost": _RADIOMICS,
+    "cnn-convnext-base": _MODELS,
+    "cnn-convnext-tiny": _MODELS,
+    "cnn-densenet121": _MODELS,
+    "cnn-efficientnet-b0": _MODELS,
+    "cnn-mambavision-t": _MODELS,
+    "cnn-mobilenetv3-small": _MODELS,
+    "cnn-pvtv2-b2": _MODELS,
+    "cnn-resnet18": _MODELS,
+    "cnn-resnet50": _MODELS,
+    "cnn-vgg19": _MODELS,
+    "foundation-logreg": _MODELS,
+    "foundation-xgboost": _MODELS,
+    "msa": _MODELS,
+    "volumetric-3d": _MODELS,
+}
 
 
 def _register_entry_point(loaded: object) -> None:
@@ -34,7 +64,11 @@ def _register_entry_point(loaded: object) -> None:
 
 
 _RUNNERS: Registry[type[Runner]] = Registry(
-    "runner", builtins=BUILTIN_MODULES, entry_point_group=ENTRY_POINT_GROUP, on_entry_point=_register_entry_point
+    "runner",
+    builtins=BUILTIN_MODULES,
+    entry_point_group=ENTRY_POINT_GROUP,
+    on_entry_point=_register_entry_point,
+    index=BUILTIN_RUNNERS,
 )
 
 
