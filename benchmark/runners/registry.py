@@ -111,8 +111,9 @@ def get_runner(name: str, module: str | None = None) -> type[Runner]:
     Args:
         name: a registry name such as ``radiomics-xgboost``.
         module: the module whose import registers it, when known (a job carries it). A fresh worker
-            process then imports that module alone: the parent already loaded and checked every
-            runner, so a radiomics job's worker never imports torch. A runner this process has
+            process then imports that module alone: the parent already checked the config's
+            runners, so a radiomics job's worker never imports torch. Without it, a built-in name
+            imports its module from :data:`BUILTIN_RUNNERS` alone. A runner this process has
             registered already (a plugin file it loaded) is taken as it is; a name the module does
             not register (an entry point's, a generated one) is looked up among all runners.
 
