@@ -36,6 +36,7 @@ class LiverSpreadRunner(cirrbench.Runner):
     name = "example-liver-spread"
     display_name = "Liver spread (example)"
     family = "radiomics"
+    uses_device = False  # scikit-learn on the CPU: the run need not look for a GPU (nor import torch)
     Params = SpreadParams
 
     def _features(self, scans: cirrbench.ScanSet) -> np.ndarray:

@@ -25,6 +25,7 @@ class LiverTextureRunner(Runner):
     variants = {"strong-regularisation": {"C": 0.01}}
     inputs = "single+both"  # can take T1W and T2W scans together
     family = "radiomics"  # groups its row with the radiomics rows
+    uses_device = False  # scikit-learn on the CPU: the run need not look for a GPU (nor import torch)
 
     def _features(self, scans: ScanSet) -> np.ndarray:
         rows = []
