@@ -162,7 +162,7 @@ def run(
     from cirrbench.benchmark.execution.job_execution import default_jobs
     from cirrbench.benchmark.execution.orchestrator import run_experiment
 
-    count = jobs or default_jobs(options.get("device") or experiment.device)
+    count = jobs or default_jobs(options.get("device") or experiment.device, [r.name for r in experiment.runners])
     return run_experiment(
         experiment,
         RunOptions(out=Path(out), data=Path(data) if data else None, jobs=count, progress=progress, **options),

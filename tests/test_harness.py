@@ -261,22 +261,22 @@ def test_the_index_names_the_module_of_every_builtin_runner():
 
 def test_a_config_without_deep_runners_is_checked_and_run_without_importing_torch(tiny_phantom, tmp_path):
     """A fresh process reads a config that names a reference and a radiomics learner: the
-    registry imports their modules alone; a run of reference runners with device auto resolves no
-    device. A deep runner's name then imports torch, and a plugin that took a built-in name still
-    fails when that name is looked up."""
+    registry imports their modules alone; `cirrbench run` of reference runners with device auto
+    and no --jobs resolves no device. A deep runner's name then imports torch, and a plugin that
+    took a built-in name still fails when that name is looked up."""
     raw = {"name": "lazy", "data": {"root": str(tiny_phantom)}, "inputs": ["T1W"], "protocols": ["official"]}
+    config = config_file(tiny_phantom, tmp_path, **{**raw, "runners": ["majority", "stratified-random"]})
+    run = ["run", str(config), "--out", str(tmp_path / "out"), "-q", "--no-report"]
     code = (
         "import sys\n"
-        "from pathlib import Path\n"
-        "from cirrbench.benchmark.execution.experiment import parse_experiment\n"
-        "from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment\n"
+        "from cirrbench.benchmark.execution.experiment import load_experiment, parse_experiment\n"
         "from cirrbench.benchmark.runners.registry import get_runner, register_runner\n"
+        "from cirrbench.cli import main\n"
         f"raw = {raw!r}\n"
         "checked = parse_experiment({**raw, 'runners': ['majority', 'radiomics-logreg']}, 'lazy.yaml')\n"
         "print('lazy:', sorted(r.name for r in checked.runners), 'torch' in sys.modules)\n"
-        "experiment = parse_experiment({**raw, 'runners': ['majority', 'stratified-random']}, 'lazy.yaml')\n"
-        f"options = RunOptions(out=Path({str(tmp_path / 'out')!r}), progress=False, report=False)\n"
-        "print('lazy:', run_experiment(experiment, options)[0].ok, experiment.device, 'torch' in sys.modules)\n"
+        f"device = load_experiment({str(config)!r}).device\n"
+        f"print('lazy:', main({run!r}) == 0, device, 'torch' in sys.modules)\n"
         "class Taken(get_runner('majority')):\n"
         "    name = 'msa'\n"
         "register_runner(Taken)\n"

@@ -12,6 +12,7 @@ import os
 import time
 import traceback
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from cirrbench.benchmark.runners.registry import get_runner
 
 __all__ = [
     "default_jobs",
+    "run_device",
     "is_done",
     "job_data",
     "job_dir",
@@ -186,10 +188,11 @@ def _perturbed_frame(job: Job, runner: Runner, test: ScanSet) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def default_jobs(device: str) -> int:
+def default_jobs(device: str, runners: Iterable[str] | None = None) -> int:
     """Parallel jobs when the user gives none: every usable core on a CPU; one on a GPU, where
-    parallel trainings would share (and exhaust) its memory."""
-    if _resolve_device(device) != "cpu":
+    parallel trainings would share (and exhaust) its memory. ``runners``: the run's runner names,
+    when known (:func:`run_device`)."""
+    if (run_device(device, runners) if runners is not None else _resolve_device(device)) != "cpu":
         return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -203,6 +206,12 @@ def _resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:
         return "cpu"
+
+
+def run_device(device: str, runners: Iterable[str]) -> str:
+    """The device a run of ``runners`` computes on: "cpu" when none of them uses a device (no
+    need to resolve ``auto``, an import of torch), else ``device`` resolved."""
+    return _resolve_device(device) if any(get_runner(name).uses_device for name in runners) else "cpu"
 
 
 def _device_for(cls: type[Runner], device: str) -> str:
@@ -373,10 +382,10 @@ def run_jobs(
         else:
             todo.append(job)  # with --force a finished folder is replaced only once its successor is complete
     executor = executor or LocalExecutor(n_jobs)
-    if not executor.distributed and any(get_runner(job.runner).uses_device for job in todo):
+    if not executor.distributed:
         # Resolved here, once: each local worker would otherwise import torch to resolve "auto".
         # A cluster's workers resolve it on their own machines.
-        device = _resolve_device(device)
+        device = run_device(device, {job.runner for job in todo})
     prepare_runners(todo, cohort, n_jobs, device, progress, executor)
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress or not todo)
     tasks = [

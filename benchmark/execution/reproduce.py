@@ -67,7 +67,9 @@ def reproduce(options: ReproduceOptions) -> int:
     else:
         experiment = load_experiment(options.profile, options.overrides)
     run_options = dataclasses.replace(
-        options.run, jobs=options.run.jobs or default_jobs(options.run.device or experiment.device)
+        options.run,
+        jobs=options.run.jobs
+        or default_jobs(options.run.device or experiment.device, [r.name for r in experiment.runners]),
     )
     if options.dry_run:
         from cirrbench.benchmark.execution.orchestrator import dry_run

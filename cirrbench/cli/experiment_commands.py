@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     load_cli_plugins(args)  # before the config is read: its runners may come from a plugin
     experiment = load_experiment(args.config, tuple(args.set or ()))
-    options = run_options_from_args(args, jobs=args.jobs or default_jobs(args.device or experiment.device))
+    runners = [r.name for r in experiment.runners]
+    options = run_options_from_args(args, jobs=args.jobs or default_jobs(args.device or experiment.device, runners))
     options = dataclasses.replace(options, report=not args.no_report)
     if args.dry_run:
         print(dry_run(experiment, options))
