@@ -4,10 +4,10 @@ Laying a figure out and rendering it twice (PNG and PDF) is most of a report's t
 figure renders on its own. Inside :func:`rendering_in_workers`, :func:`save` hands each finished
 figure, pickled, to a worker process and returns the paths its files will have, so the report
 builds its next table or figure while the last one renders; the block ends once every file is
-written. A worker lays out and draws the PNG and the PDF of its unpickled copy, as this process does with
-the figure itself, so the report is byte-identical whatever ``jobs`` is (a test rebuilds a report
-on workers and compares every file), and a figure that fails to render fails the report as it
-would here. A figure that cannot be pickled (a plugin's lambda formatter) is drawn here.
+written. A worker lays out and draws the PNG and the PDF of its unpickled copy, as this process
+does with the figure itself, so the report is byte-identical whatever ``jobs`` is (a test rebuilds
+a report on workers and compares every file), and a figure that fails to render fails the report
+as it would here. A figure that cannot be pickled (a plugin's lambda formatter) is drawn here.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 __all__ = ["rendering_in_workers", "save"]
 
 SUFFIXES = ("png", "pdf")
+#: Pixels per inch of the PNG files (the page embeds them).
+DPI = 130
 
 _POOL: Any = None  # the block's process pool
 _PENDING: list[Any] = []  # its figures' futures
@@ -92,10 +94,6 @@ def _lay_out(fig: Any) -> Any:
     with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
         fig.set_layout_engine(None)  # None under these settings: no engine at all
     return area
-
-
-#: Pixels per inch of the PNG files (the page embeds them).
-DPI = 130
 
 
 def _write_file(fig: Any, stem: Path, suffix: str, area: Any) -> Path:
