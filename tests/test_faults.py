@@ -163,9 +163,7 @@ def test_killing_the_parent_of_a_forked_pool_ends_its_workers(initializer):
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     pids = [int(pid) for pid in process.stdout.readline().split()]
     assert process.wait(timeout=120) == -signal.SIGKILL and len(pids) == 2
-    deadline = time.time() + 30
-    while time.time() < deadline and any(psutil.pid_exists(pid) for pid in pids):
-        time.sleep(0.1)
+    _wait_for(lambda: not any(psutil.pid_exists(pid) for pid in pids), seconds=30)
     assert not [pid for pid in pids if psutil.pid_exists(pid)], (
         f"workers alive 30 s after their parent was killed: {pids}"
     )
