@@ -19,6 +19,7 @@ the repository are ``cirrbench.benchmark``, ``cirrbench.baselines`` and ``cirrbe
 from __future__ import annotations
 
 import os
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,17 +37,38 @@ from cirrbench.benchmark.common.kernels import pin_kernels
 if os.environ.get("CIRRBENCH_REPRODUCIBLE", "bitwise") != "fast":
     pin_kernels("bitwise")
 
-from cirrbench.benchmark.data.cohort import Cohort, ScanRecord  # noqa: E402
-from cirrbench.benchmark.data.labels import LabelSet  # noqa: E402
-from cirrbench.benchmark.execution.experiment import ConfigError, Experiment  # noqa: E402
-from cirrbench.benchmark.execution.orchestrator import RunOptions  # noqa: E402
-from cirrbench.benchmark.runners.check import check_runner  # noqa: E402
-from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet  # noqa: E402
-from cirrbench.benchmark.runners.plugins import load_plugin  # noqa: E402
-from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner  # noqa: E402
+#: Where each class and function of the API lives. They are imported on first use (PEP 562), not
+#: here: every process imports this package, the command line and each worker included, and their
+#: libraries (pandas, scikit-learn, SciPy, matplotlib) took a second of each one's start.
+_LAZY = {
+    "Cohort": "cirrbench.benchmark.data.cohort",
+    "ScanRecord": "cirrbench.benchmark.data.cohort",
+    "LabelSet": "cirrbench.benchmark.data.labels",
+    "ConfigError": "cirrbench.benchmark.execution.experiment",
+    "Experiment": "cirrbench.benchmark.execution.experiment",
+    "RunOptions": "cirrbench.benchmark.execution.orchestrator",
+    "check_runner": "cirrbench.benchmark.runners.check",
+    "Predictions": "cirrbench.benchmark.runners.contract",
+    "RunContext": "cirrbench.benchmark.runners.contract",
+    "Runner": "cirrbench.benchmark.runners.contract",
+    "ScanSet": "cirrbench.benchmark.runners.contract",
+    "load_plugin": "cirrbench.benchmark.runners.plugins",
+    "available_runners": "cirrbench.benchmark.runners.registry",
+    "get_runner": "cirrbench.benchmark.runners.registry",
+    "register_runner": "cirrbench.benchmark.runners.registry",
+    "Report": "cirrbench.benchmark.reporting.report",
+}
 
 if TYPE_CHECKING:
+    from cirrbench.benchmark.data.cohort import Cohort, ScanRecord
+    from cirrbench.benchmark.data.labels import LabelSet
+    from cirrbench.benchmark.execution.experiment import ConfigError, Experiment
+    from cirrbench.benchmark.execution.orchestrator import RunOptions
     from cirrbench.benchmark.reporting.report import Report
+    from cirrbench.benchmark.runners.check import check_runner
+    from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
+    from cirrbench.benchmark.runners.plugins import load_plugin
+    from cirrbench.benchmark.runners.registry import available_runners, get_runner, register_runner
 
 __all__ = [
     "__version__",
@@ -160,7 +182,7 @@ def run(
         job finished), whose ``verdict`` holds the verdict in words.
     """
     from cirrbench.benchmark.execution.job_execution import default_jobs
-    from cirrbench.benchmark.execution.orchestrator import run_experiment
+    from cirrbench.benchmark.execution.orchestrator import RunOptions, run_experiment
 
     count = jobs or default_jobs(options.get("device") or experiment.device, [r.name for r in experiment.runners])
     return run_experiment(
@@ -208,6 +230,7 @@ def score_predictions(
     Returns:
         A result with ``.table`` (metric, value, low, high, and the comparison's columns) and ``.text``.
     """
+    from cirrbench.benchmark.data.cohort import Cohort
     from cirrbench.benchmark.reporting.score import score_file
 
     loaded = cohort if isinstance(cohort, Cohort) else load_cohort(cohort)
@@ -217,10 +240,14 @@ def score_predictions(
 
 
 def __getattr__(name: str) -> Any:
-    """``cirrbench.Report`` on first use: the report's plotting and statistics libraries are a
-    second of every process's start, and worker processes import this package without drawing."""
-    if name == "Report":
-        from cirrbench.benchmark.reporting.report import Report
+    """An API name of :data:`_LAZY`, imported on first use and kept."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cirrbench' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return Report
-    raise AttributeError(f"module 'cirrbench' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

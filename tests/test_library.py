@@ -64,6 +64,24 @@ def test_the_public_api_is_documented_and_complete():
         assert name in cirrbench.__all__
 
 
+def test_the_package_and_the_cli_help_load_no_heavy_library():
+    """Every process imports cirrbench (the command line, each worker): the API's classes are
+    imported on first use, so ``cirrbench --help`` answers at once; each name then resolves."""
+    code = (
+        "import contextlib, io, sys\n"
+        "import cirrbench\n"
+        "from cirrbench.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "print(*sorted(m for m in ('pandas', 'sklearn', 'scipy', 'matplotlib', 'torch') if m in sys.modules))\n"
+        "print(all(getattr(cirrbench, name) is not None for name in cirrbench.__all__))\n"
+        "print(cirrbench.Runner.__module__, set(cirrbench.__all__) <= set(dir(cirrbench)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["", "True", "cirrbench.benchmark.runners.contract True"]
+
+
 def test_the_cli_in_a_folder_with_its_own_models_and_benchmark_packages_sees_every_runner(tmp_path):
     for shadow in ("models", "benchmark", "baselines"):
         (tmp_path / shadow).mkdir()
