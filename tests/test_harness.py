@@ -167,6 +167,34 @@ def test_failing_runner_is_recorded_not_cached_and_does_not_stop_others(tiny_pha
     assert again.ran == []
 
 
+def test_a_rerun_on_rewritten_or_changed_scans_says_why_no_job_is_reused(phantom_copy, tmp_path, capsys):
+    """Every job's key holds the cohort's fingerprint (labels, splits, files' sizes and times): a
+    rerun after the files were copied or the cohort changed runs every job again, and says which."""
+    import os
+
+    from cirrbench.cli import main
+
+    config = config_file(phantom_copy, tmp_path, reference=None)
+    run = ["run", str(config), "--out", str(tmp_path / "r"), "--jobs", "1", "-q", "--no-report"]
+    for _ in range(2):  # the first run and an unchanged rerun: nothing to explain
+        assert main(run) == 0
+        assert "note:" not in capsys.readouterr().out
+    for path in phantom_copy.rglob("*.nii.gz"):
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # as a plain cp does
+    assert main(run) == 0
+    out = capsys.readouterr().out
+    assert "were run on the same scans, labels and splits, but the scan files have since been rewritten" in out
+    assert "1 ran, 0 already done" in out
+    for metadata in (phantom_copy / "Metadata").glob("*age_gender_evaluation.csv"):  # every patient a year older
+        header, *rows = metadata.read_text().splitlines()
+        older = [",".join([patient, str(int(age) + 1), *rest]) for patient, age, *rest in (r.split(",") for r in rows)]
+        metadata.write_text("\n".join([header, *older]) + "\n")
+    assert main(run) == 0
+    out = capsys.readouterr().out
+    assert "note: the cohort changed since this folder's last run (a label, split, scan or file" in out
+    assert "1 ran, 0 already done" in out
+
+
 def test_cli_exit_code_is_non_zero_when_a_job_fails(tiny_phantom, tmp_path):
     import yaml
 

@@ -118,16 +118,17 @@ class Cohort:
         It changes when a label, split or file changes; it does not read image content (that is
         what :mod:`cirrbench.benchmark.data.validate` does), so computing it is instant even for the full cohort.
         """
+        return self._digest(file_stats=True)
+
+    def index_fingerprint(self) -> str:
+        """:meth:`fingerprint` without the files' sizes and modification times: the same when the
+        files were only rewritten or copied, so a run can say why none of its finished jobs is reused."""
+        return self._digest(file_stats=False)
+
+    def _digest(self, file_stats: bool) -> str:
         digest = hashlib.sha256()
         digest.update(json.dumps(self.labels.to_dict(), sort_keys=True).encode())
         for r in self.records:
-            stats: list[tuple[int, int] | None] = []
-            for path in (r.image, r.mask):
-                try:
-                    st = path.stat()  # type: ignore[union-attr]
-                    stats.append((st.st_size, st.st_mtime_ns))
-                except (OSError, AttributeError):
-                    stats.append(None)
             row = [
                 r.scan_id,
                 r.patient_id,
@@ -138,8 +139,9 @@ class Cohort:
                 r.sex,
                 path_key(r.image),
                 path_key(r.mask),
-                stats,
             ]
+            if file_stats:
+                row.append([_size_and_time(path) for path in (r.image, r.mask)])
             if r.site is not None:  # cohorts without sites keep the fingerprints they always had
                 row.append(r.site)
             digest.update(json.dumps(row, default=str).encode())
@@ -147,6 +149,14 @@ class Cohort:
             digest.update(pd.util.hash_pandas_object(self.features, index=True).to_numpy().tobytes())
             digest.update(json.dumps(list(self.features.columns)).encode())
         return digest.hexdigest()[:16]
+
+
+def _size_and_time(path: Path | None) -> tuple[int, int] | None:
+    try:
+        st = path.stat()  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def path_key(path: Path | None) -> str:

@@ -344,6 +344,8 @@ def _run_locked(
     print(
         f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.inputs)} input(s) x splits x {_seed_range(experiment)} seed(s)"
     )
+    if note := _cohort_change_note(ResultsStore(out).read_manifest(), cohort, fingerprint):
+        print(note)
     from cirrbench.benchmark.execution.executors import make_executor
 
     executor = make_executor(options.jobs, options.dask or experiment.raw.get("dask"))
@@ -387,6 +389,28 @@ def _run_locked(
     return summary, report
 
 
+def _cohort_change_note(previous: dict | None, cohort: Cohort, fingerprint: str) -> str | None:
+    """Why none of the folder's finished jobs is reused, when the cohort is the reason: every job's
+    key holds the cohort's fingerprint, so a changed cohort reruns them all, which without a word
+    looks like a lost cache (for a GPU profile, hours)."""
+    before = (previous or {}).get("cohort", {})
+    finished = sum(1 for job in (previous or {}).get("jobs", []) if job.get("done"))
+    if not finished or before.get("fingerprint") in (None, fingerprint):
+        return None
+    if before.get("index_fingerprint") == cohort.index_fingerprint():
+        return (
+            f"note: the {finished} finished job(s) in this folder were run on the same scans, labels and splits, but "
+            "the scan files have since been rewritten, regenerated or copied (their sizes or modification times "
+            "differ; the cohort's fingerprint includes them instead of reading every image), so every job runs "
+            "again. A copy made with cp -p or rsync -a keeps the times, and the jobs."
+        )
+    return (
+        f"note: the cohort changed since this folder's last run (a label, split, scan or file; fingerprint "
+        f"{before['fingerprint']} -> {fingerprint}), so none of its {finished} finished job(s) is reused: every "
+        "job runs on the cohort as it is now."
+    )
+
+
 def _unchanged(manifest: dict) -> str:
     """A manifest without its times: two runs that changed nothing have the same."""
     return json.dumps(
@@ -417,6 +441,7 @@ def _manifest(
             "source": str(plan.data),
             "phantom": plan.is_phantom,
             "fingerprint": fingerprint,
+            "index_fingerprint": plan.cohort.index_fingerprint(),
             "scans": len(plan.cohort),
             "patients": len(plan.cohort.patients),
             "labels": plan.cohort.labels.to_dict(),
