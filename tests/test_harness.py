@@ -181,6 +181,8 @@ def test_a_rerun_on_rewritten_or_changed_scans_says_why_no_job_is_reused(phantom
         assert "note:" not in capsys.readouterr().out
     for path in phantom_copy.rglob("*.nii.gz"):
         os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # as a plain cp does
+    assert main([*run, "--dry-run"]) == 0  # what a rerun would do, before it does it
+    assert "the scan files have since been rewritten" in capsys.readouterr().out
     assert main(run) == 0
     out = capsys.readouterr().out
     assert "were run on the same scans, labels and splits, but the scan files have since been rewritten" in out

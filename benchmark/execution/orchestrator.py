@@ -313,6 +313,8 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
             "bound on the work (every epoch, no early stop; 45 liver slices per scan assumed); other backbones differ "
             "from the measured one: run `cirrbench perf training --device cuda` on the machine that will train"
         )
+    if note := _cohort_change_note(store.read_manifest(), plan.cohort, plan.cohort.fingerprint()):
+        lines.append(note)
     lines.append(
         f"dry run: nothing was run or written ({options.out}); splits: {', '.join(f'{p} {len(s)}' for p, s in plan.split_sets.items())}"
     )
