@@ -403,13 +403,13 @@ def _cohort_change_note(previous: dict | None, cohort: Cohort, fingerprint: str)
         return (
             f"note: the {finished} finished job(s) in this folder were run on the same scans, labels and splits, but "
             "the scan files have since been rewritten, regenerated or copied (their sizes or modification times "
-            "differ; the cohort's fingerprint includes them instead of reading every image), so every job runs "
-            "again. A copy made with cp -p or rsync -a keeps the times, and the jobs."
+            "differ; the cohort's fingerprint includes them instead of reading every image), so they run again. "
+            "A copy made with cp -p or rsync -a keeps the times, and the jobs."
         )
     return (
         f"note: the cohort changed since this folder's last run (a label, split, scan or file; fingerprint "
-        f"{before['fingerprint']} -> {fingerprint}), so none of its {finished} finished job(s) is reused: every "
-        "job runs on the cohort as it is now."
+        f"{before['fingerprint']} -> {fingerprint}), so none of its {finished} finished job(s) is reused: the "
+        "jobs run on the cohort as it is now."
     )
 
 
