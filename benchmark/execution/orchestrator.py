@@ -126,6 +126,7 @@ class Plan:
     split_hashes: dict
     jobs: list[Job]
     all_jobs: list[Job]
+    fingerprint: str  # the cohort's, in every job key
 
 
 def plan_experiment(experiment: Experiment, options: RunOptions) -> Plan:
@@ -167,7 +168,7 @@ def plan_experiment(experiment: Experiment, options: RunOptions) -> Plan:
     all_jobs = build_jobs(experiment, split_sets, fingerprint)
     jobs = build_jobs(experiment, split_sets, fingerprint, options.only) if options.only else all_jobs
     preflight(experiment, options, cohort, split_sets, all_jobs, jobs)
-    return Plan(data, is_phantom, cohort, split_sets, split_hashes, jobs, all_jobs)
+    return Plan(data, is_phantom, cohort, split_sets, split_hashes, jobs, all_jobs, fingerprint)
 
 
 def preflight(
@@ -313,7 +314,7 @@ def dry_run(experiment: Experiment, options: RunOptions) -> str:
             "bound on the work (every epoch, no early stop; 45 liver slices per scan assumed); other backbones differ "
             "from the measured one: run `cirrbench perf training --device cuda` on the machine that will train"
         )
-    if note := _cohort_change_note(store.read_manifest(), plan.cohort, plan.cohort.fingerprint()):
+    if note := _cohort_change_note(store.read_manifest(), plan.cohort, plan.fingerprint):
         lines.append(note)
     lines.append(
         f"dry run: nothing was run or written ({options.out}); splits: {', '.join(f'{p} {len(s)}' for p, s in plan.split_sets.items())}"
@@ -340,13 +341,15 @@ def _run_locked(
     split_sets = {
         name: read_splits(write_splits(made, out / "splits"), cohort) for name, made in plan.split_sets.items()
     }  # every runner sees the files' splits
-    fingerprint = cohort.fingerprint()
+    fingerprint = plan.fingerprint
     all_jobs = build_jobs(experiment, split_sets, fingerprint)
     jobs = build_jobs(experiment, split_sets, fingerprint, options.only) if options.only else all_jobs
     print(
         f"{len(jobs)} job(s): {len(experiment.runners)} runner(s) x variants x {len(experiment.inputs)} input(s) x splits x {_seed_range(experiment)} seed(s)"
     )
-    if note := _cohort_change_note(ResultsStore(out).read_manifest(), cohort, fingerprint):
+    store = ResultsStore(out)
+    previous = store.read_manifest()  # the folder's last run (the lock keeps others out until this one ends)
+    if note := _cohort_change_note(previous, cohort, fingerprint):
         print(note)
     from cirrbench.benchmark.execution.executors import make_executor
 
@@ -369,9 +372,7 @@ def _run_locked(
         executor.close()
     print(summary.format())
 
-    store = ResultsStore(out)
     manifest = _manifest(experiment, options, plan, store, all_jobs, fingerprint, started)
-    previous = store.read_manifest()
     if previous is None or _unchanged(previous) != _unchanged(manifest):
         store.write_manifest(manifest)  # else kept: the same run, so the report's provenance stays true
     store.write_index([entry["key"] for entry in manifest["jobs"] if entry["done"]])
