@@ -37,6 +37,8 @@ from .pipeline import build_pipeline, kept_feature_names, select_columns
 
 __all__ = ["HeadParams", "K_CHOICES", "RADIOMICS_VARIANTS", "RadiomicsParams", "RadiomicsRunner", "THRESHOLD_CHOICES"]
 
+#: Feature values per prediction call of the permutation importance (8 bytes each: 32 MB).
+PREDICTION_BATCH = 4_000_000
 #: What the inner search tries when ``select_k`` / ``correlation_threshold`` are left to it.
 K_CHOICES: tuple[int | str, ...] = (10, 25, 50, "all")
 THRESHOLD_CHOICES: tuple[float, ...] = (0.9, 0.95, 1.0)  # 1.0: no correlation filter
@@ -353,6 +355,27 @@ class RadiomicsRunner(Runner):
         full[:, self.classes_[np.asarray(model.classes_, dtype=int)]] = present
         return full
 
+    def _permuted_accuracies(
+        self, model, held: np.ndarray, truth: np.ndarray, permutations: list[tuple[int, np.ndarray]]
+    ) -> tuple[float, list[float]]:
+        """The model's accuracy on ``held`` and on each copy of it with one column's rows put in
+        another order (``(column, order)``), predicted in batches of about
+        :data:`PREDICTION_BATCH` values: a prediction call per copy, each with the pipeline's
+        validation and its column transformer's dispatch, was most of a default fit (150 calls
+        per inner fold). Rows are predicted independently, so every accuracy is as it was."""
+        copies: list[tuple[int, np.ndarray] | None] = [None, *permutations]
+        per_batch = max(1, PREDICTION_BATCH // max(1, held.size))
+        accuracies = []
+        for start in range(0, len(copies), per_batch):
+            batch = np.tile(held, (len(copies[start : start + per_batch]), 1))
+            for i, change in enumerate(copies[start : start + per_batch]):
+                if change is not None:
+                    column, order = change
+                    batch[i * len(held) : (i + 1) * len(held), column] = held[order, column]
+            predicted = self.classes_[self._fold_proba(model, batch).argmax(axis=1)]
+            accuracies += [float(np.mean(labels == truth)) for labels in np.split(predicted, len(batch) // len(held))]
+        return accuracies[0], accuracies[1:]
+
     def _held_out(self, fold_models: list, folds: list, X: np.ndarray, labelled: ScanSet) -> pd.DataFrame:
         """Out-of-fold probabilities of every labelled scan (the harness's model choice)."""
         proba = np.zeros((len(X), self.labels_.n_classes))
@@ -403,18 +426,12 @@ class RadiomicsRunner(Runner):
             ranked = [
                 kept[i] for i in np.argsort(-np.nan_to_num(f_scores, nan=-1.0))[: self.params.permutation_features]
             ]
-            truth = self.classes_[y[held]]
-
-            def accuracy(matrix: np.ndarray, model=model, truth=truth) -> float:
-                return float(np.mean(self.classes_[self._fold_proba(model, matrix).argmax(axis=1)] == truth))
-
-            base = accuracy(X[held])
-            for name in ranked:
-                column = index[name]
-                for _ in range(self.params.permutation_repeats):
-                    shuffled = X[held].copy()
-                    shuffled[:, column] = rng.permutation(shuffled[:, column])
-                    drops.setdefault(name, []).append(base - accuracy(shuffled))
+            # the draws of one column shuffle after another, in the order they always came
+            shuffled = [name for name in ranked for _ in range(self.params.permutation_repeats)]
+            permutations = [(index[name], rng.permutation(len(held))) for name in shuffled]
+            base, permuted = self._permuted_accuracies(model, X[held], self.classes_[y[held]], permutations)
+            for name, value in zip(shuffled, permuted):
+                drops.setdefault(name, []).append(base - value)
         frame = pd.DataFrame({"feature": kept_any})
         frame["gain"] = [float(np.mean(gains[n])) if n in gains else np.nan for n in kept_any]
         frame["permutation_mean"] = [float(np.mean(drops[n])) if n in drops else np.nan for n in kept_any]

@@ -127,6 +127,45 @@ def test_permutation_importance_comes_from_held_out_inner_folds(cohort):
     assert set(measured["feature"]) <= set(runner.columns_)
 
 
+def test_permutation_importance_is_the_same_whatever_the_prediction_batch(cohort, monkeypatch):
+    """The shuffled copies of a held-out fold (16: itself, 5 features x 3 repeats) are predicted
+    in batches: one copy per call (as before batching), three per call (the last batch is not
+    full) and all at once give the same importances."""
+    import cirrbench.baselines.radiomics_runner as module
+
+    folds: list[tuple[int, int]] = []  # (values, rows) of each held-out fold
+    rows_per_call: list[int] = []
+    accuracies, fold_proba = module.RadiomicsRunner._permuted_accuracies, module.RadiomicsRunner._fold_proba
+
+    def measured(self, model, held, truth, permutations):
+        folds.append((held.size, len(held)))
+        return accuracies(self, model, held, truth, permutations)
+
+    def counted(self, model, X):
+        rows_per_call.append(len(X))
+        return fold_proba(self, model, X)
+
+    monkeypatch.setattr(module.RadiomicsRunner, "_permuted_accuracies", measured)
+    monkeypatch.setattr(module.RadiomicsRunner, "_fold_proba", counted)
+
+    def importance(batch: int) -> pd.DataFrame:
+        monkeypatch.setattr(module, "PREDICTION_BATCH", batch)
+        folds.clear()
+        rows_per_call.clear()
+        return fitted("radiomics-logreg", cohort, permutation_repeats=3, permutation_features=5)[0].importance_
+
+    one = importance(1)
+    largest = max(folds)
+    assert max(rows_per_call) == largest[1]
+    three = importance(3 * largest[0])
+    assert 3 * largest[1] in rows_per_call and largest[1] in rows_per_call
+    every = importance(10**9)
+    assert max(rows_per_call) == 16 * largest[1]
+    assert (one["permutation_mean"].abs() > 0).any()  # the shuffles changed some predictions
+    pd.testing.assert_frame_equal(three, one)
+    pd.testing.assert_frame_equal(every, one)
+
+
 # ---- ordinal ------------------------------------------------------------------------------------
 def ordinal_toy(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Five ordered classes cut from one latent variable, seen through noise, with 10 noise features."""
