@@ -208,11 +208,29 @@ def test_embedded_figure_turns_transparency_white(tmp_path):
         assert copy.size == (4, 3) and copy.convert("RGB").getcolors() == [(12, (255, 255, 255))]
 
 
+def _rename_job_folders(results: Path) -> None:
+    """Give every job folder another name, sorting in the opposite order, as another cohort
+    fingerprint does (the same scans copied or generated again: other file times)."""
+    import json
+
+    flipped = str.maketrans("0123456789abcdef", "fedcba9876543210")
+    manifest = json.loads((results / "manifest.json").read_text())
+    for job in manifest["jobs"]:
+        old = results / "predictions" / job["key"]
+        job["key"] = job["key"].translate(flipped)
+        record = json.loads((old / "job.json").read_text())
+        (old / "job.json").write_text(json.dumps({**record, "key": job["key"]}, indent=2))
+        old.rename(old.with_name(job["key"]))
+    (results / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
 def test_report_rebuild_is_byte_identical_with_figures_rendered_on_workers(results, tmp_path):
     """The fixture's report was built in one process; this rebuild renders its figures on two
-    worker processes (pickled figures), and every file comes out the same."""
+    worker processes (pickled figures), from job folders renamed as another cohort fingerprint
+    names them, and every file comes out the same."""
     copy = tmp_path / "copy"
     shutil.copytree(results, copy)
+    _rename_job_folders(copy)
     generated = [
         *(copy / "tables").iterdir(),
         *(copy / "metrics").iterdir(),

@@ -202,14 +202,18 @@ class ResultsStore:
 
     def load_predictions(self, keys: list[str] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """Test predictions of the finished jobs (all, or those in ``keys``), with a ``job_key``
-        column, and their job records in the same order."""
-        wanted = self.job_keys() if keys is None else [k for k in sorted(set(keys)) if self.is_done(k)]
-        frames, records = [], []
-        for key in wanted:
+        column, and their job records in the same order: the order of the jobs' labels (runner,
+        variant, input, split, seed), not of their folders' names. Those are hashes that hold the
+        cohort fingerprint, so the same scans copied or regenerated give other names, and a sum
+        over seeds taken in their order changed in the last digits of the metrics files."""
+        wanted = self.job_keys() if keys is None else [k for k in set(keys) if self.is_done(k)]
+        found = {key: self.job_record(key) for key in wanted}
+        ordered = sorted(wanted, key=lambda k: (str(found[k].get("label", "")), k))
+        frames, records = [], [found[key] for key in ordered]
+        for key in ordered:
             frame = self._read_csv(self.job_dir(key) / TEST_PREDICTIONS)
             frame["job_key"] = key
             frames.append(frame)
-            records.append(self.job_record(key))
         if not frames:
             return pd.DataFrame(), []
         return pd.concat(frames, ignore_index=True), records

@@ -282,14 +282,19 @@ def _input_rank(sequence: str) -> tuple[int, str]:
     return (INPUT_ORDER.index(sequence) if sequence in INPUT_ORDER else len(INPUT_ORDER), sequence)
 
 
+def _attention_order(job: dict) -> tuple:
+    """A total order (inputs T1W, T2W, both; the first seed first), so the scans a figure shows
+    never depend on job-folder names."""
+    return job["protocol"], job["split_id"], _input_rank(job["input"]), shown_name(job), job.get("seed_index", 0)
+
+
 def _attention_outputs(
     store, jobs: list[dict], predictions: pd.DataFrame, labels, names, figure: Callable[[str, str], FigureTarget]
 ) -> list[Path]:
     """A figure of saved attention maps per runner and protocol (default variant, first split per input)."""
     by_group: dict[tuple[str, str], list[dict]] = {}
     seen: set[tuple] = set()
-    # A total order (inputs T1W, T2W, both), so the chosen scans never depend on job-folder names.
-    for job in sorted(jobs, key=lambda j: (j["protocol"], j["split_id"], _input_rank(j["input"]), shown_name(j))):
+    for job in sorted(jobs, key=_attention_order):
         runner = shown_name(job)
         group = (runner, job["protocol"], job["input"])
         if job["variant"] != "default" or group in seen:
