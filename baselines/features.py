@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,14 +113,21 @@ def _extractor(params: dict[str, Any]):
     """One PyRadiomics extractor per parameter set and process, reused for every scan, as
     PyRadiomics' own batch example does: building one validates the parameters against its
     schema (a YAML parse), a tenth of a small scan's extraction. ``execute`` copies the settings
-    and resets the geometry tolerance, so a reused extractor gives the same values."""
+    and resets the geometry tolerance, so a reused extractor gives the same values.
+
+    The schema check (pykwalify) loads PyRadiomics' schema functions with the deprecated
+    ``load_module`` on every build, and the DeprecationWarning is silenced here: it says nothing
+    about the job, and since extractors are reused per process, how often a job's
+    ``warnings.log`` counted it depended on which jobs its worker had run before."""
     from radiomics import featureextractor
 
     key = json.dumps(params, sort_keys=True, default=str)
     if key not in _EXTRACTORS:
         if len(_EXTRACTORS) >= 8:
             _EXTRACTORS.clear()
-        _EXTRACTORS[key] = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"the load_module\(\) method is deprecated", DeprecationWarning)
+            _EXTRACTORS[key] = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
     return _EXTRACTORS[key]
 
 

@@ -72,6 +72,21 @@ def test_an_extractor_reused_across_scans_and_parameter_sets_gives_a_fresh_ones_
             assert table.loc[r.scan_id].to_dict() == direct[name, r.scan_id]
 
 
+def test_building_an_extractor_leaves_no_library_deprecation_in_the_jobs_warnings(tiny_phantom):
+    """PyRadiomics' schema check calls the deprecated load_module on each build of an extractor;
+    a job records its warnings, so that one would be counted by how many extractors its worker
+    process happened to build."""
+    import copy
+    import warnings
+
+    params = copy.deepcopy(load_params("default"))
+    params.setdefault("setting", {})["binWidth"] = 37  # a parameter set no other test uses: a new extractor
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        extract_features(load_cirrmri(tiny_phantom).records[:1], params, use_cache=False, progress=False)
+    assert not [str(w.message) for w in caught if "load_module" in str(w.message)]
+
+
 def test_default_file_reproduces_library_defaults(tiny_phantom):
     import radiomics
     from radiomics import featureextractor
