@@ -367,13 +367,14 @@ class RadiomicsRunner(Runner):
         per_batch = max(1, PREDICTION_BATCH // max(1, held.size))
         accuracies = []
         for start in range(0, len(copies), per_batch):
-            batch = np.tile(held, (len(copies[start : start + per_batch]), 1))
-            for i, change in enumerate(copies[start : start + per_batch]):
+            chunk = copies[start : start + per_batch]
+            batch = np.tile(held, (len(chunk), 1))
+            for i, change in enumerate(chunk):
                 if change is not None:
                     column, order = change
                     batch[i * len(held) : (i + 1) * len(held), column] = held[order, column]
             predicted = self.classes_[self._fold_proba(model, batch).argmax(axis=1)]
-            accuracies += [float(np.mean(labels == truth)) for labels in np.split(predicted, len(batch) // len(held))]
+            accuracies += [float(np.mean(labels == truth)) for labels in np.split(predicted, len(chunk))]
         return accuracies[0], accuracies[1:]
 
     def _held_out(self, fold_models: list, folds: list, X: np.ndarray, labelled: ScanSet) -> pd.DataFrame:
