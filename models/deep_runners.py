@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cirrbench.benchmark.common.kernels import deterministic_algorithms
 from cirrbench.benchmark.runners.contract import Predictions, RunContext, Runner, ScanSet
 from cirrbench.benchmark.runners.params import param
 from cirrbench.benchmark.runners.registry import register_runner
@@ -305,7 +306,7 @@ class DeepRunner(Runner):
         torch.manual_seed(context.seed)
         np.random.seed(context.seed % (2**32))
         if context.device == "cpu":
-            torch.use_deterministic_algorithms(True, warn_only=True)
+            deterministic_algorithms(compiling=self.params.compile)
             torch.set_num_threads(max(1, context.threads))
         self.labels_ = train_set.labels
         self.sequences_ = tuple(sorted(set(train_set.sequences) | set(valid.sequences)))

@@ -118,3 +118,24 @@ def test_fast_restores_the_environment_the_pins_replaced(monkeypatch):
     pin_kernels("bitwise")  # the suite's own runs stay pinned after this test
     report = kernel_report("bitwise")
     assert report["pinned"] == {k: v for k, v in BITWISE_PINS.items()}
+
+
+def test_deterministic_algorithms_turn_on_without_loading_the_compiler_unless_compiling():
+    """Every fresh process that trains sets the flag; the public call would import torch's
+    compiler package first (~0.8 s each). A compiled model still gets the compiler's copy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from cirrbench.benchmark.common.kernels import deterministic_algorithms\n"
+        "deterministic_algorithms()\n"
+        "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"
+        " 'torch._inductor' in sys.modules)\n"
+        "deterministic_algorithms(compiling=True)\n"
+        "import torch._inductor.config as compiler\n"
+        "print(compiler.deterministic)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["True True False", "True"]
