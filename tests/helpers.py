@@ -14,7 +14,7 @@ CV3 = {"name": "cv", "folds": 3, "repeats": 1}  # the smallest cross-validation 
 
 def experiment_config(root: Path, **keys: Any) -> dict:
     """A valid config on the cohort at ``root``: T1W, official split, majority, 200 bootstrap resamples,
-    with ``keys`` replacing top-level keys."""
+    PNG figures only (the tests that check PDFs ask for them), with ``keys`` replacing top-level keys."""
     raw = {
         "name": "test",
         "data": {"root": str(root)},
@@ -22,6 +22,7 @@ def experiment_config(root: Path, **keys: Any) -> dict:
         "protocols": ["official"],
         "runners": ["majority"],
         "metrics": {"bootstrap": 200},
+        "figures": {"formats": ["png"]},
     }
     raw.update(keys)
     return raw

@@ -64,6 +64,21 @@ def test_figures_rendered_on_workers_are_the_files_rendered_here(tmp_path):
     assert workers and not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
 
 
+def test_svg_figures_are_the_same_bytes_here_on_workers_and_when_drawn_again(tmp_path):
+    """SVG ids come from a random salt and the file carries a date unless both are pinned."""
+    from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save
+
+    formats = ("svg", "png")
+    with rendering_in_workers(1, formats):
+        here = save(_figure("a"), tmp_path / "here" / "a")
+        again = save(_figure("a"), tmp_path / "again" / "a")
+    with rendering_in_workers(2, formats):
+        queued = save(_figure("a"), tmp_path / "workers" / "a")
+    assert [p.name for p in here] == ["a.png", "a.svg"]
+    assert [p.read_bytes() for p in here] == [p.read_bytes() for p in again] == [p.read_bytes() for p in queued]
+    assert [p.name for p in save(_figure("b"), tmp_path / "b")] == ["b.png", "b.pdf"]  # outside: the default
+
+
 def test_a_figure_that_fails_on_a_worker_fails_the_block(tmp_path):
     import pytest
 

@@ -95,6 +95,13 @@ def run(raw: dict, out: Path, **options):
     "change, message",
     [
         ({"colour": 1}, "unknown key"),
+        (
+            {"figures": {"formats": ["pdf"]}},
+            r"figures.formats: \['pdf'\] is not a list of png, pdf, svg that includes png",
+        ),
+        ({"figures": {"formats": ["png", "jpg"]}}, "figures.formats: .* is not a list of png, pdf, svg"),
+        ({"figures": {"formats": ["png", "png"]}}, "each once"),
+        ({"figures": {"dpi": 300}}, "figures.dpi: unknown key; known: formats"),
         ({"runners": ["nope"]}, "unknown runner"),
         ({"runners": [{"name": "majority", "variants": ["tiny"]}]}, "'tiny' is not a variant of majority"),
         ({"runners": [{"name": "majority", "params": {"depth": 3}}]}, "no parameter"),
@@ -109,7 +116,7 @@ def test_config_errors_name_the_key(tiny_phantom, change, message):
 
 def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_phantom, tmp_path):
     out = tmp_path / "results"
-    summary, report = run(experiment(tiny_phantom), out)
+    summary, report = run(experiment(tiny_phantom, figures={"formats": ["png", "pdf"]}), out)
     assert summary.ok and len(summary.ran) == 2 * (2 + 3 * 3)  # official: T1W, T2W; cv: 3 folds x 3 inputs
     for name in ("main_official_patient", "main_cv_patient", "per_stage_official", "per_stage_cv"):
         for suffix in ("md", "tex", "csv"):

@@ -32,6 +32,7 @@ def config(root: Path, **overrides) -> dict:
         "inputs": ["T1W", "T2W", "both"],
         "protocols": ["official", CV3],
         "runners": ["majority", "test-radiomics", {"name": "test-deep", "variants": "all"}],
+        "figures": {"formats": ["png", "pdf"]},  # the rebuild test compares the PDFs too
     }
     return experiment_config(root, **{"name": "report-test", **grid, **overrides})
 

@@ -142,3 +142,21 @@ def test_content_hash_sees_values_and_order_not_identity():
     assert content_hash([1, 2]) != content_hash((1, 2)) and content_hash(1) != content_hash(1.0)
     assert content_hash(np.zeros(3, np.float32)) != content_hash(np.zeros(3, np.float64))
     assert content_hash(object()) is None
+
+
+def test_other_figure_formats_redraw_every_figure_and_remove_the_files_of_the_old_ones(tiny_phantom, tmp_path):
+    """Figures are keyed by their formats too: asking for SVG draws it, and PDFs the config no
+    longer asks for go, as files of an earlier config do; the PNGs stay the same bytes."""
+    out = tmp_path / "results"
+    _run(tiny_phantom, out, figures={"formats": ["png", "pdf"]})
+    pngs = {p.name: p.read_bytes() for p in out.glob("figures/forest_*.png")}
+    assert pngs and {p.stem for p in out.glob("figures/forest_*.pdf")} == {p.removesuffix(".png") for p in pngs}
+    _, report = _run(tiny_phantom, out, figures={"formats": ["svg", "png"]})
+    assert not report.reused
+    assert not list(out.glob("figures/*.pdf"))
+    svgs = sorted(out.glob("figures/forest_*.svg"))
+    assert [p.stem for p in svgs] == sorted(p.removesuffix(".png") for p in pngs)
+    assert {p.name: p.read_bytes() for p in out.glob("figures/forest_*.png")} == pngs
+    assert all(p.read_text().lstrip().startswith("<?xml") and "<dc:date>" not in p.read_text() for p in svgs)
+    files = [p for p in report.files if p.parent.name == "figures" and p.name.startswith("forest_")]
+    assert [p.suffix for p in files[:2]] == [".png", ".svg"]  # the PNG first, whatever the config's order

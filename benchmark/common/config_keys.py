@@ -20,6 +20,8 @@ from typing import Any
 from cirrbench.benchmark.common.kernels import MODES
 
 __all__ = [
+    "DEFAULT_FIGURE_FORMATS",
+    "FIGURE_FORMATS",
     "ConfigKey",
     "Kind",
     "KEYS",
@@ -32,6 +34,11 @@ __all__ = [
 ]
 
 REQUIRED = object()  # the default of a key every config must give
+
+#: The formats a figure can be written in (``figures.formats``): the PNG, which the report page
+#: embeds, and vector copies for papers.
+FIGURE_FORMATS = ("png", "pdf", "svg")
+DEFAULT_FIGURE_FORMATS = ("png", "pdf")
 
 
 def is_int(value: Any) -> bool:
@@ -265,6 +272,24 @@ KEYS: tuple[ConfigKey, ...] = (
         None,
         "the declared comparisons of the verdict",
         shown="first radiomics vs first deep runner",
+    ),
+    ConfigKey(
+        "figures",
+        Kind("mapping", "a mapping like {formats: [png, pdf]}", lambda v: isinstance(v, dict)),
+        {},
+        "how the report writes its figures",
+    ),
+    ConfigKey(
+        "figures.formats",
+        Kind(
+            f"list of {', '.join(FIGURE_FORMATS)} that includes png",
+            f"a list of {', '.join(FIGURE_FORMATS)} that includes png (the report page embeds the PNG), each once",
+            lambda v: (
+                isinstance(v, list) and "png" in v and all(f in FIGURE_FORMATS for f in v) and len(set(v)) == len(v)
+            ),
+        ),
+        list(DEFAULT_FIGURE_FORMATS),
+        "the files of each figure: png (always; the report page embeds it) plus pdf and svg for papers (each byte-identical for the same predictions); [png] alone draws a report faster",
     ),
     ConfigKey(
         "device",

@@ -68,6 +68,8 @@ def check_config(raw: Any, source: str) -> list[str]:
     if "name" in raw and (problem := name_problem(raw["name"])):
         bad("name", f"{problem}; the experiment's name is written into file names and the report")
     known_metrics = _check_metrics(raw, bad)
+    if isinstance(raw.get("figures"), dict):
+        _unknown_keys(raw["figures"], "figures", "figures", bad)
     _check_reference(raw, rows, bad)
     _check_reported(raw, known_metrics, bad)
     _check_robustness(raw, protocol_names, rows, bad)

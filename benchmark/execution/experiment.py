@@ -101,6 +101,7 @@ class Experiment:
     table_metrics: tuple[str, ...] = tuple(default("metrics.table"))
     secondary_metrics: tuple[str, ...] = tuple(default("metrics.secondary"))
     robustness: RobustnessSpec | None = None  # None: no perturbed predictions
+    figure_formats: tuple[str, ...] = tuple(default("figures.formats"))
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -186,6 +187,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         reproducible=str(raw.get("reproducible", default("reproducible"))),
         reported=tuple(raw.get("reported") or ()),
         robustness=_robustness(raw.get("robustness"), protocols),
+        figure_formats=tuple((raw.get("figures") or {}).get("formats", default("figures.formats"))),
         source=source,
         raw=raw,
     )

@@ -463,6 +463,7 @@ def _manifest(
             "table_metrics": list(experiment.table_metrics),
             "secondary_metrics": list(experiment.secondary_metrics),
             "compare": [list(pair) for pair in experiment.compare],
+            "figure_formats": list(experiment.figure_formats),
             "families": {(spec.alias or spec.name): get_runner(spec.name).family for spec in experiment.runners},
             "display_names": {
                 (spec.alias or spec.name): (

@@ -1,4 +1,5 @@
-"""Figure files rendered on worker processes while the report goes on building.
+"""Figure files rendered on worker processes while the report goes on building, in the formats
+the config asks for (``figures.formats``: the PNG always, for the page; PDF by default; SVG).
 
 Laying a figure out and rendering it twice (PNG and PDF) is most of a report's time, and every
 figure renders on its own. Inside :func:`rendering_in_workers`, :func:`save` hands each finished
@@ -13,62 +14,70 @@ as it would here. A figure that cannot be pickled (a plugin's lambda formatter) 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cirrbench.benchmark.common.config_keys import DEFAULT_FIGURE_FORMATS
+
 __all__ = ["rendering_in_workers", "save"]
 
-SUFFIXES = ("png", "pdf")
 #: Pixels per inch of the PNG files (the page embeds them).
 DPI = 130
 
 _POOL: Any = None  # the block's process pool
 _PENDING: list[Any] = []  # its figures' futures
+_FORMATS: tuple[str, ...] = DEFAULT_FIGURE_FORMATS  # the formats of figures saved now
 
 
 @contextmanager
-def rendering_in_workers(jobs: int) -> Iterator[None]:
-    """Figures saved inside the block render on ``jobs`` worker processes while the block goes
-    on (``jobs`` 1: here, at once, as outside the block); the block ends when every file is
-    written, and raises the first figure's error, if any."""
-    global _POOL, _PENDING
-    if jobs <= 1 or _POOL is not None:
-        yield
-        return
-    from cirrbench.benchmark.common.processes import forked_pool
-
-    pool = forked_pool(jobs)  # forked workers start with matplotlib loaded
-    _POOL, _PENDING = pool, []
+def rendering_in_workers(jobs: int, formats: Sequence[str] = DEFAULT_FIGURE_FORMATS) -> Iterator[None]:
+    """Figures saved inside the block are written in ``formats`` (the PNG first, whatever their
+    order) and render on ``jobs`` worker processes while the block goes on (``jobs`` 1: here, at
+    once, as outside the block); the block ends when every file is written, and raises the first
+    figure's error, if any."""
+    global _POOL, _PENDING, _FORMATS
+    outer = _FORMATS
+    _FORMATS = ("png", *(f for f in dict.fromkeys(formats) if f != "png"))
     try:
-        yield
-        for future in _PENDING:
-            future.result()
+        if jobs <= 1 or _POOL is not None:
+            yield
+            return
+        from cirrbench.benchmark.common.processes import forked_pool
+
+        pool = forked_pool(jobs)  # forked workers start with matplotlib loaded
+        _POOL, _PENDING = pool, []
+        try:
+            yield
+            for future in _PENDING:
+                future.result()
+        finally:
+            _POOL, _PENDING = None, []
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        _POOL, _PENDING = None, []
-        pool.shutdown(wait=True, cancel_futures=True)
+        _FORMATS = outer
 
 
 def save(fig: Any, stem: Path) -> list[Path]:
-    """``stem``.png and ``stem``.pdf of ``fig``: written now, or inside :func:`rendering_in_workers`
-    with several jobs, on a worker (the paths are returned either way)."""
+    """``stem``.png and ``stem``.pdf of ``fig`` (inside :func:`rendering_in_workers`, its formats):
+    written now, or with several jobs, on a worker (the paths are returned either way)."""
     import matplotlib.pyplot as plt
 
     blob = _pickled(fig) if _POOL is not None else None
     if blob is None:
-        return _write_files(fig, stem)
-    _PENDING.append(_POOL.submit(_render, blob, stem))
+        return _write_files(fig, stem, _FORMATS)
+    _PENDING.append(_POOL.submit(_render, blob, stem, _FORMATS))
     plt.close(fig)
-    return [stem.with_name(f"{stem.name}.{suffix}") for suffix in SUFFIXES]
+    return [stem.with_name(f"{stem.name}.{suffix}") for suffix in _FORMATS]
 
 
-def _write_files(fig: Any, stem: Path) -> list[Path]:
-    """The PNG, then the PDF, of one figure object, both from one layout (:func:`_lay_out`)."""
+def _write_files(fig: Any, stem: Path, formats: tuple[str, ...]) -> list[Path]:
+    """The PNG, then the other formats, of one figure object, all from one layout (:func:`_lay_out`)."""
     import matplotlib.pyplot as plt
 
     area = _lay_out(fig)
-    paths = [_write_file(fig, stem, suffix, area) for suffix in SUFFIXES]
+    paths = [_write_file(fig, stem, suffix, area) for suffix in formats]
     plt.close(fig)
     return paths
 
@@ -99,22 +108,25 @@ def _lay_out(fig: Any) -> Any:
 def _write_file(fig: Any, stem: Path, suffix: str, area: Any) -> Path:
     """One file, written under a temporary name and renamed into place (a full disk or a kill
     never leaves half a figure under its final name)."""
+    from matplotlib import rc_context
+
     from cirrbench.benchmark.common.atomic import replacing
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     path = stem.with_name(f"{stem.name}.{suffix}")
-    # No creation date in the PDF: the same predictions give byte-identical figures.
-    metadata = {"CreationDate": None} if suffix == "pdf" else None
-    with replacing(path) as tmp:
+    # No dates in the vector files and SVG ids from a fixed salt: the same predictions give
+    # byte-identical figures.
+    metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(suffix)
+    with replacing(path) as tmp, rc_context({"svg.hashsalt": "cirrbench"}):
         fig.savefig(tmp, dpi=DPI, bbox_inches=area, metadata=metadata, format=suffix)
     return path
 
 
-def _render(blob: bytes, stem: Path) -> None:
+def _render(blob: bytes, stem: Path, formats: tuple[str, ...]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    _write_files(pickle.loads(blob), stem)
+    _write_files(pickle.loads(blob), stem, formats)
 
 
 class _FigurePickler(pickle.Pickler):

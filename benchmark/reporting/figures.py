@@ -1,4 +1,4 @@
-"""Figures (PNG and PDF): forest plot, confusion matrices per family, per-stage ROC of the declared
+"""Figures (PNG, and PDF or SVG as ``figures.formats`` asks): forest plot, confusion matrices per family, per-stage ROC of the declared
 comparison, pairwise difference matrix, top radiomics features, attention maps.
 
 Conventions every figure keeps: colour by family (reference grey, radiomics orange, deep blue,
@@ -60,14 +60,15 @@ MARKER_GLYPHS = ["\u25cf", "\u25a0", "\u25b2", "\u25c6", "\u25bc", "\u271a"]  # 
 
 
 def save(fig: plt.Figure, path_stem: Path) -> list[Path]:
-    """``stem.png`` and ``stem.pdf`` (:func:`cirrbench.benchmark.reporting.figure_writer.save`:
-    rendered here, or on a worker inside ``rendering_in_workers``)."""
+    """``stem.png`` and ``stem.pdf``, or the report's ``figures.formats``
+    (:func:`cirrbench.benchmark.reporting.figure_writer.save`: rendered here, or on a worker
+    inside ``rendering_in_workers``)."""
     return figure_writer.save(fig, path_stem)
 
 
 @dataclass(frozen=True)
 class FigureTarget:
-    """Where a figure goes (``stem``.png and ``stem``.pdf) and its title, under the phantom banner.
+    """Where a figure goes (``stem``.png, .pdf, ...) and its title, under the phantom banner.
 
     Args:
         stem: path without suffix.

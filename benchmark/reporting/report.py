@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from cirrbench.benchmark.common.atomic import atomic_write_text
-from cirrbench.benchmark.common.config_keys import default
+from cirrbench.benchmark.common.config_keys import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS, default
 from cirrbench.benchmark.common.paths import inside
 from cirrbench.benchmark.common.results_store import MANIFEST, ResultsStore
 from cirrbench.benchmark.data.labels import LabelSet
@@ -74,6 +74,7 @@ class ReportSettings:
     display: dict[str, str] = field(default_factory=dict)
     compare: list[list[str]] = field(default_factory=list)
     banner: str | None = None
+    figure_formats: tuple[str, ...] = DEFAULT_FIGURE_FORMATS  # the files of each figure (the PNG first)
     job_keys: list[str] | None = None  # restrict to these jobs (the current experiment's)
     provenance: dict = field(default_factory=dict)
 
@@ -94,6 +95,7 @@ class ReportSettings:
             families=dict(report.get("families", {})),
             display=dict(report.get("display_names", {})),
             compare=[list(pair) for pair in report.get("compare", [])],
+            figure_formats=tuple(report.get("figure_formats", DEFAULT_FIGURE_FORMATS)),
             banner=PHANTOM_BANNER if manifest.get("cohort", {}).get("phantom") else None,
             job_keys=[j["key"] for j in manifest.get("jobs", [])] or None,
             provenance={
@@ -219,7 +221,8 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
         return Report(*kept, reused=True)
     memo = Memo.of(state, code)
     context, split_metrics = _context(out, store, settings, memo)
-    context.figure_cache = FigureCache(code, previous_figures(state))
+    # a figure's key holds its formats: a build in other formats draws it again
+    context.figure_cache = FigureCache(f"{code}:{','.join(settings.figure_formats)}", previous_figures(state))
     evaluation, names, pairs, protocols = context.evaluation, context.names, context.pairs, context.protocols
     table_metrics, secondary_metrics, labels = context.table_metrics, context.secondary_metrics, context.labels
     tables: list[Table] = [t for family in table_families() for t in family.build(context) if t is not None]
@@ -231,7 +234,9 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     for table in tables:
         files += table.write(store.tables_dir)
     figures: list[Path] = []
-    with rendering_in_workers(jobs):  # figures render on workers while the metrics files are computed
+    with rendering_in_workers(
+        jobs, settings.figure_formats
+    ):  # figures render on workers while the metrics files are computed
         for family in figure_families():
             figures += family.build(context)
         summary = _summary(evaluation, sorted({settings.metric, *table_metrics, *secondary_metrics}))
@@ -344,7 +349,7 @@ def remove_stale_outputs(out: Path, written: list[Path]) -> list[Path]:
     candidates = [p for p in (out / "tables").glob("*") if p.suffix in (".md", ".tex", ".csv")]
     prefixes = tuple(f"{family.name}_" for family in figure_families())
     candidates += [
-        p for p in (out / "figures").glob("*") if p.suffix in (".png", ".pdf") and p.name.startswith(prefixes)
+        p for p in (out / "figures").glob("*") if p.suffix[1:] in FIGURE_FORMATS and p.name.startswith(prefixes)
     ]
     candidates += [out / name for name in REPORT_PAGES]
     removed = [p for p in candidates if p.is_file() and p.resolve() not in keep]
