@@ -173,8 +173,9 @@ class DeepRunner(Runner):
     family = "deep"
     #: 2: batches gathered on the device with batched augmentation (its own random stream);
     #: 3: MobileNetV3-S, PVTv2-B2 and MambaVision-T rebuilt as their reference implementations,
-    #: ResNet downsampling without bias (the architectures changed, so finished jobs rerun)
-    version = "3"
+    #: ResNet downsampling without bias (the architectures changed, so finished jobs rerun);
+    #: 4: slice models train channels-last on the CPU too (sums in another order: other bytes)
+    version = "4"
     needs_images = True
     torch_kernels = True
     uses_validation = "early-stopping"

@@ -251,8 +251,10 @@ def _prepare(
 ) -> tuple[Sequence[Unit], int]:
     """The model on its device, and the units and units per step of the epoch mode (scans or slices)."""
     model.to(device)
-    if device.type == "cuda" and settings.volumetric_depth is None:
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; its stub omits it  # faster convolutions on tensor cores
+    if settings.volumetric_depth is None:
+        # Channels-last convolutions: faster on tensor cores, and on the CPU too (oneDNN; a
+        # training step of each slice backbone at the cpu profile's size was 0-25 % faster).
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; its stub omits it
     if settings.epoch == "slices":
         if settings.volumetric_depth is not None:
             raise ValueError("epoch: slices needs a slice model; 3D models see whole volumes")
