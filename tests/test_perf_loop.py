@@ -31,4 +31,8 @@ def test_the_loop_times_cold_warm_changed_report_and_tests_as_typed(tmp_path, mo
         "report_rebuild": 4.0,
         "test_suite": 5.0,
     }
-    assert written["machine"]["cpus"] and written == {**result, **{k: written[k] for k in written if k not in result}}
+    assert (
+        written["machine"]["cpus"]
+        and written["machine"]["cpu_model"]
+        and written == {**result, **{k: written[k] for k in written if k not in result}}
+    )

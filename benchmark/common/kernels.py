@@ -20,9 +20,10 @@ named in :func:`kernel_report`.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from typing import Any
+
+from cirrbench.benchmark.common.provenance import cpu_model
 
 __all__ = [
     "BITWISE_PINS",
@@ -135,22 +136,11 @@ def deterministic_algorithms(compiling: bool = False) -> None:
         setter(True, warn_only=True)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def kernel_report(mode: str, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
     """What decided this process's float results: for provenance (the manifest and each job)."""
     report: dict[str, Any] = {
         "reproducible": mode,
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "pinned": {name: os.environ[name] for name in BITWISE_PINS if name in os.environ},
     }
     torch = sys.modules.get("torch")

@@ -7,7 +7,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["CODE_PATHS", "git_commit", "machine", "package_versions", "PACKAGES"]
+__all__ = ["CODE_PATHS", "cpu_model", "git_commit", "machine", "package_versions", "PACKAGES"]
 
 PACKAGES = (
     "cirrbench",
@@ -58,6 +58,18 @@ def git_commit(cwd: Path | None = None) -> str | None:
         return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), which decides float kernels and speed."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, str | int | None]:

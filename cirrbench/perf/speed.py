@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from cirrbench.benchmark.common.provenance import git_commit, machine, package_versions  # noqa: E402
+from cirrbench.benchmark.common.provenance import cpu_model, git_commit, machine, package_versions  # noqa: E402
 from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri  # noqa: E402
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def write_measurement(out: Path, name: str, payload: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     payload = {
         **payload,
-        "machine": machine(),
+        "machine": {**machine(), "cpu_model": cpu_model()},  # timings compare only on one CPU model
         "versions": package_versions(),
         "git_commit": git_commit(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
