@@ -14,7 +14,8 @@ CV3 = {"name": "cv", "folds": 3, "repeats": 1}  # the smallest cross-validation 
 
 def experiment_config(root: Path, **keys: Any) -> dict:
     """A valid config on the cohort at ``root``: T1W, official split, majority, 200 bootstrap resamples,
-    PNG figures only (the tests that check PDFs ask for them), with ``keys`` replacing top-level keys."""
+    PNG figures only at 60 dpi (the tests that check PDFs or the default resolution ask for them),
+    with ``keys`` replacing top-level keys."""
     raw = {
         "name": "test",
         "data": {"root": str(root)},
@@ -22,7 +23,7 @@ def experiment_config(root: Path, **keys: Any) -> dict:
         "protocols": ["official"],
         "runners": ["majority"],
         "metrics": {"bootstrap": 200},
-        "figures": {"formats": ["png"]},
+        "figures": {"formats": ["png"], "dpi": 60},
     }
     raw.update(keys)
     return raw

@@ -66,9 +66,9 @@ def test_figures_rendered_on_workers_are_the_files_rendered_here(tmp_path):
 
 def test_svg_figures_are_the_same_bytes_here_on_workers_and_when_drawn_again(tmp_path):
     """SVG ids come from a random salt and the file carries a date unless both are pinned."""
-    from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save
+    from cirrbench.benchmark.reporting.figure_writer import FigureFiles, rendering_in_workers, save
 
-    formats = ("svg", "png")
+    formats = FigureFiles(("svg", "png"))
     with rendering_in_workers(1, formats):
         here = save(_figure("a"), tmp_path / "here" / "a")
         again = save(_figure("a"), tmp_path / "again" / "a")

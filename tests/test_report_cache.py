@@ -160,3 +160,18 @@ def test_other_figure_formats_redraw_every_figure_and_remove_the_files_of_the_ol
     assert all(p.read_text().lstrip().startswith("<?xml") and "<dc:date>" not in p.read_text() for p in svgs)
     files = [p for p in report.files if p.parent.name == "figures" and p.name.startswith("forest_")]
     assert [p.suffix for p in files[:2]] == [".png", ".svg"]  # the PNG first, whatever the config's order
+
+
+def test_another_resolution_redraws_the_pngs_at_that_many_pixels_per_inch(tiny_phantom, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "results"
+    _run(tiny_phantom, out, figures={"formats": ["png"], "dpi": 60})
+    with Image.open(next(out.glob("figures/forest_*.png"))) as image:
+        low = image.size
+    _, report = _run(tiny_phantom, out, figures={"formats": ["png"], "dpi": 120})
+    assert not report.reused
+    with Image.open(next(out.glob("figures/forest_*.png"))) as image:
+        high = image.size
+    assert all(1.9 < h / lo < 2.1 for h, lo in zip(high, low)), (low, high)
+    assert json.loads((out / "manifest.json").read_text())["report"]["figure_dpi"] == 120

@@ -292,6 +292,12 @@ KEYS: tuple[ConfigKey, ...] = (
         "the files of each figure: png (always; the report page embeds it) plus pdf and svg for papers (each byte-identical for the same predictions); [png] alone draws a report faster",
     ),
     ConfigKey(
+        "figures.dpi",
+        Kind("integer from 50 to 1200", "an integer from 50 to 1200", lambda v: is_int(v) and 50 <= v <= 1200),
+        130,
+        "pixels per inch of the PNG files (300 for print; fewer draws a report faster)",
+    ),
+    ConfigKey(
         "device",
         Kind(
             "auto, cpu, cuda, cuda:N, mps",

@@ -102,6 +102,7 @@ class Experiment:
     secondary_metrics: tuple[str, ...] = tuple(default("metrics.secondary"))
     robustness: RobustnessSpec | None = None  # None: no perturbed predictions
     figure_formats: tuple[str, ...] = tuple(default("figures.formats"))
+    figure_dpi: int = default("figures.dpi")
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -188,6 +189,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         reported=tuple(raw.get("reported") or ()),
         robustness=_robustness(raw.get("robustness"), protocols),
         figure_formats=tuple((raw.get("figures") or {}).get("formats", default("figures.formats"))),
+        figure_dpi=int((raw.get("figures") or {}).get("dpi", default("figures.dpi"))),
         source=source,
         raw=raw,
     )

@@ -464,6 +464,7 @@ def _manifest(
             "secondary_metrics": list(experiment.secondary_metrics),
             "compare": [list(pair) for pair in experiment.compare],
             "figure_formats": list(experiment.figure_formats),
+            "figure_dpi": experiment.figure_dpi,
             "families": {(spec.alias or spec.name): get_runner(spec.name).family for spec in experiment.runners},
             "display_names": {
                 (spec.alias or spec.name): (

@@ -1,5 +1,6 @@
 """Figure files rendered on worker processes while the report goes on building, in the formats
-the config asks for (``figures.formats``: the PNG always, for the page; PDF by default; SVG).
+and resolution the config asks for (``figures.formats``: the PNG always, for the page; PDF by
+default; SVG. ``figures.dpi``: the PNG's pixels per inch).
 
 Laying a figure out and rendering it twice (PNG and PDF) is most of a report's time, and every
 figure renders on its own. Inside :func:`rendering_in_workers`, :func:`save` hands each finished
@@ -14,32 +15,43 @@ as it would here. A figure that cannot be pickled (a plugin's lambda formatter) 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cirrbench.benchmark.common.config_keys import DEFAULT_FIGURE_FORMATS
+from cirrbench.benchmark.common.config_keys import DEFAULT_FIGURE_FORMATS, default
 
-__all__ = ["rendering_in_workers", "save"]
+__all__ = ["FigureFiles", "rendering_in_workers", "save"]
 
-#: Pixels per inch of the PNG files (the page embeds them).
-DPI = 130
+
+@dataclass(frozen=True)
+class FigureFiles:
+    """Which files a figure becomes: ``formats`` (the PNG first, whatever the order given) and
+    the PNG's pixels per inch (layout and text extents follow it, so it is part of a figure's key)."""
+
+    formats: tuple[str, ...] = DEFAULT_FIGURE_FORMATS
+    dpi: int = default("figures.dpi")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "formats", ("png", *(f for f in dict.fromkeys(self.formats) if f != "png")))
+
 
 _POOL: Any = None  # the block's process pool
 _PENDING: list[Any] = []  # its figures' futures
-_FORMATS: tuple[str, ...] = DEFAULT_FIGURE_FORMATS  # the formats of figures saved now
+_FILES = FigureFiles()  # the files of figures saved now
 
 
 @contextmanager
-def rendering_in_workers(jobs: int, formats: Sequence[str] = DEFAULT_FIGURE_FORMATS) -> Iterator[None]:
-    """Figures saved inside the block are written in ``formats`` (the PNG first, whatever their
-    order) and render on ``jobs`` worker processes while the block goes on (``jobs`` 1: here, at
-    once, as outside the block); the block ends when every file is written, and raises the first
-    figure's error, if any."""
-    global _POOL, _PENDING, _FORMATS
-    outer = _FORMATS
-    _FORMATS = ("png", *(f for f in dict.fromkeys(formats) if f != "png"))
+def rendering_in_workers(jobs: int, files: FigureFiles | None = None) -> Iterator[None]:
+    """Figures saved inside the block become ``files`` (default: PNG and PDF at the default
+    resolution) and render on ``jobs`` worker processes while the block goes on (``jobs`` 1:
+    here, at once, as outside the block); the block ends when every file is written, and raises
+    the first figure's error, if any."""
+    global _POOL, _PENDING, _FILES
+    outer = _FILES
+    _FILES = files or FigureFiles()
     try:
         if jobs <= 1 or _POOL is not None:
             yield
@@ -56,7 +68,7 @@ def rendering_in_workers(jobs: int, formats: Sequence[str] = DEFAULT_FIGURE_FORM
             _POOL, _PENDING = None, []
             pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        _FORMATS = outer
+        _FILES = outer
 
 
 def save(fig: Any, stem: Path) -> list[Path]:
@@ -66,23 +78,23 @@ def save(fig: Any, stem: Path) -> list[Path]:
 
     blob = _pickled(fig) if _POOL is not None else None
     if blob is None:
-        return _write_files(fig, stem, _FORMATS)
-    _PENDING.append(_POOL.submit(_render, blob, stem, _FORMATS))
+        return _write_files(fig, stem, _FILES)
+    _PENDING.append(_POOL.submit(_render, blob, stem, _FILES))
     plt.close(fig)
-    return [stem.with_name(f"{stem.name}.{suffix}") for suffix in _FORMATS]
+    return [stem.with_name(f"{stem.name}.{suffix}") for suffix in _FILES.formats]
 
 
-def _write_files(fig: Any, stem: Path, formats: tuple[str, ...]) -> list[Path]:
+def _write_files(fig: Any, stem: Path, files: FigureFiles) -> list[Path]:
     """The PNG, then the other formats, of one figure object, all from one layout (:func:`_lay_out`)."""
     import matplotlib.pyplot as plt
 
-    area = _lay_out(fig)
-    paths = [_write_file(fig, stem, suffix, area) for suffix in formats]
+    area = _lay_out(fig, files.dpi)
+    paths = [_write_file(fig, stem, suffix, area, files.dpi) for suffix in files.formats]
     plt.close(fig)
     return paths
 
 
-def _lay_out(fig: Any) -> Any:
+def _lay_out(fig: Any, dpi: int) -> Any:
     """Run ``fig``'s layout engine once, as ``savefig(bbox_inches="tight")`` does for the PNG, and
     return the tight area (inches) that both files then show. The engine is removed afterwards:
     otherwise each ``savefig`` lays the figure out and draws it twice (the PDF from its own
@@ -93,7 +105,7 @@ def _lay_out(fig: Any) -> Any:
 
     dpi, canvas = fig.dpi, fig.canvas
     try:
-        fig.dpi = DPI
+        fig.dpi = dpi
         agg = FigureCanvasAgg(fig)  # the PNG's renderer: the same text extents
         fig.draw_without_rendering()
         area = fig.get_tightbbox(agg.get_renderer()).padded(rcParams["savefig.pad_inches"])
@@ -105,7 +117,7 @@ def _lay_out(fig: Any) -> Any:
     return area
 
 
-def _write_file(fig: Any, stem: Path, suffix: str, area: Any) -> Path:
+def _write_file(fig: Any, stem: Path, suffix: str, area: Any, dpi: int) -> Path:
     """One file, written under a temporary name and renamed into place (a full disk or a kill
     never leaves half a figure under its final name)."""
     from matplotlib import rc_context
@@ -118,15 +130,15 @@ def _write_file(fig: Any, stem: Path, suffix: str, area: Any) -> Path:
     # byte-identical figures.
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(suffix)
     with replacing(path) as tmp, rc_context({"svg.hashsalt": "cirrbench"}):
-        fig.savefig(tmp, dpi=DPI, bbox_inches=area, metadata=metadata, format=suffix)
+        fig.savefig(tmp, dpi=dpi, bbox_inches=area, metadata=metadata, format=suffix)
     return path
 
 
-def _render(blob: bytes, stem: Path, formats: tuple[str, ...]) -> None:
+def _render(blob: bytes, stem: Path, files: FigureFiles) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    _write_files(pickle.loads(blob), stem, formats)
+    _write_files(pickle.loads(blob), stem, files)
 
 
 class _FigurePickler(pickle.Pickler):

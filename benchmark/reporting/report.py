@@ -23,7 +23,7 @@ from cirrbench.benchmark.protocols.registry import protocol_order
 from cirrbench.benchmark.reporting.builtin_outputs import shown_name
 from cirrbench.benchmark.reporting.evaluation import Comparison, Evaluation, MethodKey
 from cirrbench.benchmark.reporting.figure_cache import FigureCache
-from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers
+from cirrbench.benchmark.reporting.figure_writer import FigureFiles, rendering_in_workers
 from cirrbench.benchmark.reporting.learning_curves import is_curve_point, split_fractions, with_curve_points
 from cirrbench.benchmark.reporting.metric_registry import supported_metric
 from cirrbench.benchmark.reporting.output_registry import ReportContext, figure_families, table_families
@@ -75,6 +75,7 @@ class ReportSettings:
     compare: list[list[str]] = field(default_factory=list)
     banner: str | None = None
     figure_formats: tuple[str, ...] = DEFAULT_FIGURE_FORMATS  # the files of each figure (the PNG first)
+    figure_dpi: int = default("figures.dpi")  # the PNG's pixels per inch
     job_keys: list[str] | None = None  # restrict to these jobs (the current experiment's)
     provenance: dict = field(default_factory=dict)
 
@@ -96,6 +97,7 @@ class ReportSettings:
             display=dict(report.get("display_names", {})),
             compare=[list(pair) for pair in report.get("compare", [])],
             figure_formats=tuple(report.get("figure_formats", DEFAULT_FIGURE_FORMATS)),
+            figure_dpi=int(report.get("figure_dpi", default("figures.dpi"))),
             banner=PHANTOM_BANNER if manifest.get("cohort", {}).get("phantom") else None,
             job_keys=[j["key"] for j in manifest.get("jobs", [])] or None,
             provenance={
@@ -221,8 +223,11 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
         return Report(*kept, reused=True)
     memo = Memo.of(state, code)
     context, split_metrics = _context(out, store, settings, memo)
-    # a figure's key holds its formats: a build in other formats draws it again
-    context.figure_cache = FigureCache(f"{code}:{','.join(settings.figure_formats)}", previous_figures(state))
+    figure_files = FigureFiles(settings.figure_formats, settings.figure_dpi)
+    # a figure's key holds its files' formats and resolution: other ones draw it again
+    context.figure_cache = FigureCache(
+        f"{code}:{','.join(figure_files.formats)}:{figure_files.dpi}", previous_figures(state)
+    )
     evaluation, names, pairs, protocols = context.evaluation, context.names, context.pairs, context.protocols
     table_metrics, secondary_metrics, labels = context.table_metrics, context.secondary_metrics, context.labels
     tables: list[Table] = [t for family in table_families() for t in family.build(context) if t is not None]
@@ -234,9 +239,8 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
     for table in tables:
         files += table.write(store.tables_dir)
     figures: list[Path] = []
-    with rendering_in_workers(
-        jobs, settings.figure_formats
-    ):  # figures render on workers while the metrics files are computed
+    # figures render on workers while the metrics files are computed
+    with rendering_in_workers(jobs, figure_files):
         for family in figure_families():
             figures += family.build(context)
         summary = _summary(evaluation, sorted({settings.metric, *table_metrics, *secondary_metrics}))
