@@ -3,6 +3,7 @@ and the command line in a subprocess (for kill tests)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,13 @@ def sharpness_pair(root: Path) -> tuple[dict, dict]:
         experiment_config(root, runners=[{"name": "test-slices", "params": {"sharpness": s}}], reference=None)
         for s in (2.0, 0.1)
     )
+
+
+def fresh_python(code: str, timeout: int = 300) -> list[str]:
+    """The lines ``code`` prints in a fresh interpreter (nothing imported yet), which must succeed."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()
 
 
 def cli_in_subprocess(*argv: str) -> list[str]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import filecmp
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import runners_for_tests  # noqa: F401  (registers the misbehaving runners)
-from helpers import CV3, cli_in_subprocess, config_file, experiment_config, sharpness_pair
+from helpers import CV3, cli_in_subprocess, config_file, experiment_config, fresh_python, sharpness_pair
 
 import cirrbench.benchmark.runners.registry as registry_module
 from cirrbench.benchmark.data.sources.cirrmri import load_cirrmri
@@ -263,13 +262,6 @@ def test_killed_run_resumes_without_losing_or_corrupting_jobs(tiny_phantom, tmp_
     assert report is not None
 
 
-def _fresh_python(code: str) -> list[str]:
-    """The lines ``code`` prints in a fresh interpreter (nothing imported yet), which must succeed."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.splitlines()
-
-
 def test_a_worker_imports_only_the_module_of_its_jobs_runner():
     """A fresh process given a job's runner module (as a pool worker is) imports that module
     alone: a reference or radiomics job never loads torch, no job loads the plotting library;
@@ -282,7 +274,7 @@ def test_a_worker_imports_only_the_module_of_its_jobs_runner():
         "print(*names, 'torch' in sys.modules, 'matplotlib' in sys.modules)\n"
         "print(get_runner('msa', 'cirrbench.benchmark.runners.reference').name, 'torch' in sys.modules)\n"
     )
-    assert _fresh_python(code) == ["majority radiomics-logreg False False", "msa True"]
+    assert fresh_python(code) == ["majority radiomics-logreg False False", "msa True"]
 
 
 def test_the_index_names_the_module_of_every_builtin_runner():
@@ -324,7 +316,7 @@ def test_a_config_without_deep_runners_is_checked_and_run_without_importing_torc
         "except ValueError as error:\n"
         "    print('lazy:', 'taken' in str(error), 'torch' in sys.modules)\n"
     )
-    said = [line.removeprefix("lazy: ") for line in _fresh_python(code) if line.startswith("lazy: ")]
+    said = [line.removeprefix("lazy: ") for line in fresh_python(code) if line.startswith("lazy: ")]
     assert said == ["['majority', 'radiomics-logreg'] False", "True auto False", "True True"]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import fresh_python
 
 from cirrbench.benchmark.common.kernels import BITWISE_PINS, KernelError, check_process, kernel_report, pin_kernels
 from cirrbench.benchmark.execution.experiment import ConfigError, parse_experiment
@@ -123,9 +124,6 @@ def test_fast_restores_the_environment_the_pins_replaced(monkeypatch):
 def test_deterministic_algorithms_turn_on_without_loading_the_compiler_unless_compiling():
     """Every fresh process that trains sets the flag; the public call would import torch's
     compiler package first (~0.8 s each). A compiled model still gets the compiler's copy."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, torch\n"
         "from cirrbench.benchmark.common.kernels import deterministic_algorithms\n"
@@ -136,6 +134,4 @@ def test_deterministic_algorithms_turn_on_without_loading_the_compiler_unless_co
         "import torch._inductor.config as compiler\n"
         "print(compiler.deterministic)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.splitlines() == ["True True False", "True"]
+    assert fresh_python(code) == ["True True False", "True"]

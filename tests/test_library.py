@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from helpers import fresh_python
 
 import cirrbench
 
@@ -77,9 +78,7 @@ def test_the_package_and_the_cli_help_load_no_heavy_library():
         "print(all(getattr(cirrbench, name) is not None for name in cirrbench.__all__))\n"
         "print(cirrbench.Runner.__module__, set(cirrbench.__all__) <= set(dir(cirrbench)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.splitlines() == ["", "True", "cirrbench.benchmark.runners.contract True"]
+    assert fresh_python(code, timeout=120) == ["", "True", "cirrbench.benchmark.runners.contract True"]
 
 
 def test_the_cli_in_a_folder_with_its_own_models_and_benchmark_packages_sees_every_runner(tmp_path):
