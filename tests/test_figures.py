@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cirrbench.benchmark.reporting.figures import FigureTarget, importance_measure, top_features
 
@@ -77,6 +78,25 @@ def test_svg_figures_are_the_same_bytes_here_on_workers_and_when_drawn_again(tmp
     assert [p.name for p in here] == ["a.png", "a.svg"]
     assert [p.read_bytes() for p in here] == [p.read_bytes() for p in again] == [p.read_bytes() for p in queued]
     assert [p.name for p in save(_figure("b"), tmp_path / "b")] == ["b.png", "b.pdf"]  # outside: the default
+
+
+@pytest.mark.parametrize("dpi", [60, 130])
+def test_the_png_is_the_one_matplotlib_writes_with_a_tight_box_at_that_resolution(tmp_path, dpi):
+    """One layout serves every file, and it is the layout the PNG's own resolution gives: the
+    PNG is byte for byte matplotlib's ``savefig(dpi=..., bbox_inches="tight")`` of that figure."""
+    from cirrbench.benchmark.reporting.figure_writer import FigureFiles, rendering_in_workers, save
+
+    def figure():  # noqa: ANN202
+        fig = _figure("a title long enough to set the width of the tight box")
+        fig.set_layout_engine("constrained")
+        fig.axes[0].set_ylabel("a label on the left")
+        return fig
+
+    direct = tmp_path / "direct.png"
+    figure().savefig(direct, dpi=dpi, bbox_inches="tight")
+    with rendering_in_workers(1, FigureFiles(("png",), dpi)):
+        (png,) = save(figure(), tmp_path / "saved")
+    assert png.read_bytes() == direct.read_bytes()
 
 
 def test_a_figure_that_fails_on_a_worker_fails_the_block(tmp_path):

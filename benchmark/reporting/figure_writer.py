@@ -103,14 +103,14 @@ def _lay_out(fig: Any, dpi: int) -> Any:
     from matplotlib import rc_context, rcParams
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    dpi, canvas = fig.dpi, fig.canvas
+    own_dpi, canvas = fig.dpi, fig.canvas
     try:
-        fig.dpi = dpi
+        fig.dpi = dpi  # the PNG's: the layout and text extents of the file the page shows
         agg = FigureCanvasAgg(fig)  # the PNG's renderer: the same text extents
         fig.draw_without_rendering()
         area = fig.get_tightbbox(agg.get_renderer()).padded(rcParams["savefig.pad_inches"])
     finally:
-        fig.dpi = dpi
+        fig.dpi = own_dpi
         fig.set_canvas(canvas)
     with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
         fig.set_layout_engine(None)  # None under these settings: no engine at all
