@@ -163,6 +163,7 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
             )
         )
     metrics = raw.get("metrics") or {}
+    figures = raw.get("figures") or {}
     families: dict[str, str] = {}
     rows: dict[str, set[str]] = {}
     for spec in runners:
@@ -188,8 +189,8 @@ def parse_experiment(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
         reproducible=str(raw.get("reproducible", default("reproducible"))),
         reported=tuple(raw.get("reported") or ()),
         robustness=_robustness(raw.get("robustness"), protocols),
-        figure_formats=tuple((raw.get("figures") or {}).get("formats", default("figures.formats"))),
-        figure_dpi=int((raw.get("figures") or {}).get("dpi", default("figures.dpi"))),
+        figure_formats=tuple(figures.get("formats", default("figures.formats"))),
+        figure_dpi=int(figures.get("dpi", default("figures.dpi"))),
         source=source,
         raw=raw,
     )

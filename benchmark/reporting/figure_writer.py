@@ -6,7 +6,7 @@ Laying a figure out and rendering it twice (PNG and PDF) is most of a report's t
 figure renders on its own. Inside :func:`rendering_in_workers`, :func:`save` hands each finished
 figure, pickled, to a worker process and returns the paths its files will have, so the report
 builds its next table or figure while the last one renders; the block ends once every file is
-written. A worker lays out and draws the PNG and the PDF of its unpickled copy, as this process
+written. A worker lays out and draws every file of its unpickled copy, as this process
 does with the figure itself, so the report is byte-identical whatever ``jobs`` is (a test rebuilds
 a report on workers and compares every file), and a figure that fails to render fails the report
 as it would here. A figure that cannot be pickled (a plugin's lambda formatter) is drawn here.
@@ -72,7 +72,7 @@ def rendering_in_workers(jobs: int, files: FigureFiles | None = None) -> Iterato
 
 
 def save(fig: Any, stem: Path) -> list[Path]:
-    """``stem``.png and ``stem``.pdf of ``fig`` (inside :func:`rendering_in_workers`, its formats):
+    """``stem``.png and ``stem``.pdf of ``fig`` (inside :func:`rendering_in_workers`, its files):
     written now, or with several jobs, on a worker (the paths are returned either way)."""
     import matplotlib.pyplot as plt
 

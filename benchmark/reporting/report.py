@@ -74,8 +74,7 @@ class ReportSettings:
     display: dict[str, str] = field(default_factory=dict)
     compare: list[list[str]] = field(default_factory=list)
     banner: str | None = None
-    figure_formats: tuple[str, ...] = DEFAULT_FIGURE_FORMATS  # the files of each figure (the PNG first)
-    figure_dpi: int = default("figures.dpi")  # the PNG's pixels per inch
+    figure_files: FigureFiles = field(default_factory=FigureFiles)  # figures.formats and figures.dpi
     job_keys: list[str] | None = None  # restrict to these jobs (the current experiment's)
     provenance: dict = field(default_factory=dict)
 
@@ -96,8 +95,10 @@ class ReportSettings:
             families=dict(report.get("families", {})),
             display=dict(report.get("display_names", {})),
             compare=[list(pair) for pair in report.get("compare", [])],
-            figure_formats=tuple(report.get("figure_formats", DEFAULT_FIGURE_FORMATS)),
-            figure_dpi=int(report.get("figure_dpi", default("figures.dpi"))),
+            figure_files=FigureFiles(
+                tuple(report.get("figure_formats", DEFAULT_FIGURE_FORMATS)),
+                int(report.get("figure_dpi", default("figures.dpi"))),
+            ),
             banner=PHANTOM_BANNER if manifest.get("cohort", {}).get("phantom") else None,
             job_keys=[j["key"] for j in manifest.get("jobs", [])] or None,
             provenance={
@@ -223,7 +224,7 @@ def build_report(out: str | Path, settings: ReportSettings | None = None, reuse:
         return Report(*kept, reused=True)
     memo = Memo.of(state, code)
     context, split_metrics = _context(out, store, settings, memo)
-    figure_files = FigureFiles(settings.figure_formats, settings.figure_dpi)
+    figure_files = settings.figure_files
     # a figure's key holds its files' formats and resolution: other ones draw it again
     context.figure_cache = FigureCache(
         f"{code}:{','.join(figure_files.formats)}:{figure_files.dpi}", previous_figures(state)
