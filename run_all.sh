@@ -40,7 +40,8 @@ Exit codes: 0 done; 1 a job failed or the cohort failed validation; 2 nothing wa
 
 Other modes:
   --test [ARGS]        set up, then run the test suite: python -m pytest ARGS (without ARGS:
-                       -n auto, one pytest-xdist worker per core)
+                       -n auto --dist loadgroup, one pytest-xdist worker per core, tests that
+                       share a costly fixture on one worker)
   --setup              only create or refresh .venv
   -h, --help           this help
 
@@ -60,6 +61,6 @@ PY="$ROOT/.venv/bin/python"
 
 case "${1:-}" in
   --setup) exit 0 ;;
-  --test) shift; if [ $# -eq 0 ]; then set -- -n auto; fi; exec "$PY" -m pytest "$@" ;;
+  --test) shift; if [ $# -eq 0 ]; then set -- -n auto --dist loadgroup; fi; exec "$PY" -m pytest "$@" ;;
 esac
 exec "$PY" -m cirrbench reproduce "$@"

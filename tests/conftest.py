@@ -15,6 +15,27 @@ pin_kernels("bitwise")
 
 TINY = PhantomConfig(patients=12, seed=7, healthy=2, scale=0.4, sub_slices=1)
 
+#: Modules whose module-scoped fixture is a costly build (a run and its report, a study phantom and
+#: its features, a clean run): under ``--dist loadgroup`` (``./run_all.sh --test``) all of a listed
+#: module's tests go to one worker, so the fixture is built once instead of by each worker that
+#: draws one of its tests (about 20 s of the suite's CPU). Whole modules, not xdist_group marks:
+#: pytest-xdist 3.8 ignores the marks under pytest 9.2 (pytest-dev/pytest-xdist#1386).
+ONE_WORKER_MODULES = frozenset({"tests/test_report.py", "tests/test_baselines.py", "tests/test_faults.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup`` as pytest-xdist's own, plus one work unit per module listed above."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneWorkerPerListedModule(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else super()._split_scope(nodeid)
+
+    return OneWorkerPerListedModule(config, log)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):

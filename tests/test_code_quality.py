@@ -200,3 +200,14 @@ def test_tests_import_the_installed_names_only():
             )
             found += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in bare]
     assert found == [], "import cirrbench.<part>... instead:\n" + "\n".join(found)
+
+
+def test_each_module_run_on_one_worker_exists_and_shares_a_module_fixture():
+    """A renamed module would silently drop out of conftest.ONE_WORKER_MODULES (its fixture then
+    built per worker again); a module without a module-scoped fixture gains nothing from it."""
+    from conftest import ONE_WORKER_MODULES
+
+    for name in sorted(ONE_WORKER_MODULES):
+        path = ROOT / name
+        assert path.is_file(), f"conftest.ONE_WORKER_MODULES lists {name}, which does not exist"
+        assert '@pytest.fixture(scope="module")' in path.read_text(), f"{name} has no module-scoped fixture"

@@ -22,6 +22,9 @@ __all__ = ["loop_benchmark"]
 _ROOT = Path(__file__).resolve().parents[2]
 #: The change timed as "one runner changed" (its 17 jobs of the CPU profile rerun).
 CHANGED_SETTING = "runners.radiomics-logreg.params.tuning_iterations=5"
+#: The test suite's workers, as ``./run_all.sh --test`` starts them: one per core, and the tests that
+#: share a costly module fixture on one worker (tests/conftest.py).
+TEST_WORKERS = ("-n", "auto", "--dist", "loadgroup")
 
 
 def _timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
@@ -48,12 +51,12 @@ def loop_benchmark(out: Path, profile: str = "cpu", jobs: int = 2, tests: bool =
         timings["report_rebuild"] = _timed([sys.executable, "-m", "cirrbench", "report", str(results)], env)
     if tests:
         timings["test_suite"] = _timed(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto"], dict(os.environ), _ROOT
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TEST_WORKERS], dict(os.environ), _ROOT
         )
     result = {
         "what": "seconds per step of the loop, each a fresh process: cold run (empty cache and results), warm rerun, "
         f"rerun after one runner changed (--set {CHANGED_SETTING}), cirrbench report (full rebuild), "
-        "test suite (pytest -n auto)",
+        f"test suite (pytest {' '.join(TEST_WORKERS)})",
         "profile": profile,
         "jobs": jobs,
         "seconds": timings,
