@@ -4,6 +4,8 @@ Built from MONAI's networks where MONAI has them (ResNet, DenseNet-121, Efficien
 compact torch modules where it does not (VGG-19, MobileNetV3-Small, ConvNeXt, PVTv2-B2,
 MambaVision-T). ``width`` scales channel counts (1.0 = the published architecture; the CPU profile
 uses less). torchvision and timm are never needed; ImageNet weights load by name (``pretrained.py``).
+A MONAI network's module imports MONAI when it builds one: importing MONAI takes about 2 s, which a
+process that lists the runners, checks a config or trains another backbone does not need.
 """
 
 from __future__ import annotations

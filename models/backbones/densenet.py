@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from monai.networks.nets import DenseNet
 from torch import Tensor, nn
 
 from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
@@ -10,6 +9,8 @@ from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scale
 
 class MonaiDenseNet121(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
+        from monai.networks.nets import DenseNet
+
         super().__init__()
         growth = max(8, int(round(32 * spec.width)))
         init = scaled(64, spec.width)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from monai.networks.nets import EfficientNetBNFeatures
 from torch import Tensor
 
 from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone
@@ -42,6 +41,8 @@ def _timm_key(key: str) -> str | None:
 
 class MonaiEfficientNetB0(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
+        from monai.networks.nets import EfficientNetBNFeatures
+
         super().__init__()
         self.net = EfficientNetBNFeatures(
             "efficientnet-b0", pretrained=False, spatial_dims=spec.spatial_dims, in_channels=spec.in_channels
@@ -56,6 +57,8 @@ class MonaiEfficientNetB0(Backbone):
 
 def _monai_imagenet() -> dict:
     """MONAI's own loader (the TensorFlow-ported weights it downloads), head removed."""
+    from monai.networks.nets import EfficientNetBNFeatures
+
     net = EfficientNetBNFeatures("efficientnet-b0", pretrained=True, spatial_dims=2, in_channels=3)
     head = ("_conv_head.", "_bn1.", "_fc.")
     return {f"net.{k}": v for k, v in net.state_dict().items() if not k.startswith(head)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from monai.networks.nets import ResNet
 from torch import Tensor
 
 from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scaled, substitutions
@@ -10,6 +9,8 @@ from . import Backbone, BackboneSpec, ReferenceWeights, register_backbone, scale
 
 class MonaiResNet(Backbone):
     def __init__(self, spec: BackboneSpec, block: str, layers: list[int]) -> None:
+        from monai.networks.nets import ResNet
+
         super().__init__()
         planes = [scaled(c, spec.width) for c in (64, 128, 256, 512)]
         self.net = ResNet(
