@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import fresh_python
 
 from cirrbench.benchmark.reporting.figures import FigureTarget, importance_measure, top_features
 
@@ -108,6 +109,29 @@ def test_a_figure_that_fails_on_a_worker_fails_the_block(tmp_path):
         with rendering_in_workers(2):
             save(_figure(r"$\frac$"), tmp_path / "bad")  # mathtext that cannot be laid out
     assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".*tmp-*"))
+
+
+def test_a_figure_error_reaches_the_block_when_exceptions_pickle_with_their_context(tmp_path):
+    """Importing dask's distributed (a run with --dask) installs tblib's exception pickling; when
+    that came before pyparsing was imported, mathtext's error pickled with pyparsing's context (local
+    functions), the worker died and the block raised BrokenProcessPool instead of the error."""
+    pytest.importorskip("tblib")
+    code = (
+        "import tblib.pickling_support\n"
+        "tblib.pickling_support.install()\n"
+        "from pathlib import Path\n"
+        "import matplotlib.pyplot as plt\n"
+        "from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save\n"
+        "fig, ax = plt.subplots(figsize=(2, 2))\n"
+        "ax.set_title(r'$\\frac$')\n"
+        "try:\n"
+        "    with rendering_in_workers(2):\n"
+        f"        save(fig, Path({str(tmp_path)!r}) / 'bad')\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, 'frac' in str(error))\n"
+    )
+    assert fresh_python(code) == ["ValueError True"]
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_figure_that_cannot_be_pickled_is_drawn_here_the_same_way_with_or_without_workers(tmp_path):

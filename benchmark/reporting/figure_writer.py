@@ -138,7 +138,26 @@ def _render(blob: bytes, stem: Path, files: FigureFiles) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    _write_files(pickle.loads(blob), stem, files)
+    try:
+        _write_files(pickle.loads(blob), stem, files)
+        return
+    except Exception as error:  # any figure's error goes back to the block
+        failure = _sendable(error)
+    raise failure
+
+
+def _sendable(error: Exception) -> Exception:
+    """``error`` as the block's process can receive it. Once a library has installed tblib's
+    exception pickling (``distributed`` does on import), an exception pickles with its context;
+    mathtext's error keeps pyparsing's, which holds local functions, so the worker died and the
+    block saw a broken pool instead of the figure's error. The context is the worker's own
+    business: the error goes back without it, or as a RuntimeError naming it when even that fails."""
+    error.__cause__ = error.__context__ = None
+    try:
+        pickle.dumps(error)
+    except Exception:  # whatever pickling raises, send what can be sent
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
 
 
 class _FigurePickler(pickle.Pickler):
