@@ -128,7 +128,7 @@ def loop(args: argparse.Namespace) -> int:
 
     Each in a fresh process: the profile into an empty cache and results folder (cold), the same
     again (warm: the report is reused), `cirrbench report` (a full rebuild) and the test suite
-    (pytest -n auto); writes loop.json with the machine.
+    (pytest -n auto --dist loadgroup, as ./run_all.sh --test); writes loop.json with the machine.
     """
     from cirrbench.perf.loop import loop_benchmark
 
