@@ -211,3 +211,25 @@ def test_each_module_run_on_one_worker_exists_and_shares_a_module_fixture():
         path = ROOT / name
         assert path.is_file(), f"conftest.ONE_WORKER_MODULES lists {name}, which does not exist"
         assert '@pytest.fixture(scope="module")' in path.read_text(), f"{name} has no module-scoped fixture"
+
+
+def test_the_tests_run_without_pytest_xdist():
+    """conftest.py implements a pytest-xdist hook; without the plugin, pytest must still run."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            "--collect-only",
+            "tests/test_splits.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
