@@ -18,8 +18,9 @@ TINY = PhantomConfig(patients=12, seed=7, healthy=2, scale=0.4, sub_slices=1)
 #: Modules whose module-scoped fixture is a costly build (a run and its report, a study phantom and
 #: its features, a clean run): under ``--dist loadgroup`` (``./run_all.sh --test``) all of a listed
 #: module's tests go to one worker, so the fixture is built once instead of by each worker that
-#: draws one of its tests (about 20 s of the suite's time, summed over workers). Whole modules, not xdist_group marks:
-#: pytest-xdist 3.8 ignores the marks under pytest 9.2 (pytest-dev/pytest-xdist#1386).
+#: draws one of its tests (about 20 s of the suite's time, summed over workers). Whole modules,
+#: not xdist_group marks: pytest-xdist 3.8 ignores the marks under pytest 9.2
+#: (pytest-dev/pytest-xdist#1386).
 ONE_WORKER_MODULES = frozenset({"tests/test_report.py", "tests/test_baselines.py", "tests/test_faults.py"})
 
 

@@ -101,8 +101,6 @@ def test_the_png_is_the_one_matplotlib_writes_with_a_tight_box_at_that_resolutio
 
 
 def test_a_figure_that_fails_on_a_worker_fails_the_block(tmp_path):
-    import pytest
-
     from cirrbench.benchmark.reporting.figure_writer import rendering_in_workers, save
 
     with pytest.raises(ValueError, match="frac"):

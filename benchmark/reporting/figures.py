@@ -1,5 +1,6 @@
-"""Figures (PNG, and PDF or SVG as ``figures.formats`` asks): forest plot, confusion matrices per family, per-stage ROC of the declared
-comparison, pairwise difference matrix, top radiomics features, attention maps.
+"""Figures (PNG, and PDF or SVG as ``figures.formats`` asks): forest plot, confusion matrices per
+family, per-stage ROC of the declared comparison, pairwise difference matrix, top radiomics
+features, attention maps.
 
 Conventions every figure keeps: colour by family (reference grey, radiomics orange, deep blue,
 Okabe-Ito hues that survive colour blindness and greyscale), rows in one order (reference,
