@@ -117,7 +117,8 @@ def test_config_errors_name_the_key(tiny_phantom, change, message):
 
 def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_phantom, tmp_path):
     out = tmp_path / "results"
-    summary, report = run(experiment(tiny_phantom, figures={"formats": ["png", "pdf"]}), out)
+    raw = experiment(tiny_phantom, figures={"formats": ["png", "pdf"]})
+    summary, report = run(raw, out)
     assert summary.ok and len(summary.ran) == 2 * (2 + 3 * 3)  # official: T1W, T2W; cv: 3 folds x 3 inputs
     for name in ("main_official_patient", "main_cv_patient", "per_stage_official", "per_stage_cv"):
         for suffix in ("md", "tex", "csv"):
@@ -155,8 +156,9 @@ def test_run_writes_every_table_figure_and_manifest_then_reuses_everything(tiny_
     ):
         assert column in predictions.columns
 
-    again, _ = run(experiment(tiny_phantom), out)
+    again, report_again = run(raw, out)  # the same config: every job and the report reused
     assert again.ran == [] and len(again.skipped) == len(summary.ran)
+    assert not report.reused and report_again.reused
 
 
 def test_failing_runner_is_recorded_not_cached_and_does_not_stop_others(tiny_phantom, tmp_path):
