@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cirrbench.models.backbones import BackboneSpec, available_backbones, build_backbone
+from cirrbench.models.backbones import BackboneSpec, available_backbones, build_backbone, builds_in
 from cirrbench.models.networks import SequenceAttentionModel, SliceClassifier, VolumetricModel
 from cirrbench.models.pooling import GatedAttentionPooling, masked_mean
 from cirrbench.models.preprocessing import ScanSlices
@@ -25,6 +25,22 @@ def test_backbone_forward_backward(name, channels):
     sum(f.float().pow(2).mean() for f in features).backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", available_backbones())
+def test_a_backbone_builds_in_the_dimensions_it_declares_and_is_refused_in_others(name):
+    """The 3D runner checks configs by the declaration alone, so each declaration is built here."""
+    for dims in (2, 3):
+        spec = BackboneSpec(in_channels=1, width=0.25, spatial_dims=dims)
+        if builds_in(name, dims):
+            with torch.device("meta"):  # shapes only: a 2D network fails on a volume
+                features = build_backbone(name, spec).eval()(torch.empty((1, 1) + (32,) * dims))
+            assert len(features) == 4 and all(f.dim() == dims + 2 for f in features)
+        else:
+            with pytest.raises(ValueError, match=f"^{name} is 2D only$"):
+                build_backbone(name, spec)
+    assert builds_in(name, 2)
+    assert builds_in(name, 3) == (name in {"resnet18", "resnet50", "densenet121", "efficientnet-b0"})
 
 
 def _bags(sequences=("T1W", "T2W"), b=2, n=3, c=3, size=32):

@@ -32,11 +32,6 @@ class BackboneSpec:
     width: float = 1.0
     spatial_dims: int = 2
 
-    def require_2d(self, backbone: str) -> None:
-        """Raise for a 3D spec: the backbone exists only as a 2D network."""
-        if self.spatial_dims != 2:
-            raise ValueError(f"{backbone} is 2D only")
-
     def scaled_heads(self, heads: int) -> int:
         """Attention heads for this width: half widths keep every head, narrower ones fewer (at least one)."""
         return max(1, int(round(heads * min(1.0, self.width * 2))))
@@ -50,6 +45,7 @@ class BackboneEntry:
     display_name: str
     reference: ReferenceWeights | None = None
     fixed_width: bool = False
+    spatial_dims: tuple[int, ...] = (2,)
 
 
 #: One module per backbone, listed here: each registers its builders when imported.
@@ -68,6 +64,7 @@ def register_backbone(
     display_name: str | None = None,
     reference: ReferenceWeights | None = None,
     fixed_width: bool = False,
+    spatial_dims: tuple[int, ...] = (2,),
 ):
     """Decorator of ``builder(spec) -> Backbone``: a backbone usable by name, and a ``cnn-<name>``
     slice runner for it. One file in this folder (listed in ``BUILTIN_MODULES``) or a plugin file adds one.
@@ -79,13 +76,19 @@ def register_backbone(
             ``models/pretrained.py``); None: from scratch or a local file in the module's names.
         fixed_width: the builder ignores ``spec.width`` (the architecture fixes it); a runner
             then refuses any width but 1, so a config never claims a width that did not run.
+        spatial_dims: the dimensions its builder builds, ``(2,)`` or ``(2, 3)``: the 3D runner takes
+            only backbones that list 3, and checks a config by this declaration instead of
+            building the network (MONAI and torch's compiler cost seconds to import).
+            ``tests/test_models.py`` builds every backbone in every dimension it declares.
 
     Returns:
         The decorator (it returns the builder unchanged).
     """
 
     def decorate(builder: Callable[[BackboneSpec], Backbone]):
-        entry = _BACKBONES.register(name, BackboneEntry(builder, display_name or name, reference, fixed_width))
+        entry = _BACKBONES.register(
+            name, BackboneEntry(builder, display_name or name, reference, fixed_width, tuple(spatial_dims))
+        )
         for listener in _LISTENERS:
             listener(name, entry.display_name)
         return builder
@@ -116,8 +119,16 @@ def has_fixed_width(name: str) -> bool:
     return name in _BACKBONES and _BACKBONES.get(name).fixed_width
 
 
+def builds_in(name: str, spatial_dims: int) -> bool:
+    """Whether the backbone is registered as building in ``spatial_dims`` (2 or 3) dimensions."""
+    return name in _BACKBONES and spatial_dims in _BACKBONES.get(name).spatial_dims
+
+
 def build_backbone(name: str, spec: BackboneSpec) -> Backbone:
-    return _BACKBONES.get(name).builder(spec)
+    entry = _BACKBONES.get(name)
+    if spec.spatial_dims not in entry.spatial_dims:
+        raise ValueError(f"{name} is {'/'.join(f'{d}D' for d in entry.spatial_dims)} only")
+    return entry.builder(spec)
 
 
 def scaled(channels: int, width: float, minimum: int = 8, multiple: int = 8) -> int:

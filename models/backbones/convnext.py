@@ -30,7 +30,6 @@ class ConvNeXtBlock(nn.Module):
 class ConvNeXt(Backbone):
     def __init__(self, spec: BackboneSpec, depths: list[int], dims: list[int]) -> None:
         super().__init__()
-        spec.require_2d("convnext")
         dims = [scaled(d, spec.width) for d in dims]
         self.downsample = nn.ModuleList(
             [nn.Sequential(nn.Conv2d(spec.in_channels, dims[0], 4, 4), LayerNorm2d(dims[0], eps=1e-6))]

@@ -58,6 +58,7 @@ def _monai_imagenet() -> dict:
         key_map=substitutions(r"classifier\.", (r"(denselayer\d+)\.", r"\1.layers.")),
         monai=_monai_imagenet,
     ),
+    spatial_dims=(2, 3),
 )
 def densenet121(spec: BackboneSpec) -> Backbone:
     return MonaiDenseNet121(spec)

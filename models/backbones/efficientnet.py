@@ -69,6 +69,7 @@ def _monai_imagenet() -> dict:
     display_name="EfficientNet-B0",
     reference=ReferenceWeights(timm="tf_efficientnet_b0", key_map=_timm_key, monai=_monai_imagenet),
     fixed_width=True,
+    spatial_dims=(2, 3),
 )
 def efficientnet_b0(spec: BackboneSpec) -> Backbone:
     return MonaiEfficientNetB0(spec)

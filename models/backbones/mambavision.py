@@ -165,7 +165,6 @@ DIM, IN_DIM = 80, 32
 class MambaVision(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        spec.require_2d("mambavision")
         heads = [spec.scaled_heads(h) for _, h, _ in LEVELS]
         dim = scaled(DIM, spec.width, minimum=8 * heads[0], multiple=8 * heads[0])  # whole heads of 8k channels
         dims = [dim * 2**i for i in range(4)]  # each level doubles the width, as the reference

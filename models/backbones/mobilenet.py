@@ -100,7 +100,6 @@ class ConvBnAct(nn.Module):
 class MobileNetV3Small(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        spec.require_2d("mobilenetv3-small")
         stem = scaled(16, spec.width)
         self.conv_stem = nn.Conv2d(spec.in_channels, stem, 3, 2, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)

@@ -81,7 +81,6 @@ B2 = [(64, 3, 1, 8, 8), (128, 4, 2, 4, 8), (320, 6, 5, 2, 4), (512, 3, 8, 1, 4)]
 class PVTv2(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        spec.require_2d("pvtv2")
         self.embeds, self.stages, self.norms = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         cin, self.out_channels = spec.in_channels, []
         for i, (d, n, h, sr, r) in enumerate(B2):

@@ -44,11 +44,11 @@ def _reference(name: str) -> ReferenceWeights:
     return ReferenceWeights(timm=name, torchvision=name, key_map=substitutions(r"fc\.", (r"^", "net.")))
 
 
-@register_backbone("resnet18", display_name="ResNet-18", reference=_reference("resnet18"))
+@register_backbone("resnet18", display_name="ResNet-18", reference=_reference("resnet18"), spatial_dims=(2, 3))
 def resnet18(spec: BackboneSpec) -> Backbone:
     return MonaiResNet(spec, "basic", [2, 2, 2, 2])
 
 
-@register_backbone("resnet50", display_name="ResNet-50", reference=_reference("resnet50"))
+@register_backbone("resnet50", display_name="ResNet-50", reference=_reference("resnet50"), spatial_dims=(2, 3))
 def resnet50(spec: BackboneSpec) -> Backbone:
     return MonaiResNet(spec, "bottleneck", [3, 4, 6, 3])

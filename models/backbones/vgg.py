@@ -14,7 +14,6 @@ VGG19_STAGES = [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512]
 class VGG19(Backbone):
     def __init__(self, spec: BackboneSpec) -> None:
         super().__init__()
-        spec.require_2d("vgg19")
         blocks, channels = [], spec.in_channels
         for stage in VGG19_STAGES:
             layers: list[nn.Module] = []
