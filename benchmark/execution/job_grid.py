@@ -90,6 +90,8 @@ def build_jobs(
     experiment: Experiment, split_sets: dict[str, SplitSet], cohort_fingerprint: str, only: str | None = None
 ) -> list[Job]:
     jobs: list[Job] = []
+    # each split's hash once: hashing writes its CSV, and a profile's grid has hundreds of jobs per split
+    split_hashes = {(name, s.split_id): s.content_hash() for name, split_set in split_sets.items() for s in split_set}
     for spec in experiment.runners:
         cls = get_runner(spec.name)
         for protocol in experiment.protocols:
@@ -123,7 +125,7 @@ def build_jobs(
                                 input_,
                                 protocol.name,
                                 split.split_id,
-                                split.content_hash(),
+                                split_hashes[protocol.name, split.split_id],
                                 seed_index,
                                 seed,
                                 cohort_fingerprint,
