@@ -223,3 +223,29 @@ def test_cache_is_invalidated_when_a_file_changes(phantom_copy):
     rewrite(mask, data=np.zeros(nib.load(str(mask)).shape))
     report = validate(phantom_copy, progress=False)
     assert [p.check for p in report.problems] == ["empty-mask"]
+
+
+def test_a_rerun_on_unchanged_files_reads_every_scan_from_the_cache_without_workers(phantom_copy, monkeypatch):
+    """A warm `cirrbench run` validates the cohort again: cached scans are read in this process,
+    so no worker process starts, and the problems come in the cohort's order as before."""
+    from cirrbench.benchmark.data import validate as module
+
+    _, mask = first_scan(phantom_copy)
+    rewrite(mask, data=np.zeros(nib.load(str(mask)).shape))  # one problem, so the order is checked
+    first = validate(phantom_copy, jobs=2, progress=False)
+    pools: list[int] = []
+    real_pool = module.worker_pool
+
+    def counting_pool(n_jobs: int, return_as: str = "list"):
+        pools.append(n_jobs)
+        return real_pool(n_jobs, return_as)
+
+    def no_check(*args):  # noqa: ANN002
+        raise AssertionError("a cached scan was checked again")
+
+    monkeypatch.setattr(module, "worker_pool", counting_pool)
+    monkeypatch.setattr(module, "check_scan_files", no_check)
+    again = validate(phantom_copy, jobs=2, progress=False)
+    assert pools == [1]  # nothing to check: this process, no workers
+    assert [(p.check, p.path) for p in again.problems] == [(p.check, p.path) for p in first.problems]
+    assert [p.check for p in again.problems] == ["empty-mask"]

@@ -228,14 +228,22 @@ def _geometry_problems(
     return problems
 
 
-def _check_cached(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> list[Problem]:
-    path = cache_dir("validation") / f"{_cache_key(record, tolerance)}.json" if use_cache else None
-    rows = read_cache_entry(path) if path is not None else None
+def _cached_problems(record: ScanRecord, tolerance: Tolerance) -> list[Problem] | None:
+    """The scan's problems as an earlier check of the same files found them, or None."""
+    rows = read_cache_entry(cache_dir("validation") / f"{_cache_key(record, tolerance)}.json")
     if isinstance(rows, list):
         try:
             return [Problem(r["check"], Path(r["path"]), r["message"], r["fix"]) for r in rows]
         except (KeyError, TypeError, ValueError):
             pass  # an entry of another format: recompute
+    return None
+
+
+def _check_cached(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> list[Problem]:
+    found = _cached_problems(record, tolerance) if use_cache else None
+    if found is not None:
+        return found
+    path = cache_dir("validation") / f"{_cache_key(record, tolerance)}.json" if use_cache else None
     problems = check_scan_files(record, tolerance)
     if path is not None:
         write_cache_entry(
@@ -298,12 +306,16 @@ def validate(
         "empty-mask",
     }:
         with_files = [r for r in cohort.records if r.image is not None and r.mask is not None]
-        tasks = (delayed(_check_cached)(r, tolerance, use_cache) for r in with_files)
-        bar = tqdm(total=len(with_files), desc="validating scans", unit="scan", disable=not progress)
-        for found in worker_pool(jobs, "generator")(tasks):
-            problems.extend(found)
+        # Cached scans are read here: a rerun on unchanged files starts no worker process.
+        found = {i: _cached_problems(r, tolerance) if use_cache else None for i, r in enumerate(with_files)}
+        todo = [i for i, rows in found.items() if rows is None]
+        tasks = (delayed(_check_cached)(with_files[i], tolerance, use_cache) for i in todo)
+        bar = tqdm(total=len(todo), desc="validating scans", unit="scan", disable=not progress or not todo)
+        for i, rows in zip(todo, worker_pool(min(jobs, max(1, len(todo))), "generator")(tasks)):
+            found[i] = rows
             bar.update()
         bar.close()
+        problems.extend(p for i in range(len(with_files)) for p in found[i] or ())
     problems = [p for p in problems if p.check not in skipped]
     return ValidationReport(str(path), len(cohort), problems, skipped, cohort)
 
