@@ -226,8 +226,9 @@ def test_cache_is_invalidated_when_a_file_changes(phantom_copy):
 
 
 def test_a_rerun_on_unchanged_files_reads_every_scan_from_the_cache_without_workers(phantom_copy, monkeypatch):
-    """A warm `cirrbench run` validates the cohort again: cached scans are read in this process,
-    so no worker process starts, and the problems come in the cohort's order as before."""
+    """A warm `cirrbench run` validates again: cached scans are read here, without workers.
+
+    Nothing starts a worker process, and the problems come in the cohort's order as before."""
     from cirrbench.benchmark.data import validate as module
 
     _, mask = first_scan(phantom_copy)
