@@ -239,10 +239,8 @@ def _cached_problems(record: ScanRecord, tolerance: Tolerance) -> list[Problem] 
     return None
 
 
-def _check_cached(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> list[Problem]:
-    found = _cached_problems(record, tolerance) if use_cache else None
-    if found is not None:
-        return found
+def _check_and_cache(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> list[Problem]:
+    """A scan the cache does not hold (or ``use_cache`` off): checked, and its problems stored."""
     path = cache_dir("validation") / f"{_cache_key(record, tolerance)}.json" if use_cache else None
     problems = check_scan_files(record, tolerance)
     if path is not None:
@@ -309,7 +307,7 @@ def validate(
         # Cached scans are read here: a rerun on unchanged files starts no worker process.
         found = {i: _cached_problems(r, tolerance) if use_cache else None for i, r in enumerate(with_files)}
         todo = [i for i, rows in found.items() if rows is None]
-        tasks = (delayed(_check_cached)(with_files[i], tolerance, use_cache) for i in todo)
+        tasks = (delayed(_check_and_cache)(with_files[i], tolerance, use_cache) for i in todo)
         bar = tqdm(total=len(todo), desc="validating scans", unit="scan", disable=not progress or not todo)
         for i, rows in zip(todo, worker_pool(min(jobs, max(1, len(todo))), "generator")(tasks)):
             found[i] = rows
