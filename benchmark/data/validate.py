@@ -228,9 +228,13 @@ def _geometry_problems(
     return problems
 
 
-def _cached_problems(record: ScanRecord, tolerance: Tolerance) -> list[Problem] | None:
+def _cache_path(record: ScanRecord, tolerance: Tolerance) -> Path:
+    return cache_dir("validation") / f"{_cache_key(record, tolerance)}.json"
+
+
+def _cached_problems(path: Path) -> list[Problem] | None:
     """The scan's problems as an earlier check of the same files found them, or None."""
-    rows = read_cache_entry(cache_dir("validation") / f"{_cache_key(record, tolerance)}.json")
+    rows = read_cache_entry(path)
     if isinstance(rows, list):
         try:
             return [Problem(r["check"], Path(r["path"]), r["message"], r["fix"]) for r in rows]
@@ -239,9 +243,8 @@ def _cached_problems(record: ScanRecord, tolerance: Tolerance) -> list[Problem] 
     return None
 
 
-def _check_and_cache(record: ScanRecord, tolerance: Tolerance, use_cache: bool) -> list[Problem]:
-    """A scan the cache does not hold (or ``use_cache`` off): checked, and its problems stored."""
-    path = cache_dir("validation") / f"{_cache_key(record, tolerance)}.json" if use_cache else None
+def _check_and_cache(record: ScanRecord, tolerance: Tolerance, path: Path | None) -> list[Problem]:
+    """A scan the cache does not hold: checked, and its problems stored at ``path`` (None: not stored)."""
     problems = check_scan_files(record, tolerance)
     if path is not None:
         write_cache_entry(
@@ -305,15 +308,16 @@ def validate(
     }:
         with_files = [r for r in cohort.records if r.image is not None and r.mask is not None]
         # Cached scans are read here: a rerun on unchanged files starts no worker process.
-        found = {i: _cached_problems(r, tolerance) if use_cache else None for i, r in enumerate(with_files)}
-        todo = [i for i, rows in found.items() if rows is None]
-        tasks = (delayed(_check_and_cache)(with_files[i], tolerance, use_cache) for i in todo)
+        paths = [_cache_path(r, tolerance) if use_cache else None for r in with_files]
+        found = [_cached_problems(path) if path is not None else None for path in paths]
+        todo = [i for i, rows in enumerate(found) if rows is None]
+        tasks = (delayed(_check_and_cache)(with_files[i], tolerance, paths[i]) for i in todo)
         bar = tqdm(total=len(todo), desc="validating scans", unit="scan", disable=not progress or not todo)
         for i, rows in zip(todo, worker_pool(min(jobs, max(1, len(todo))), "generator")(tasks)):
             found[i] = rows
             bar.update()
         bar.close()
-        problems.extend(p for i in range(len(with_files)) for p in found[i] or ())
+        problems.extend(p for rows in found for p in rows or ())
     problems = [p for p in problems if p.check not in skipped]
     return ValidationReport(str(path), len(cohort), problems, skipped, cohort)
 
